@@ -1,0 +1,104 @@
+//! Deterministic layers: tar -> gzip -> file, with the diff_id (sha256 of the tar) and the
+//! digest (sha256 of the compressed blob) computed in the same single streaming pass.
+
+pub mod hash;
+pub mod tree;
+
+use flate2::write::GzEncoder;
+use flate2::{Compression, GzBuilder};
+use hash::HashWriter;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub use tree::{append_parent_dir, append_tree, Owner, TreeOptions};
+
+/// The gzip level used for every layer and droplet. Chosen from `bench` figures: see README.
+pub const GZIP_LEVEL: u32 = 6;
+
+/// Modification time written into every tar entry and image timestamp: `SOURCE_DATE_EPOCH`
+/// when set, else one second after the epoch (some tools treat 0 as "unknown").
+pub fn fixed_mtime() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// A finished, compressed blob on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerBlob {
+    /// `sha256:<hex>` of the compressed bytes (the blob digest).
+    pub digest: String,
+    /// `sha256:<hex>` of the uncompressed tar (the diff_id).
+    pub diff_id: String,
+    /// Size of the compressed blob in bytes.
+    pub size: u64,
+    /// Size of the uncompressed tar in bytes.
+    pub tar_size: u64,
+    pub path: PathBuf,
+}
+
+type Sink = HashWriter<GzEncoder<HashWriter<BufWriter<File>>>>;
+
+/// Writes a tar stream that is gzipped and hashed on both sides while it is produced.
+pub struct LayerWriter {
+    builder: tar::Builder<Sink>,
+    tmp: tempfile::TempPath,
+    dir: PathBuf,
+}
+
+impl LayerWriter {
+    /// Starts a layer whose blob will land in `dir` as `<hex digest>`.
+    pub fn create(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".layer-")
+            .tempfile_in(dir)?;
+        let (file, tmp) = tmp.into_parts();
+        let compressed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
+        let gz = GzBuilder::new()
+            .mtime(0)
+            .operating_system(255)
+            .write(compressed, Compression::new(GZIP_LEVEL));
+        let mut builder = tar::Builder::new(HashWriter::new(gz));
+        builder.follow_symlinks(false);
+        builder.mode(tar::HeaderMode::Deterministic);
+        Ok(LayerWriter {
+            builder,
+            tmp,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn tar(&mut self) -> &mut tar::Builder<impl Write> {
+        &mut self.builder
+    }
+
+    /// Ends the archive, flushes, and moves the blob to `<dir>/<hex>`.
+    pub fn finish(self) -> io::Result<LayerBlob> {
+        let tar_hashed = self.builder.into_inner()?;
+        let (gz, diff_id, tar_size) = tar_hashed.finish();
+        let compressed = gz.finish()?;
+        let (buf, digest, size) = compressed.finish();
+        let file = buf.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        let path = self.dir.join(digest.trim_start_matches("sha256:"));
+        self.tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(LayerBlob {
+            digest,
+            diff_id,
+            size,
+            tar_size,
+            path,
+        })
+    }
+}
+
+/// Convenience: one layer holding the tree at `src` under `opts.prefix`.
+pub fn layer_from_tree(dir: &Path, src: &Path, opts: &TreeOptions) -> io::Result<LayerBlob> {
+    let mut w = LayerWriter::create(dir)?;
+    append_tree(w.tar(), src, opts)?;
+    w.finish()
+}

@@ -1,0 +1,5 @@
+//! dropship: application source -> buildpack staging -> droplet -> OCI image -> registry ->
+//! Kubernetes manifests. See ARCHITECTURE.md for the map of stages to files.
+
+pub mod layer;
+pub mod refs;
