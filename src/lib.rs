@@ -6,3 +6,5 @@ pub mod intake;
 pub mod k8s;
 pub mod layer;
 pub mod refs;
+pub mod registry;
+pub mod report;

@@ -1,0 +1,309 @@
+//! The registry client: oci-client underneath, with what it leaves to its callers — retries
+//! with backoff on transient failures, 202-on-mount handled as "not mounted", streaming blobs
+//! from and to files, index resolution to linux/amd64, and errors that name the registry answer.
+
+use super::auth::CredentialSources;
+use super::retry::{is_transient, RetryPolicy};
+use super::{describe, RegistryError};
+use crate::image::media;
+use crate::layer::hash::{sha256_digest, HashWriter};
+use crate::refs::RegistryRef;
+use crate::report::{warn, Reporter};
+use futures_util::{StreamExt, TryStreamExt};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A manifest as the registry stores it.
+#[derive(Debug, Clone)]
+pub struct RawManifest {
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub media_type: String,
+}
+
+/// Which registries to talk to and how.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `host[:port]` of registries that speak plain HTTP although they are not on loopback.
+    pub insecure: Vec<String>,
+    pub credentials: CredentialSources,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    client: Arc<oci_client::Client>,
+    opts: Arc<RegistryOptions>,
+    reporter: Arc<dyn Reporter>,
+}
+
+/// The media type a manifest document declares, or the one its shape implies.
+pub fn manifest_media_type(bytes: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    match v.get("mediaType").and_then(|m| m.as_str()) {
+        Some(m) => m.to_string(),
+        None if v.get("manifests").is_some() => media::OCI_INDEX.to_string(),
+        None => media::OCI_MANIFEST.to_string(),
+    }
+}
+
+/// Picks the linux/amd64 entry of an index.
+pub fn pick_platform(index: &[u8], os: &str, arch: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(index).ok()?;
+    v.get("manifests")?.as_array()?.iter().find_map(|m| {
+        let p = m.get("platform")?;
+        (p.get("os")?.as_str()? == os && p.get("architecture")?.as_str()? == arch)
+            .then(|| m.get("digest")?.as_str().map(str::to_string))?
+    })
+}
+
+impl Registry {
+    /// A client for the registries in `in_use` (loopback ones and `opts.insecure` over HTTP).
+    pub fn new(
+        opts: RegistryOptions,
+        in_use: &[&RegistryRef],
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Registry, RegistryError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut plain: Vec<String> = opts.insecure.clone();
+        plain.extend(in_use.iter().filter(|r| r.is_loopback()).map(|r| r.registry.clone()));
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(plain),
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(120)),
+            user_agent: concat!("dropship/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        let client = oci_client::Client::try_from(config).map_err(|e| RegistryError::Client {
+            detail: describe(&e),
+        })?;
+        Ok(Registry {
+            client: Arc::new(client),
+            opts: Arc::new(opts),
+            reporter,
+        })
+    }
+
+    async fn auth(&self, r: &RegistryRef) {
+        let creds = self.opts.credentials.for_registry(&r.registry);
+        self.client
+            .store_auth_if_needed(&r.registry, &creds.to_oci())
+            .await;
+    }
+
+    /// Runs `op` with the retry policy; transient failures are reported and retried.
+    async fn retry<T, F, Fut>(&self, what: &str, r: &RegistryRef, mut op: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        let policy = &self.opts.retry;
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < policy.attempts && is_transient(&e) => {
+                    let delay = policy.delay(attempt);
+                    warn(
+                        self.reporter.as_ref(),
+                        format!(
+                            "{}: {what} failed ({}), retry {attempt}/{} in {:.1}s",
+                            r.registry,
+                            describe(&e),
+                            policy.attempts - 1,
+                            delay.as_secs_f64()
+                        ),
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(RegistryError::Remote {
+                        registry: r.registry.clone(),
+                        what: what.to_string(),
+                        detail: describe(&e),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn raw_manifest(&self, r: &RegistryRef) -> Result<RawManifest, RegistryError> {
+        self.auth(r).await;
+        let oci = r.to_oci();
+        let creds = self.opts.credentials.for_registry(&r.registry).to_oci();
+        let (bytes, _) = self
+            .retry(&format!("fetching manifest {}", r.reference()), r, || {
+                self.client
+                    .pull_manifest_raw(&oci, &creds, media::ACCEPTED_MANIFESTS)
+            })
+            .await?;
+        let digest = sha256_digest(&bytes);
+        if let Some(want) = &r.digest {
+            if *want != digest {
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("manifest {r}"),
+                    expected: want.clone(),
+                    actual: digest,
+                });
+            }
+        }
+        Ok(RawManifest {
+            media_type: manifest_media_type(&bytes),
+            bytes: bytes.to_vec(),
+            digest,
+        })
+    }
+
+    /// The image manifest of `r`, resolving an index to its linux/amd64 entry.
+    pub async fn manifest(&self, r: &RegistryRef) -> Result<RawManifest, RegistryError> {
+        let m = self.raw_manifest(r).await?;
+        if !media::is_index(&m.media_type) {
+            return Ok(m);
+        }
+        let digest = pick_platform(&m.bytes, "linux", "amd64").ok_or_else(|| {
+            RegistryError::NoPlatform {
+                image: r.to_string(),
+                platform: "linux/amd64".to_string(),
+            }
+        })?;
+        self.raw_manifest(&r.with_digest(&digest)).await
+    }
+
+    /// Downloads a blob into `dest` (atomically), checking its digest.
+    pub async fn blob_to_file(
+        &self,
+        r: &RegistryRef,
+        digest: &str,
+        dest: &Path,
+    ) -> Result<u64, RegistryError> {
+        self.auth(r).await;
+        let oci = r.to_oci();
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
+        let what = format!("downloading blob {digest}");
+        self.retry(&what, r, || async {
+            let tmp = tempfile::NamedTempFile::new_in(dir)?;
+            let mut w = HashWriter::new(std::io::BufWriter::new(tmp));
+            let mut stream = self.client.pull_blob_stream(&oci, digest).await?;
+            while let Some(chunk) = stream.try_next().await? {
+                w.write_all(&chunk)?;
+            }
+            let (buf, got, n) = w.finish();
+            if got != digest {
+                return Err(OciDistributionError::GenericError(Some(format!(
+                    "blob {digest} arrived with digest {got}"
+                ))));
+            }
+            let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+            tmp.persist(dest).map_err(|e| e.error)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    /// HEAD on a blob.
+    pub async fn blob_exists(&self, r: &RegistryRef, digest: &str) -> Result<bool, RegistryError> {
+        self.auth(r).await;
+        let oci = r.to_oci();
+        self.retry(&format!("checking blob {digest}"), r, || {
+            self.client.blob_exists(&oci, digest)
+        })
+        .await
+    }
+
+    /// Cross-repository mount; `false` when the registry declined (202 or an error status):
+    /// the caller uploads instead.
+    pub async fn mount(
+        &self,
+        target: &RegistryRef,
+        from: &RegistryRef,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.auth(target).await;
+        let oci = target.to_oci();
+        let source = from.to_oci();
+        let res = self
+            .retry(&format!("mounting blob {digest}"), target, || async {
+                match self.client.mount_blob(&oci, &source, digest).await {
+                    Ok(()) => Ok(true),
+                    // 202: "not mounted, here is an upload session" (spec-legal).
+                    Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
+                    Err(OciDistributionError::ServerError { code, .. }) if code < 500 => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        match res {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                warn(self.reporter.as_ref(), format!("{e}; uploading instead"));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Uploads a blob from a file, streaming it; `progress` gets the bytes sent so far.
+    pub async fn upload(
+        &self,
+        r: &RegistryRef,
+        digest: &str,
+        path: &Path,
+        progress: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<(), RegistryError> {
+        self.auth(r).await;
+        let oci = r.to_oci();
+        let size = std::fs::metadata(path)
+            .map_err(|e| RegistryError::io(path, e))?
+            .len();
+        self.retry(&format!("uploading blob {digest}"), r, || {
+            let progress = progress.clone();
+            let path = path.to_path_buf();
+            let oci = oci.clone();
+            async move {
+                let file = tokio::fs::File::open(&path).await?;
+                let mut sent = 0u64;
+                progress(0);
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(
+                    move |chunk| {
+                        let chunk = chunk.map_err(OciDistributionError::IoError)?;
+                        sent += chunk.len() as u64;
+                        progress(sent);
+                        Ok(chunk)
+                    },
+                );
+                self.client
+                    .push_blob_stream(&oci, stream, digest, Some(size))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
+    /// PUTs a manifest (exact bytes) under `r`'s tag or digest; returns the stored digest.
+    pub async fn put_manifest(
+        &self,
+        r: &RegistryRef,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<String, RegistryError> {
+        self.auth(r).await;
+        let oci = r.to_oci();
+        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| {
+            RegistryError::Client {
+                detail: format!("bad media type {media_type:?}"),
+            }
+        })?;
+        self.retry(&format!("pushing manifest {}", r.reference()), r, || {
+            self.client
+                .push_manifest_raw(&oci, bytes.to_vec(), content_type.clone())
+        })
+        .await?;
+        Ok(sha256_digest(bytes))
+    }
+}

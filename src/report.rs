@@ -1,0 +1,55 @@
+//! What a build tells the outside world while it runs. The CLI prints it (stderr, progress
+//! bars on a TTY); the service stores and streams it. Stages never print directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOutcome {
+    /// Already in the target: nothing sent.
+    Exists,
+    /// Mounted from another repository of the same registry: nothing sent.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A line of buildpack output (stdout or stderr of a lifecycle script).
+    Output(String),
+    /// An informational line from dropship itself.
+    Info(String),
+    /// Something went wrong but the build goes on (e.g. a retried request).
+    Warn(String),
+    /// A pipeline stage finished.
+    Stage { name: &'static str, took: Duration },
+    /// A blob upload starts.
+    BlobStart { digest: String, size: u64 },
+    /// Bytes of a blob upload sent so far.
+    BlobProgress { digest: String, sent: u64 },
+    /// A blob is in the target.
+    BlobDone { digest: String, size: u64, outcome: BlobOutcome },
+}
+
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// A reporter that drops everything (tests, embedding).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: Event) {}
+}
+
+pub type SharedReporter = Arc<dyn Reporter>;
+
+/// Convenience wrappers.
+pub fn info(r: &dyn Reporter, msg: impl Into<String>) {
+    r.event(Event::Info(msg.into()));
+}
+
+pub fn warn(r: &dyn Reporter, msg: impl Into<String>) {
+    r.event(Event::Warn(msg.into()));
+}
