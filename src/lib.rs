@@ -8,3 +8,4 @@ pub mod layer;
 pub mod refs;
 pub mod registry;
 pub mod report;
+pub mod stack;

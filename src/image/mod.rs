@@ -3,6 +3,7 @@
 
 pub mod canonical;
 pub mod media;
+pub mod stack;
 
 use crate::layer::{hash::sha256_digest, LayerBlob};
 use media::Flavor;

@@ -1,1 +1,769 @@
-//! (being written)
+//! Kubernetes manifests for an app image, shaped like the ones Eirini (Cloud Foundry on
+//! Kubernetes) produced: a StatefulSet, a PodDisruptionBudget when there is more than one
+//! instance, and a ClusterIP Service. Pure: typed objects in, YAML or JSON text out, no IO,
+//! no clock, no randomness, so the same [`AppSpec`] always gives byte-identical output.
+//!
+//! Sources followed (cloudfoundry/eirini): k8s/stset/lrp_to_statefulset.go (StatefulSet),
+//! k8s/utils/names.go (names), k8s/probe.go (probes), k8s/pdb/update.go (PDB).
+//!
+//! Layout: this file holds the input ([`AppSpec`], [`HealthCheck`]), the derived identities
+//! ([`Identity`]), the name and label helpers and the output ([`Manifests`]); the objects are
+//! built in `statefulset.rs`, `pdb.rs` and `service.rs`.
+
+pub mod pdb;
+pub mod service;
+pub mod statefulset;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Space and org name used when the spec leaves them empty.
+pub const DEFAULT_SPACE_ORG: &str = "dropship";
+
+pub const LABEL_APP_GUID: &str = "cloudfoundry.org/app_guid";
+pub const LABEL_GUID: &str = "cloudfoundry.org/guid";
+pub const LABEL_VERSION: &str = "cloudfoundry.org/version";
+pub const LABEL_PROCESS_TYPE: &str = "cloudfoundry.org/process_type";
+pub const LABEL_SOURCE_TYPE: &str = "cloudfoundry.org/source_type";
+pub const LABEL_ORG_NAME: &str = "cloudfoundry.org/org_name";
+pub const LABEL_SPACE_NAME: &str = "cloudfoundry.org/space_name";
+pub const LABEL_K8S_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_K8S_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+pub const ANNOTATION_APP_NAME: &str = "cloudfoundry.org/application_name";
+pub const ANNOTATION_APP_ID: &str = "cloudfoundry.org/application_id";
+pub const ANNOTATION_PROCESS_GUID: &str = "cloudfoundry.org/process_guid";
+pub const ANNOTATION_VERSION: &str = "cloudfoundry.org/version";
+pub const ANNOTATION_SPACE_NAME: &str = "cloudfoundry.org/space_name";
+pub const ANNOTATION_ORG_NAME: &str = "cloudfoundry.org/org_name";
+
+pub const SOURCE_TYPE_APP: &str = "APP";
+pub const PROCESS_TYPE_WEB: &str = "web";
+
+/// Eirini's limit for the sanitized `<app>-<space>` prefix of the StatefulSet name.
+const NAME_PREFIX_MAX: usize = 40;
+/// Hex characters of sha256(`<guid>-<version>`) appended to the StatefulSet name.
+const NAME_SUFFIX_LEN: usize = 10;
+/// 40 + "-" + 10. Leaves room for the `controller-revision-hash` label
+/// (`<name>-<10 chars>`, itself limited to 63) that the StatefulSet controller adds to pods.
+pub const STATEFUL_SET_NAME_MAX: usize = NAME_PREFIX_MAX + 1 + NAME_SUFFIX_LEN;
+/// DNS label length limit (Service names, label values, namespaces).
+const DNS_LABEL_MAX: usize = 63;
+
+#[derive(Debug, thiserror::Error)]
+pub enum K8sError {
+    #[error("image {0:?} is not referenced by digest (expected HOST/REPO@sha256:<64 hex>)")]
+    ImageNotByDigest(String),
+    #[error("invalid health check {input:?}: {reason}")]
+    HealthCheck { input: String, reason: String },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("serializing manifests to YAML: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("serializing manifests to JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> K8sError {
+    K8sError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// How Kubernetes decides an instance is alive, as in `cf push --health-check-type`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HealthCheck {
+    /// A TCP connect to the app port succeeds (CF's default).
+    #[default]
+    Port,
+    /// An HTTP GET of `endpoint` on the app port answers 2xx/3xx.
+    Http { endpoint: String },
+    /// The process is running: no probes at all.
+    Process,
+}
+
+impl FromStr for HealthCheck {
+    type Err = K8sError;
+
+    /// `port`, `process` (or CF's legacy alias `none`), `http` (endpoint `/`) or
+    /// `http:/PATH`.
+    fn from_str(input: &str) -> Result<Self, K8sError> {
+        let err = |reason: &str| K8sError::HealthCheck {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
+        match input {
+            "port" => Ok(HealthCheck::Port),
+            "process" | "none" => Ok(HealthCheck::Process),
+            "http" => Ok(HealthCheck::Http {
+                endpoint: "/".to_string(),
+            }),
+            _ => match input.strip_prefix("http:") {
+                Some(endpoint) if valid_endpoint(endpoint) => Ok(HealthCheck::Http {
+                    endpoint: endpoint.to_string(),
+                }),
+                Some(_) => Err(err(
+                    "the endpoint must start with '/' and contain no whitespace",
+                )),
+                None => Err(err("expected port, process, http or http:/PATH")),
+            },
+        }
+    }
+}
+
+impl fmt::Display for HealthCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HealthCheck::Port => f.write_str("port"),
+            HealthCheck::Process => f.write_str("process"),
+            HealthCheck::Http { endpoint } => write!(f, "http:{endpoint}"),
+        }
+    }
+}
+
+fn valid_endpoint(endpoint: &str) -> bool {
+    endpoint.starts_with('/') && !endpoint.chars().any(char::is_whitespace)
+}
+
+/// What to run: everything the manifests are derived from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSpec {
+    /// CF app name, any string (spaces, uppercase, punctuation): sanitized where Kubernetes
+    /// needs a name, kept verbatim in annotations and `VCAP_APPLICATION`.
+    pub name: String,
+    /// Set on every object when given. `None` (or `Some("")`) leaves it out, so
+    /// `kubectl apply -n NS` decides.
+    pub namespace: Option<String>,
+    /// Always by digest: `host/repo@sha256:<64 hex>`; anything else is rejected.
+    pub image: String,
+    pub instances: u32,
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+    pub health_check: HealthCheck,
+    /// User environment (`--env K=V`). Wins over every default variable except `PORT` and
+    /// the downward-API ones (`POD_NAME`, `CF_INSTANCE_GUID|IP|INTERNAL_IP|INDEX`).
+    pub env: BTreeMap<String, String>,
+    pub port: u16,
+    /// Empty means [`DEFAULT_SPACE_ORG`].
+    pub space_name: String,
+    /// Empty means [`DEFAULT_SPACE_ORG`].
+    pub org_name: String,
+}
+
+impl Default for AppSpec {
+    /// CF's defaults; `name` and `image` are empty and must be filled in.
+    fn default() -> Self {
+        AppSpec {
+            name: String::new(),
+            namespace: None,
+            image: String::new(),
+            instances: 1,
+            memory_mb: 1024,
+            disk_mb: 1024,
+            health_check: HealthCheck::Port,
+            env: BTreeMap::new(),
+            port: 8080,
+            space_name: String::new(),
+            org_name: String::new(),
+        }
+    }
+}
+
+impl AppSpec {
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
+        AppSpec {
+            name: name.into(),
+            image: image.into(),
+            ..AppSpec::default()
+        }
+    }
+
+    /// The namespace, with `Some("")` read as `None`.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref().filter(|ns| !ns.is_empty())
+    }
+
+    pub fn space_name(&self) -> &str {
+        or_default(&self.space_name)
+    }
+
+    pub fn org_name(&self) -> &str {
+        or_default(&self.org_name)
+    }
+
+    /// Checks everything Kubernetes (1.33) would reject later, with a clearer message.
+    pub fn validate(&self) -> Result<(), K8sError> {
+        if self.name.is_empty() {
+            return Err(invalid("app name", "must not be empty"));
+        }
+        if !image_by_digest(&self.image) {
+            return Err(K8sError::ImageNotByDigest(self.image.clone()));
+        }
+        if let Some(ns) = self.namespace() {
+            if !is_dns_label(ns) {
+                return Err(invalid(
+                    "namespace",
+                    format!(
+                        "{ns:?} is not a DNS label (lowercase alphanumerics and '-', at most 63)"
+                    ),
+                ));
+            }
+        }
+        if i32::try_from(self.instances).is_err() {
+            return Err(invalid(
+                "instances",
+                format!("{} is too large", self.instances),
+            ));
+        }
+        if self.memory_mb == 0 || self.disk_mb == 0 {
+            return Err(invalid("memory/disk", "must be at least 1 MB"));
+        }
+        if self.port == 0 {
+            return Err(invalid("port", "must not be 0"));
+        }
+        if let HealthCheck::Http { endpoint } = &self.health_check {
+            if !valid_endpoint(endpoint) {
+                return Err(invalid(
+                    "health check endpoint",
+                    format!("{endpoint:?} must start with '/' and contain no whitespace"),
+                ));
+            }
+        }
+        if let Some(key) = self.env.keys().find(|k| !is_env_var_name(k)) {
+            return Err(invalid(
+                "environment variable name",
+                format!("{key:?} must match [-._a-zA-Z][-._a-zA-Z0-9]*"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn or_default(s: &str) -> &str {
+    if s.is_empty() {
+        DEFAULT_SPACE_ORG
+    } else {
+        s
+    }
+}
+
+/// `host/repo@sha256:<64 lowercase hex>`.
+fn image_by_digest(image: &str) -> bool {
+    match image.split_once("@sha256:") {
+        Some((repo, hex)) => {
+            !repo.is_empty()
+                && !repo.chars().any(|c| c.is_whitespace() || c == '@')
+                && hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+        None => false,
+    }
+}
+
+/// Kubernetes 1.33's rule for environment variable names (relaxed only from 1.34 on).
+fn is_env_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+    matches!(bytes.next(), Some(b) if ok(b) && !b.is_ascii_digit()) && bytes.all(ok)
+}
+
+/// Names and GUIDs derived from an [`AppSpec`], shared by the three objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub app_guid: String,
+    /// Stable across rebuilds of the same app ON PURPOSE: the StatefulSet selector includes
+    /// the version and selectors are immutable, so a rebuilt app must keep its version for
+    /// `kubectl apply` to update the same StatefulSet in place; the new image digest in the
+    /// pod template is what rolls the pods. (In CF a new version means a new LRP; here it
+    /// would mean a second StatefulSet next to the old one.)
+    pub version: String,
+    /// `<app_guid>-<version>`, Eirini's `cloudfoundry.org/process_guid` annotation.
+    pub process_guid: String,
+    /// StatefulSet and PDB name.
+    pub name: String,
+    /// Service name, also the `app.kubernetes.io/name` label.
+    pub service_name: String,
+    pub namespace: Option<String>,
+    pub app_name: String,
+    pub space_name: String,
+    pub org_name: String,
+}
+
+impl Identity {
+    pub fn new(spec: &AppSpec) -> Identity {
+        let app_guid = app_guid(spec.namespace().unwrap_or(""), &spec.name);
+        let version = version(&app_guid);
+        Identity {
+            process_guid: format!("{app_guid}-{version}"),
+            name: stateful_set_name(&spec.name, spec.space_name(), &app_guid, &version),
+            service_name: service_name(&spec.name, &app_guid),
+            namespace: spec.namespace().map(str::to_string),
+            app_name: spec.name.clone(),
+            space_name: spec.space_name().to_string(),
+            org_name: spec.org_name().to_string(),
+            app_guid,
+            version,
+        }
+    }
+
+    /// The StatefulSet selector: Eirini's guid, version and source type.
+    ///
+    /// `cloudfoundry.org/guid` holds the app GUID, not the process GUID: in Eirini it is the
+    /// LRP's GUID, i.e. Cloud Controller's process GUID, which for the web process is the app
+    /// GUID; `<guid>-<version>` (73 characters) would not fit a label value anyway.
+    pub fn selector_labels(&self) -> BTreeMap<String, String> {
+        string_map([
+            (LABEL_GUID, self.app_guid.as_str()),
+            (LABEL_VERSION, &self.version),
+            (LABEL_SOURCE_TYPE, SOURCE_TYPE_APP),
+        ])
+    }
+
+    pub fn selector(&self) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(self.selector_labels()),
+            ..LabelSelector::default()
+        }
+    }
+
+    /// Labels of the StatefulSet, its pod template and the Service.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.selector_labels();
+        labels.extend(string_map([
+            (LABEL_APP_GUID, self.app_guid.as_str()),
+            (LABEL_PROCESS_TYPE, PROCESS_TYPE_WEB),
+            (LABEL_ORG_NAME, &label_value(&self.org_name)),
+            (LABEL_SPACE_NAME, &label_value(&self.space_name)),
+            (LABEL_K8S_NAME, &self.service_name),
+            (LABEL_K8S_MANAGED_BY, "dropship"),
+        ]));
+        labels
+    }
+
+    /// Annotations of the StatefulSet and its pod template (raw, unsanitized names). No
+    /// `last_updated` timestamp, unlike Eirini: the output must be deterministic.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        string_map([
+            (ANNOTATION_APP_NAME, self.app_name.as_str()),
+            (ANNOTATION_APP_ID, &self.app_guid),
+            (ANNOTATION_PROCESS_GUID, &self.process_guid),
+            (ANNOTATION_VERSION, &self.version),
+            (ANNOTATION_SPACE_NAME, &self.space_name),
+            (ANNOTATION_ORG_NAME, &self.org_name),
+        ])
+    }
+
+    /// Top-level metadata: `name`, the namespace if any, and the given labels.
+    fn metadata(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        annotations: Option<BTreeMap<String, String>>,
+    ) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: self.namespace.clone(),
+            labels: Some(labels),
+            annotations,
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+fn string_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A UUID-formatted string from sha256(`input`): the first 16 bytes with the version nibble
+/// set to 5 and the RFC 4122 variant bits, like a name-based UUID (sha256, not SHA-1).
+pub fn name_uuid(input: &str) -> String {
+    let hash = Sha256::digest(input.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&hash[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// From sha256("dropship-app:" + namespace + "/" + name); no namespace counts as "".
+pub fn app_guid(namespace: &str, name: &str) -> String {
+    name_uuid(&format!("dropship-app:{namespace}/{name}"))
+}
+
+/// From sha256("dropship-version:" + app_guid): see [`Identity::version`] for why it does not
+/// change between builds.
+pub fn version(app_guid: &str) -> String {
+    name_uuid(&format!("dropship-version:{app_guid}"))
+}
+
+/// Eirini's `GetStatefulsetName`: `<SanitizeName(app-space, guid)>-<10 hex of
+/// sha256(guid-version)>`, at most [`STATEFUL_SET_NAME_MAX`] characters.
+pub fn stateful_set_name(app: &str, space: &str, guid: &str, version: &str) -> String {
+    let prefix = sanitize_name(&format!("{app}-{space}"), guid);
+    let hash = hex::encode(Sha256::digest(format!("{guid}-{version}").as_bytes()));
+    format!("{prefix}-{}", &hash[..NAME_SUFFIX_LEN])
+}
+
+/// Eirini's `SanitizeName` (lowercase, `_` -> `-`, at most 40 bytes), made to produce a
+/// DNS-1123 *label*, improved in three ways:
+/// - dots are not kept: the API server validates StatefulSet names as DNS labels
+///   (kubernetes/kubernetes#114172; dotted names never worked, pod hostnames are derived from
+///   them), so Eirini's subdomain regex would let through names that are now rejected;
+/// - names that are still invalid ("My App", "app!") are sanitized harder (every character
+///   outside `[a-z0-9-]` becomes `-`, runs of `-` collapse, `-` is trimmed at both ends)
+///   before falling back to `fallback` (the app GUID), which happens only if nothing is left;
+/// - after truncation trailing `-` are trimmed again.
+pub fn sanitize_name(name: &str, fallback: &str) -> String {
+    let name = label_chars(name);
+    let name = if name.is_empty() { fallback } else { &name };
+    truncate(name, NAME_PREFIX_MAX)
+        .trim_end_matches('-')
+        .to_string()
+}
+
+/// Lowercase, `_` -> `-`; kept as is if that is a DNS label apart from its length (as in
+/// Eirini), else squashed to `[a-z0-9-]` without leading, trailing or repeated `-`. Empty if
+/// nothing is left.
+fn label_chars(name: &str) -> String {
+    let name = name.to_lowercase().replace('_', "-");
+    if has_dns_label_form(&name) {
+        name
+    } else {
+        squash(&name, |c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    }
+}
+
+/// A DNS-1035 label for the Service: the app name sanitized as in [`sanitize_name`], `app-`
+/// in front if it starts with a digit, at most 63 characters; `app-<guid>` if nothing is
+/// left. Deterministic and derived from the app name alone, so two apps whose names sanitize
+/// alike ("My App", "my_app") in one namespace share a Service name and the later apply takes
+/// the Service over: nothing is appended to avoid that, to keep the name predictable.
+pub fn service_name(app: &str, guid: &str) -> String {
+    let name = label_chars(app);
+    let name = match name.chars().next() {
+        None => format!("app-{guid}"),
+        Some(c) if !c.is_ascii_lowercase() => format!("app-{name}"),
+        Some(_) => name,
+    };
+    truncate(&name, DNS_LABEL_MAX)
+        .trim_end_matches('-')
+        .to_string()
+}
+
+/// A valid label value (at most 63 of `[-_.a-zA-Z0-9]`, alphanumeric at both ends, or
+/// empty): other characters become `-`, runs of `-` collapse.
+pub fn label_value(s: &str) -> String {
+    let keep = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let not_alnum = |c: char| !c.is_ascii_alphanumeric();
+    let squashed = squash(s, keep);
+    truncate(squashed.trim_matches(not_alnum), DNS_LABEL_MAX)
+        .trim_end_matches(not_alnum)
+        .to_string()
+}
+
+/// Replaces every character that is neither `keep` nor `-` with `-`, collapses runs of `-`
+/// and trims `-` at both ends.
+fn squash(s: &str, keep: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = if keep(c) { c } else { '-' };
+        if c != '-' || !(out.is_empty() || out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// The first `max` bytes; callers only pass ASCII or a fallback GUID.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// RFC 1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63.
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= DNS_LABEL_MAX && has_dns_label_form(s)
+}
+
+/// [`is_dns_label`] without the length limit.
+fn has_dns_label_form(s: &str) -> bool {
+    let b = s.as_bytes();
+    let ok = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    matches!((b.first(), b.last()), (Some(f), Some(l)) if ok(f) && ok(l))
+        && b.iter().all(|c| ok(c) || *c == b'-')
+}
+
+/// The objects for one app. `pdb` is present only with more than one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifests {
+    pub stateful_set: StatefulSet,
+    pub pdb: Option<PodDisruptionBudget>,
+    pub service: Service,
+}
+
+/// Builds the manifests after [`AppSpec::validate`].
+pub fn manifests(spec: &AppSpec) -> Result<Manifests, K8sError> {
+    spec.validate()?;
+    let id = Identity::new(spec);
+    Ok(Manifests {
+        stateful_set: statefulset::stateful_set(spec, &id),
+        pdb: pdb::pod_disruption_budget(spec, &id),
+        service: service::service(spec, &id),
+    })
+}
+
+/// One object of any of the three kinds; serializes as itself (with apiVersion and kind).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    StatefulSet(&'a StatefulSet),
+    Pdb(&'a PodDisruptionBudget),
+    Service(&'a Service),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    items: Vec<Item<'a>>,
+}
+
+impl Manifests {
+    /// StatefulSet, PodDisruptionBudget (if any), Service, in that order.
+    fn items(&self) -> Vec<Item<'_>> {
+        let mut items = vec![Item::StatefulSet(&self.stateful_set)];
+        items.extend(self.pdb.as_ref().map(Item::Pdb));
+        items.push(Item::Service(&self.service));
+        items
+    }
+
+    /// Multi-document YAML, documents separated by `---`, each with apiVersion and kind.
+    pub fn to_yaml(&self) -> Result<String, K8sError> {
+        let docs = self
+            .items()
+            .iter()
+            .map(serde_norway::to_string)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(docs.join("---\n"))
+    }
+
+    /// A `v1` `List` holding the objects, pretty-printed, ending with a newline.
+    pub fn to_json(&self) -> Result<String, K8sError> {
+        let list = List {
+            api_version: "v1",
+            kind: "List",
+            items: self.items(),
+        };
+        Ok(serde_json::to_string_pretty(&list)? + "\n")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const IMAGE: &str = "registry.example:5000/apps/my-app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    pub(crate) fn spec() -> AppSpec {
+        AppSpec {
+            namespace: Some("apps".to_string()),
+            ..AppSpec::new("My_App!!", IMAGE)
+        }
+    }
+
+    #[test]
+    fn health_check_parses() {
+        assert_eq!("port".parse::<HealthCheck>().unwrap(), HealthCheck::Port);
+        assert_eq!(
+            "process".parse::<HealthCheck>().unwrap(),
+            HealthCheck::Process
+        );
+        let http = |e: &str| HealthCheck::Http {
+            endpoint: e.to_string(),
+        };
+        assert_eq!("http".parse::<HealthCheck>().unwrap(), http("/"));
+        assert_eq!(
+            "http:/healthz".parse::<HealthCheck>().unwrap(),
+            http("/healthz")
+        );
+        assert_eq!(http("/healthz").to_string(), "http:/healthz");
+        let err = "tcp".parse::<HealthCheck>().unwrap_err().to_string();
+        assert!(err.contains("expected port, process, http"), "{err}");
+        assert!("http:healthz".parse::<HealthCheck>().is_err());
+    }
+
+    #[test]
+    fn identities_are_uuids_and_stable() {
+        let id = Identity::new(&spec());
+        for u in [&id.app_guid, &id.version] {
+            assert_eq!(u.len(), 36);
+            assert_eq!(u.as_bytes()[14], b'5', "{u}");
+            assert!(matches!(u.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{u}");
+        }
+        assert_eq!(id.process_guid, format!("{}-{}", id.app_guid, id.version));
+        assert_eq!(id.version, version(&id.app_guid));
+        // A rebuild (new digest, new env) keeps every identity.
+        let mut rebuilt = spec();
+        rebuilt.image = IMAGE.replace("0123", "4567");
+        rebuilt.env.insert("A".into(), "B".into());
+        assert_eq!(Identity::new(&rebuilt), id);
+        // Another namespace is another app.
+        rebuilt.namespace = None;
+        assert_ne!(Identity::new(&rebuilt).app_guid, id.app_guid);
+    }
+
+    #[test]
+    fn stateful_set_names() {
+        let guid = app_guid("", "x");
+        let ver = version(&guid);
+        let suffix = &hex::encode(Sha256::digest(format!("{guid}-{ver}")))[..10];
+        let name = |app: &str, space: &str| stateful_set_name(app, space, &guid, &ver);
+        assert_eq!(name("My_App!!", "dev"), format!("my-app-dev-{suffix}"));
+        assert_eq!(
+            name("my_app", "Dev_Space"),
+            format!("my-app-dev-space-{suffix}")
+        );
+        assert_eq!(name("My App", "dev"), format!("my-app-dev-{suffix}"));
+        assert_eq!(name("a--b", "c"), format!("a--b-c-{suffix}"));
+        assert_eq!(name("my.app", "dev"), format!("my-app-dev-{suffix}"));
+        assert_eq!(name("!!!", "***"), format!("{guid}-{suffix}"));
+        // 40-byte truncation that lands on a '-' is trimmed.
+        let long = format!("{}-b", "a".repeat(39));
+        let n = name(&long, "dev");
+        assert_eq!(n, format!("{}-{suffix}", "a".repeat(39)));
+        let n = name(&"Very Long Application Name ".repeat(5), "space");
+        assert!(n.len() <= STATEFUL_SET_NAME_MAX, "{n}");
+        assert!(!n.contains("--"), "{n}");
+        assert!(is_dns_label(&n), "{n}");
+    }
+
+    #[test]
+    fn service_names() {
+        let g = "0a1b2c3d-0000-5000-8000-000000000000";
+        assert_eq!(service_name("My_App!!", g), "my-app");
+        assert_eq!(service_name("99 Luftballons", g), "app-99-luftballons");
+        assert_eq!(service_name("-_-", g), format!("app-{g}"));
+        let long = service_name(&format!("{}-x", "a".repeat(62)), g);
+        assert_eq!(long, "a".repeat(62));
+        let long = service_name(&"x1-".repeat(30), g);
+        assert!(long.len() <= 63 && long.ends_with('1'), "{long}");
+    }
+
+    #[test]
+    fn label_values() {
+        assert_eq!(label_value("My Org!"), "My-Org");
+        assert_eq!(label_value("_space.1_"), "space.1");
+        assert_eq!(label_value("***"), "");
+        assert_eq!(
+            label_value(&format!("{}.x", "a".repeat(62))),
+            "a".repeat(62)
+        );
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        let bad = |f: fn(&mut AppSpec)| {
+            let mut s = spec();
+            f(&mut s);
+            manifests(&s).unwrap_err()
+        };
+        let e = bad(|s| s.image = "registry.example/apps/my-app:latest".into());
+        assert!(matches!(e, K8sError::ImageNotByDigest(_)), "{e}");
+        let e = bad(|s| s.image = "registry.example/apps/my-app@sha256:abc".into());
+        assert!(matches!(e, K8sError::ImageNotByDigest(_)), "{e}");
+        assert!(matches!(bad(|s| s.name.clear()), K8sError::Invalid { .. }));
+        assert!(matches!(bad(|s| s.memory_mb = 0), K8sError::Invalid { .. }));
+        let e = bad(|s| s.namespace = Some("Apps".into()));
+        assert!(e.to_string().contains("namespace"), "{e}");
+        let e = bad(|s| {
+            s.env.insert("1BAD".into(), "x".into());
+        });
+        assert!(e.to_string().contains("1BAD"), "{e}");
+    }
+
+    #[test]
+    fn yaml_is_multi_document_and_parses_back() {
+        let mut s = spec();
+        s.instances = 3;
+        let yaml = manifests(&s).unwrap().to_yaml().unwrap();
+        assert_eq!(yaml.matches("\n---\n").count(), 2, "{yaml}");
+        for kind in ["StatefulSet", "PodDisruptionBudget", "Service"] {
+            assert!(yaml.contains(&format!("\nkind: {kind}\n")), "{kind}");
+        }
+        let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(&yaml)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let kinds: Vec<_> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["StatefulSet", "PodDisruptionBudget", "Service"]);
+        assert_eq!(docs[0]["apiVersion"], "apps/v1");
+        assert_eq!(docs[1]["apiVersion"], "policy/v1");
+        assert_eq!(docs[2]["apiVersion"], "v1");
+        assert_eq!(docs[0]["metadata"]["namespace"], "apps");
+        assert_eq!(docs[2]["metadata"]["name"], "my-app");
+        // Parses back into the typed objects, equal to what was written.
+        let m = manifests(&s).unwrap();
+        let sts: StatefulSet = serde_json::from_value(docs[0].clone()).unwrap();
+        assert_eq!(sts, m.stateful_set);
+    }
+
+    #[test]
+    fn single_instance_yaml_has_two_documents() {
+        let yaml = manifests(&spec()).unwrap().to_yaml().unwrap();
+        assert_eq!(yaml.matches("\n---\n").count(), 1);
+        assert!(!yaml.contains("PodDisruptionBudget"));
+    }
+
+    #[test]
+    fn json_is_a_v1_list() {
+        let json = manifests(&spec()).unwrap().to_json().unwrap();
+        assert!(
+            json.starts_with("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\""),
+            "{json}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let kinds: Vec<_> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["StatefulSet", "Service"]);
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let mut s = spec();
+        s.instances = 2;
+        s.env.insert("Z".into(), "1".into());
+        s.env.insert("A".into(), "2".into());
+        let a = manifests(&s).unwrap();
+        let b = manifests(&s.clone()).unwrap();
+        assert_eq!(a.to_yaml().unwrap(), b.to_yaml().unwrap());
+        assert_eq!(a.to_json().unwrap(), b.to_json().unwrap());
+    }
+}

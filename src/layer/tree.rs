@@ -34,6 +34,8 @@ pub struct TreeOptions {
     pub keep_setid: bool,
     /// Keep device nodes and fifos (a rootfs); otherwise they are skipped.
     pub keep_special: bool,
+    /// Paths (relative to the tree's root) left out, e.g. files the caller writes itself.
+    pub exclude: Vec<std::path::PathBuf>,
 }
 
 impl TreeOptions {
@@ -45,6 +47,7 @@ impl TreeOptions {
             mtime: Some(super::fixed_mtime()),
             keep_setid: false,
             keep_special: false,
+            exclude: Vec::new(),
         }
     }
 }
@@ -155,6 +158,9 @@ pub fn append_tree<W: Write>(
         })?;
         let rel = entry.path().strip_prefix(src).expect("walkdir stays under its root");
         if rel.as_os_str().is_empty() && opts.prefix.is_empty() {
+            continue;
+        }
+        if opts.exclude.iter().any(|x| x == rel) {
             continue;
         }
         let meta = entry.metadata().map_err(io::Error::other)?;

@@ -52,9 +52,14 @@ pub struct PushInput<'a> {
     pub image: &'a BuiltImage,
     /// The image's blobs: the config and every layer.
     pub blobs: Vec<PushBlob>,
-    pub base: &'a Source,
+    /// Where base layers come from (`None`: every blob has a file).
+    pub base: Option<&'a Source>,
     pub cache: &'a BlobCache,
     pub reporter: Arc<dyn Reporter>,
+}
+
+fn missing_file(digest: &str) -> RegistryError {
+    RegistryError::Other(format!("blob {digest} has no file and there is no base image"))
 }
 
 async fn push_one(
@@ -69,7 +74,8 @@ async fn push_one(
     let path = match &blob.file {
         Some(p) => p.clone(),
         None => {
-            if let Some(from) = input.base.registry_ref() {
+            let base = input.base.ok_or_else(|| missing_file(&blob.digest))?;
+            if let Some(from) = base.registry_ref() {
                 if from.registry == target.registry
                     && from.repository != target.repository
                     && registry.mount(target, from, &blob.digest).await?
@@ -77,7 +83,7 @@ async fn push_one(
                     return Ok(BlobOutcome::Mounted);
                 }
             }
-            input.base.blob_path(&blob.digest, input.cache).await?
+            base.blob_path(&blob.digest, input.cache).await?
         }
     };
     let reporter = input.reporter.clone();
@@ -158,7 +164,10 @@ pub async fn to_layout(
         }
         let path = match &blob.file {
             Some(p) => p.clone(),
-            None => input.base.blob_path(&blob.digest, input.cache).await?,
+            None => {
+                let base = input.base.ok_or_else(|| missing_file(&blob.digest))?;
+                base.blob_path(&blob.digest, input.cache).await?
+            }
         };
         let (layout_dir, digest) = (target.dir.clone(), blob.digest.clone());
         tokio::task::spawn_blocking(move || {

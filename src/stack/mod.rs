@@ -1,0 +1,210 @@
+//! Stacks: the base image an app is layered onto, and the root filesystem its buildpacks run
+//! in. Blobs and unpacked root filesystems are cached by digest under the stack cache.
+
+pub mod import;
+pub mod rootfs;
+
+use crate::image::stack::{build_stack, STACK_LABEL};
+use crate::image::{rfc3339, ImageError};
+use crate::layer::fixed_mtime;
+use crate::refs::ImageRef;
+use crate::registry::push::{self, PushBlob, PushInput, PushReport};
+use crate::registry::source::{BlobCache, Resolved, Source};
+use crate::registry::{Registry, RegistryError};
+use crate::report::Reporter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("stack {stack} is {platform}; dropship builds linux images")]
+    Platform { stack: String, platform: String },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackError {
+    let what = what.into();
+    move |source| StackError::Io { what, source }
+}
+
+/// Where stack blobs and unpacked root filesystems live.
+#[derive(Debug, Clone)]
+pub struct StackCache {
+    pub dir: PathBuf,
+}
+
+impl StackCache {
+    /// `$DROPSHIP_STACK_CACHE`, else `$XDG_CACHE_HOME/dropship`, else `~/.cache/dropship`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("DROPSHIP_STACK_CACHE") {
+            return PathBuf::from(d);
+        }
+        if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+            return PathBuf::from(d).join("dropship");
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => PathBuf::from(h).join(".cache/dropship"),
+            None => std::env::temp_dir().join("dropship-cache"),
+        }
+    }
+
+    pub fn blobs(&self) -> BlobCache {
+        BlobCache::new(&self.dir.join("blobs"))
+    }
+
+    fn rootfs_dir(&self, manifest_digest: &str) -> PathBuf {
+        let hex = manifest_digest.trim_start_matches("sha256:");
+        self.dir.join("rootfs").join(hex)
+    }
+}
+
+/// A resolved stack.
+pub struct Stack {
+    pub reference: ImageRef,
+    /// The stack's name, given to buildpacks as CF_STACK.
+    pub name: String,
+    pub source: Source,
+    pub resolved: Resolved,
+}
+
+fn default_name(r: &ImageRef) -> String {
+    match r {
+        ImageRef::Registry(reg) => reg
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or("stack")
+            .to_string(),
+        ImageRef::Layout(l) => l.tag.clone().unwrap_or_else(|| {
+            l.dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "stack".into())
+        }),
+    }
+}
+
+impl Stack {
+    /// Resolves the stack's manifest and config (downloading the config once).
+    pub async fn open(r: &ImageRef, registry: &Registry, cache: &StackCache) -> Result<Stack, StackError> {
+        let source = Source::new(r, registry)?;
+        let resolved = source.resolve(&cache.blobs()).await?;
+        let config = &resolved.base.config;
+        if config.os().to_string() != "linux" {
+            return Err(StackError::Platform {
+                stack: r.to_string(),
+                platform: resolved.base.platform(),
+            });
+        }
+        let name = config
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().as_ref())
+            .and_then(|l| l.get(STACK_LABEL).cloned())
+            .unwrap_or_else(|| default_name(r));
+        Ok(Stack {
+            reference: r.clone(),
+            name,
+            source,
+            resolved,
+        })
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.resolved.manifest.digest
+    }
+
+    /// The stack's root filesystem, unpacked once per manifest digest.
+    pub async fn rootfs(&self, cache: &StackCache) -> Result<PathBuf, StackError> {
+        let dest = cache.rootfs_dir(self.digest());
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let mut layers = Vec::new();
+        for l in self.resolved.base.manifest.layers() {
+            layers.push(self.source.blob_path(&l.digest().to_string(), &cache.blobs()).await?);
+        }
+        let d = dest.clone();
+        tokio::task::spawn_blocking(move || rootfs::unpack(&layers, &d))
+            .await
+            .map_err(|e| StackError::Io {
+                what: "unpacking stack".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .map_err(io_err(format!("unpacking stack into {}", dest.display())))?;
+        Ok(dest)
+    }
+}
+
+/// What `dropship stack import` made.
+pub struct ImportReport {
+    pub digest: String,
+    pub layer_digest: String,
+    pub layer_size: u64,
+    pub fixes: Vec<String>,
+    pub push: PushReport,
+}
+
+/// Imports a root filesystem as a one-layer stack image at `target`.
+pub async fn import(
+    rootfs: &Path,
+    target: &ImageRef,
+    name: Option<&str>,
+    registry: &Registry,
+    work_dir: &Path,
+    reporter: Arc<dyn Reporter>,
+) -> Result<ImportReport, StackError> {
+    let name = name.map(str::to_string).unwrap_or_else(|| default_name(target));
+    let (src, blobs) = (rootfs.to_path_buf(), work_dir.join("blobs"));
+    let imported = tokio::task::spawn_blocking(move || import::rootfs_layer(&src, &blobs))
+        .await
+        .map_err(|e| StackError::Io {
+            what: "importing rootfs".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(io_err(format!("reading rootfs {}", rootfs.display())))?;
+    let source_name = rootfs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let image = build_stack(&imported.layer, &name, &source_name, &rfc3339(fixed_mtime()))?;
+    let config_path = work_dir.join("stack-config.json");
+    std::fs::write(&config_path, &image.config).map_err(io_err("writing stack config"))?;
+    let input = PushInput {
+        image: &image,
+        blobs: vec![
+            PushBlob {
+                digest: image.config_digest.clone(),
+                size: image.config.len() as u64,
+                file: Some(config_path),
+            },
+            PushBlob {
+                digest: imported.layer.digest.clone(),
+                size: imported.layer.size,
+                file: Some(imported.layer.path.clone()),
+            },
+        ],
+        base: None,
+        cache: &BlobCache::new(&work_dir.join("cache")),
+        reporter,
+    };
+    let (digest, report) = match target {
+        ImageRef::Registry(r) => push::to_registry(registry, r, &input).await?,
+        ImageRef::Layout(l) => push::to_layout(l, &input).await?,
+    };
+    Ok(ImportReport {
+        digest,
+        layer_digest: imported.layer.digest,
+        layer_size: imported.layer.size,
+        fixes: imported.fixes,
+        push: report,
+    })
+}
