@@ -1,0 +1,156 @@
+//! Writing the app into `dest`, the one place that touches the destination.
+//!
+//! Safety by construction: every path is `dest` joined with normal components only;
+//! files are created with `O_CREAT|O_EXCL|O_NOFOLLOW` (nothing existing is overwritten or
+//! followed); symlinks are created last, after being checked against all the others, so
+//! no file or directory is ever written through one. Directory modes are applied at the
+//! end (before the symlinks exist), so a read-only directory does not block its children.
+
+use super::limits::Budget;
+use super::links::check_symlink;
+use super::{IntakeError, IntakeStats};
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+const CHUNK: usize = 64 * 1024;
+
+/// Permission bits for a file: the given bits without setuid/setgid/sticky, plus owner
+/// read so later stages can always read the app (0o644 when unknown).
+pub(crate) fn file_mode(mode: Option<u32>) -> u32 {
+    mode.map_or(0o644, |m| m & 0o777) | 0o400
+}
+
+/// Permission bits for a directory: as given plus owner rwx, so the tree can always be
+/// walked and removed (0o755 when unknown).
+pub(crate) fn dir_mode(mode: Option<u32>) -> u32 {
+    mode.map_or(0o755, |m| m & 0o777) | 0o700
+}
+
+/// The destination being filled, with the budget charged for what is written.
+pub(crate) struct Output<'a> {
+    dest: &'a Path,
+    input: String,
+    pub(crate) budget: Budget,
+    stats: IntakeStats,
+    dir_modes: Vec<(PathBuf, u32)>,
+    links: Vec<(PathBuf, PathBuf)>,
+}
+
+impl<'a> Output<'a> {
+    /// Starts writing into `dest`, which must be an empty directory.
+    pub(crate) fn new(dest: &'a Path, input: &Path, budget: Budget) -> Result<Self, IntakeError> {
+        let mut entries = fs::read_dir(dest).map_err(|e| IntakeError::io(dest, e))?;
+        if entries.next().is_some() {
+            return Err(IntakeError::DestNotEmpty {
+                path: dest.display().to_string(),
+            });
+        }
+        Ok(Output {
+            dest,
+            input: input.display().to_string(),
+            budget,
+            stats: IntakeStats::default(),
+            dir_modes: Vec::new(),
+            links: Vec::new(),
+        })
+    }
+
+    fn mkdirs(&self, rel: &Path) -> Result<PathBuf, IntakeError> {
+        let path = self.dest.join(rel);
+        fs::create_dir_all(&path).map_err(|e| IntakeError::io(&path, e))?;
+        Ok(path)
+    }
+
+    /// Creates directory `rel` (and its parents); `mode` is applied at [`Output::finish`].
+    pub(crate) fn dir(&mut self, rel: &Path, mode: u32) -> Result<(), IntakeError> {
+        self.mkdirs(rel)?;
+        self.dir_modes.push((rel.to_path_buf(), mode));
+        self.stats.dirs += 1;
+        Ok(())
+    }
+
+    /// Creates file `rel` with the content of `src`, charging every chunk to the budget
+    /// before writing it. Read errors go through `on_read` (to name the entry).
+    pub(crate) fn file(
+        &mut self,
+        rel: &Path,
+        mode: u32,
+        src: &mut dyn Read,
+        on_read: &dyn Fn(io::Error) -> IntakeError,
+    ) -> Result<(), IntakeError> {
+        if let Some(parent) = rel.parent() {
+            self.mkdirs(parent)?;
+        }
+        let path = self.dest.join(rel);
+        let io_err = |e| IntakeError::io(&path, e);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err)?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(on_read(e)),
+            };
+            self.budget.bytes(n as u64)?;
+            out.write_all(&buf[..n]).map_err(io_err)?;
+            self.stats.bytes += n as u64;
+        }
+        out.set_permissions(Permissions::from_mode(mode))
+            .map_err(io_err)?;
+        self.stats.files += 1;
+        Ok(())
+    }
+
+    /// Records symlink `rel -> target`, created at [`Output::finish`] once checked.
+    pub(crate) fn symlink(&mut self, rel: &Path, target: &Path) {
+        self.links.push((rel.to_path_buf(), target.to_path_buf()));
+    }
+
+    /// Applies directory modes, then checks and creates the symlinks; returns the stats.
+    pub(crate) fn finish(mut self) -> Result<IntakeStats, IntakeError> {
+        // Before any symlink exists, so chmod cannot follow one. Owner rwx is always set,
+        // so no mode blocks a later step.
+        for (rel, mode) in &self.dir_modes {
+            let path = self.dest.join(rel);
+            fs::set_permissions(&path, Permissions::from_mode(*mode))
+                .map_err(|e| IntakeError::io(&path, e))?;
+        }
+        let all: HashMap<PathBuf, PathBuf> = self.links.iter().cloned().collect();
+        for (rel, target) in &self.links {
+            let err = |reason| IntakeError::Symlink {
+                path: self.input.clone(),
+                entry: rel.display().to_string(),
+                target: target.display().to_string(),
+                reason,
+            };
+            check_symlink(rel, target, &all).map_err(err)?;
+            if let Some(up) = rel.ancestors().skip(1).find(|a| all.contains_key(*a)) {
+                return Err(IntakeError::Conflict {
+                    path: self.input.clone(),
+                    entry: rel.display().to_string(),
+                    parent: up.display().to_string(),
+                    kind: "symlink",
+                });
+            }
+        }
+        for (rel, target) in &self.links {
+            if let Some(parent) = rel.parent() {
+                self.mkdirs(parent)?;
+            }
+            let path = self.dest.join(rel);
+            std::os::unix::fs::symlink(target, &path).map_err(|e| IntakeError::io(&path, e))?;
+            self.stats.symlinks += 1;
+        }
+        Ok(self.stats)
+    }
+}
