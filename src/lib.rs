@@ -9,3 +9,4 @@ pub mod refs;
 pub mod registry;
 pub mod report;
 pub mod stack;
+pub mod staging;

@@ -1,0 +1,173 @@
+//! The environment lifecycle scripts see: Cloud Foundry's staging variables, the user's
+//! `--env`, and what earlier (supply) buildpacks put in `deps/<idx>/` (bin, lib, env files),
+//! as CF's multi-buildpack staging provides it.
+
+use std::path::Path;
+
+/// What the staging environment says about the app.
+#[derive(Debug, Clone)]
+pub struct AppInfo {
+    pub name: String,
+    pub app_guid: String,
+    pub version: String,
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+    pub stack: String,
+    pub space_name: String,
+    pub org_name: String,
+    /// `--env K=V`, in the order given.
+    pub user_env: Vec<(String, String)>,
+}
+
+fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = value,
+        None => env.push((key.to_string(), value)),
+    }
+}
+
+/// The base environment of every script: platform defaults, then the user's variables, then
+/// the variables the platform owns (CF_STACK, VCAP_APPLICATION, MEMORY_LIMIT) on top.
+pub fn staging_env(app: &AppInfo, home: &str, tmp: &str) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    set(&mut env, "PATH", "/usr/local/bin:/usr/bin:/bin".into());
+    set(&mut env, "HOME", home.into());
+    set(&mut env, "TMPDIR", tmp.into());
+    set(&mut env, "USER", "vcap".into());
+    set(&mut env, "LANG", "en_US.UTF-8".into());
+    set(&mut env, "VCAP_SERVICES", "{}".into());
+    for (k, v) in &app.user_env {
+        set(&mut env, k, v.clone());
+    }
+    let vcap_application = serde_json::json!({
+        "application_id": app.app_guid,
+        "application_name": app.name,
+        "application_uris": [],
+        "application_version": app.version,
+        "cf_api": "",
+        "limits": {"fds": 16384, "mem": app.memory_mb, "disk": app.disk_mb},
+        "name": app.name,
+        "organization_name": app.org_name,
+        "space_name": app.space_name,
+        "uris": [],
+        "users": null,
+        "version": app.version,
+    });
+    set(&mut env, "CF_STACK", app.stack.clone());
+    set(&mut env, "VCAP_APPLICATION", vcap_application.to_string());
+    set(&mut env, "MEMORY_LIMIT", format!("{}m", app.memory_mb));
+    env
+}
+
+fn prepend(env: &mut Vec<(String, String)>, key: &str, dir: &str) {
+    let current = env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let value = match current {
+        Some(v) if !v.is_empty() => format!("{dir}:{v}"),
+        _ => dir.to_string(),
+    };
+    set(env, key, value);
+}
+
+/// `base` plus what `deps/*/` holds so far: `bin` on PATH, `lib` on LD_LIBRARY_PATH and
+/// LIBRARY_PATH, `include` on CPATH, `pkgconfig` on PKG_CONFIG_PATH, and `env/NAME` files as
+/// variables. `deps_host` is read; `deps_inside` is the same directory as scripts see it.
+pub fn with_deps(base: &[(String, String)], deps_host: &Path, deps_inside: &str) -> Vec<(String, String)> {
+    let mut env = base.to_vec();
+    set(&mut env, "DEPS_DIR", deps_inside.to_string());
+    let mut idxs: Vec<String> = std::fs::read_dir(deps_host)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    idxs.sort();
+    for idx in &idxs {
+        let host = deps_host.join(idx);
+        let inside = format!("{deps_inside}/{idx}");
+        for (sub, vars) in [
+            ("bin", &["PATH"][..]),
+            ("lib", &["LD_LIBRARY_PATH", "LIBRARY_PATH"][..]),
+            ("include", &["CPATH"][..]),
+            ("pkgconfig", &["PKG_CONFIG_PATH"][..]),
+        ] {
+            if host.join(sub).is_dir() {
+                for var in vars {
+                    prepend(&mut env, var, &format!("{inside}/{sub}"));
+                }
+            }
+        }
+        let Ok(files) = std::fs::read_dir(host.join("env")) else {
+            continue;
+        };
+        let mut files: Vec<_> = files.filter_map(|e| e.ok()).collect();
+        files.sort_by_key(|e| e.file_name());
+        for f in files {
+            let Ok(name) = f.file_name().into_string() else {
+                continue;
+            };
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if valid && f.path().is_file() {
+                if let Ok(value) = std::fs::read_to_string(f.path()) {
+                    set(&mut env, &name, value.trim_end_matches('\n').to_string());
+                }
+            }
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> AppInfo {
+        AppInfo {
+            name: "shop".into(),
+            app_guid: "guid".into(),
+            version: "v".into(),
+            memory_mb: 512,
+            disk_mb: 1024,
+            stack: "cflinuxfs4".into(),
+            space_name: "dev".into(),
+            org_name: "org".into(),
+            user_env: vec![("CF_STACK".into(), "nope".into()), ("LANG".into(), "C.UTF-8".into()), ("A".into(), "1".into())],
+        }
+    }
+
+    fn get<'a>(env: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn platform_variables_win_over_user_ones() {
+        let env = staging_env(&app(), "/home/vcap", "/tmp");
+        assert_eq!(get(&env, "CF_STACK"), Some("cflinuxfs4"));
+        assert_eq!(get(&env, "MEMORY_LIMIT"), Some("512m"));
+        assert_eq!(get(&env, "LANG"), Some("C.UTF-8"));
+        assert_eq!(get(&env, "A"), Some("1"));
+        assert_eq!(get(&env, "VCAP_SERVICES"), Some("{}"));
+        let va: serde_json::Value = serde_json::from_str(get(&env, "VCAP_APPLICATION").unwrap()).unwrap();
+        assert_eq!(va["application_name"], "shop");
+        assert_eq!(va["limits"]["mem"], 512);
+    }
+
+    #[test]
+    fn deps_contribute_paths_and_env_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("0/bin")).unwrap();
+        std::fs::create_dir_all(d.path().join("1/lib")).unwrap();
+        std::fs::create_dir_all(d.path().join("1/env")).unwrap();
+        std::fs::write(d.path().join("1/env/PYTHONHOME"), "/tmp/deps/1/python\n").unwrap();
+        std::fs::write(d.path().join("1/env/bad-name"), "x").unwrap();
+        let base = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        let env = with_deps(&base, d.path(), "/tmp/deps");
+        assert_eq!(get(&env, "PATH"), Some("/tmp/deps/0/bin:/usr/bin:/bin"));
+        assert_eq!(get(&env, "LD_LIBRARY_PATH"), Some("/tmp/deps/1/lib"));
+        assert_eq!(get(&env, "PYTHONHOME"), Some("/tmp/deps/1/python"));
+        assert_eq!(get(&env, "DEPS_DIR"), Some("/tmp/deps"));
+        assert!(get(&env, "bad-name").is_none());
+    }
+}

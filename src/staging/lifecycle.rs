@@ -1,0 +1,310 @@
+//! The Cloud Foundry buildpack app lifecycle: detect, supply, finalize (or compile), release,
+//! with CF's directory layout, arguments, deps indexes, cache directories and merge order.
+
+use super::buildpacks::Buildpack;
+use super::env::with_deps;
+use super::release::{parse_config, parse_launch, parse_procfile, parse_release, ProcessTypes};
+use super::run::{run, Finished};
+use super::sandbox::{HostDirs, Sandbox};
+use super::{BuildpackMeta, StagingError, StagingResult};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+/// Everything one staging run needs.
+pub struct Lifecycle<'a> {
+    pub dirs: &'a HostDirs,
+    pub sandbox: &'a Sandbox,
+    pub buildpacks: &'a [Buildpack],
+    /// Buildpacks named explicitly: no detection; all but the last only supply.
+    pub skip_detect: bool,
+    pub env: &'a [(String, String)],
+    pub deadline: Instant,
+    pub timeout: Duration,
+    pub log: &'a mut (dyn FnMut(&str) + Send),
+}
+
+/// CF's deps index: zero-padded to the number of digits of the buildpack count.
+pub fn deps_index(i: usize, buildpacks: usize) -> String {
+    let width = buildpacks.max(1).to_string().len();
+    format!("{i:0width$}")
+}
+
+fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> StagingError + '_ {
+    move |e| StagingError::Io(format!("{what}: {e}"))
+}
+
+impl Lifecycle<'_> {
+    fn has(&self, bp: &Buildpack, script: &str) -> bool {
+        bp.dir.join("bin").join(script).is_file()
+    }
+
+    /// Runs `bin/<script>` of `bp` with `args`; output goes to the log unless captured.
+    fn script(
+        &mut self,
+        bp: &Buildpack,
+        script: &str,
+        args: Vec<String>,
+        capture: bool,
+    ) -> Result<Finished, StagingError> {
+        let host = bp.dir.join("bin").join(script);
+        let inside = format!("{}/bin/{script}", self.sandbox.buildpack(&bp.name));
+        let executable = std::fs::metadata(&host)
+            .map(|m| m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        let env = with_deps(self.env, &self.dirs.deps, &self.sandbox.deps());
+        let cmd = if executable {
+            self.sandbox.command(&inside, &args, &env)
+        } else {
+            (self.log)(&format!("WARNING: buildpack script '/bin/{script}' is not executable"));
+            let mut all = vec![inside];
+            all.extend(args);
+            self.sandbox.command("/bin/sh", &all, &env)
+        };
+        let finished = run(cmd, capture, self.deadline, &mut *self.log)
+            .map_err(|e| StagingError::Sandbox(format!("starting {script} of {}: {e}", bp.name)))?;
+        if finished.timed_out {
+            return Err(StagingError::TimedOut {
+                phase: script.to_string(),
+                buildpack: bp.name.clone(),
+                timeout: self.timeout,
+            });
+        }
+        Ok(finished)
+    }
+
+    /// Checks that the sandbox starts at all, so that its own failures are not blamed on a
+    /// buildpack.
+    pub fn preflight(&mut self) -> Result<(), StagingError> {
+        let cmd = self.sandbox.command("/bin/sh", &["-c".into(), ":".into()], self.env);
+        let mut lines = Vec::new();
+        let f = run(cmd, false, Instant::now() + Duration::from_secs(30), &mut |l| {
+            lines.push(l.to_string())
+        })
+        .map_err(|e| StagingError::Sandbox(e.to_string()))?;
+        if !f.success() {
+            return Err(StagingError::Sandbox(format!(
+                "the staging sandbox does not start (exit {}): {}. The stack needs /bin/sh; \
+                 bubblewrap needs user namespaces (or use --sandbox none inside a container)",
+                f.code,
+                lines.join(" / ")
+            )));
+        }
+        Ok(())
+    }
+
+    fn detect(&mut self) -> Result<(usize, String), StagingError> {
+        let app = self.sandbox.app();
+        for (i, bp) in self.buildpacks.iter().enumerate() {
+            if !self.has(bp, "detect") {
+                (self.log)(&format!("buildpack {} has no bin/detect: skipped", bp.name));
+                continue;
+            }
+            let f = self.script(bp, "detect", vec![app.clone()], true)?;
+            if f.code == 0 {
+                let name = f.stdout.trim_end_matches(['\r', '\n']).trim().to_string();
+                let name = if name.is_empty() { bp.name.clone() } else { name };
+                return Ok((i, name));
+            }
+        }
+        Err(StagingError::NoAppDetected {
+            tried: self.buildpacks.iter().map(|b| b.name.clone()).collect(),
+        })
+    }
+
+    fn cache_for(&self, key: &str) -> Result<String, StagingError> {
+        let host = self.dirs.cache.join(key);
+        std::fs::create_dir_all(&host).map_err(io_err("creating the cache dir"))?;
+        Ok(format!("{}/{key}", self.sandbox.cache()))
+    }
+
+    /// Removes cache entries no buildpack of this build owns (CF's cleanCacheDir): the cache
+    /// cannot grow with buildpacks an app no longer uses.
+    fn clean_cache(&self, keep: &[String]) -> Result<(), StagingError> {
+        let Ok(entries) = std::fs::read_dir(&self.dirs.cache) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                let p = e.path();
+                let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                r.map_err(io_err("cleaning the cache dir"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_launch(&self, idx: &str, into: &mut ProcessTypes) -> Result<bool, StagingError> {
+        let path = self.dirs.deps.join(idx).join("launch.yml");
+        if !path.is_file() {
+            return Ok(false);
+        }
+        let text = std::fs::read_to_string(&path).map_err(io_err("reading launch.yml"))?;
+        let procs = parse_launch(&text).map_err(|reason| StagingError::ReleaseFailed {
+            buildpack: format!("deps/{idx}"),
+            reason,
+        })?;
+        into.extend(procs);
+        Ok(true)
+    }
+
+    fn meta(&self, bp: &Buildpack, idx: &str) -> BuildpackMeta {
+        let cfg = std::fs::read_to_string(self.dirs.deps.join(idx).join("config.yml"))
+            .map(|t| parse_config(&t))
+            .unwrap_or_default();
+        BuildpackMeta {
+            key: bp.name.clone(),
+            name: cfg.name.unwrap_or_else(|| bp.name.clone()),
+            version: cfg.version,
+        }
+    }
+
+    /// Stages the app: the buildpacks' output goes to the log as it comes.
+    pub fn stage(mut self) -> Result<StagingResult, StagingError> {
+        self.preflight()?;
+        let app = self.sandbox.app();
+        let deps = self.sandbox.deps();
+        let (supply, final_bp, detected, total) = if self.skip_detect {
+            let n = self.buildpacks.len();
+            let (last, rest) = self.buildpacks.split_last().ok_or_else(|| {
+                StagingError::Io("no buildpack to stage with".to_string())
+            })?;
+            (rest.to_vec(), last.clone(), None, n)
+        } else {
+            let (i, name) = self.detect()?;
+            (Vec::new(), self.buildpacks[i].clone(), Some(name), 1)
+        };
+        for bp in &supply {
+            if !self.has(bp, "supply") {
+                return Err(StagingError::SupplyFailed {
+                    buildpack: bp.name.clone(),
+                    reason: "it has no bin/supply: it cannot supply dependencies to a \
+                             multi-buildpack app (name it last)"
+                        .into(),
+                });
+            }
+        }
+        let mut cache_keys: Vec<String> = supply.iter().map(|b| format!("supply-{}", b.name)).collect();
+        cache_keys.push("final".to_string());
+        self.clean_cache(&cache_keys)?;
+        let mut used = Vec::new();
+        for (i, bp) in supply.iter().enumerate() {
+            let idx = deps_index(i, total);
+            std::fs::create_dir_all(self.dirs.deps.join(&idx)).map_err(io_err("creating deps"))?;
+            let cache = self.cache_for(&cache_keys[i])?;
+            let f = self.script(bp, "supply", vec![app.clone(), cache, deps.clone(), idx.clone()], false)?;
+            if f.code != 0 {
+                return Err(StagingError::SupplyFailed {
+                    buildpack: bp.name.clone(),
+                    reason: format!("bin/supply exited with status {}", f.code),
+                });
+            }
+            used.push((bp.clone(), idx));
+        }
+
+        let idx = deps_index(total - 1, total);
+        std::fs::create_dir_all(self.dirs.deps.join(&idx)).map_err(io_err("creating deps"))?;
+        let cache = self.cache_for("final")?;
+        if self.has(&final_bp, "finalize") {
+            if self.has(&final_bp, "supply") {
+                let args = vec![app.clone(), cache.clone(), deps.clone(), idx.clone()];
+                let f = self.script(&final_bp, "supply", args, false)?;
+                if f.code != 0 {
+                    return Err(StagingError::SupplyFailed {
+                        buildpack: final_bp.name.clone(),
+                        reason: format!("bin/supply exited with status {}", f.code),
+                    });
+                }
+            }
+            let args = vec![app.clone(), cache, deps.clone(), idx.clone(), self.sandbox.profile_d()];
+            let f = self.script(&final_bp, "finalize", args, false)?;
+            if f.code != 0 {
+                return Err(StagingError::FinalizeFailed {
+                    buildpack: final_bp.name.clone(),
+                    reason: format!("bin/finalize exited with status {}", f.code),
+                });
+            }
+        } else if self.has(&final_bp, "compile") {
+            if !supply.is_empty() {
+                (self.log)("Warning: the last buildpack is not compatible with multi-buildpack apps and cannot make use of any dependencies supplied by the buildpacks specified before it");
+            }
+            let f = self.script(&final_bp, "compile", vec![app.clone(), cache], false)?;
+            if f.code != 0 {
+                return Err(StagingError::CompileFailed {
+                    buildpack: final_bp.name.clone(),
+                    reason: format!("bin/compile exited with status {}", f.code),
+                });
+            }
+        } else {
+            return Err(StagingError::CompileFailed {
+                buildpack: final_bp.name.clone(),
+                reason: "it has neither bin/finalize nor bin/compile".into(),
+            });
+        }
+        used.push((final_bp.clone(), idx.clone()));
+
+        let mut processes = ProcessTypes::new();
+        for (_, i) in used.iter().take(used.len() - 1) {
+            self.merge_launch(i, &mut processes)?;
+        }
+        if !self.merge_launch(&idx, &mut processes)? {
+            if !self.has(&final_bp, "release") {
+                return Err(StagingError::ReleaseFailed {
+                    buildpack: final_bp.name.clone(),
+                    reason: "it has no bin/release".into(),
+                });
+            }
+            let f = self.script(&final_bp, "release", vec![app.clone()], true)?;
+            if f.code != 0 {
+                return Err(StagingError::ReleaseFailed {
+                    buildpack: final_bp.name.clone(),
+                    reason: format!("bin/release exited with status {}", f.code),
+                });
+            }
+            let released = parse_release(&f.stdout).map_err(|reason| StagingError::ReleaseFailed {
+                buildpack: final_bp.name.clone(),
+                reason,
+            })?;
+            processes.extend(released);
+        }
+        let procfile = self.dirs.app.join("Procfile");
+        if procfile.is_file() {
+            let text = std::fs::read_to_string(&procfile).map_err(io_err("reading Procfile"))?;
+            processes.extend(parse_procfile(&text).map_err(StagingError::Procfile)?);
+        }
+        let start_command = processes.get("web").cloned().unwrap_or_default();
+        if start_command.is_empty() {
+            (self.log)("No start command specified by buildpack or via Procfile.");
+            (self.log)("App will not start unless a command is provided at runtime.");
+        }
+        let buildpacks: Vec<BuildpackMeta> = used.iter().map(|(b, i)| self.meta(b, i)).collect();
+        let last = buildpacks.last().expect("a final buildpack ran");
+        let has_config = self.dirs.deps.join(&idx).join("config.yml").is_file();
+        let detected_buildpack = match (has_config, detected) {
+            (true, _) | (false, None) => last.name.clone(),
+            (false, Some(name)) => name,
+        };
+        Ok(StagingResult {
+            detected_buildpack,
+            start_command,
+            process_types: processes,
+            buildpacks,
+        })
+    }
+}
+
+/// The buildpack directories to mount, by name.
+pub fn mounts(buildpacks: &[Buildpack]) -> Vec<(String, std::path::PathBuf)> {
+    buildpacks.iter().map(|b| (b.name.clone(), b.dir.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn deps_indexes_are_padded_like_cf() {
+        assert_eq!(super::deps_index(0, 1), "0");
+        assert_eq!(super::deps_index(3, 9), "3");
+        assert_eq!(super::deps_index(3, 10), "03");
+        assert_eq!(super::deps_index(12, 100), "012");
+    }
+}

@@ -1,0 +1,86 @@
+//! Staging: an app directory goes through buildpacks, in a sandbox built from the stack's root
+//! filesystem, and comes out as the contents of a droplet.
+
+pub mod buildpacks;
+pub mod env;
+pub mod lifecycle;
+pub mod release;
+pub mod run;
+pub mod sandbox;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A buildpack as the droplet's metadata lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BuildpackMeta {
+    /// The buildpack as named to dropship (directory name).
+    pub key: String,
+    /// Its own name (`deps/<idx>/config.yml`), else the key.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// What staging produced besides the files.
+#[derive(Debug, Clone)]
+pub struct StagingResult {
+    pub detected_buildpack: String,
+    pub start_command: String,
+    pub process_types: BTreeMap<String, String>,
+    pub buildpacks: Vec<BuildpackMeta>,
+}
+
+/// Why staging failed; exit codes and error names are Cloud Foundry's.
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    #[error("None of the buildpacks detected a compatible application (tried: {})", tried.join(", "))]
+    NoAppDetected { tried: Vec<String> },
+    #[error("Failed to compile droplet: buildpack {buildpack}: {reason}")]
+    CompileFailed { buildpack: String, reason: String },
+    #[error("Failed to build droplet release: buildpack {buildpack}: {reason}")]
+    ReleaseFailed { buildpack: String, reason: String },
+    #[error("Failed to run all supply scripts: buildpack {buildpack}: {reason}")]
+    SupplyFailed { buildpack: String, reason: String },
+    #[error("Failed to run finalize script: buildpack {buildpack}: {reason}")]
+    FinalizeFailed { buildpack: String, reason: String },
+    #[error("Staging time expired: bin/{phase} of buildpack {buildpack} was still running after {}; it was killed (raise --staging-timeout)", humantime::format_duration(*timeout))]
+    TimedOut {
+        phase: String,
+        buildpack: String,
+        timeout: Duration,
+    },
+    #[error("Failed to read command from Procfile: {0}")]
+    Procfile(String),
+    #[error("{0}")]
+    Sandbox(String),
+    #[error("staging: {0}")]
+    Io(String),
+}
+
+impl StagingError {
+    /// The exit code of Cloud Foundry's builder for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StagingError::NoAppDetected { .. } => 222,
+            StagingError::CompileFailed { .. } => 223,
+            StagingError::ReleaseFailed { .. } => 224,
+            StagingError::SupplyFailed { .. } => 225,
+            StagingError::FinalizeFailed { .. } => 226,
+            StagingError::TimedOut { .. } => 124,
+            _ => 1,
+        }
+    }
+
+    /// The build error as Cloud Controller writes it (`"NoAppDetectedError - ..."`).
+    pub fn cf_error(&self) -> String {
+        let name = match self {
+            StagingError::NoAppDetected { .. } => "NoAppDetectedError",
+            StagingError::CompileFailed { .. } => "BuildpackCompileFailed",
+            StagingError::ReleaseFailed { .. } => "BuildpackReleaseFailed",
+            StagingError::TimedOut { .. } => "StagingTimeExpired",
+            _ => "StagingError",
+        };
+        format!("{name} - {self}")
+    }
+}
