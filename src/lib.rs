@@ -1,6 +1,7 @@
 //! dropship: application source -> buildpack staging -> droplet -> OCI image -> registry ->
 //! Kubernetes manifests. See ARCHITECTURE.md for the map of stages to files.
 
+pub mod droplet;
 pub mod image;
 pub mod intake;
 pub mod k8s;
