@@ -6,6 +6,7 @@ pub mod image;
 pub mod intake;
 pub mod k8s;
 pub mod layer;
+pub mod pipeline;
 pub mod refs;
 pub mod registry;
 pub mod report;
