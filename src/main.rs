@@ -1,1 +1,28 @@
-fn main() {}
+//! The `dropship` binary: parses the command line and hands over to the library.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command, StackCommand};
+
+fn main() {
+    let args = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match args.command {
+            Command::Build(a) => cli::build(a).await,
+            Command::Stack(StackCommand::Import(a)) => cli::stack_import(a).await,
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dropship: error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -41,6 +41,19 @@ if [ $# -eq 1 ]; then
         echo "launch: no start command (the buildpack gave none and there is no Procfile)" >&2
         exit 1
     fi
-    exec /bin/sh -c "$1"
+    set -- /bin/sh -c "$1"
 fi
-exec "$@"
+if [ $$ -ne 1 ]; then
+    exec "$@"
+fi
+# As PID 1 (a container without an init), the kernel gives the app no default signal
+# handling, so SIGTERM would be ignored and every stop would wait for SIGKILL. Run the app as a
+# child instead, pass stop signals on to the whole process group, and reap orphans.
+"$@" &
+app=$!
+trap 'trap "" TERM INT HUP QUIT; kill -TERM 0 2>/dev/null' TERM INT HUP QUIT
+while :; do
+    wait "$app"
+    status=$?
+    kill -0 "$app" 2>/dev/null || exit "$status"
+done

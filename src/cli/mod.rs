@@ -1,0 +1,326 @@
+//! Command-line definitions (clap) and their translation into library calls.
+
+pub mod report;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use dropship::intake::Limits;
+use dropship::k8s::HealthCheck;
+use dropship::pipeline::{self, BuildOptions};
+use dropship::refs::ImageRef;
+use dropship::registry::auth::{CredentialSources, Credentials};
+use dropship::registry::{Registry, RegistryOptions};
+use dropship::stack::{self, StackCache};
+use dropship::staging::sandbox::SandboxKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "dropship", version, about = "App source -> buildpacks -> droplet -> OCI image -> registry -> Kubernetes")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Build an app: stage it with buildpacks, layer the droplet onto a stack, push the image.
+    Build(BuildArgs),
+    /// Manage stacks (base images).
+    #[command(subcommand)]
+    Stack(StackCommand),
+}
+
+#[derive(Subcommand)]
+pub enum StackCommand {
+    /// Turn a root filesystem (directory or tarball) into a one-layer stack image.
+    Import(ImportArgs),
+}
+
+/// Options shared by every command that talks to registries.
+#[derive(Args, Clone)]
+pub struct RegistryArgs {
+    /// Registry credentials (else DROPSHIP_REGISTRY_USER/PASSWORD, else docker config.json).
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+    /// A registry that speaks plain HTTP (loopback registries always do).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure: Vec<String>,
+    /// Where temporary files go (default: $DROPSHIP_WORK_DIR, else the system temp dir).
+    #[arg(long, env = "DROPSHIP_WORK_DIR", value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Cache of stack blobs and unpacked stacks.
+    #[arg(long, env = "DROPSHIP_STACK_CACHE", value_name = "DIR")]
+    pub stack_cache: Option<PathBuf>,
+    /// Print one JSON object on stdout when done.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The app: a zip file or a directory (.cfignore honoured).
+    pub source: PathBuf,
+    /// The stack image: docker://HOST/REPO[:TAG|@DIGEST] or oci:DIR[:TAG].
+    #[arg(long, env = "DROPSHIP_STACK")]
+    pub stack: String,
+    /// Where the image goes: docker://HOST/REPO[:TAG] or oci:DIR[:TAG].
+    #[arg(long)]
+    pub image: String,
+    /// Buildpack name or path (repeatable; skips detection; the last one is final).
+    #[arg(long = "buildpack", value_name = "NAME|PATH")]
+    pub buildpacks: Vec<String>,
+    /// Directory of buildpacks used for detection.
+    #[arg(long, env = "DROPSHIP_BUILDPACKS_DIR", value_name = "DIR")]
+    pub buildpacks_dir: Option<PathBuf>,
+    /// App name (default: the source's base name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment variable for staging and running (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    #[arg(long, default_value_t = 1)]
+    pub instances: u32,
+    /// Memory limit (e.g. 512M, 1G).
+    #[arg(long, default_value = "1G")]
+    pub memory: String,
+    /// Disk limit (e.g. 1G).
+    #[arg(long, default_value = "1G")]
+    pub disk: String,
+    /// port | http:PATH | process
+    #[arg(long = "health-check", default_value = "port")]
+    pub health_check: String,
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Write the StatefulSet, PodDisruptionBudget and Service to DIR/<app>.yaml.
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
+    /// Keep the droplet tgz at FILE.
+    #[arg(long, value_name = "FILE")]
+    pub droplet: Option<PathBuf>,
+    /// Buildpack cache (/tmp/cache) kept between builds.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// e.g. 15m, 90s.
+    #[arg(long, default_value = "15m")]
+    pub staging_timeout: humantime::Duration,
+    /// bwrap | none (none: only on hosts that are already a container).
+    #[arg(long, default_value = "bwrap")]
+    pub sandbox: SandboxKind,
+    #[arg(long, env = "DROPSHIP_MAX_APP_FILES", default_value_t = Limits::default().max_files)]
+    pub max_app_files: u64,
+    /// Uncompressed app size limit (e.g. 4G).
+    #[arg(long, env = "DROPSHIP_MAX_APP_SIZE", default_value = "4G")]
+    pub max_app_size: String,
+    #[arg(long, env = "DROPSHIP_MAX_ZIP_RATIO", default_value_t = Limits::default().max_ratio)]
+    pub max_zip_ratio: u64,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// A root filesystem: a directory or a tarball (optionally gzipped).
+    pub rootfs: PathBuf,
+    /// Where the stack image goes: docker://HOST/REPO[:TAG] or oci:DIR[:TAG].
+    #[arg(long)]
+    pub image: String,
+    /// Stack name given to buildpacks as CF_STACK (default: the image's repository name).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Bytes from `512M`, `1G`, `100K`, `1T` (powers of 1024); a bare number is megabytes, as in
+/// `cf push -m`.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'G')) => (&t[..i], 1 << 30),
+        Some((i, 'T')) => (&t[..i], 1 << 40),
+        _ => (t, 1 << 20),
+    };
+    let n: u64 = num.trim().parse().with_context(|| format!("{s:?} is not a size like 512M or 1G"))?;
+    n.checked_mul(mult).with_context(|| format!("{s:?} is too large"))
+}
+
+fn parse_env(items: &[String]) -> Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("--env {kv:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions> {
+    let explicit = match &args.creds {
+        Some(c) => Some(Credentials::parse(c).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    Ok(RegistryOptions {
+        insecure: args.insecure.clone(),
+        credentials: CredentialSources::from_env(explicit),
+        retry: Default::default(),
+    })
+}
+
+fn work_dir(args: &RegistryArgs) -> PathBuf {
+    args.work_dir.clone().unwrap_or_else(std::env::temp_dir)
+}
+
+fn stack_cache(args: &RegistryArgs) -> StackCache {
+    StackCache {
+        dir: args.stack_cache.clone().unwrap_or_else(StackCache::default_dir),
+    }
+}
+
+/// The shipped buildpacks: next to an installed binary, else in the source tree it was built from.
+fn default_buildpacks_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().ok();
+    let installed = exe
+        .as_ref()
+        .and_then(|e| e.parent())
+        .map(|d| d.join("../share/dropship/buildpacks"));
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("buildpacks");
+    [installed, Some(source_tree)]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_dir())
+        .context("no buildpacks directory found: pass --buildpacks-dir or set DROPSHIP_BUILDPACKS_DIR")
+}
+
+fn app_name(source: &Path) -> Result<String> {
+    let abs = std::fs::canonicalize(source).with_context(|| format!("{}", source.display()))?;
+    let name = if abs.is_dir() { abs.file_name() } else { abs.file_stem() };
+    name.map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .context("cannot derive an app name from the source: pass --name")
+}
+
+pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
+    let stack: ImageRef = a.stack.parse().context("--stack")?;
+    let target: ImageRef = a.image.parse().context("--image")?;
+    if let ImageRef::Registry(r) = &target {
+        if r.digest.is_some() {
+            bail!("--image {}: a target is named by tag, not by digest", a.image);
+        }
+    }
+    if !a.source.exists() {
+        bail!("{}: no such file or directory", a.source.display());
+    }
+    let health_check: HealthCheck = a.health_check.parse().context("--health-check")?;
+    let memory_mb = parse_size(&a.memory).context("--memory")? >> 20;
+    let disk_mb = parse_size(&a.disk).context("--disk")? >> 20;
+    if memory_mb == 0 || disk_mb == 0 {
+        bail!("--memory and --disk must be at least 1M");
+    }
+    Ok(BuildOptions {
+        source: a.source.clone(),
+        name: match &a.name {
+            Some(n) => n.clone(),
+            None => app_name(&a.source)?,
+        },
+        stack,
+        target,
+        buildpacks: a.buildpacks.clone(),
+        buildpacks_dir: match &a.buildpacks_dir {
+            Some(d) => d.clone(),
+            None => default_buildpacks_dir()?,
+        },
+        env: parse_env(&a.env)?,
+        instances: a.instances,
+        memory_mb,
+        disk_mb,
+        health_check,
+        namespace: a.namespace.clone(),
+        manifests_dir: a.manifests.clone(),
+        droplet_out: a.droplet.clone(),
+        cache_dir: a.cache_dir.clone(),
+        staging_timeout: Duration::from(a.staging_timeout),
+        sandbox: a.sandbox,
+        registry: registry_options(&a.registry)?,
+        work_dir: work_dir(&a.registry),
+        stack_cache: stack_cache(&a.registry),
+        limits: Limits {
+            max_files: a.max_app_files,
+            max_bytes: parse_size(&a.max_app_size).context("--max-app-size")?,
+            max_ratio: a.max_zip_ratio,
+        },
+    })
+}
+
+/// `dropship build`; returns the process exit code.
+pub async fn build(a: BuildArgs) -> Result<i32> {
+    let opts = build_options(&a)?;
+    let reporter = Arc::new(report::CliReporter::new());
+    match pipeline::build(&opts, reporter).await {
+        Ok(out) => {
+            if a.registry.json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                eprintln!("-----> image {}", out.image);
+                println!("{}", out.image);
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("dropship: build failed: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}
+
+/// `dropship stack import`.
+pub async fn stack_import(a: ImportArgs) -> Result<i32> {
+    let target: ImageRef = a.image.parse().context("--image")?;
+    if !a.rootfs.exists() {
+        bail!("{}: no such file or directory", a.rootfs.display());
+    }
+    let in_use: Vec<_> = match &target {
+        ImageRef::Registry(r) => vec![r],
+        ImageRef::Layout(_) => vec![],
+    };
+    let reporter = Arc::new(report::CliReporter::new());
+    let registry = Registry::new(registry_options(&a.registry)?, &in_use, reporter.clone())?;
+    let base = work_dir(&a.registry);
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let work = tempfile::Builder::new().prefix("dropship-stack-").tempdir_in(&base)?;
+    let r = stack::import(&a.rootfs, &target, a.name.as_deref(), &registry, work.path(), reporter).await?;
+    for fix in &r.fixes {
+        eprintln!("-----> stack: {fix}");
+    }
+    let image = match &target {
+        ImageRef::Registry(t) => format!("{}@{}", t.repo_name(), r.digest),
+        ImageRef::Layout(l) => format!("oci:{}@{}", l.dir.display(), r.digest),
+    };
+    if a.registry.json {
+        let out = serde_json::json!({
+            "image": image, "digest": r.digest, "layer": {"digest": r.layer_digest, "size": r.layer_size},
+            "fixes": r.fixes, "push": r.push,
+        });
+        println!("{out}");
+    } else {
+        eprintln!("-----> stack image {image}");
+        println!("{image}");
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(super::parse_size("512m").unwrap(), 512 << 20);
+        assert_eq!(super::parse_size("256MB").unwrap(), 256 << 20);
+        assert_eq!(super::parse_size("100").unwrap(), 100 << 20);
+        assert!(super::parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! The CLI's reporter: buildpack output and stage lines on stderr; on a TTY, progress bars for
+//! uploads; elsewhere (CI logs), a line when an upload starts, every few seconds while it runs,
+//! and when it ends, so that a slow push never looks like a hang.
+
+use dropship::report::{BlobOutcome, Event, Reporter};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct CliReporter {
+    tty: bool,
+    bars: MultiProgress,
+    state: Mutex<HashMap<String, Upload>>,
+}
+
+struct Upload {
+    size: u64,
+    bar: Option<ProgressBar>,
+    last_line: Instant,
+    started: Instant,
+}
+
+fn short(digest: &str) -> &str {
+    let hex = digest.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+impl CliReporter {
+    pub fn new() -> Self {
+        CliReporter {
+            tty: std::io::stderr().is_terminal(),
+            bars: MultiProgress::new(),
+            state: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn line(&self, s: &str) {
+        if self.tty {
+            let _ = self.bars.println(s);
+        } else {
+            eprintln!("{s}");
+        }
+    }
+}
+
+impl Reporter for CliReporter {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Output(l) => self.line(&format!("       {l}")),
+            Event::Info(l) => self.line(&format!("-----> {l}")),
+            Event::Warn(l) => self.line(&format!("warning: {l}")),
+            Event::Stage { name, took } => {
+                self.line(&format!("-----> {name} done in {:.2}s", took.as_secs_f64()))
+            }
+            Event::BlobStart { digest, size } => {
+                let bar = self.tty.then(|| {
+                    let b = self.bars.add(ProgressBar::new(size));
+                    b.set_style(
+                        ProgressStyle::with_template(
+                            "       {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                    );
+                    b.set_message(short(&digest).to_string());
+                    b
+                });
+                if !self.tty {
+                    self.line(&format!("       uploading {} ({})", short(&digest), mb(size)));
+                }
+                let now = Instant::now();
+                self.state.lock().unwrap().insert(
+                    digest,
+                    Upload { size, bar, last_line: now, started: now },
+                );
+            }
+            Event::BlobProgress { digest, sent } => {
+                let mut state = self.state.lock().unwrap();
+                if let Some(u) = state.get_mut(&digest) {
+                    if let Some(b) = &u.bar {
+                        b.set_position(sent);
+                    } else if u.last_line.elapsed() >= Duration::from_secs(5) {
+                        u.last_line = Instant::now();
+                        eprintln!("       uploading {}: {} of {}", short(&digest), mb(sent), mb(u.size));
+                    }
+                }
+            }
+            Event::BlobDone { digest, size, outcome } => {
+                let upload = self.state.lock().unwrap().remove(&digest);
+                if let Some(b) = upload.as_ref().and_then(|u| u.bar.as_ref()) {
+                    b.finish_and_clear();
+                }
+                let what = match outcome {
+                    BlobOutcome::Exists => "already there".to_string(),
+                    BlobOutcome::Mounted => "mounted".to_string(),
+                    BlobOutcome::Uploaded => {
+                        let secs = upload.map(|u| u.started.elapsed().as_secs_f64()).unwrap_or(0.0);
+                        format!("uploaded in {secs:.1}s")
+                    }
+                };
+                self.line(&format!("       {} {} {what}", short(&digest), mb(size)));
+            }
+        }
+    }
+}
