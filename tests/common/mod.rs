@@ -1,0 +1,355 @@
+//! Helpers for the integration tests: the `dropship` binary, a real registry on loopback,
+//! stacks (busybox-static, Debian from mmdebstrap), podman to run images, HTTP checks.
+//! Missing tools make tests fail with the command that installs them (see .ci/run).
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dropship"))
+}
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Panics with how to install `tool` when it is missing.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(found, "{tool} is missing: apt-get install -y {package} (or run bash .ci/run)");
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Stack blobs and unpacked stacks, shared by all tests (unpacking is atomic per digest).
+pub fn stack_cache() -> PathBuf {
+    std::env::temp_dir().join("dropship-test-stack-cache")
+}
+
+/// Runs `dropship ARGS` with the shared stack cache; returns its output.
+pub fn dropship(args: &[&str]) -> Output {
+    dropship_env(args, &[])
+}
+
+pub fn dropship_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args).env("DROPSHIP_STACK_CACHE", stack_cache());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run dropship")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs dropship and requires success; returns stdout.
+pub fn dropship_ok(args: &[&str]) -> String {
+    let o = dropship(args);
+    assert!(o.status.success(), "dropship {args:?} failed:\n{}", text(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// `dropship build ... --json`, parsed.
+pub fn build_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = dropship_ok(&all);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
+}
+
+/// A CNCF distribution registry on a free loopback port, stopped when dropped (and by
+/// `timeout` after 30 minutes, should the test process die first).
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        require("docker-registry", "docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{ level: info }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("timeout")
+            .args(["1800", "docker-registry", "serve"])
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let r = Registry { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http_status(port, "/v2/") != Some(200) {
+            assert!(Instant::now() < deadline, "registry did not start:\n{}", r.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// How many blob uploads were committed to `repo` so far (PUT .../blobs/uploads/...).
+    pub fn blob_uploads(&self, repo: &str) -> usize {
+        let needle = format!("\"PUT /v2/{repo}/blobs/uploads/");
+        self.log().lines().filter(|l| l.contains(&needle)).count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Status of a plain HTTP GET on loopback.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(s, _)| s)
+}
+
+/// A minimal HTTP/1.0 GET on 127.0.0.1 (no client library needed).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// Polls until GET answers 200 (or `wait` passes); returns the body.
+pub fn wait_for_page(port: u16, path: &str, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if let Some((200, body)) = http_get(port, path) {
+            return Some(body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+/// A busybox-static root filesystem: /bin/busybox, its applets, /etc/passwd with root only
+/// (stack import adds vcap, /tmp and /home/vcap).
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    require("busybox", "busybox-static");
+    let root = dir.join("busybox-rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    root
+}
+
+/// Imports a busybox stack to `target` (e.g. `docker://HOST/stacks/busybox:latest`).
+pub fn busybox_stack(dir: &Path, target: &str) -> String {
+    let root = busybox_rootfs(dir);
+    dropship_ok(&["stack", "import", root.to_str().unwrap(), "--image", target, "--name", "busybox"]);
+    target.to_string()
+}
+
+/// The Debian rootfs tarball (mmdebstrap: busybox, nodejs, python3, ca-certificates), made
+/// once and cached at $DROPSHIP_TEST_DEBIAN_ROOTFS or /var/tmp/dropship-test/debian-bookworm-py3.tar.
+pub fn debian_rootfs() -> PathBuf {
+    let path = std::env::var_os("DROPSHIP_TEST_DEBIAN_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/dropship-test/debian-bookworm-py3.tar"));
+    if path.is_file() {
+        return path;
+    }
+    require("mmdebstrap", "mmdebstrap");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let tmp = path.with_extension("partial");
+    let status = Command::new("mmdebstrap")
+        .args(["--variant=minbase", "--include=busybox,nodejs,python3,ca-certificates", "bookworm"])
+        .arg(&tmp)
+        .status()
+        .expect("run mmdebstrap");
+    assert!(status.success(), "mmdebstrap failed");
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// podman with the flags that work on this kind of host (runc, cgroupfs, vfs, host network,
+/// no default ulimits), with its own storage so tests don't share state.
+pub struct Podman {
+    dir: tempfile::TempDir,
+}
+
+pub struct Container<'a> {
+    podman: &'a Podman,
+    pub name: String,
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        require("podman", "podman runc");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("containers.conf"), "[containers]\ndefault_ulimits = []\n").unwrap();
+        Podman { dir }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
+            .arg("--runtime")
+            .arg("/usr/sbin/runc")
+            .args(["--cgroup-manager=cgroupfs", "--storage-driver=vfs"])
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .arg("--runroot")
+            .arg(self.dir.path().join("run"));
+        c
+    }
+
+    /// Runs `image` detached with PORT=`port` on the host network.
+    pub fn run(&self, image: &str, port: u16) -> Container<'_> {
+        let name = format!("dropship-test-{}", free_port());
+        let out = self
+            .cmd()
+            .args(["run", "-d", "--name", &name, "--net=host", "--tls-verify=false"])
+            .arg("-e")
+            .arg(format!("PORT={port}"))
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "podman run {image} failed:\n{}", text(&out));
+        Container { podman: self, name }
+    }
+}
+
+impl Container<'_> {
+    pub fn logs(&self) -> String {
+        let o = self.podman.cmd().args(["logs", &self.name]).output().unwrap();
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .podman
+            .cmd()
+            .args(["rm", "-f", "-t", "2", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// `skopeo inspect` (config view) of an image reference such as `docker://HOST/REPO:TAG`.
+pub fn skopeo_inspect(reference: &str, raw: bool) -> serde_json::Value {
+    require("skopeo", "skopeo");
+    let mut c = Command::new("skopeo");
+    c.arg("inspect").arg("--tls-verify=false");
+    if raw {
+        c.arg("--raw");
+    }
+    let o = c.arg(reference).output().unwrap();
+    assert!(o.status.success(), "skopeo inspect {reference} failed:\n{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Writes a file of `size` pseudo-random (incompressible) bytes without holding it in memory.
+pub fn random_file(path: &Path, size: u64) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut buf = [0u8; 8192];
+    let mut left = size;
+    while left > 0 {
+        for chunk in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+}
+
+/// Runs a command and reports its peak RSS in KiB (wait4's ru_maxrss).
+pub fn run_with_peak_rss(mut cmd: Command) -> (std::process::ExitStatus, u64, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    // Read outputs on threads so the child never blocks on a full pipe.
+    let mut child = child;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4 failed");
+    std::mem::forget(child);
+    let stdout = t_out.join().unwrap();
+    let stderr = t_err.join().unwrap();
+    (
+        std::process::ExitStatus::from_raw(status),
+        usage.ru_maxrss as u64,
+        format!("{stdout}\n{stderr}"),
+    )
+}
