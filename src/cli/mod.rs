@@ -168,6 +168,7 @@ fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions> {
         insecure: args.insecure.clone(),
         credentials: CredentialSources::from_env(explicit),
         retry: Default::default(),
+        read_timeout_secs: RegistryOptions::timeout_from_env(),
     })
 }
 

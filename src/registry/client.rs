@@ -26,17 +26,49 @@ pub struct RawManifest {
 }
 
 /// Which registries to talk to and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RegistryOptions {
     /// `host[:port]` of registries that speak plain HTTP although they are not on loopback.
     pub insecure: Vec<String>,
     pub credentials: CredentialSources,
     pub retry: RetryPolicy,
+    /// Longest wait for a registry's answer (`DROPSHIP_REGISTRY_TIMEOUT`, default 120 s).
+    pub read_timeout_secs: u64,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: Vec::new(),
+            credentials: CredentialSources::default(),
+            retry: RetryPolicy::default(),
+            read_timeout_secs: 120,
+        }
+    }
+}
+
+impl RegistryOptions {
+    /// The timeout from `DROPSHIP_REGISTRY_TIMEOUT` (seconds), else 120 s.
+    pub fn timeout_from_env() -> u64 {
+        std::env::var("DROPSHIP_REGISTRY_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&s| s > 0)
+            .unwrap_or(120)
+    }
 }
 
 #[derive(Clone)]
 pub struct Registry {
+    /// Reads (manifests, blobs): oci-client's pull calls always register credentials.
     client: Arc<oci_client::Client>,
+    /// Writes and HEADs: credentials registered only where the registry asks for them, since
+    /// oci-client probes `/v2/` before every request of a registered registry that never
+    /// challenges (an anonymous loopback registry would see twice the requests).
+    push_client: Arc<oci_client::Client>,
+    http: reqwest::Client,
+    plain: Arc<Vec<String>>,
+    probed: Arc<tokio::sync::Mutex<std::collections::HashSet<String>>>,
     opts: Arc<RegistryOptions>,
     reporter: Arc<dyn Reporter>,
 }
@@ -61,6 +93,33 @@ pub fn pick_platform(index: &[u8], os: &str, arch: &str) -> Option<String> {
     })
 }
 
+/// Upload chunk size: oci-client sends each stream item as one PATCH, and 4 MiB is the largest
+/// chunk every major registry accepts.
+pub const CHUNK: usize = 4 << 20;
+
+/// A file as a stream of `CHUNK`-sized pieces (the last one shorter).
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>> {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::try_unfold(Some(file), |file| async move {
+        let Some(mut file) = file else {
+            return Ok(None);
+        };
+        let mut buf = bytes::BytesMut::with_capacity(CHUNK);
+        while buf.len() < CHUNK {
+            if file.read_buf(&mut buf).await? == 0 {
+                break;
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let more = buf.len() == CHUNK;
+        Ok(Some((buf.freeze(), more.then_some(file))))
+    })
+}
+
 impl Registry {
     /// A client for the registries in `in_use` (loopback ones and `opts.insecure` over HTTP).
     pub fn new(
@@ -71,28 +130,68 @@ impl Registry {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut plain: Vec<String> = opts.insecure.clone();
         plain.extend(in_use.iter().filter(|r| r.is_loopback()).map(|r| r.registry.clone()));
-        let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain),
+        let read_timeout = Duration::from_secs(opts.read_timeout_secs);
+        let config = || ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(plain.clone()),
             connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
+            read_timeout: Some(read_timeout),
             user_agent: concat!("dropship/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
-        let client = oci_client::Client::try_from(config).map_err(|e| RegistryError::Client {
-            detail: describe(&e),
-        })?;
+        let make = |c| {
+            oci_client::Client::try_from(c).map_err(|e| RegistryError::Client {
+                detail: describe(&e),
+            })
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(read_timeout)
+            .build()
+            .map_err(|e| RegistryError::Client {
+                detail: e.to_string(),
+            })?;
         Ok(Registry {
-            client: Arc::new(client),
+            client: Arc::new(make(config())?),
+            push_client: Arc::new(make(config())?),
+            http,
+            plain: Arc::new(plain),
+            probed: Default::default(),
             opts: Arc::new(opts),
             reporter,
         })
     }
 
+    /// Registers credentials for reads.
     async fn auth(&self, r: &RegistryRef) {
         let creds = self.opts.credentials.for_registry(&r.registry);
         self.client
             .store_auth_if_needed(&r.registry, &creds.to_oci())
             .await;
+    }
+
+    /// Does the registry answer `/v2/` with a token challenge?
+    async fn challenges(&self, r: &RegistryRef) -> bool {
+        let scheme = if self.plain.contains(&r.registry) { "http" } else { "https" };
+        match self.http.get(format!("{scheme}://{}/v2/", r.registry)).send().await {
+            Ok(res) => res.headers().contains_key(reqwest::header::WWW_AUTHENTICATE),
+            // Unknown: register anonymous access; it costs requests, not correctness.
+            Err(_) => true,
+        }
+    }
+
+    /// Registers credentials for writes, once per registry, only where they are needed.
+    async fn push_auth(&self, r: &RegistryRef) {
+        let mut probed = self.probed.lock().await;
+        if probed.contains(&r.registry) {
+            return;
+        }
+        let creds = self.opts.credentials.for_registry(&r.registry);
+        if creds != super::auth::Credentials::Anonymous || self.challenges(r).await {
+            self.push_client
+                .store_auth_if_needed(&r.registry, &creds.to_oci())
+                .await;
+        }
+        probed.insert(r.registry.clone());
     }
 
     /// Runs `op` with the retry policy; transient failures are reported and retried.
@@ -208,10 +307,10 @@ impl Registry {
 
     /// HEAD on a blob.
     pub async fn blob_exists(&self, r: &RegistryRef, digest: &str) -> Result<bool, RegistryError> {
-        self.auth(r).await;
+        self.push_auth(r).await;
         let oci = r.to_oci();
         self.retry(&format!("checking blob {digest}"), r, || {
-            self.client.blob_exists(&oci, digest)
+            self.push_client.blob_exists(&oci, digest)
         })
         .await
     }
@@ -224,12 +323,12 @@ impl Registry {
         from: &RegistryRef,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        self.auth(target).await;
+        self.push_auth(target).await;
         let oci = target.to_oci();
         let source = from.to_oci();
         let res = self
             .retry(&format!("mounting blob {digest}"), target, || async {
-                match self.client.mount_blob(&oci, &source, digest).await {
+                match self.push_client.mount_blob(&oci, &source, digest).await {
                     Ok(()) => Ok(true),
                     // 202: "not mounted, here is an upload session" (spec-legal).
                     Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
@@ -255,7 +354,7 @@ impl Registry {
         path: &Path,
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<(), RegistryError> {
-        self.auth(r).await;
+        self.push_auth(r).await;
         let oci = r.to_oci();
         let size = std::fs::metadata(path)
             .map_err(|e| RegistryError::io(path, e))?
@@ -266,17 +365,15 @@ impl Registry {
             let oci = oci.clone();
             async move {
                 let file = tokio::fs::File::open(&path).await?;
-                let mut sent = 0u64;
                 progress(0);
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(
-                    move |chunk| {
-                        let chunk = chunk.map_err(OciDistributionError::IoError)?;
-                        sent += chunk.len() as u64;
-                        progress(sent);
-                        Ok(chunk)
-                    },
-                );
-                self.client
+                let stream = file_chunks(file).scan(0u64, move |sent, chunk| {
+                    if let Ok(c) = &chunk {
+                        *sent += c.len() as u64;
+                        progress(*sent);
+                    }
+                    std::future::ready(Some(chunk))
+                });
+                self.push_client
                     .push_blob_stream(&oci, stream, digest, Some(size))
                     .await
                     .map(|_| ())
@@ -292,7 +389,7 @@ impl Registry {
         bytes: &[u8],
         media_type: &str,
     ) -> Result<String, RegistryError> {
-        self.auth(r).await;
+        self.push_auth(r).await;
         let oci = r.to_oci();
         let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| {
             RegistryError::Client {
@@ -300,7 +397,7 @@ impl Registry {
             }
         })?;
         self.retry(&format!("pushing manifest {}", r.reference()), r, || {
-            self.client
+            self.push_client
                 .push_manifest_raw(&oci, bytes.to_vec(), content_type.clone())
         })
         .await?;

@@ -49,18 +49,42 @@ impl RegistryError {
     }
 }
 
-/// A one-line account of a registry failure: the HTTP status and the registry's own words.
+const AUTH_HINT: &str = "check --creds, DROPSHIP_REGISTRY_USER/PASSWORD or the docker config.json";
+
+/// A registry's error body, `{"errors":[{"code":..,"message":..}]}`, as `CODE: message; ...`.
+fn error_body(body: &str) -> String {
+    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("errors")?.as_array().cloned())
+        .map(|errs| {
+            errs.iter()
+                .map(|e| {
+                    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
+                    let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
+                    format!("{code}: {msg}")
+                })
+                .collect()
+        });
+    match parsed {
+        Some(list) if !list.is_empty() => list.join("; "),
+        _ => body.trim().chars().take(300).collect(),
+    }
+}
+
+fn status_line(code: u16, body: &str) -> String {
+    let body = error_body(body);
+    let mut s = if body.is_empty() { format!("HTTP {code}") } else { format!("HTTP {code}: {body}") };
+    if code == 401 || code == 403 {
+        s.push_str(&format!(" ({AUTH_HINT})"));
+    }
+    s
+}
+
+/// A one-line account of a registry failure: the HTTP status and the registry's own words,
+/// without upload-session tokens or credentials.
 pub fn describe(e: &OciDistributionError) -> String {
     match e {
-        OciDistributionError::ServerError { code, message, .. } => {
-            let msg = message.trim();
-            let msg: String = msg.chars().take(300).collect();
-            if msg.is_empty() {
-                format!("HTTP {code}")
-            } else {
-                format!("HTTP {code}: {msg}")
-            }
-        }
+        OciDistributionError::ServerError { code, message, .. } => status_line(*code, message),
         OciDistributionError::RegistryError { envelope, .. } => envelope
             .errors
             .iter()
@@ -68,6 +92,9 @@ pub fn describe(e: &OciDistributionError) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         OciDistributionError::RequestError(r) => {
+            if let Some(status) = r.status() {
+                return status_line(status.as_u16(), status.canonical_reason().unwrap_or(""));
+            }
             let mut s = r.to_string();
             let mut src = std::error::Error::source(r);
             while let Some(inner) = src {
@@ -75,11 +102,36 @@ pub fn describe(e: &OciDistributionError) -> String {
                 s.push_str(&inner.to_string());
                 src = inner.source();
             }
+            // Upload URLs carry long session tokens in their query: keep the path only.
+            if let Some(url) = r.url() {
+                let mut short = url.clone();
+                short.set_query(None);
+                s = s.replace(url.as_str(), short.as_str());
+            }
             s
         }
         OciDistributionError::UnauthorizedError { url } => {
-            format!("unauthorized (401) at {url}: check --creds or DROPSHIP_REGISTRY_USER/PASSWORD")
+            format!("unauthorized (401) at {url} ({AUTH_HINT})")
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_registry_answers() {
+        let e = OciDistributionError::ServerError {
+            code: 500,
+            url: "u".into(),
+            message: r#"{"errors":[{"code":"UNKNOWN","message":"storage is full"}]}"#.into(),
+        };
+        assert_eq!(describe(&e), "HTTP 500: UNKNOWN: storage is full");
+        let e = OciDistributionError::ServerError { code: 401, url: "u".into(), message: String::new() };
+        assert!(describe(&e).contains("--creds"), "{}", describe(&e));
+        let e = OciDistributionError::ServerError { code: 502, url: "u".into(), message: "<html>bad gateway</html>".into() };
+        assert_eq!(describe(&e), "HTTP 502: <html>bad gateway</html>");
     }
 }
