@@ -304,6 +304,7 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
         start_command: staged.start_command.clone(),
     };
     let blob_dir = work.path().join("blobs");
+    info(reporter.as_ref(), "packaging the droplet (tgz and image layer)");
     let (d, b, i) = (droplet_dir.clone(), blob_dir.clone(), info_doc.clone());
     let (tgz, layer, launcher) = blocking(move || {
         droplet::finish_layout(&d, &i).map_err(other("writing the droplet"))?;

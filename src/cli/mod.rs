@@ -47,7 +47,8 @@ pub struct RegistryArgs {
     /// A registry that speaks plain HTTP (loopback registries always do).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
-    /// Where temporary files go (default: $DROPSHIP_WORK_DIR, else the system temp dir).
+    /// Where temporary files go (default: /dev/shm when it is tmpfs with room, else the
+    /// system temp dir).
     #[arg(long, env = "DROPSHIP_WORK_DIR", value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
     /// Cache of stack blobs and unpacked stacks.
@@ -172,8 +173,39 @@ fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions> {
     })
 }
 
-fn work_dir(args: &RegistryArgs) -> PathBuf {
-    args.work_dir.clone().unwrap_or_else(std::env::temp_dir)
+fn work_dir(args: &RegistryArgs, source: Option<&Path>) -> PathBuf {
+    args.work_dir.clone().unwrap_or_else(|| default_work_dir(source))
+}
+
+/// The work directory goes on tmpfs when there is room: creating a file costs ~25 µs there
+/// against 0.3–1 ms on this kind of disk, and an app of 5,000 files builds in 0.5 s instead of
+/// 6 s (see `bench`). It holds the app, the droplet tgz and the layers, so it needs room for a
+/// few times the app: at least 2 GiB free, and 10 times a zip source's size. Otherwise the
+/// system temp dir.
+pub fn default_work_dir(source: Option<&Path>) -> PathBuf {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let shm = Path::new("/dev/shm");
+    let zip_size = source
+        .and_then(|s| std::fs::metadata(s).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let need = (2u64 << 30).max(zip_size.saturating_mul(10));
+    let c_path = std::ffi::CString::new("/dev/shm").expect("no NUL");
+    // SAFETY: statfs fills the zeroed struct for a valid NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::statfs(c_path.as_ptr(), &mut st) } == 0;
+    let available = st.f_bavail as u64 * st.f_bsize as u64;
+    if ok && st.f_type as i64 == TMPFS_MAGIC && available >= need {
+        // SAFETY: getuid cannot fail.
+        let dir = shm.join(format!("dropship-{}", unsafe { libc::getuid() }));
+        if std::fs::create_dir_all(&dir).is_ok() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+            return dir;
+        }
+    }
+    std::env::temp_dir()
 }
 
 fn stack_cache(args: &RegistryArgs) -> StackCache {
@@ -247,7 +279,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         staging_timeout: Duration::from(a.staging_timeout),
         sandbox: a.sandbox,
         registry: registry_options(&a.registry)?,
-        work_dir: work_dir(&a.registry),
+        work_dir: work_dir(&a.registry, Some(&a.source)),
         stack_cache: stack_cache(&a.registry),
         limits: Limits {
             max_files: a.max_app_files,
@@ -266,7 +298,7 @@ pub async fn build(a: BuildArgs) -> Result<i32> {
             if a.registry.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
-                eprintln!("-----> image {}", out.image);
+                eprintln!("==> image {}", out.image);
                 println!("{}", out.image);
             }
             Ok(0)
@@ -290,12 +322,12 @@ pub async fn stack_import(a: ImportArgs) -> Result<i32> {
     };
     let reporter = Arc::new(report::CliReporter::new());
     let registry = Registry::new(registry_options(&a.registry)?, &in_use, reporter.clone())?;
-    let base = work_dir(&a.registry);
+    let base = work_dir(&a.registry, None);
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
     let work = tempfile::Builder::new().prefix("dropship-stack-").tempdir_in(&base)?;
     let r = stack::import(&a.rootfs, &target, a.name.as_deref(), &registry, work.path(), reporter).await?;
     for fix in &r.fixes {
-        eprintln!("-----> stack: {fix}");
+        eprintln!("==> stack: {fix}");
     }
     let image = match &target {
         ImageRef::Registry(t) => format!("{}@{}", t.repo_name(), r.digest),
@@ -308,7 +340,7 @@ pub async fn stack_import(a: ImportArgs) -> Result<i32> {
         });
         println!("{out}");
     } else {
-        eprintln!("-----> stack image {image}");
+        eprintln!("==> stack image {image}");
         println!("{image}");
     }
     Ok(0)

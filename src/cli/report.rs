@@ -27,8 +27,18 @@ fn short(digest: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-fn mb(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
+/// A size for people: `812 B`, `4.2 kB`, `12.3 MB`, `1.05 GB`.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if bytes < 1000 {
+        format!("{bytes} B")
+    } else if b < 1e6 {
+        format!("{:.1} kB", b / 1e3)
+    } else if b < 1e9 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.2} GB", b / 1e9)
+    }
 }
 
 impl CliReporter {
@@ -52,18 +62,19 @@ impl CliReporter {
 impl Reporter for CliReporter {
     fn event(&self, event: Event) {
         match event {
-            Event::Output(l) => self.line(&format!("       {l}")),
-            Event::Info(l) => self.line(&format!("-----> {l}")),
+            // Buildpack output as the buildpacks wrote it, as Cloud Foundry shows it.
+            Event::Output(l) => self.line(&l),
+            Event::Info(l) => self.line(&format!("==> {l}")),
             Event::Warn(l) => self.line(&format!("warning: {l}")),
             Event::Stage { name, took } => {
-                self.line(&format!("-----> {name} done in {:.2}s", took.as_secs_f64()))
+                self.line(&format!("==> {name}: {:.2}s", took.as_secs_f64()))
             }
             Event::BlobStart { digest, size } => {
                 let bar = self.tty.then(|| {
                     let b = self.bars.add(ProgressBar::new(size));
                     b.set_style(
                         ProgressStyle::with_template(
-                            "       {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                            "    {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
                         )
                         .expect("valid template")
                         .progress_chars("=> "),
@@ -72,7 +83,7 @@ impl Reporter for CliReporter {
                     b
                 });
                 if !self.tty {
-                    self.line(&format!("       uploading {} ({})", short(&digest), mb(size)));
+                    self.line(&format!("    uploading {} ({})", short(&digest), human(size)));
                 }
                 let now = Instant::now();
                 self.state.lock().unwrap().insert(
@@ -87,7 +98,7 @@ impl Reporter for CliReporter {
                         b.set_position(sent);
                     } else if u.last_line.elapsed() >= Duration::from_secs(5) {
                         u.last_line = Instant::now();
-                        eprintln!("       uploading {}: {} of {}", short(&digest), mb(sent), mb(u.size));
+                        eprintln!("    uploading {}: {} of {}", short(&digest), human(sent), human(u.size));
                     }
                 }
             }
@@ -104,7 +115,7 @@ impl Reporter for CliReporter {
                         format!("uploaded in {secs:.1}s")
                     }
                 };
-                self.line(&format!("       {} {} {what}", short(&digest), mb(size)));
+                self.line(&format!("    {} {} {what}", short(&digest), human(size)));
             }
         }
     }

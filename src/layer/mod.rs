@@ -81,8 +81,9 @@ impl LayerWriter {
         let (gz, diff_id, tar_size) = tar_hashed.finish();
         let compressed = gz.finish()?;
         let (buf, digest, size) = compressed.finish();
+        // No fsync: work-dir blobs live as long as the build; whoever keeps a blob (an OCI
+        // layout, a stack cache) syncs its own copy.
         let file = buf.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
         drop(file);
         let path = self.dir.join(digest.trim_start_matches("sha256:"));
         self.tmp.persist(&path).map_err(|e| e.error)?;

@@ -299,6 +299,7 @@ impl Registry {
                 ))));
             }
             let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+            tmp.as_file().sync_all()?;
             tmp.persist(dest).map_err(|e| e.error)?;
             Ok(n)
         })

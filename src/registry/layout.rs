@@ -131,7 +131,11 @@ impl Layout {
         fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
         // Same file system: a hard link is atomic and costs nothing.
         match fs::hard_link(src, &dest) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                let f = fs::File::open(&dest).map_err(|e| RegistryError::io(&dest, e))?;
+                f.sync_all().map_err(|e| RegistryError::io(&dest, e))?;
+                return Ok(());
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
             Err(_) => {}
         }

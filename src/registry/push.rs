@@ -130,15 +130,24 @@ pub async fn to_registry(
         report.add(d, size, o);
     }
     // A registry may garbage-collect between upload and manifest: check, then commit.
-    for b in &input.blobs {
-        if !registry.blob_exists(target, &b.digest).await? {
-            return Err(RegistryError::Remote {
-                registry: target.registry.clone(),
-                what: format!("checking blob {} before the manifest", b.digest),
-                detail: "the blob is gone although it was just pushed".to_string(),
-            });
-        }
-    }
+    let mut digests: Vec<&str> = input.blobs.iter().map(|b| b.digest.as_str()).collect();
+    digests.sort_unstable();
+    digests.dedup();
+    stream::iter(digests)
+        .map(|digest| async move {
+            if registry.blob_exists(target, digest).await? {
+                Ok(())
+            } else {
+                Err(RegistryError::Remote {
+                    registry: target.registry.clone(),
+                    what: format!("checking blob {digest} before the manifest"),
+                    detail: "the blob is gone although it was just pushed".to_string(),
+                })
+            }
+        })
+        .buffer_unordered(PARALLEL_BLOBS * 2)
+        .try_collect::<Vec<()>>()
+        .await?;
     let tagged = RegistryRef {
         digest: None,
         tag: Some(target.tag.clone().unwrap_or_else(|| "latest".to_string())),
