@@ -10,12 +10,14 @@ use crate::layer::{fixed_mtime, LayerBlob};
 use crate::refs::ImageRef;
 use crate::registry::push::{self, PushBlob, PushInput, PushReport};
 use crate::registry::{Registry, RegistryError, RegistryOptions};
-use crate::report::{info, Event, Reporter};
+use crate::report::{info, warn, Event, Reporter};
 use crate::stack::{Stack, StackCache, StackError};
 use crate::staging::buildpacks::{self, Buildpack};
 use crate::staging::env::{staging_env, AppInfo};
 use crate::staging::lifecycle::{mounts, Lifecycle};
-use crate::staging::sandbox::{HostDirs, Sandbox, SandboxKind};
+use crate::staging::cache;
+use crate::fsutil::{copy_tree, unreachable_ancestor};
+use crate::staging::sandbox::{hand_over, staging_owner, HostDirs, Sandbox, SandboxKind};
 use crate::staging::{BuildpackMeta, StagingError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,6 +167,36 @@ async fn stage(
     } else {
         buildpacks::detection_order(&opts.buildpacks_dir)?
     };
+    // Buildpacks run from the work dir, as Cloud Foundry downloads them into the staging
+    // container: the staging user may not be able to reach where they are installed.
+    let copies = work.join("buildpacks-run");
+    let bps: Vec<Buildpack> = bps
+        .into_iter()
+        .map(|b| {
+            let dest = copies.join(&b.name);
+            std::fs::create_dir_all(&dest)
+                .and_then(|_| copy_tree(&b.dir, &dest))
+                .map_err(other(&format!("copying buildpack {}", b.dir.display())))?;
+            Ok(Buildpack { name: b.name, dir: dest })
+        })
+        .collect::<Result<_, BuildError>>()?;
+    hand_over(&[&copies]).map_err(other("giving the buildpacks to the staging user"))?;
+    if let Some((uid, gid)) = staging_owner() {
+        let mut must_reach = vec![work.to_path_buf()];
+        if opts.sandbox == SandboxKind::Bwrap {
+            must_reach.push(rootfs.clone());
+        }
+        for path in must_reach {
+            if let Some(closed) = unreachable_ancestor(&path, uid, gid) {
+                return Err(BuildError::Staging(StagingError::Sandbox(format!(
+                    "the staging user (uid {uid}) cannot reach {}: {} is closed to it; \
+                     make it traversable (chmod o+x) or choose another --work-dir / --stack-cache",
+                    path.display(),
+                    closed.display()
+                ))));
+            }
+        }
+    }
     let sandbox = Sandbox::new(opts.sandbox, &rootfs, dirs.clone(), mounts(&bps))
         .map_err(|e| BuildError::Staging(StagingError::Sandbox(e)))?;
     let app_guid = k8s::app_guid(opts.namespace.as_deref().unwrap_or(""), &opts.name);
@@ -257,12 +289,16 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
         app: droplet_dir.join("app"),
         deps: droplet_dir.join("deps"),
         profile_d: droplet_dir.join("profile.d"),
-        cache: opts.cache_dir.clone().unwrap_or_else(|| work.path().join("cache")),
+        cache: work.path().join("cache"),
         home: work.path().join("home"),
     };
     for d in [&dirs.app, &dirs.deps, &dirs.profile_d, &dirs.cache, &dirs.home] {
         std::fs::create_dir_all(d).map_err(other("creating the staging dirs"))?;
     }
+    // The staging user (uid 2000 when dropship is root) must reach the staging dirs.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711))
+        .map_err(other("opening the work dir to the staging user"))?;
     let mut timer = Timer { reporter: reporter.as_ref(), timings: Vec::new(), started: Instant::now() };
 
     // Intake and stack resolution are independent: run them together.
@@ -296,7 +332,26 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
     );
     timer.lap("intake");
 
+    if let Some(saved) = &opts.cache_dir {
+        match cache::restore(saved, &dirs.cache) {
+            Ok(0) => {}
+            Ok(n) => info(reporter.as_ref(), format!("restored the buildpack cache ({n} bytes) from {}", saved.display())),
+            Err(e) => {
+                warn(reporter.as_ref(), format!("dropping the buildpack cache {}: {e}", saved.display()));
+                let _ = std::fs::remove_dir_all(&dirs.cache);
+                std::fs::create_dir_all(&dirs.cache).map_err(other("creating the cache dir"))?;
+            }
+        }
+    }
+    hand_over(&[&dirs.app, &dirs.deps, &dirs.profile_d, &dirs.cache, &dirs.home])
+        .map_err(other("giving the staging dirs to the staging user"))?;
     let staged = stage(opts, &stack, rootfs, dirs.clone(), work.path(), reporter.clone()).await?;
+    if let Some(saved) = &opts.cache_dir {
+        match cache::save(&dirs.cache, saved) {
+            Ok(n) => info(reporter.as_ref(), format!("saved the buildpack cache ({n} bytes) to {}", saved.display())),
+            Err(e) => warn(reporter.as_ref(), format!("could not save the buildpack cache to {}: {e}", saved.display())),
+        }
+    }
     timer.lap("staging");
 
     let info_doc = StagingInfo {

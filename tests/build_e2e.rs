@@ -103,7 +103,7 @@ fn build_and_run_both(reg: &Registry, stack: &str, tag: &str, web: &str, tmp: &P
 #[test]
 fn busybox_stack_static_site_and_procfile_app_run() {
     let reg = Registry::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let stack = busybox_stack(tmp.path(), &format!("docker://{}/stacks/busybox:latest", reg.host()));
     build_and_run_both(&reg, &stack, "busybox", "httpd -f -p $PORT -h public", tmp.path());
 }
@@ -111,7 +111,7 @@ fn busybox_stack_static_site_and_procfile_app_run() {
 #[test]
 fn debian_stack_static_site_and_procfile_app_run() {
     let reg = Registry::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let rootfs = debian_rootfs();
     let stack = format!("docker://{}/stacks/debian:bookworm", reg.host());
     let out = dropship_ok(&["stack", "import", rootfs.to_str().unwrap(), "--image", &stack, "--name", "debian-bookworm"]);
@@ -121,7 +121,7 @@ fn debian_stack_static_site_and_procfile_app_run() {
 
 #[test]
 fn same_source_same_digest_and_oci_layout_readable() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let stack = busybox_stack(tmp.path(), &format!("oci:{}:busybox", tmp.path().join("stack").display()));
     let site = static_site(&tmp.path().join("site"));
     let mut digests = Vec::new();
@@ -155,7 +155,7 @@ fn peak_rss_kib(args: &[&str]) -> (u64, serde_json::Value) {
 #[test]
 fn rebuild_uploads_no_layer_and_memory_stays_flat() {
     let reg = Registry::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let stack = busybox_stack(tmp.path(), &format!("docker://{}/stacks/busybox:latest", reg.host()));
     let small = static_site(&tmp.path().join("small"));
     let big = static_site(&tmp.path().join("big"));

@@ -485,7 +485,7 @@ struct Setup {
 }
 
 fn setup(big_file: bool) -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let reg = Registry::start();
     let stack = busybox_stack(tmp.path(), &format!("oci:{}:busybox", tmp.path().join("stack").display()));
     let app = tmp.path().join("app");

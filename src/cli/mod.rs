@@ -201,7 +201,8 @@ pub fn default_work_dir(source: Option<&Path>) -> PathBuf {
         let dir = shm.join(format!("dropship-{}", unsafe { libc::getuid() }));
         if std::fs::create_dir_all(&dir).is_ok() {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+            // Traversable (not listable) by the staging user, who runs as another uid.
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711));
             return dir;
         }
     }
@@ -237,6 +238,11 @@ fn app_name(source: &Path) -> Result<String> {
         .context("cannot derive an app name from the source: pass --name")
 }
 
+/// Paths handed to buildpacks must not depend on the directory scripts run in.
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("{}", p.display()))
+}
+
 pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
     let stack: ImageRef = a.stack.parse().context("--stack")?;
     let target: ImageRef = a.image.parse().context("--image")?;
@@ -255,7 +261,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         bail!("--memory and --disk must be at least 1M");
     }
     Ok(BuildOptions {
-        source: a.source.clone(),
+        source: absolute(&a.source)?,
         name: match &a.name {
             Some(n) => n.clone(),
             None => app_name(&a.source)?,
@@ -263,23 +269,23 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         stack,
         target,
         buildpacks: a.buildpacks.clone(),
-        buildpacks_dir: match &a.buildpacks_dir {
+        buildpacks_dir: absolute(&match &a.buildpacks_dir {
             Some(d) => d.clone(),
             None => default_buildpacks_dir()?,
-        },
+        })?,
         env: parse_env(&a.env)?,
         instances: a.instances,
         memory_mb,
         disk_mb,
         health_check,
         namespace: a.namespace.clone(),
-        manifests_dir: a.manifests.clone(),
-        droplet_out: a.droplet.clone(),
-        cache_dir: a.cache_dir.clone(),
+        manifests_dir: a.manifests.as_deref().map(absolute).transpose()?,
+        droplet_out: a.droplet.as_deref().map(absolute).transpose()?,
+        cache_dir: a.cache_dir.as_deref().map(absolute).transpose()?,
         staging_timeout: Duration::from(a.staging_timeout),
         sandbox: a.sandbox,
         registry: registry_options(&a.registry)?,
-        work_dir: work_dir(&a.registry, Some(&a.source)),
+        work_dir: absolute(&work_dir(&a.registry, Some(&a.source)))?,
         stack_cache: stack_cache(&a.registry),
         limits: Limits {
             max_files: a.max_app_files,

@@ -42,10 +42,16 @@ pub struct StackCache {
 }
 
 impl StackCache {
-    /// `$DROPSHIP_STACK_CACHE`, else `$XDG_CACHE_HOME/dropship`, else `~/.cache/dropship`.
+    /// `$DROPSHIP_STACK_CACHE`; for root `/var/cache/dropship` (the unprivileged staging user
+    /// must be able to reach the unpacked stacks, and root's home is closed to it); else
+    /// `$XDG_CACHE_HOME/dropship` or `~/.cache/dropship`.
     pub fn default_dir() -> PathBuf {
         if let Some(d) = std::env::var_os("DROPSHIP_STACK_CACHE") {
             return PathBuf::from(d);
+        }
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            return PathBuf::from("/var/cache/dropship");
         }
         if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
             return PathBuf::from(d).join("dropship");

@@ -4,6 +4,7 @@
 use flate2::read::GzDecoder;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Directories the sandbox mounts over or writes to; created when a stack lacks them.
@@ -117,6 +118,8 @@ pub fn unpack(layers: &[PathBuf], dest: &Path) -> io::Result<()> {
         }
     }
     let tmp = tmp.keep();
+    // The staging user reads the rootfs; a temporary directory starts out private.
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
     match fs::rename(&tmp, dest) {
         Ok(()) => Ok(()),
         // Another build unpacked the same stack meanwhile: keep theirs.

@@ -108,7 +108,7 @@ pub fn resolve(spec: &str, dir: &Path, unpack_to: &Path) -> Result<Buildpack, Bu
             dir: by_name,
         });
     }
-    let path = Path::new(spec);
+    let path = &std::path::absolute(spec).unwrap_or_else(|_| PathBuf::from(spec));
     let stem = path
         .file_stem()
         .map(|s| sanitize(&s.to_string_lossy()))

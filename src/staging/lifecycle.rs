@@ -29,6 +29,13 @@ pub fn deps_index(i: usize, buildpacks: usize) -> String {
     format!("{i:0width$}")
 }
 
+/// A directory the staging user owns (created by dropship, written by buildpacks).
+fn make_dir(path: &std::path::Path) -> Result<(), StagingError> {
+    std::fs::create_dir_all(path)
+        .and_then(|_| super::sandbox::hand_over(&[path]))
+        .map_err(|e| StagingError::Io(format!("creating {}: {e}", path.display())))
+}
+
 fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> StagingError + '_ {
     move |e| StagingError::Io(format!("{what}: {e}"))
 }
@@ -113,7 +120,7 @@ impl Lifecycle<'_> {
 
     fn cache_for(&self, key: &str) -> Result<String, StagingError> {
         let host = self.dirs.cache.join(key);
-        std::fs::create_dir_all(&host).map_err(io_err("creating the cache dir"))?;
+        make_dir(&host)?;
         Ok(format!("{}/{key}", self.sandbox.cache()))
     }
 
@@ -190,7 +197,7 @@ impl Lifecycle<'_> {
         let mut used = Vec::new();
         for (i, bp) in supply.iter().enumerate() {
             let idx = deps_index(i, total);
-            std::fs::create_dir_all(self.dirs.deps.join(&idx)).map_err(io_err("creating deps"))?;
+            make_dir(&self.dirs.deps.join(&idx))?;
             let cache = self.cache_for(&cache_keys[i])?;
             let f = self.script(bp, "supply", vec![app.clone(), cache, deps.clone(), idx.clone()], false)?;
             if f.code != 0 {
@@ -203,7 +210,7 @@ impl Lifecycle<'_> {
         }
 
         let idx = deps_index(total - 1, total);
-        std::fs::create_dir_all(self.dirs.deps.join(&idx)).map_err(io_err("creating deps"))?;
+        make_dir(&self.dirs.deps.join(&idx))?;
         let cache = self.cache_for("final")?;
         if self.has(&final_bp, "finalize") {
             if self.has(&final_bp, "supply") {

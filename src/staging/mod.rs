@@ -2,6 +2,7 @@
 //! filesystem, and comes out as the contents of a droplet.
 
 pub mod buildpacks;
+pub mod cache;
 pub mod env;
 pub mod lifecycle;
 pub mod release;

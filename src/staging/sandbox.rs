@@ -35,9 +35,31 @@ pub struct HostDirs {
     pub home: PathBuf,
 }
 
+/// The host uid/gid lifecycle scripts run as: vcap's 2000 when dropship runs as root (never
+/// root on the host, sandbox or not); otherwise dropship's own (unprivileged) ids.
+pub fn staging_owner() -> Option<(u32, u32)> {
+    // SAFETY: geteuid cannot fail.
+    (unsafe { libc::geteuid() } == 0).then_some((2000, 2000))
+}
+
+/// Gives the staging directories to the staging user (a no-op unless dropship is root).
+pub fn hand_over(dirs: &[&Path]) -> std::io::Result<()> {
+    let Some((uid, gid)) = staging_owner() else {
+        return Ok(());
+    };
+    for dir in dirs {
+        for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+            let entry = entry.map_err(std::io::Error::other)?;
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     kind: SandboxKind,
+    run_as: Option<(u32, u32)>,
     bwrap: PathBuf,
     rootfs: PathBuf,
     dirs: HostDirs,
@@ -71,6 +93,7 @@ impl Sandbox {
         };
         Ok(Sandbox {
             kind,
+            run_as: staging_owner(),
             bwrap,
             rootfs: rootfs.to_path_buf(),
             dirs,
@@ -123,6 +146,15 @@ impl Sandbox {
 
     /// A command running `program args` in the sandbox with exactly the environment `env`.
     pub fn command(&self, program: &str, args: &[String], env: &[(String, String)]) -> Command {
+        let mut c = self.command_as_is(program, args, env);
+        if let Some((uid, gid)) = self.run_as {
+            use std::os::unix::process::CommandExt;
+            c.uid(uid).gid(gid);
+        }
+        c
+    }
+
+    fn command_as_is(&self, program: &str, args: &[String], env: &[(String, String)]) -> Command {
         match self.kind {
             SandboxKind::None => {
                 let mut c = Command::new(program);

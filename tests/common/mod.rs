@@ -3,6 +3,8 @@
 //! Missing tools make tests fail with the command that installs them (see .ci/run).
 #![allow(dead_code)]
 
+pub mod staging;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -352,4 +354,13 @@ pub fn run_with_peak_rss(mut cmd: Command) -> (std::process::ExitStatus, u64, St
         usage.ru_maxrss as u64,
         format!("{stdout}\n{stderr}"),
     )
+}
+
+/// A temporary directory the staging user (uid 2000 when tests run as root) can pass through,
+/// as it can /tmp, so that `--work-dir` may point inside it.
+pub fn tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    d
 }
