@@ -51,6 +51,8 @@ struct Rule {
     times: usize,
     fault: Fault,
     seen: AtomicUsize,
+    /// Only requests carrying a Content-Range that does not start at 0 (a blob's later chunks).
+    later_chunks_only: bool,
 }
 
 impl Rule {
@@ -63,7 +65,12 @@ impl Rule {
             times: usize::MAX,
             fault,
             seen: AtomicUsize::new(0),
+            later_chunks_only: false,
         }
+    }
+    fn later_chunks(mut self) -> Rule {
+        self.later_chunks_only = true;
+        self
     }
     fn first(mut self, n: usize) -> Rule {
         self.times = n;
@@ -210,10 +217,14 @@ impl Drop for Proxy {
 
 impl Shared {
     /// The fault for this request, if a rule fires (every matching rule counts the request).
-    fn fault_for(&self, method: &str, path: &str) -> Option<Fault> {
+    fn fault_for(&self, method: &str, path: &str, range: Option<&str>) -> Option<Fault> {
         let mut fault = None;
+        let later = range.is_some_and(|c| !c.starts_with("0-"));
         for r in &self.rules {
-            if r.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) && path.contains(&r.path_contains) {
+            if r.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+                && path.contains(&r.path_contains)
+                && (!r.later_chunks_only || later)
+            {
                 let n = r.seen.fetch_add(1, Ordering::SeqCst);
                 if fault.is_none() && n >= r.skip && n - r.skip < r.times {
                     fault = Some(r.fault.clone());
@@ -345,7 +356,7 @@ fn serve(shared: &Shared, mut client: TcpStream) -> Result<(), String> {
         None => 0,
     };
     let path = req.target.split('?').next().unwrap_or_default().to_string();
-    let fault = shared.fault_for(&req.method, &path);
+    let fault = shared.fault_for(&req.method, &path, req.header("content-range"));
     if let Some(Fault::ResetEarly) = fault {
         req.body = body;
         shared.record(&req, fault, None);
@@ -633,7 +644,7 @@ fn connection_resets_on_patch_are_retried() {
         vec![
             Rule::on(&["PATCH"], UPLOADS, Fault::ResetEarly).first(1),
             Rule::on(&["PATCH"], UPLOADS, Fault::Reset).skip(1).first(1),
-            Rule::on(&["PATCH"], UPLOADS, Fault::ResetEarly).skip(9).first(1),
+            Rule::on(&["PATCH"], UPLOADS, Fault::ResetEarly).later_chunks().skip(1).first(1),
         ],
     );
     let run = build(&s, &proxy, "1");
