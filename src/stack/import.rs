@@ -27,44 +27,33 @@ fn has_vcap(passwd: &str, uid_field: usize) -> bool {
     })
 }
 
-/// `/etc/passwd` with a vcap user (uid 2000); the note says what was added, if anything.
-pub fn fix_passwd(existing: Option<&str>) -> (String, Option<String>) {
+/// An account file (`/etc/passwd`, `/etc/group`) holding vcap: `existing` as is when it has
+/// vcap (or id 2000), else with `entry` appended, else a fresh file with `root` and `entry`.
+/// The note says what was added, if anything.
+fn ensure_vcap(existing: Option<&str>, entry: &str, root: &str, file: &str, what: &str) -> (String, Option<String>) {
     match existing {
-        Some(p) if has_vcap(p, 2) => (p.to_string(), None),
-        Some(p) => {
-            let mut out = p.to_string();
+        Some(text) if has_vcap(text, 2) => (text.to_string(), None),
+        Some(text) => {
+            let mut out = text.to_string();
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
             }
-            out.push_str(VCAP_PASSWD);
+            out.push_str(entry);
             out.push('\n');
-            (out, Some("added user vcap (uid 2000) to /etc/passwd".into()))
+            (out, Some(format!("added {what} to {file}")))
         }
-        None => (
-            format!("root:x:0:0:root:/root:/bin/sh\n{VCAP_PASSWD}\n"),
-            Some("created /etc/passwd with root and vcap (uid 2000)".into()),
-        ),
+        None => (format!("{root}\n{entry}\n"), Some(format!("created {file} with root and {what}"))),
     }
+}
+
+/// `/etc/passwd` with a vcap user (uid 2000).
+pub fn fix_passwd(existing: Option<&str>) -> (String, Option<String>) {
+    ensure_vcap(existing, VCAP_PASSWD, "root:x:0:0:root:/root:/bin/sh", "/etc/passwd", "user vcap (uid 2000)")
 }
 
 /// `/etc/group` with a vcap group (gid 2000).
 pub fn fix_group(existing: Option<&str>) -> (String, Option<String>) {
-    match existing {
-        Some(g) if has_vcap(g, 2) => (g.to_string(), None),
-        Some(g) => {
-            let mut out = g.to_string();
-            if !out.is_empty() && !out.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str(VCAP_GROUP);
-            out.push('\n');
-            (out, Some("added group vcap (gid 2000) to /etc/group".into()))
-        }
-        None => (
-            format!("root:x:0:\n{VCAP_GROUP}\n"),
-            Some("created /etc/group with root and vcap (gid 2000)".into()),
-        ),
-    }
+    ensure_vcap(existing, VCAP_GROUP, "root:x:0:", "/etc/group", "group vcap (gid 2000)")
 }
 
 /// What the rootfs had of the things a stack needs.
