@@ -15,7 +15,11 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<u64> {
         let ft = entry.file_type();
         if ft.is_dir() {
             fs::create_dir_all(&dest)?;
-            let mode = entry.metadata().map_err(io::Error::other)?.permissions().mode();
+            let mode = entry
+                .metadata()
+                .map_err(io::Error::other)?
+                .permissions()
+                .mode();
             fs::set_permissions(&dest, fs::Permissions::from_mode(mode & 0o777 | 0o700))?;
         } else if ft.is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(entry.path())?, &dest)?;
@@ -54,8 +58,15 @@ mod tests {
         fs::set_permissions(d.path(), fs::Permissions::from_mode(0o711)).unwrap();
         fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
         let owner = fs::metadata(&closed).unwrap();
-        assert_eq!(unreachable_ancestor(&inner, 4242, 4242), Some(closed.clone()));
-        assert_eq!(unreachable_ancestor(&inner, owner.uid(), 4242), None, "the owner passes");
+        assert_eq!(
+            unreachable_ancestor(&inner, 4242, 4242),
+            Some(closed.clone())
+        );
+        assert_eq!(
+            unreachable_ancestor(&inner, owner.uid(), 4242),
+            None,
+            "the owner passes"
+        );
         fs::set_permissions(&closed, fs::Permissions::from_mode(0o701)).unwrap();
         assert_eq!(unreachable_ancestor(&inner, 4242, 4242), None);
     }

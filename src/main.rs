@@ -13,7 +13,7 @@ fn main() {
         .expect("tokio runtime");
     let result = runtime.block_on(async {
         match args.command {
-            Command::Build(a) => cli::build(a).await,
+            Command::Build(a) => cli::build(*a).await,
             Command::Stack(StackCommand::Import(a)) => cli::stack_import(a).await,
         }
     });

@@ -3,6 +3,7 @@
 //! which file, which blob, which registry answer.
 
 use crate::droplet::{self, StagingInfo};
+use crate::fsutil::{copy_tree, unreachable_ancestor};
 use crate::image::{self, BuiltImage, ImageSpec, NewLayer};
 use crate::intake::{self, IntakeError, Limits};
 use crate::k8s::{self, AppSpec, HealthCheck, K8sError};
@@ -13,10 +14,9 @@ use crate::registry::{Registry, RegistryError, RegistryOptions};
 use crate::report::{info, warn, Event, Reporter};
 use crate::stack::{Stack, StackCache, StackError};
 use crate::staging::buildpacks::{self, Buildpack};
+use crate::staging::cache;
 use crate::staging::env::{staging_env, AppInfo};
 use crate::staging::lifecycle::{mounts, Lifecycle};
-use crate::staging::cache;
-use crate::fsutil::{copy_tree, unreachable_ancestor};
 use crate::staging::sandbox::{hand_over, staging_owner, HostDirs, Sandbox, SandboxKind};
 use crate::staging::{BuildpackMeta, StagingError};
 use std::collections::BTreeMap;
@@ -177,7 +177,10 @@ async fn stage(
             std::fs::create_dir_all(&dest)
                 .and_then(|_| copy_tree(&b.dir, &dest))
                 .map_err(other(&format!("copying buildpack {}", b.dir.display())))?;
-            Ok(Buildpack { name: b.name, dir: dest })
+            Ok(Buildpack {
+                name: b.name,
+                dir: dest,
+            })
         })
         .collect::<Result<_, BuildError>>()?;
     hand_over(&[&copies]).map_err(other("giving the buildpacks to the staging user"))?;
@@ -230,18 +233,39 @@ async fn stage(
     .await
 }
 
-fn image_spec(opts: &BuildOptions, stack: &Stack, info: &StagingInfo, droplet: &LayerBlob, metas: &[BuildpackMeta]) -> ImageSpec {
+fn image_spec(
+    opts: &BuildOptions,
+    stack: &Stack,
+    info: &StagingInfo,
+    droplet: &LayerBlob,
+    metas: &[BuildpackMeta],
+) -> ImageSpec {
     let mut labels = BTreeMap::new();
     let mut annotations = BTreeMap::new();
     let base_name = stack.reference.to_string();
     for m in [&mut labels, &mut annotations] {
-        m.insert("org.opencontainers.image.title".to_string(), opts.name.clone());
-        m.insert("org.opencontainers.image.base.name".to_string(), base_name.clone());
-        m.insert("org.opencontainers.image.base.digest".to_string(), stack.digest().to_string());
+        m.insert(
+            "org.opencontainers.image.title".to_string(),
+            opts.name.clone(),
+        );
+        m.insert(
+            "org.opencontainers.image.base.name".to_string(),
+            base_name.clone(),
+        );
+        m.insert(
+            "org.opencontainers.image.base.digest".to_string(),
+            stack.digest().to_string(),
+        );
     }
     labels.insert("io.dropship.droplet.digest".into(), droplet.digest.clone());
-    labels.insert("io.dropship.start-command".into(), info.start_command.clone());
-    labels.insert("io.dropship.detected-buildpack".into(), info.detected_buildpack.clone());
+    labels.insert(
+        "io.dropship.start-command".into(),
+        info.start_command.clone(),
+    );
+    labels.insert(
+        "io.dropship.detected-buildpack".into(),
+        info.detected_buildpack.clone(),
+    );
     labels.insert("io.dropship.stack".into(), stack.name.clone());
     labels.insert(
         "io.dropship.buildpacks".into(),
@@ -256,7 +280,11 @@ fn image_spec(opts: &BuildOptions, stack: &Stack, info: &StagingInfo, droplet: &
     }
 }
 
-fn write_manifests(opts: &BuildOptions, dir: &Path, image_by_digest: &str) -> Result<PathBuf, BuildError> {
+fn write_manifests(
+    opts: &BuildOptions,
+    dir: &Path,
+    image_by_digest: &str,
+) -> Result<PathBuf, BuildError> {
     let mut spec = AppSpec::new(opts.name.clone(), image_by_digest.to_string());
     spec.namespace = opts.namespace.clone();
     spec.instances = opts.instances;
@@ -273,7 +301,10 @@ fn write_manifests(opts: &BuildOptions, dir: &Path, image_by_digest: &str) -> Re
 }
 
 /// Builds the app described by `opts` and pushes its image.
-pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<BuildOutcome, BuildError> {
+pub async fn build(
+    opts: &BuildOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<BuildOutcome, BuildError> {
     if opts.manifests_dir.is_some() && matches!(opts.target, ImageRef::Layout(_)) {
         return Err(BuildError::Other(
             "--manifests needs a registry target: a Kubernetes cluster cannot pull from an oci: layout".into(),
@@ -292,14 +323,24 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
         cache: work.path().join("cache"),
         home: work.path().join("home"),
     };
-    for d in [&dirs.app, &dirs.deps, &dirs.profile_d, &dirs.cache, &dirs.home] {
+    for d in [
+        &dirs.app,
+        &dirs.deps,
+        &dirs.profile_d,
+        &dirs.cache,
+        &dirs.home,
+    ] {
         std::fs::create_dir_all(d).map_err(other("creating the staging dirs"))?;
     }
     // The staging user (uid 2000 when dropship is root) must reach the staging dirs.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711))
         .map_err(other("opening the work dir to the staging user"))?;
-    let mut timer = Timer { reporter: reporter.as_ref(), timings: Vec::new(), started: Instant::now() };
+    let mut timer = Timer {
+        reporter: reporter.as_ref(),
+        timings: Vec::new(),
+        started: Instant::now(),
+    };
 
     // Intake and stack resolution are independent: run them together.
     let in_use: Vec<&crate::refs::RegistryRef> = [&opts.stack, &opts.target]
@@ -310,7 +351,7 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
         })
         .collect();
     let registry = Registry::new(opts.registry.clone(), &in_use, reporter.clone())?;
-    let (source, app_dir, limits) = (opts.source.clone(), dirs.app.clone(), opts.limits.clone());
+    let (source, app_dir, limits) = (opts.source.clone(), dirs.app.clone(), opts.limits);
     let intake_job = blocking(move || Ok(intake::intake(&source, &app_dir, &limits)?));
     let stack_job = async {
         let stack = Stack::open(&opts.stack, &registry, &opts.stack_cache).await?;
@@ -327,7 +368,10 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
         reporter.as_ref(),
         format!(
             "app: {} files, {} bytes; stack {} ({})",
-            stats.files, stats.bytes, stack.name, stack.digest()
+            stats.files,
+            stats.bytes,
+            stack.name,
+            stack.digest()
         ),
     );
     timer.lap("intake");
@@ -335,21 +379,56 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
     if let Some(saved) = &opts.cache_dir {
         match cache::restore(saved, &dirs.cache) {
             Ok(0) => {}
-            Ok(n) => info(reporter.as_ref(), format!("restored the buildpack cache ({n} bytes) from {}", saved.display())),
+            Ok(n) => info(
+                reporter.as_ref(),
+                format!(
+                    "restored the buildpack cache ({n} bytes) from {}",
+                    saved.display()
+                ),
+            ),
             Err(e) => {
-                warn(reporter.as_ref(), format!("dropping the buildpack cache {}: {e}", saved.display()));
+                warn(
+                    reporter.as_ref(),
+                    format!("dropping the buildpack cache {}: {e}", saved.display()),
+                );
                 let _ = std::fs::remove_dir_all(&dirs.cache);
                 std::fs::create_dir_all(&dirs.cache).map_err(other("creating the cache dir"))?;
             }
         }
     }
-    hand_over(&[&dirs.app, &dirs.deps, &dirs.profile_d, &dirs.cache, &dirs.home])
-        .map_err(other("giving the staging dirs to the staging user"))?;
-    let staged = stage(opts, &stack, rootfs, dirs.clone(), work.path(), reporter.clone()).await?;
+    hand_over(&[
+        &dirs.app,
+        &dirs.deps,
+        &dirs.profile_d,
+        &dirs.cache,
+        &dirs.home,
+    ])
+    .map_err(other("giving the staging dirs to the staging user"))?;
+    let staged = stage(
+        opts,
+        &stack,
+        rootfs,
+        dirs.clone(),
+        work.path(),
+        reporter.clone(),
+    )
+    .await?;
     if let Some(saved) = &opts.cache_dir {
         match cache::save(&dirs.cache, saved) {
-            Ok(n) => info(reporter.as_ref(), format!("saved the buildpack cache ({n} bytes) to {}", saved.display())),
-            Err(e) => warn(reporter.as_ref(), format!("could not save the buildpack cache to {}: {e}", saved.display())),
+            Ok(n) => info(
+                reporter.as_ref(),
+                format!(
+                    "saved the buildpack cache ({n} bytes) to {}",
+                    saved.display()
+                ),
+            ),
+            Err(e) => warn(
+                reporter.as_ref(),
+                format!(
+                    "could not save the buildpack cache to {}: {e}",
+                    saved.display()
+                ),
+            ),
         }
     }
     timer.lap("staging");
@@ -359,7 +438,10 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
         start_command: staged.start_command.clone(),
     };
     let blob_dir = work.path().join("blobs");
-    info(reporter.as_ref(), "packaging the droplet (tgz and image layer)");
+    info(
+        reporter.as_ref(),
+        "packaging the droplet (tgz and image layer)",
+    );
     let (d, b, i) = (droplet_dir.clone(), blob_dir.clone(), info_doc.clone());
     let (tgz, layer, launcher) = blocking(move || {
         droplet::finish_layout(&d, &i).map_err(other("writing the droplet"))?;
@@ -379,22 +461,49 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
 
     let spec = image_spec(opts, &stack, &info_doc, &tgz, &staged.buildpacks);
     let new_layers = [
-        NewLayer { blob: launcher.clone(), created_by: "dropship: /lifecycle/launch".into() },
-        NewLayer { blob: layer.clone(), created_by: format!("dropship: droplet of {} ({})", opts.name, info_doc.detected_buildpack) },
+        NewLayer {
+            blob: launcher.clone(),
+            created_by: "dropship: /lifecycle/launch".into(),
+        },
+        NewLayer {
+            blob: layer.clone(),
+            created_by: format!(
+                "dropship: droplet of {} ({})",
+                opts.name, info_doc.detected_buildpack
+            ),
+        },
     ];
     let built: BuiltImage = image::build(&stack.resolved.base, &new_layers, &spec)?;
     let config_path = blob_dir.join("config.json");
     std::fs::write(&config_path, &built.config).map_err(other("writing the image config"))?;
-    let mut blobs = vec![PushBlob { digest: built.config_digest.clone(), size: built.config.len() as u64, file: Some(config_path) }];
+    let mut blobs = vec![PushBlob {
+        digest: built.config_digest.clone(),
+        size: built.config.len() as u64,
+        file: Some(config_path),
+    }];
     for l in stack.resolved.base.manifest.layers() {
-        blobs.push(PushBlob { digest: l.digest().to_string(), size: l.size(), file: None });
+        blobs.push(PushBlob {
+            digest: l.digest().to_string(),
+            size: l.size(),
+            file: None,
+        });
     }
     for l in [&launcher, &layer] {
-        blobs.push(PushBlob { digest: l.digest.clone(), size: l.size, file: Some(l.path.clone()) });
+        blobs.push(PushBlob {
+            digest: l.digest.clone(),
+            size: l.size,
+            file: Some(l.path.clone()),
+        });
     }
     timer.lap("image");
 
-    let input = PushInput { image: &built, blobs, base: Some(&stack.source), cache: &opts.stack_cache.blobs(), reporter: reporter.clone() };
+    let input = PushInput {
+        image: &built,
+        blobs,
+        base: Some(&stack.source),
+        cache: &opts.stack_cache.blobs(),
+        reporter: reporter.clone(),
+    };
     let (digest, report, image_ref) = match &opts.target {
         ImageRef::Registry(r) => {
             let (d, rep) = push::to_registry(&registry, r, &input).await?;
@@ -419,7 +528,11 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
     let layers = built
         .layers
         .iter()
-        .map(|l| LayerInfo { digest: l.digest().to_string(), size: l.size(), media_type: l.media_type().to_string() })
+        .map(|l| LayerInfo {
+            digest: l.digest().to_string(),
+            size: l.size(),
+            media_type: l.media_type().to_string(),
+        })
         .collect();
     Ok(BuildOutcome {
         image: image_ref,
@@ -430,7 +543,11 @@ pub async fn build(opts: &BuildOptions, reporter: Arc<dyn Reporter>) -> Result<B
         process_types: staged.process_types,
         buildpacks: staged.buildpacks,
         layers,
-        stack: StackInfo { reference: stack.reference.to_string(), name: stack.name.clone(), digest: stack.digest().to_string() },
+        stack: StackInfo {
+            reference: stack.reference.to_string(),
+            name: stack.name.clone(),
+            digest: stack.digest().to_string(),
+        },
         timings: timer.timings,
         push: report,
         manifests,

@@ -150,7 +150,10 @@ fn valid_tag(t: &str) -> bool {
 fn valid_digest(d: &str) -> bool {
     match d.split_once(':') {
         Some(("sha256", hex)) => {
-            hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            hex.len() == 64
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         }
         _ => false,
     }
@@ -163,7 +166,10 @@ fn valid_repo(r: &str) -> bool {
                 && part
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-                && part.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && part
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
         })
 }
 
@@ -242,8 +248,14 @@ impl FromStr for ImageRef {
         }
         if let Some((transport, _)) = input.split_once(':') {
             if !input.starts_with("docker://")
-                && ["dir", "docker-archive", "oci-archive", "containers-storage", "docker-daemon"]
-                    .contains(&transport)
+                && [
+                    "dir",
+                    "docker-archive",
+                    "oci-archive",
+                    "containers-storage",
+                    "docker-daemon",
+                ]
+                .contains(&transport)
             {
                 return Err(err(
                     input,
@@ -267,7 +279,10 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("1"));
         assert!(r.is_loopback());
         let r: RegistryRef = "localhost:5000/x".parse().unwrap();
-        assert_eq!((r.registry.as_str(), r.tag.as_deref()), ("localhost:5000", None));
+        assert_eq!(
+            (r.registry.as_str(), r.tag.as_deref()),
+            ("localhost:5000", None)
+        );
         let r: RegistryRef = "debian".parse().unwrap();
         assert_eq!(r.to_string(), "docker.io/library/debian");
         assert!(!r.is_loopback());
@@ -276,7 +291,9 @@ mod tests {
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
         assert_eq!(r.reference(), d);
         assert!("reg.example.com/A:1".parse::<RegistryRef>().is_err());
-        assert!("reg.example.com/a@sha256:xyz".parse::<RegistryRef>().is_err());
+        assert!("reg.example.com/a@sha256:xyz"
+            .parse::<RegistryRef>()
+            .is_err());
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub enum Event {
     /// Bytes of a blob upload sent so far.
     BlobProgress { digest: String, sent: u64 },
     /// A blob is in the target.
-    BlobDone { digest: String, size: u64, outcome: BlobOutcome },
+    BlobDone {
+        digest: String,
+        size: u64,
+        outcome: BlobOutcome,
+    },
 }
 
 pub trait Reporter: Send + Sync {

@@ -22,7 +22,9 @@ enum Ent<'a> {
 /// A deflated zip of `entries`, names stored exactly as given.
 fn zip_of(entries: &[(&str, Ent)]) -> Vec<u8> {
     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).unix_permissions(0o644);
+    let opts = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .unix_permissions(0o644);
     for (name, ent) in entries {
         match ent {
             Ent::File(data) => {
@@ -57,7 +59,10 @@ struct Root {
 impl Root {
     fn new() -> Root {
         let tmp = tempdir();
-        let stack = busybox_stack(tmp.path(), &format!("oci:{}:busybox", tmp.path().join("stack").display()));
+        let stack = busybox_stack(
+            tmp.path(),
+            &format!("oci:{}:busybox", tmp.path().join("stack").display()),
+        );
         std::fs::create_dir_all(tmp.path().join("work")).unwrap();
         std::fs::create_dir_all(tmp.path().join("input")).unwrap();
         Root { tmp, stack }
@@ -71,28 +76,54 @@ impl Root {
     fn build(&self, bytes: &[u8], extra: &[&str]) -> Output {
         let zip = self.path("input/hostile.zip");
         std::fs::write(&zip, bytes).unwrap();
-        let (zip, work) = (zip.display().to_string(), self.path("work").display().to_string());
+        let (zip, work) = (
+            zip.display().to_string(),
+            self.path("work").display().to_string(),
+        );
         let target = format!("oci:{}:app", self.path("out").display());
-        let mut args = vec!["build", &zip, "--stack", &self.stack, "--image", &target, "--work-dir", &work];
+        let mut args = vec![
+            "build",
+            &zip,
+            "--stack",
+            &self.stack,
+            "--image",
+            &target,
+            "--work-dir",
+            &work,
+        ];
         args.extend_from_slice(extra);
         dropship(&args)
     }
 
     /// The work dir is empty again and no file named `evil*` exists under the root.
     fn assert_clean(&self, o: &Output) {
-        let left: Vec<_> = std::fs::read_dir(self.path("work")).unwrap().map(|e| e.unwrap().path()).collect();
-        assert!(left.is_empty(), "work dir not cleaned up: {left:?}\n{}", text(o));
+        let left: Vec<_> = std::fs::read_dir(self.path("work"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "work dir not cleaned up: {left:?}\n{}",
+            text(o)
+        );
         for e in walkdir::WalkDir::new(self.tmp.path()) {
             let e = e.unwrap();
             let name = e.file_name().to_string_lossy();
-            assert!(!name.starts_with("evil"), "written outside the app: {}\n{}", e.path().display(), text(o));
+            assert!(
+                !name.starts_with("evil"),
+                "written outside the app: {}\n{}",
+                e.path().display(),
+                text(o)
+            );
         }
     }
 
     /// Manifests recorded in the OCI target's index.json (none if it does not exist).
     fn pushed(&self) -> usize {
         let index = self.path("out/index.json");
-        let Ok(text) = std::fs::read_to_string(&index) else { return 0 };
+        let Ok(text) = std::fs::read_to_string(&index) else {
+            return 0;
+        };
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v["manifests"].as_array().map_or(0, |m| m.len())
     }
@@ -102,8 +133,16 @@ impl Root {
         let o = self.build(bytes, extra);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("intake: "), "not refused at intake:\n{}", text(&o));
-        assert!(err.contains("hostile.zip"), "the message does not name the input:\n{}", text(&o));
+        assert!(
+            err.contains("intake: "),
+            "not refused at intake:\n{}",
+            text(&o)
+        );
+        assert!(
+            err.contains("hostile.zip"),
+            "the message does not name the input:\n{}",
+            text(&o)
+        );
         for n in needles {
             assert!(err.contains(n), "stderr lacks {n:?}:\n{}", text(&o));
         }
@@ -118,8 +157,16 @@ const UP_TO_ROOT: &str = "../../../../";
 #[test]
 fn zip_slip_is_refused() {
     let r = Root::new();
-    for name in ["../evil", &format!("{UP_TO_ROOT}evil"), "ok/../../evil", "..\\evil"] {
-        let bytes = zip_of(&[("index.html", Ent::File(b"fine")), (name, Ent::File(b"pwned"))]);
+    for name in [
+        "../evil",
+        &format!("{UP_TO_ROOT}evil"),
+        "ok/../../evil",
+        "..\\evil",
+    ] {
+        let bytes = zip_of(&[
+            ("index.html", Ent::File(b"fine")),
+            (name, Ent::File(b"pwned")),
+        ]);
         r.refused(&bytes, &[], &[&format!("{name:?}"), "unsafe path"]);
     }
 }
@@ -129,18 +176,31 @@ fn absolute_path_is_refused() {
     let r = Root::new();
     // Points into the temp root, so a naive extractor would leave a detectable `evil` there.
     let abs = r.path("evil").display().to_string();
-    let bytes = zip_of(&[("index.html", Ent::File(b"fine")), (&abs, Ent::File(b"pwned"))]);
+    let bytes = zip_of(&[
+        ("index.html", Ent::File(b"fine")),
+        (&abs, Ent::File(b"pwned")),
+    ]);
     r.refused(&bytes, &[], &[&abs, "absolute path"]);
 }
 
 #[test]
 fn escaping_symlinks_are_refused() {
     let r = Root::new();
-    let bytes = zip_of(&[("index.html", Ent::File(b"fine")), ("link", Ent::Link("../../evil"))]);
+    let bytes = zip_of(&[
+        ("index.html", Ent::File(b"fine")),
+        ("link", Ent::Link("../../evil")),
+    ]);
     r.refused(&bytes, &[], &["symlink \"link\"", "outside the app"]);
     // The classic: a symlink to a directory outside, then a file written through it.
-    let bytes = zip_of(&[("up", Ent::Link(UP_TO_ROOT)), ("up/evil", Ent::File(b"pwned"))]);
-    r.refused(&bytes, &[], &["\"up/evil\" is inside \"up\", which is a symlink"]);
+    let bytes = zip_of(&[
+        ("up", Ent::Link(UP_TO_ROOT)),
+        ("up/evil", Ent::File(b"pwned")),
+    ]);
+    r.refused(
+        &bytes,
+        &[],
+        &["\"up/evil\" is inside \"up\", which is a symlink"],
+    );
     let bytes = zip_of(&[("abs", Ent::Link(&r.path("evil").display().to_string()))]);
     r.refused(&bytes, &[], &["symlink \"abs\"", "absolute"]);
 }
@@ -156,19 +216,42 @@ fn ratio_bomb_is_refused() {
         w.write_all(&zeros).unwrap();
     }
     let bytes = w.finish().unwrap().into_inner();
-    assert!(bytes.len() < 1 << 20, "the bomb should be small: {}", bytes.len());
-    r.refused(&bytes, &[], &["expands to more than 200 times", "zip bomb", "--max-zip-ratio"]);
+    assert!(
+        bytes.len() < 1 << 20,
+        "the bomb should be small: {}",
+        bytes.len()
+    );
+    r.refused(
+        &bytes,
+        &[],
+        &[
+            "expands to more than 200 times",
+            "zip bomb",
+            "--max-zip-ratio",
+        ],
+    );
 }
 
 #[test]
 fn too_many_entries_is_refused() {
     let r = Root::new();
     let names: Vec<String> = (0..101).map(|i| format!("f{i:03}.txt")).collect();
-    let entries: Vec<_> = names.iter().map(|n| (n.as_str(), Ent::File(b"x"))).collect();
-    r.refused(&zip_of(&entries), &["--max-app-files", "100"], &["more than 100 entries", "--max-app-files"]);
+    let entries: Vec<_> = names
+        .iter()
+        .map(|n| (n.as_str(), Ent::File(b"x")))
+        .collect();
+    r.refused(
+        &zip_of(&entries),
+        &["--max-app-files", "100"],
+        &["more than 100 entries", "--max-app-files"],
+    );
     // The same zip within the limit is accepted (it fails later, at detection: no index.html).
     let o = r.build(&zip_of(&entries), &["--max-app-files", "101"]);
-    assert!(!String::from_utf8_lossy(&o.stderr).contains("--max-app-files"), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("--max-app-files"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(o.status.code(), Some(222), "{}", text(&o));
     r.assert_clean(&o);
 }
@@ -177,23 +260,44 @@ fn too_many_entries_is_refused() {
 fn too_large_is_refused() {
     let r = Root::new();
     let data = noise(2_000_000);
-    let bytes = zip_of(&[("index.html", Ent::File(b"fine")), ("evil.bin", Ent::File(&data))]);
-    r.refused(&bytes, &["--max-app-size", "1M"], &["more than 1048576 bytes uncompressed", "--max-app-size"]);
+    let bytes = zip_of(&[
+        ("index.html", Ent::File(b"fine")),
+        ("evil.bin", Ent::File(&data)),
+    ]);
+    r.refused(
+        &bytes,
+        &["--max-app-size", "1M"],
+        &["more than 1048576 bytes uncompressed", "--max-app-size"],
+    );
 }
 
 #[test]
 fn truncated_zip_and_plain_text_are_refused() {
     let r = Root::new();
-    let bytes = zip_of(&[("index.html", Ent::File(&noise(5000))), ("b.txt", Ent::File(b"b"))]);
-    r.refused(&bytes[..bytes.len() / 2], &[], &["truncated or not a zip file"]);
-    r.refused(b"just some text, no zip here\n", &[], &["truncated or not a zip file"]);
+    let bytes = zip_of(&[
+        ("index.html", Ent::File(&noise(5000))),
+        ("b.txt", Ent::File(b"b")),
+    ]);
+    r.refused(
+        &bytes[..bytes.len() / 2],
+        &[],
+        &["truncated or not a zip file"],
+    );
+    r.refused(
+        b"just some text, no zip here\n",
+        &[],
+        &["truncated or not a zip file"],
+    );
     r.refused(b"", &[], &["truncated or not a zip file"]);
 }
 
 #[test]
 fn well_formed_zip_builds() {
     let r = Root::new();
-    let bytes = zip_of(&[("index.html", Ent::File(b"<h1>fine</h1>\n")), ("css/site.css", Ent::File(b"h1{}"))]);
+    let bytes = zip_of(&[
+        ("index.html", Ent::File(b"<h1>fine</h1>\n")),
+        ("css/site.css", Ent::File(b"h1{}")),
+    ]);
     let o = r.build(&bytes, &["--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -155,7 +155,13 @@ impl Proxy {
                 }
             })
         };
-        Proxy { port, shared, stop, accept: Some(accept), conns }
+        Proxy {
+            port,
+            shared,
+            stop,
+            accept: Some(accept),
+            conns,
+        }
     }
 
     fn host(&self) -> String {
@@ -182,14 +188,20 @@ impl Proxy {
             .map(|s| {
                 format!(
                     "  +{:6.2}s {:5} {}{}{} body={} -> {} {}\n",
-                    t0.map(|t| s.at.duration_since(t).as_secs_f64()).unwrap_or(0.0),
+                    t0.map(|t| s.at.duration_since(t).as_secs_f64())
+                        .unwrap_or(0.0),
                     s.method,
                     s.path,
                     if s.query.is_empty() { "" } else { "?" },
                     s.query.chars().take(40).collect::<String>(),
                     s.body_len,
-                    s.status.map(|c| c.to_string()).unwrap_or_else(|| "reset".into()),
-                    s.fault.as_ref().map(|f| format!("[{f:?}]")).unwrap_or_default()
+                    s.status
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "reset".into()),
+                    s.fault
+                        .as_ref()
+                        .map(|f| format!("[{f:?}]"))
+                        .unwrap_or_default()
                 )
             })
             .collect()
@@ -198,7 +210,11 @@ impl Proxy {
     /// Protocol problems the proxy met (e.g. a chunked request): none expected.
     fn assert_clean(&self) {
         let errors = self.shared.errors.lock().unwrap().clone();
-        assert!(errors.is_empty(), "proxy errors: {errors:#?}\nrequests:\n{}", self.dump());
+        assert!(
+            errors.is_empty(),
+            "proxy errors: {errors:#?}\nrequests:\n{}",
+            self.dump()
+        );
     }
 }
 
@@ -261,7 +277,10 @@ struct Request {
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -282,9 +301,15 @@ fn read_head(s: &mut TcpStream) -> Result<Option<(String, Vec<u8>)>, String> {
         if buf.len() > 64 * 1024 {
             return Err("request head larger than 64 KiB".into());
         }
-        let n = s.read(&mut chunk).map_err(|e| format!("reading a request head: {e}"))?;
+        let n = s
+            .read(&mut chunk)
+            .map_err(|e| format!("reading a request head: {e}"))?;
         if n == 0 {
-            return if buf.is_empty() { Ok(None) } else { Err("connection closed mid-head".into()) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err("connection closed mid-head".into())
+            };
         }
         buf.extend_from_slice(&chunk[..n]);
     }
@@ -304,7 +329,9 @@ fn parse_head(head: &str) -> Result<Head, String> {
     let headers = lines
         .filter(|l| !l.is_empty())
         .map(|l| {
-            let (k, v) = l.split_once(':').ok_or_else(|| format!("bad header line {l:?}"))?;
+            let (k, v) = l
+                .split_once(':')
+                .ok_or_else(|| format!("bad header line {l:?}"))?;
             Ok((k.trim().to_string(), v.trim().to_string()))
         })
         .collect::<Result<_, String>>()?;
@@ -314,7 +341,10 @@ fn parse_head(head: &str) -> Result<Head, String> {
 /// Closes with RST (SO_LINGER 0) instead of FIN.
 fn reset(s: TcpStream) {
     use std::os::fd::AsRawFd;
-    let l = libc::linger { l_onoff: 1, l_linger: 0 };
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: setsockopt on an fd we own, with a valid `linger` of the size we pass.
     unsafe {
         libc::setsockopt(
@@ -341,14 +371,31 @@ fn reason(code: u16) -> &'static str {
 
 fn serve(shared: &Shared, mut client: TcpStream) -> Result<(), String> {
     client.set_nonblocking(false).map_err(|e| e.to_string())?;
-    client.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
-    client.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
-    let Some((head, mut body)) = read_head(&mut client)? else { return Ok(()) };
+    client
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    client
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let Some((head, mut body)) = read_head(&mut client)? else {
+        return Ok(());
+    };
     let (method, target, headers) = parse_head(&head)?;
-    let mut req = Request { method, original: target.clone(), target, headers, body: Vec::new() };
+    let mut req = Request {
+        method,
+        original: target.clone(),
+        target,
+        headers,
+        body: Vec::new(),
+    };
     if let Some(te) = req.header("transfer-encoding") {
-        let msg = format!("{} {}: Transfer-Encoding {te} is not supported by the test proxy", req.method, req.target);
-        let _ = client.write_all(b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let msg = format!(
+            "{} {}: Transfer-Encoding {te} is not supported by the test proxy",
+            req.method, req.target
+        );
+        let _ = client.write_all(
+            b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
         return Err(msg);
     }
     let len: usize = match req.header("content-length") {
@@ -366,14 +413,26 @@ fn serve(shared: &Shared, mut client: TcpStream) -> Result<(), String> {
     // The rest of the body.
     let mut chunk = vec![0u8; 64 * 1024];
     while body.len() < len {
-        let n = client.read(&mut chunk).map_err(|e| format!("{} {}: reading the body: {e}", req.method, req.target))?;
+        let n = client
+            .read(&mut chunk)
+            .map_err(|e| format!("{} {}: reading the body: {e}", req.method, req.target))?;
         if n == 0 {
-            return Err(format!("{} {}: body ended after {} of {len} bytes", req.method, req.target, body.len()));
+            return Err(format!(
+                "{} {}: body ended after {} of {len} bytes",
+                req.method,
+                req.target,
+                body.len()
+            ));
         }
         body.extend_from_slice(&chunk[..n]);
     }
     if body.len() > len {
-        return Err(format!("{} {}: {} bytes past the body (pipelining?)", req.method, req.target, body.len() - len));
+        return Err(format!(
+            "{} {}: {} bytes past the body (pipelining?)",
+            req.method,
+            req.target,
+            body.len() - len
+        ));
     }
     req.body = body;
     match &fault {
@@ -406,9 +465,17 @@ fn serve(shared: &Shared, mut client: TcpStream) -> Result<(), String> {
             let kept: Vec<&str> = req
                 .target
                 .split_once('?')
-                .map(|(_, q)| q.split('&').filter(|kv| !kv.starts_with("mount=") && !kv.starts_with("from=")).collect())
+                .map(|(_, q)| {
+                    q.split('&')
+                        .filter(|kv| !kv.starts_with("mount=") && !kv.starts_with("from="))
+                        .collect()
+                })
                 .unwrap_or_default();
-            req.target = if kept.is_empty() { path.clone() } else { format!("{path}?{}", kept.join("&")) };
+            req.target = if kept.is_empty() {
+                path.clone()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            };
         }
         Some(Fault::ResetEarly) | Some(Fault::LoseAnswer) | None => {}
     }
@@ -419,7 +486,9 @@ fn serve(shared: &Shared, mut client: TcpStream) -> Result<(), String> {
         return Ok(());
     }
     shared.record(&req, fault, Some(status));
-    client.write_all(&resp).map_err(|e| format!("{} {}: writing the answer: {e}", req.method, req.target))?;
+    client
+        .write_all(&resp)
+        .map_err(|e| format!("{} {}: writing the answer: {e}", req.method, req.target))?;
     let _ = client.shutdown(Shutdown::Write);
     Ok(())
 }
@@ -427,22 +496,29 @@ fn serve(shared: &Shared, mut client: TcpStream) -> Result<(), String> {
 /// Sends `req` to the registry on a new connection; returns its answer, rewritten for the client.
 fn forward(shared: &Shared, req: &Request) -> Result<(u16, Vec<u8>), String> {
     let what = format!("{} {}", req.method, req.target);
-    let mut up = TcpStream::connect(("127.0.0.1", shared.upstream)).map_err(|e| format!("{what}: connecting upstream: {e}"))?;
+    let mut up = TcpStream::connect(("127.0.0.1", shared.upstream))
+        .map_err(|e| format!("{what}: connecting upstream: {e}"))?;
     up.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     up.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     let mut out = format!("{} {} HTTP/1.1\r\n", req.method, req.target);
     for (k, v) in &req.headers {
-        if !["connection", "keep-alive", "proxy-connection"].iter().any(|h| k.eq_ignore_ascii_case(h)) {
+        if !["connection", "keep-alive", "proxy-connection"]
+            .iter()
+            .any(|h| k.eq_ignore_ascii_case(h))
+        {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
     }
     out.push_str("Connection: close\r\n\r\n");
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&req.body);
-    up.write_all(&bytes).map_err(|e| format!("{what}: writing upstream: {e}"))?;
+    up.write_all(&bytes)
+        .map_err(|e| format!("{what}: writing upstream: {e}"))?;
     let mut resp = Vec::new();
-    up.read_to_end(&mut resp).map_err(|e| format!("{what}: reading upstream: {e}"))?;
-    let i = find(&resp, b"\r\n\r\n").ok_or_else(|| format!("{what}: upstream answer without a head"))?;
+    up.read_to_end(&mut resp)
+        .map_err(|e| format!("{what}: reading upstream: {e}"))?;
+    let i = find(&resp, b"\r\n\r\n")
+        .ok_or_else(|| format!("{what}: upstream answer without a head"))?;
     let head = String::from_utf8_lossy(&resp[..i]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default().to_string();
@@ -453,7 +529,9 @@ fn forward(shared: &Shared, req: &Request) -> Result<(u16, Vec<u8>), String> {
         .ok_or_else(|| format!("{what}: bad status line {status_line:?}"))?;
     let mut new_head = format!("{status_line}\r\n");
     for line in lines {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let (k, v) = (k.trim(), v.trim());
         if k.eq_ignore_ascii_case("connection") || k.eq_ignore_ascii_case("keep-alive") {
             continue;
@@ -498,14 +576,22 @@ struct Setup {
 fn setup(big_file: bool) -> Setup {
     let tmp = tempdir();
     let reg = Registry::start();
-    let stack = busybox_stack(tmp.path(), &format!("oci:{}:busybox", tmp.path().join("stack").display()));
+    let stack = busybox_stack(
+        tmp.path(),
+        &format!("oci:{}:busybox", tmp.path().join("stack").display()),
+    );
     let app = tmp.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("index.html"), "<h1>fault-tolerant</h1>\n").unwrap();
     if big_file {
         random_file(&app.join("blob.bin"), 20 << 20);
     }
-    Setup { tmp, reg, stack, app }
+    Setup {
+        tmp,
+        reg,
+        stack,
+        app,
+    }
 }
 
 struct Run {
@@ -517,38 +603,66 @@ struct Run {
 impl Run {
     fn json(&self) -> serde_json::Value {
         let stdout = String::from_utf8_lossy(&self.out.stdout);
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{}", text(&self.out)))
+        serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("bad JSON ({e}):\n{}", text(&self.out)))
     }
     /// The `warning: ... retry N/M ...` lines.
     fn retries(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with("warning:") && l.contains("retry")).collect()
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("warning:") && l.contains("retry"))
+            .collect()
     }
 }
 
 /// `dropship build APP --stack STACK --image docker://PROXY/apps/x:TAG --json`.
 fn build_via(s: &Setup, stack: &str, image: &str) -> Run {
     let started = Instant::now();
-    let out = dropship(&["build", s.app.to_str().unwrap(), "--stack", stack, "--image", image, "--json"]);
+    let out = dropship(&[
+        "build",
+        s.app.to_str().unwrap(),
+        "--stack",
+        stack,
+        "--image",
+        image,
+        "--json",
+    ]);
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     Run { out, took, stderr }
 }
 
 fn build(s: &Setup, proxy: &Proxy, tag: &str) -> Run {
-    build_via(s, &s.stack, &format!("docker://{}/{REPO}:{tag}", proxy.host()))
+    build_via(
+        s,
+        &s.stack,
+        &format!("docker://{}/{REPO}:{tag}", proxy.host()),
+    )
 }
 
 /// The build's output and the proxy's request log (also printed with DROPSHIP_FAULTS_VERBOSE=1).
 fn context(run: &Run, proxy: &Proxy) -> String {
-    let ctx = format!("took {:.1}s\n{}\n--- proxy requests\n{}", run.took.as_secs_f64(), text(&run.out), proxy.dump());
+    let ctx = format!(
+        "took {:.1}s\n{}\n--- proxy requests\n{}",
+        run.took.as_secs_f64(),
+        text(&run.out),
+        proxy.dump()
+    );
     if std::env::var_os("DROPSHIP_FAULTS_VERBOSE").is_some() {
-        eprintln!("=== {}\n{ctx}", std::thread::current().name().unwrap_or("?"));
+        eprintln!(
+            "=== {}\n{ctx}",
+            std::thread::current().name().unwrap_or("?")
+        );
     }
     ctx
 }
 
 fn assert_success(run: &Run, proxy: &Proxy) {
-    assert!(run.out.status.success(), "build failed:\n{}", context(run, proxy));
+    assert!(
+        run.out.status.success(),
+        "build failed:\n{}",
+        context(run, proxy)
+    );
 }
 
 /// The digest the registry itself (not via the proxy) serves for `repo:tag`, per skopeo.
@@ -562,7 +676,12 @@ fn is_upload(s: &Seen) -> bool {
 
 /// The last stderr line: `dropship: build failed: ...`.
 fn error_line(run: &Run) -> String {
-    run.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().to_string()
+    run.stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,14 +692,22 @@ fn error_line(run: &Run) -> String {
 #[test]
 fn proxy_relays_and_rewrites_locations() {
     let reg = Registry::start();
-    let proxy = Proxy::start(reg.port, vec![Rule::on(&["GET"], "/v2/nothing", Fault::Status(503)).first(1)]);
+    let proxy = Proxy::start(
+        reg.port,
+        vec![Rule::on(&["GET"], "/v2/nothing", Fault::Status(503)).first(1)],
+    );
     assert_eq!(http_status(proxy.port, "/v2/"), Some(200));
     assert_eq!(http_status(proxy.port, "/v2/nothing/tags/list"), Some(503));
     assert_eq!(http_status(proxy.port, "/v2/nothing/tags/list"), Some(404));
     // A client that names the registry in Host gets a Location on the registry's port.
     let mut s = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "POST /v2/probe/blobs/uploads/ HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n", reg.host()).unwrap();
+    write!(
+        s,
+        "POST /v2/probe/blobs/uploads/ HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+        reg.host()
+    )
+    .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
@@ -588,7 +715,13 @@ fn proxy_relays_and_rewrites_locations() {
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("location:"))
         .unwrap_or_else(|| panic!("no Location: {answer}"));
-    assert!(location.contains(&format!("//127.0.0.1:{}/v2/probe/blobs/uploads/", proxy.port)), "{location}");
+    assert!(
+        location.contains(&format!(
+            "//127.0.0.1:{}/v2/probe/blobs/uploads/",
+            proxy.port
+        )),
+        "{location}"
+    );
     assert_eq!(proxy.shared.location_rewrites.load(Ordering::SeqCst), 1);
     assert_eq!(proxy.count(|s| s.status == Some(503)), 1);
     proxy.assert_clean();
@@ -599,7 +732,10 @@ fn proxy_relays_and_rewrites_locations() {
 #[test]
 fn transient_503_on_uploads_is_retried_and_rebuild_uploads_nothing() {
     let s = setup(false);
-    let proxy = Proxy::start(s.reg.port, vec![Rule::on(&["POST", "PATCH", "PUT"], UPLOADS, Fault::Status(503)).first(3)]);
+    let proxy = Proxy::start(
+        s.reg.port,
+        vec![Rule::on(&["POST", "PATCH", "PUT"], UPLOADS, Fault::Status(503)).first(3)],
+    );
     let run = build(&s, &proxy, "1");
     assert_success(&run, &proxy);
     let ctx = context(&run, &proxy);
@@ -609,15 +745,26 @@ fn transient_503_on_uploads_is_retried_and_rebuild_uploads_nothing() {
     let retries = run.retries();
     assert_eq!(retries.len(), 3, "one retry warning per 503:\n{ctx}");
     for w in &retries {
-        assert!(w.contains(&format!("warning: {}: uploading blob sha256:", proxy.host())), "{w}\n{ctx}");
+        assert!(
+            w.contains(&format!(
+                "warning: {}: uploading blob sha256:",
+                proxy.host()
+            )),
+            "{w}\n{ctx}"
+        );
         assert!(w.contains("HTTP 503"), "{w}\n{ctx}");
         assert!(w.contains(", retry ") && w.contains("/4 in "), "{w}\n{ctx}");
     }
     let b = run.json();
-    assert_eq!(b["push"]["uploaded"].as_array().unwrap().len(), 4, "config, base, launcher, droplet:\n{b:#}");
+    assert_eq!(
+        b["push"]["uploaded"].as_array().unwrap().len(),
+        4,
+        "config, base, launcher, droplet:\n{b:#}"
+    );
     assert_eq!(registry_digest(&s.reg, REPO, "1"), b["digest"], "{ctx}");
     // Every blob went up exactly once in the end (committing PUTs that the registry answered 201).
-    let committed = proxy.count(|r| r.method == "PUT" && r.path.starts_with(UPLOADS) && r.status == Some(201));
+    let committed =
+        proxy.count(|r| r.method == "PUT" && r.path.starts_with(UPLOADS) && r.status == Some(201));
     assert_eq!(committed, 4, "{ctx}");
 
     // Rebuild, through a proxy without faults: every blob is already there.
@@ -627,8 +774,16 @@ fn transient_503_on_uploads_is_retried_and_rebuild_uploads_nothing() {
     let b2 = again.json();
     let ctx2 = context(&again, &clean);
     assert_eq!(b2["push"]["uploaded"], serde_json::json!([]), "{ctx2}");
-    assert_eq!(b2["push"]["existing"].as_array().unwrap().len(), 4, "{ctx2}");
-    assert_eq!(clean.count(is_upload), 0, "no upload request at all:\n{ctx2}");
+    assert_eq!(
+        b2["push"]["existing"].as_array().unwrap().len(),
+        4,
+        "{ctx2}"
+    );
+    assert_eq!(
+        clean.count(is_upload),
+        0,
+        "no upload request at all:\n{ctx2}"
+    );
     assert_eq!(b2["digest"], b["digest"], "same app, same image:\n{ctx2}");
     assert!(again.retries().is_empty(), "{ctx2}");
     clean.assert_clean();
@@ -644,7 +799,10 @@ fn connection_resets_on_patch_are_retried() {
         vec![
             Rule::on(&["PATCH"], UPLOADS, Fault::ResetEarly).first(1),
             Rule::on(&["PATCH"], UPLOADS, Fault::Reset).skip(1).first(1),
-            Rule::on(&["PATCH"], UPLOADS, Fault::ResetEarly).later_chunks().skip(1).first(1),
+            Rule::on(&["PATCH"], UPLOADS, Fault::ResetEarly)
+                .later_chunks()
+                .skip(1)
+                .first(1),
         ],
     );
     let run = build(&s, &proxy, "1");
@@ -655,20 +813,49 @@ fn connection_resets_on_patch_are_retried() {
     let retries = run.retries();
     assert_eq!(retries.len(), 3, "one retry warning per reset:\n{ctx}");
     for w in &retries {
-        assert!(w.contains(&format!("warning: {}: uploading blob sha256:", proxy.host())), "{w}\n{ctx}");
+        assert!(
+            w.contains(&format!(
+                "warning: {}: uploading blob sha256:",
+                proxy.host()
+            )),
+            "{w}\n{ctx}"
+        );
     }
-    let mid_blob = proxy.count(|r| r.status.is_none() && r.content_range.as_deref().is_some_and(|c| !c.starts_with("0-")));
-    assert_eq!(mid_blob, 1, "the third reset hits a blob past its first chunk:\n{ctx}");
+    let mid_blob = proxy.count(|r| {
+        r.status.is_none()
+            && r.content_range
+                .as_deref()
+                .is_some_and(|c| !c.starts_with("0-"))
+    });
+    assert_eq!(
+        mid_blob, 1,
+        "the third reset hits a blob past its first chunk:\n{ctx}"
+    );
     let b = run.json();
     assert_eq!(registry_digest(&s.reg, REPO, "1"), b["digest"], "{ctx}");
-    let big = b["layers"].as_array().unwrap().iter().map(|l| l["size"].as_u64().unwrap()).max().unwrap();
-    assert!(big > 20_000_000, "the droplet layer carries the 20 MB file:\n{b:#}");
+    let big = b["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        big > 20_000_000,
+        "the droplet layer carries the 20 MB file:\n{b:#}"
+    );
     // The big layer went up in several PATCHes.
     let patches = proxy.count(|r| r.method == "PATCH" && r.status == Some(202));
     assert!(patches >= 6, "{ctx}");
     eprintln!(
         "connection_resets: {patches} PATCHes answered, largest {} bytes; took {:.1}s",
-        proxy.log().iter().filter(|r| r.method == "PATCH").map(|r| r.body_len).max().unwrap_or(0),
+        proxy
+            .log()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .map(|r| r.body_len)
+            .max()
+            .unwrap_or(0),
         run.took.as_secs_f64()
     );
 }
@@ -678,27 +865,51 @@ fn connection_resets_on_patch_are_retried() {
 #[test]
 fn manifest_put_500_fails_after_bounded_retries() {
     let s = setup(false);
-    let proxy = Proxy::start(s.reg.port, vec![Rule::on(&["PUT"], MANIFESTS, Fault::Status(500))]);
+    let proxy = Proxy::start(
+        s.reg.port,
+        vec![Rule::on(&["PUT"], MANIFESTS, Fault::Status(500))],
+    );
     let run = build(&s, &proxy, "1");
     let ctx = context(&run, &proxy);
     proxy.assert_clean();
     assert_eq!(run.out.status.code(), Some(1), "{ctx}");
     assert!(run.took < Duration::from_secs(60), "{ctx}");
-    assert_eq!(proxy.count(|r| r.method == "PUT" && r.path.starts_with(MANIFESTS)), 5, "5 attempts:\n{ctx}");
+    assert_eq!(
+        proxy.count(|r| r.method == "PUT" && r.path.starts_with(MANIFESTS)),
+        5,
+        "5 attempts:\n{ctx}"
+    );
     assert_eq!(run.retries().len(), 4, "{ctx}");
     // Backoff 0.5 + 1 + 2 + 4 s between the five PUTs.
-    let puts: Vec<Instant> = proxy.log().iter().filter(|r| r.method == "PUT" && r.path.starts_with(MANIFESTS)).map(|r| r.at).collect();
+    let puts: Vec<Instant> = proxy
+        .log()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with(MANIFESTS))
+        .map(|r| r.at)
+        .collect();
     let spread = puts.last().unwrap().duration_since(puts[0]);
-    assert!(spread >= Duration::from_millis(7000) && spread < Duration::from_secs(20), "{spread:?}\n{ctx}");
+    assert!(
+        spread >= Duration::from_millis(7000) && spread < Duration::from_secs(20),
+        "{spread:?}\n{ctx}"
+    );
 
     let err = error_line(&run);
     assert!(err.starts_with("dropship: build failed:"), "{ctx}");
     for want in [proxy.host().as_str(), "pushing manifest", "HTTP 500"] {
-        assert!(err.contains(want), "error line lacks {want:?}: {err}\n{ctx}");
+        assert!(
+            err.contains(want),
+            "error line lacks {want:?}: {err}\n{ctx}"
+        );
     }
-    assert!(!run.out.stdout.iter().any(|c| !c.is_ascii_whitespace()), "no JSON on failure:\n{ctx}");
+    assert!(
+        !run.out.stdout.iter().any(|c| !c.is_ascii_whitespace()),
+        "no JSON on failure:\n{ctx}"
+    );
     // Not in the registry.
-    assert_eq!(http_status(s.reg.port, &format!("/v2/{REPO}/manifests/1")), Some(404));
+    assert_eq!(
+        http_status(s.reg.port, &format!("/v2/{REPO}/manifests/1")),
+        Some(404)
+    );
     let o = Command::new("skopeo")
         .args(["inspect", "--tls-verify=false"])
         .arg(format!("docker://{}/{REPO}:1", s.reg.host()))
@@ -712,14 +923,25 @@ fn manifest_put_500_fails_after_bounded_retries() {
 #[test]
 fn unauthorized_blob_head_fails_fast_without_retry() {
     let s = setup(false);
-    let proxy = Proxy::start(s.reg.port, vec![Rule::on(&["HEAD"], BLOBS, Fault::Status(401))]);
+    let proxy = Proxy::start(
+        s.reg.port,
+        vec![Rule::on(&["HEAD"], BLOBS, Fault::Status(401))],
+    );
     let run = build(&s, &proxy, "1");
     let ctx = context(&run, &proxy);
     proxy.assert_clean();
     assert_eq!(run.out.status.code(), Some(1), "{ctx}");
     assert!(run.retries().is_empty(), "{ctx}");
-    let heads: Vec<String> = proxy.log().iter().filter(|r| r.method == "HEAD").map(|r| r.path.clone()).collect();
-    assert!(!heads.is_empty() && heads.len() <= 3, "at most PARALLEL_BLOBS HEADs:\n{ctx}");
+    let heads: Vec<String> = proxy
+        .log()
+        .iter()
+        .filter(|r| r.method == "HEAD")
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        !heads.is_empty() && heads.len() <= 3,
+        "at most PARALLEL_BLOBS HEADs:\n{ctx}"
+    );
     let mut unique = heads.clone();
     unique.sort();
     unique.dedup();
@@ -727,7 +949,10 @@ fn unauthorized_blob_head_fails_fast_without_retry() {
     assert_eq!(proxy.count(is_upload), 0, "{ctx}");
     assert_eq!(proxy.count(|r| r.path.starts_with(MANIFESTS)), 0, "{ctx}");
     let err = error_line(&run);
-    assert!(err.contains(&proxy.host()) && err.contains("checking blob sha256:"), "{err}\n{ctx}");
+    assert!(
+        err.contains(&proxy.host()) && err.contains("checking blob sha256:"),
+        "{err}\n{ctx}"
+    );
     assert!(err.contains("401"), "{err}\n{ctx}");
     assert!(err.to_lowercase().contains("unauthorized"), "{err}\n{ctx}");
     assert!(run.took < Duration::from_secs(20), "{ctx}");
@@ -737,18 +962,31 @@ fn unauthorized_blob_head_fails_fast_without_retry() {
 #[test]
 fn unauthorized_upload_fails_fast_without_retry() {
     let s = setup(false);
-    let proxy = Proxy::start(s.reg.port, vec![Rule::on(&["POST"], UPLOADS, Fault::Status(401))]);
+    let proxy = Proxy::start(
+        s.reg.port,
+        vec![Rule::on(&["POST"], UPLOADS, Fault::Status(401))],
+    );
     let run = build(&s, &proxy, "1");
     let ctx = context(&run, &proxy);
     proxy.assert_clean();
     assert_eq!(run.out.status.code(), Some(1), "{ctx}");
     assert!(run.retries().is_empty(), "{ctx}");
     let posts = proxy.count(|r| r.method == "POST");
-    assert!((1..=3).contains(&posts), "at most one POST per blob in flight:\n{ctx}");
-    assert_eq!(proxy.count(|r| r.method == "PATCH" || r.method == "PUT"), 0, "{ctx}");
+    assert!(
+        (1..=3).contains(&posts),
+        "at most one POST per blob in flight:\n{ctx}"
+    );
+    assert_eq!(
+        proxy.count(|r| r.method == "PATCH" || r.method == "PUT"),
+        0,
+        "{ctx}"
+    );
     let err = error_line(&run);
     for want in [proxy.host().as_str(), "uploading blob sha256:", "HTTP 401"] {
-        assert!(err.contains(want), "error line lacks {want:?}: {err}\n{ctx}");
+        assert!(
+            err.contains(want),
+            "error line lacks {want:?}: {err}\n{ctx}"
+        );
     }
 }
 
@@ -759,7 +997,11 @@ fn slow_registry_succeeds_with_progress_lines() {
     let s = setup(false);
     let proxy = Proxy::start(
         s.reg.port,
-        vec![Rule::on(&["POST", "PATCH", "PUT"], UPLOADS, Fault::Delay(Duration::from_millis(1500)))],
+        vec![Rule::on(
+            &["POST", "PATCH", "PUT"],
+            UPLOADS,
+            Fault::Delay(Duration::from_millis(1500)),
+        )],
     );
     let run = build(&s, &proxy, "1");
     assert_success(&run, &proxy);
@@ -768,12 +1010,19 @@ fn slow_registry_succeeds_with_progress_lines() {
     assert!(run.retries().is_empty(), "{ctx}");
     let b = run.json();
     assert_eq!(registry_digest(&s.reg, REPO, "1"), b["digest"], "{ctx}");
-    let uploaded: Vec<&str> = b["push"]["uploaded"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    let uploaded: Vec<&str> = b["push"]["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
     assert_eq!(uploaded.len(), 4, "{ctx}");
     for d in uploaded {
         let short = &d.trim_start_matches("sha256:")[..12];
         assert!(
-            run.stderr.lines().any(|l| l.trim_start().starts_with(&format!("uploading {short} ("))),
+            run.stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("uploading {short} ("))),
             "no 'uploading {short} (' line:\n{ctx}"
         );
         let done = run
@@ -782,7 +1031,13 @@ fn slow_registry_succeeds_with_progress_lines() {
             .find(|l| l.trim_start().starts_with(short) && l.contains("uploaded in"))
             .unwrap_or_else(|| panic!("no '{short} ... uploaded in' line:\n{ctx}"));
         // POST, PATCH and PUT each waited 1.5 s.
-        let secs: f64 = done.rsplit("uploaded in ").next().unwrap().trim_end_matches('s').parse().unwrap();
+        let secs: f64 = done
+            .rsplit("uploaded in ")
+            .next()
+            .unwrap()
+            .trim_end_matches('s')
+            .parse()
+            .unwrap();
         assert!(secs >= 4.0, "{done}\n{ctx}");
     }
     assert!(run.took < Duration::from_secs(90), "{ctx}");
@@ -794,18 +1049,36 @@ fn slow_registry_succeeds_with_progress_lines() {
 fn mount_declined_with_202_falls_back_to_upload() {
     let s = setup(false);
     // The stack in the same registry, another repository; everything goes through the proxy.
-    let proxy = Proxy::start(s.reg.port, vec![Rule::on(&["POST"], "/v2/apps/y/blobs/uploads", Fault::DeclineMount)]);
+    let proxy = Proxy::start(
+        s.reg.port,
+        vec![Rule::on(
+            &["POST"],
+            "/v2/apps/y/blobs/uploads",
+            Fault::DeclineMount,
+        )],
+    );
     // (Applied to every POST of apps/y: those without a mount query pass unchanged.)
-    let stack = busybox_stack(&s.tmp.path().join("rs"), &format!("docker://{}/stacks/busybox:latest", proxy.host()));
+    let stack = busybox_stack(
+        &s.tmp.path().join("rs"),
+        &format!("docker://{}/stacks/busybox:latest", proxy.host()),
+    );
     let base_layer = {
-        let m = skopeo_inspect(&format!("docker://{}/stacks/busybox:latest", s.reg.host()), true);
+        let m = skopeo_inspect(
+            &format!("docker://{}/stacks/busybox:latest", s.reg.host()),
+            true,
+        );
         m["layers"][0]["digest"].as_str().unwrap().to_string()
     };
 
     let run = build_via(&s, &stack, &format!("docker://{}/apps/x:1", proxy.host()));
     assert_success(&run, &proxy);
     let b = run.json();
-    assert_eq!(b["push"]["mounted"], serde_json::json!([base_layer]), "{}", context(&run, &proxy));
+    assert_eq!(
+        b["push"]["mounted"],
+        serde_json::json!([base_layer]),
+        "{}",
+        context(&run, &proxy)
+    );
 
     let run = build_via(&s, &stack, &format!("docker://{}/apps/y:1", proxy.host()));
     assert_success(&run, &proxy);
@@ -813,11 +1086,20 @@ fn mount_declined_with_202_falls_back_to_upload() {
     proxy.assert_clean();
     let b = run.json();
     let declined = proxy.count(|r| {
-        matches!(r.fault, Some(Fault::DeclineMount)) && r.query.contains("mount=") && r.status == Some(202)
+        matches!(r.fault, Some(Fault::DeclineMount))
+            && r.query.contains("mount=")
+            && r.status == Some(202)
     });
     assert_eq!(declined, 1, "one mount attempt, declined:\n{ctx}");
     assert_eq!(b["push"]["mounted"], serde_json::json!([]), "{ctx}");
-    assert!(b["push"]["uploaded"].as_array().unwrap().iter().any(|d| d == base_layer.as_str()), "{ctx}");
+    assert!(
+        b["push"]["uploaded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == base_layer.as_str()),
+        "{ctx}"
+    );
     // A 202 is an answer the spec allows, not a failure: nothing to warn about.
     assert!(!run.stderr.contains("warning:"), "{ctx}");
     assert_eq!(registry_digest(&s.reg, "apps/y", "1"), b["digest"], "{ctx}");
@@ -843,10 +1125,25 @@ fn lost_answers_and_429_are_retried_idempotently() {
     assert_eq!(proxy.faults(), 3, "{ctx}");
     let retries = run.retries();
     assert_eq!(retries.len(), 3, "{ctx}");
-    assert!(retries.iter().any(|w| w.contains("checking blob") && w.contains("429")), "{ctx}");
-    assert!(retries.iter().any(|w| w.contains("uploading blob")), "{ctx}");
-    assert!(retries.iter().any(|w| w.contains("pushing manifest 1")), "{ctx}");
-    assert_eq!(proxy.count(|r| r.method == "PUT" && r.path.starts_with(MANIFESTS)), 2, "{ctx}");
+    assert!(
+        retries
+            .iter()
+            .any(|w| w.contains("checking blob") && w.contains("429")),
+        "{ctx}"
+    );
+    assert!(
+        retries.iter().any(|w| w.contains("uploading blob")),
+        "{ctx}"
+    );
+    assert!(
+        retries.iter().any(|w| w.contains("pushing manifest 1")),
+        "{ctx}"
+    );
+    assert_eq!(
+        proxy.count(|r| r.method == "PUT" && r.path.starts_with(MANIFESTS)),
+        2,
+        "{ctx}"
+    );
     let b = run.json();
     assert_eq!(registry_digest(&s.reg, REPO, "1"), b["digest"], "{ctx}");
 }

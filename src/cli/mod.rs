@@ -17,7 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "dropship", version, about = "App source -> buildpacks -> droplet -> OCI image -> registry -> Kubernetes")]
+#[command(
+    name = "dropship",
+    version,
+    about = "App source -> buildpacks -> droplet -> OCI image -> registry -> Kubernetes"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,7 +30,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Build an app: stage it with buildpacks, layer the droplet onto a stack, push the image.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Manage stacks (base images).
     #[command(subcommand)]
     Stack(StackCommand),
@@ -146,8 +150,12 @@ pub fn parse_size(s: &str) -> Result<u64> {
         Some((i, 'T')) => (&t[..i], 1 << 40),
         _ => (t, 1 << 20),
     };
-    let n: u64 = num.trim().parse().with_context(|| format!("{s:?} is not a size like 512M or 1G"))?;
-    n.checked_mul(mult).with_context(|| format!("{s:?} is too large"))
+    let n: u64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("{s:?} is not a size like 512M or 1G"))?;
+    n.checked_mul(mult)
+        .with_context(|| format!("{s:?} is too large"))
 }
 
 fn parse_env(items: &[String]) -> Result<Vec<(String, String)>> {
@@ -174,7 +182,9 @@ fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions> {
 }
 
 fn work_dir(args: &RegistryArgs, source: Option<&Path>) -> PathBuf {
-    args.work_dir.clone().unwrap_or_else(|| default_work_dir(source))
+    args.work_dir
+        .clone()
+        .unwrap_or_else(|| default_work_dir(source))
 }
 
 /// The work directory goes on tmpfs when there is room: creating a file costs ~25 µs there
@@ -211,7 +221,10 @@ pub fn default_work_dir(source: Option<&Path>) -> PathBuf {
 
 fn stack_cache(args: &RegistryArgs) -> StackCache {
     StackCache {
-        dir: args.stack_cache.clone().unwrap_or_else(StackCache::default_dir),
+        dir: args
+            .stack_cache
+            .clone()
+            .unwrap_or_else(StackCache::default_dir),
     }
 }
 
@@ -227,12 +240,18 @@ fn default_buildpacks_dir() -> Result<PathBuf> {
         .into_iter()
         .flatten()
         .find(|p| p.is_dir())
-        .context("no buildpacks directory found: pass --buildpacks-dir or set DROPSHIP_BUILDPACKS_DIR")
+        .context(
+            "no buildpacks directory found: pass --buildpacks-dir or set DROPSHIP_BUILDPACKS_DIR",
+        )
 }
 
 fn app_name(source: &Path) -> Result<String> {
     let abs = std::fs::canonicalize(source).with_context(|| format!("{}", source.display()))?;
-    let name = if abs.is_dir() { abs.file_name() } else { abs.file_stem() };
+    let name = if abs.is_dir() {
+        abs.file_name()
+    } else {
+        abs.file_stem()
+    };
     name.map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .context("cannot derive an app name from the source: pass --name")
@@ -248,7 +267,10 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
     let target: ImageRef = a.image.parse().context("--image")?;
     if let ImageRef::Registry(r) = &target {
         if r.digest.is_some() {
-            bail!("--image {}: a target is named by tag, not by digest", a.image);
+            bail!(
+                "--image {}: a target is named by tag, not by digest",
+                a.image
+            );
         }
     }
     if !a.source.exists() {
@@ -330,8 +352,18 @@ pub async fn stack_import(a: ImportArgs) -> Result<i32> {
     let registry = Registry::new(registry_options(&a.registry)?, &in_use, reporter.clone())?;
     let base = work_dir(&a.registry, None);
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
-    let work = tempfile::Builder::new().prefix("dropship-stack-").tempdir_in(&base)?;
-    let r = stack::import(&a.rootfs, &target, a.name.as_deref(), &registry, work.path(), reporter).await?;
+    let work = tempfile::Builder::new()
+        .prefix("dropship-stack-")
+        .tempdir_in(&base)?;
+    let r = stack::import(
+        &a.rootfs,
+        &target,
+        a.name.as_deref(),
+        &registry,
+        work.path(),
+        reporter,
+    )
+    .await?;
     for fix in &r.fixes {
         eprintln!("==> stack: {fix}");
     }

@@ -83,12 +83,21 @@ impl Reporter for CliReporter {
                     b
                 });
                 if !self.tty {
-                    self.line(&format!("    uploading {} ({})", short(&digest), human(size)));
+                    self.line(&format!(
+                        "    uploading {} ({})",
+                        short(&digest),
+                        human(size)
+                    ));
                 }
                 let now = Instant::now();
                 self.state.lock().unwrap().insert(
                     digest,
-                    Upload { size, bar, last_line: now, started: now },
+                    Upload {
+                        size,
+                        bar,
+                        last_line: now,
+                        started: now,
+                    },
                 );
             }
             Event::BlobProgress { digest, sent } => {
@@ -98,11 +107,20 @@ impl Reporter for CliReporter {
                         b.set_position(sent);
                     } else if u.last_line.elapsed() >= Duration::from_secs(5) {
                         u.last_line = Instant::now();
-                        eprintln!("    uploading {}: {} of {}", short(&digest), human(sent), human(u.size));
+                        eprintln!(
+                            "    uploading {}: {} of {}",
+                            short(&digest),
+                            human(sent),
+                            human(u.size)
+                        );
                     }
                 }
             }
-            Event::BlobDone { digest, size, outcome } => {
+            Event::BlobDone {
+                digest,
+                size,
+                outcome,
+            } => {
                 let upload = self.state.lock().unwrap().remove(&digest);
                 if let Some(b) = upload.as_ref().and_then(|u| u.bar.as_ref()) {
                     b.finish_and_clear();
@@ -111,7 +129,9 @@ impl Reporter for CliReporter {
                     BlobOutcome::Exists => "already there".to_string(),
                     BlobOutcome::Mounted => "mounted".to_string(),
                     BlobOutcome::Uploaded => {
-                        let secs = upload.map(|u| u.started.elapsed().as_secs_f64()).unwrap_or(0.0);
+                        let secs = upload
+                            .map(|u| u.started.elapsed().as_secs_f64())
+                            .unwrap_or(0.0);
                         format!("uploaded in {secs:.1}s")
                     }
                 };

@@ -49,9 +49,19 @@ pub fn droplet_layer(droplet: &Path, blob_dir: &Path) -> io::Result<LayerBlob> {
 pub fn launcher_layer(blob_dir: &Path) -> io::Result<LayerBlob> {
     let mut w = LayerWriter::create(blob_dir)?;
     let t = fixed_mtime();
-    let dir = LAUNCHER_PATH.split('/').next().expect("launcher path has a dir");
+    let dir = LAUNCHER_PATH
+        .split('/')
+        .next()
+        .expect("launcher path has a dir");
     append_parent_dir(w.tar(), &format!("{dir}/"), 0o755, Owner::ROOT, t)?;
-    append_bytes(w.tar(), LAUNCHER_PATH, 0o755, Owner::ROOT, t, LAUNCHER.as_bytes())?;
+    append_bytes(
+        w.tar(),
+        LAUNCHER_PATH,
+        0o755,
+        Owner::ROOT,
+        t,
+        LAUNCHER.as_bytes(),
+    )?;
     w.finish()
 }
 
@@ -60,7 +70,9 @@ pub fn package(droplet: &Path, blob_dir: &Path) -> io::Result<(LayerBlob, LayerB
     std::thread::scope(|s| {
         let tgz = s.spawn(|| droplet_tgz(droplet, blob_dir));
         let layer = droplet_layer(droplet, blob_dir);
-        let tgz = tgz.join().map_err(|_| io::Error::other("droplet packaging panicked"))?;
+        let tgz = tgz
+            .join()
+            .map_err(|_| io::Error::other("droplet packaging panicked"))?;
         Ok((tgz?, layer?))
     })
 }
@@ -88,12 +100,18 @@ mod tests {
         let droplet = d.path().join("droplet");
         std::fs::create_dir_all(droplet.join("app")).unwrap();
         std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
-        let info = StagingInfo { detected_buildpack: "staticfile".into(), start_command: "serve".into() };
+        let info = StagingInfo {
+            detected_buildpack: "staticfile".into(),
+            start_command: "serve".into(),
+        };
         finish_layout(&droplet, &info).unwrap();
         assert_eq!(read_info(&droplet).unwrap(), info);
         let (tgz, layer) = package(&droplet, &d.path().join("blobs")).unwrap();
         let tgz_names = names(&tgz);
-        assert!(tgz_names.contains(&("app/index.html".into(), 2000)), "{tgz_names:?}");
+        assert!(
+            tgz_names.contains(&("app/index.html".into(), 2000)),
+            "{tgz_names:?}"
+        );
         assert!(tgz_names.contains(&("staging_info.yml".into(), 2000)));
         assert!(tgz_names.contains(&("tmp/".into(), 2000)));
         let layer_names = names(&layer);
@@ -105,6 +123,12 @@ mod tests {
         let l1 = launcher_layer(&d.path().join("blobs")).unwrap();
         let l2 = launcher_layer(&d.path().join("blobs3")).unwrap();
         assert_eq!(l1.digest, l2.digest);
-        assert_eq!(names(&l1), [("lifecycle/".to_string(), 0), ("lifecycle/launch".to_string(), 0)]);
+        assert_eq!(
+            names(&l1),
+            [
+                ("lifecycle/".to_string(), 0),
+                ("lifecycle/launch".to_string(), 0)
+            ]
+        );
     }
 }

@@ -32,7 +32,10 @@ mod tests {
     fn keys_are_sorted_at_every_level() {
         let mut m = std::collections::HashMap::new();
         for k in ["zeta", "alpha", "mid", "beta", "omega"] {
-            m.insert(k.to_string(), serde_json::json!({"y": 1, "x": [ {"b": 1, "a": 2} ]}));
+            m.insert(
+                k.to_string(),
+                serde_json::json!({"y": 1, "x": [ {"b": 1, "a": 2} ]}),
+            );
         }
         let bytes = super::to_vec(&m).unwrap();
         assert_eq!(

@@ -2,7 +2,10 @@
 
 use super::{canonical, media, BuiltImage, ImageError};
 use crate::layer::{hash::sha256_digest, LayerBlob};
-use oci_spec::image::{Config, Descriptor, Digest, History, ImageConfiguration, ImageManifestBuilder, MediaType, RootFs};
+use oci_spec::image::{
+    Config, Descriptor, Digest, History, ImageConfiguration, ImageManifestBuilder, MediaType,
+    RootFs,
+};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -33,7 +36,10 @@ pub fn build_stack(
     ]));
     process.set_labels(Some(HashMap::from([
         (STACK_LABEL.to_string(), name.to_string()),
-        ("org.opencontainers.image.title".to_string(), name.to_string()),
+        (
+            "org.opencontainers.image.title".to_string(),
+            name.to_string(),
+        ),
     ])));
     let mut rootfs = RootFs::default();
     rootfs.set_diff_ids(vec![layer.diff_id.clone()]);

@@ -34,8 +34,16 @@ fn layer(n: char) -> NewLayer {
 fn spec() -> ImageSpec {
     ImageSpec {
         start_command: "busybox httpd -f -p $PORT".into(),
-        labels: [("org.opencontainers.image.title".to_string(), "app".to_string())].into(),
-        annotations: [("org.opencontainers.image.base.name".to_string(), "stack".to_string())].into(),
+        labels: [(
+            "org.opencontainers.image.title".to_string(),
+            "app".to_string(),
+        )]
+        .into(),
+        annotations: [(
+            "org.opencontainers.image.base.name".to_string(),
+            "stack".to_string(),
+        )]
+        .into(),
         port: 8080,
         created: rfc3339(1),
     }
@@ -52,8 +60,16 @@ fn config_runs_the_launcher_as_vcap() {
     assert_eq!(c["Entrypoint"], serde_json::json!(["/lifecycle/launch"]));
     assert_eq!(c["Cmd"], serde_json::json!(["busybox httpd -f -p $PORT"]));
     assert_eq!(c["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
-    let env: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(env.contains(&"PATH=/usr/sbin:/usr/bin:/sbin:/bin"), "stack env kept: {env:?}");
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+        "stack env kept: {env:?}"
+    );
     assert!(env.contains(&"LANG=en_US.UTF-8") && !env.contains(&"LANG=C"));
     assert!(env.contains(&"HOME=/home/vcap/app") && env.contains(&"PORT=8080"));
     assert_eq!(c["Labels"]["stack"], "x");
@@ -61,7 +77,10 @@ fn config_runs_the_launcher_as_vcap() {
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
     assert_eq!(config["history"].as_array().unwrap().len(), 3);
     assert_eq!(config["created"], "1970-01-01T00:00:01Z");
-    assert_eq!((config["os"].as_str(), config["architecture"].as_str()), (Some("linux"), Some("amd64")));
+    assert_eq!(
+        (config["os"].as_str(), config["architecture"].as_str()),
+        (Some("linux"), Some("amd64"))
+    );
 }
 
 #[test]
@@ -100,7 +119,8 @@ fn same_inputs_same_bytes() {
 
 #[test]
 fn rejects_inconsistent_base() {
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let manifest = br#"{"schemaVersion":2,"config":{"mediaType":"x","size":1,"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222"},"layers":[{"mediaType":"x","size":1,"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222"}]}"#;
     let err = BaseImage::parse(manifest, None, config).unwrap_err();
     assert!(err.to_string().contains("0 diff_ids for 1 layers"), "{err}");

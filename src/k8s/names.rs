@@ -133,4 +133,3 @@ pub(crate) fn has_dns_label_form(s: &str) -> bool {
     matches!((b.first(), b.last()), (Some(f), Some(l)) if ok(f) && ok(l))
         && b.iter().all(|c| ok(c) || *c == b'-')
 }
-

@@ -150,13 +150,23 @@ pub fn append_tree<W: Write>(
     let mut stats = TreeStats::default();
     let walker = walkdir::WalkDir::new(src)
         .follow_links(false)
-        .sort_by(|a, b| a.file_name().as_encoded_bytes().cmp(b.file_name().as_encoded_bytes()));
+        .sort_by(|a, b| {
+            a.file_name()
+                .as_encoded_bytes()
+                .cmp(b.file_name().as_encoded_bytes())
+        });
     for entry in walker {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(|p| p.display().to_string()).unwrap_or_default();
+            let path = e
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             io::Error::other(format!("reading {path}: {e}"))
         })?;
-        let rel = entry.path().strip_prefix(src).expect("walkdir stays under its root");
+        let rel = entry
+            .path()
+            .strip_prefix(src)
+            .expect("walkdir stays under its root");
         if rel.as_os_str().is_empty() && opts.prefix.is_empty() {
             continue;
         }
@@ -198,8 +208,7 @@ pub fn append_tree<W: Write>(
             let mut h = new_header(tar::EntryType::Symlink, 0o777, owner, mtime);
             tar.append_link(&mut h, &name, &target)?;
             stats.symlinks += 1;
-        } else if opts.keep_special
-            && (ft.is_char_device() || ft.is_block_device() || ft.is_fifo())
+        } else if opts.keep_special && (ft.is_char_device() || ft.is_block_device() || ft.is_fifo())
         {
             let name = archive_name(&opts.prefix, rel, false)?;
             let kind = if ft.is_char_device() {
@@ -261,8 +270,19 @@ mod tests {
         let bytes = t.into_inner().unwrap();
         let entries = list(&bytes);
         let names: Vec<_> = entries.iter().map(|e| e.0.as_str()).collect();
-        assert_eq!(names, ["home/vcap/", "home/vcap/a", "home/vcap/b/", "home/vcap/b/z", "home/vcap/c"]);
-        assert!(entries.iter().all(|e| e.1 == 2000 && e.3 == crate::layer::fixed_mtime()));
+        assert_eq!(
+            names,
+            [
+                "home/vcap/",
+                "home/vcap/a",
+                "home/vcap/b/",
+                "home/vcap/b/z",
+                "home/vcap/c"
+            ]
+        );
+        assert!(entries
+            .iter()
+            .all(|e| e.1 == 2000 && e.3 == crate::layer::fixed_mtime()));
         assert_eq!(entries[1].2, 0o755, "setuid bit dropped");
         assert_eq!(entries[4].4, 'l');
         assert_eq!((stats.files, stats.dirs, stats.symlinks), (2, 2, 1));

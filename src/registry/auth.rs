@@ -141,22 +141,37 @@ mod tests {
         .unwrap();
         assert_eq!(
             from_docker_config(&p, "reg.example.com"),
-            Some(Credentials::Basic { user: "user".into(), password: "pa:ss".into() })
+            Some(Credentials::Basic {
+                user: "user".into(),
+                password: "pa:ss".into()
+            })
         );
         assert_eq!(
             from_docker_config(&p, "other.example.com"),
-            Some(Credentials::Basic { user: "u2".into(), password: "p2".into() })
+            Some(Credentials::Basic {
+                user: "u2".into(),
+                password: "p2".into()
+            })
         );
         assert_eq!(from_docker_config(&p, "nope.example.com"), None);
-        let sources = CredentialSources { explicit: None, docker_config: Some(p) };
-        assert_eq!(sources.for_registry("nope.example.com"), Credentials::Anonymous);
+        let sources = CredentialSources {
+            explicit: None,
+            docker_config: Some(p),
+        };
+        assert_eq!(
+            sources.for_registry("nope.example.com"),
+            Credentials::Anonymous
+        );
     }
 
     #[test]
     fn debug_hides_the_password() {
         let c = Credentials::parse("alice:s3cret").unwrap();
         let shown = format!("{c:?}");
-        assert!(shown.contains("alice") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("alice") && !shown.contains("s3cret"),
+            "{shown}"
+        );
         assert!(Credentials::parse("nocolon").is_err());
     }
 }

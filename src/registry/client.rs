@@ -129,7 +129,12 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut plain: Vec<String> = opts.insecure.clone();
-        plain.extend(in_use.iter().filter(|r| r.is_loopback()).map(|r| r.registry.clone()));
+        plain.extend(
+            in_use
+                .iter()
+                .filter(|r| r.is_loopback())
+                .map(|r| r.registry.clone()),
+        );
         let read_timeout = Duration::from_secs(opts.read_timeout_secs);
         let config = || ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain.clone()),
@@ -171,9 +176,20 @@ impl Registry {
 
     /// Does the registry answer `/v2/` with a token challenge?
     async fn challenges(&self, r: &RegistryRef) -> bool {
-        let scheme = if self.plain.contains(&r.registry) { "http" } else { "https" };
-        match self.http.get(format!("{scheme}://{}/v2/", r.registry)).send().await {
-            Ok(res) => res.headers().contains_key(reqwest::header::WWW_AUTHENTICATE),
+        let scheme = if self.plain.contains(&r.registry) {
+            "http"
+        } else {
+            "https"
+        };
+        match self
+            .http
+            .get(format!("{scheme}://{}/v2/", r.registry))
+            .send()
+            .await
+        {
+            Ok(res) => res
+                .headers()
+                .contains_key(reqwest::header::WWW_AUTHENTICATE),
             // Unknown: register anonymous access; it costs requests, not correctness.
             Err(_) => true,
         }
@@ -195,7 +211,12 @@ impl Registry {
     }
 
     /// Runs `op` with the retry policy; transient failures are reported and retried.
-    async fn retry<T, F, Fut>(&self, what: &str, r: &RegistryRef, mut op: F) -> Result<T, RegistryError>
+    async fn retry<T, F, Fut>(
+        &self,
+        what: &str,
+        r: &RegistryRef,
+        mut op: F,
+    ) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
@@ -264,12 +285,11 @@ impl Registry {
         if !media::is_index(&m.media_type) {
             return Ok(m);
         }
-        let digest = pick_platform(&m.bytes, "linux", "amd64").ok_or_else(|| {
-            RegistryError::NoPlatform {
+        let digest =
+            pick_platform(&m.bytes, "linux", "amd64").ok_or_else(|| RegistryError::NoPlatform {
                 image: r.to_string(),
                 platform: "linux/amd64".to_string(),
-            }
-        })?;
+            })?;
         self.raw_manifest(&r.with_digest(&digest)).await
     }
 

@@ -154,7 +154,8 @@ impl Layout {
                 actual: got,
             });
         }
-        tmp.persist(&dest).map_err(|e| RegistryError::io(&dest, e.error))?;
+        tmp.persist(&dest)
+            .map_err(|e| RegistryError::io(&dest, e.error))?;
         Ok(())
     }
 
@@ -174,7 +175,10 @@ impl Layout {
         let lock = fs::File::create(&lock_path).map_err(|e| RegistryError::io(&lock_path, e))?;
         // SAFETY: flock on a file descriptor we own; released when `lock` is dropped.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(RegistryError::io(&lock_path, std::io::Error::last_os_error()));
+            return Err(RegistryError::io(
+                &lock_path,
+                std::io::Error::last_os_error(),
+            ));
         }
         let mut index = self.index()?;
         let mut entries = index["manifests"].as_array().cloned().unwrap_or_default();
@@ -224,7 +228,11 @@ mod tests {
         let m2 = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[ ]}"#;
         for (bytes, tag) in [(&m1[..], "one"), (&m2[..], "two"), (&m2[..], "one")] {
             let digest = l.put_blob_bytes(bytes).unwrap();
-            let raw = RawManifest { bytes: bytes.to_vec(), digest, media_type: media::OCI_MANIFEST.into() };
+            let raw = RawManifest {
+                bytes: bytes.to_vec(),
+                digest,
+                media_type: media::OCI_MANIFEST.into(),
+            };
             l.tag(&raw, Some(tag)).unwrap();
         }
         let l = Layout::open(d.path()).unwrap();
@@ -243,7 +251,10 @@ mod tests {
         let src = d.path().join("blob");
         fs::write(&src, b"data").unwrap();
         l.put_blob_file(&sha256_digest(b"data"), &src).unwrap();
-        assert_eq!(fs::read(l.blob_path(&sha256_digest(b"data"))).unwrap(), b"data");
+        assert_eq!(
+            fs::read(l.blob_path(&sha256_digest(b"data"))).unwrap(),
+            b"data"
+        );
         // Present already: nothing to do, no error.
         l.put_blob_file(&sha256_digest(b"data"), &src).unwrap();
     }

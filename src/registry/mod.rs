@@ -73,7 +73,11 @@ fn error_body(body: &str) -> String {
 
 fn status_line(code: u16, body: &str) -> String {
     let body = error_body(body);
-    let mut s = if body.is_empty() { format!("HTTP {code}") } else { format!("HTTP {code}: {body}") };
+    let mut s = if body.is_empty() {
+        format!("HTTP {code}")
+    } else {
+        format!("HTTP {code}: {body}")
+    };
     if code == 401 || code == 403 {
         s.push_str(&format!(" ({AUTH_HINT})"));
     }
@@ -129,9 +133,17 @@ mod tests {
             message: r#"{"errors":[{"code":"UNKNOWN","message":"storage is full"}]}"#.into(),
         };
         assert_eq!(describe(&e), "HTTP 500: UNKNOWN: storage is full");
-        let e = OciDistributionError::ServerError { code: 401, url: "u".into(), message: String::new() };
+        let e = OciDistributionError::ServerError {
+            code: 401,
+            url: "u".into(),
+            message: String::new(),
+        };
         assert!(describe(&e).contains("--creds"), "{}", describe(&e));
-        let e = OciDistributionError::ServerError { code: 502, url: "u".into(), message: "<html>bad gateway</html>".into() };
+        let e = OciDistributionError::ServerError {
+            code: 502,
+            url: "u".into(),
+            message: "<html>bad gateway</html>".into(),
+        };
         assert_eq!(describe(&e), "HTTP 502: <html>bad gateway</html>");
     }
 }

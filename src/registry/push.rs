@@ -59,7 +59,9 @@ pub struct PushInput<'a> {
 }
 
 fn missing_file(digest: &str) -> RegistryError {
-    RegistryError::Other(format!("blob {digest} has no file and there is no base image"))
+    RegistryError::Other(format!(
+        "blob {digest} has no file and there is no base image"
+    ))
 }
 
 async fn push_one(
@@ -98,7 +100,9 @@ async fn push_one(
             sent,
         })
     });
-    registry.upload(target, &blob.digest, &path, progress).await?;
+    registry
+        .upload(target, &blob.digest, &path, progress)
+        .await?;
     Ok(BlobOutcome::Uploaded)
 }
 
@@ -154,7 +158,11 @@ pub async fn to_registry(
         ..target.clone()
     };
     let digest = registry
-        .put_manifest(&tagged, &input.image.manifest, &input.image.manifest_media_type)
+        .put_manifest(
+            &tagged,
+            &input.image.manifest,
+            &input.image.manifest_media_type,
+        )
         .await?;
     Ok((digest, report))
 }

@@ -37,7 +37,8 @@ pub fn is_transient(e: &OciDistributionError) -> bool {
                 || r.is_request()
                 || r.is_body()
                 || r.is_decode()
-                || r.status().is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+                || r.status()
+                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
         }
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         OciDistributionError::IoError(io) => matches!(
@@ -79,6 +80,8 @@ mod tests {
         assert!(!is_transient(&server(401)));
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert!(is_transient(&OciDistributionError::IoError(reset)));
-        assert!(!is_transient(&OciDistributionError::SpecViolationError("x".into())));
+        assert!(!is_transient(&OciDistributionError::SpecViolationError(
+            "x".into()
+        )));
     }
 }

@@ -87,7 +87,11 @@ impl Source {
     }
 
     /// A local file holding the blob: in the layout itself, or downloaded into the cache.
-    pub async fn blob_path(&self, digest: &str, cache: &BlobCache) -> Result<PathBuf, RegistryError> {
+    pub async fn blob_path(
+        &self,
+        digest: &str,
+        cache: &BlobCache,
+    ) -> Result<PathBuf, RegistryError> {
         match self {
             Source::Layout { layout, .. } => {
                 let p = layout.blob_path(digest);

@@ -30,7 +30,13 @@ fn has_vcap(passwd: &str, uid_field: usize) -> bool {
 /// An account file (`/etc/passwd`, `/etc/group`) holding vcap: `existing` as is when it has
 /// vcap (or id 2000), else with `entry` appended, else a fresh file with `root` and `entry`.
 /// The note says what was added, if anything.
-fn ensure_vcap(existing: Option<&str>, entry: &str, root: &str, file: &str, what: &str) -> (String, Option<String>) {
+fn ensure_vcap(
+    existing: Option<&str>,
+    entry: &str,
+    root: &str,
+    file: &str,
+    what: &str,
+) -> (String, Option<String>) {
     match existing {
         Some(text) if has_vcap(text, 2) => (text.to_string(), None),
         Some(text) => {
@@ -42,18 +48,33 @@ fn ensure_vcap(existing: Option<&str>, entry: &str, root: &str, file: &str, what
             out.push('\n');
             (out, Some(format!("added {what} to {file}")))
         }
-        None => (format!("{root}\n{entry}\n"), Some(format!("created {file} with root and {what}"))),
+        None => (
+            format!("{root}\n{entry}\n"),
+            Some(format!("created {file} with root and {what}")),
+        ),
     }
 }
 
 /// `/etc/passwd` with a vcap user (uid 2000).
 pub fn fix_passwd(existing: Option<&str>) -> (String, Option<String>) {
-    ensure_vcap(existing, VCAP_PASSWD, "root:x:0:0:root:/root:/bin/sh", "/etc/passwd", "user vcap (uid 2000)")
+    ensure_vcap(
+        existing,
+        VCAP_PASSWD,
+        "root:x:0:0:root:/root:/bin/sh",
+        "/etc/passwd",
+        "user vcap (uid 2000)",
+    )
 }
 
 /// `/etc/group` with a vcap group (gid 2000).
 pub fn fix_group(existing: Option<&str>) -> (String, Option<String>) {
-    ensure_vcap(existing, VCAP_GROUP, "root:x:0:", "/etc/group", "group vcap (gid 2000)")
+    ensure_vcap(
+        existing,
+        VCAP_GROUP,
+        "root:x:0:",
+        "/etc/group",
+        "group vcap (gid 2000)",
+    )
 }
 
 /// What the rootfs had of the things a stack needs.
@@ -125,7 +146,10 @@ fn clean(path: &Path) -> io::Result<String> {
     for c in path.components() {
         match c {
             Component::Normal(p) => parts.push(p.to_str().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 path in rootfs tarball")
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "non-UTF-8 path in rootfs tarball",
+                )
             })?),
             Component::CurDir | Component::RootDir => {}
             _ => {
@@ -142,7 +166,11 @@ fn clean(path: &Path) -> io::Result<String> {
 fn from_tarball<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> io::Result<Seen> {
     let mut f = BufReader::with_capacity(1 << 20, File::open(src)?);
     let gz = f.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gz { Box::new(GzDecoder::new(f)) } else { Box::new(f) };
+    let reader: Box<dyn Read> = if gz {
+        Box::new(GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
     let mut archive = tar::Archive::new(reader);
     let mut seen = Seen::default();
     for entry in archive.entries()? {
@@ -157,7 +185,9 @@ fn from_tarball<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> io::Result<S
         }
         if (path == "etc/passwd" || path == "etc/group") && kind.is_file() {
             let mut text = String::new();
-            (&mut entry).take(MAX_ACCOUNT_FILE).read_to_string(&mut text)?;
+            (&mut entry)
+                .take(MAX_ACCOUNT_FILE)
+                .read_to_string(&mut text)?;
             if path == "etc/passwd" {
                 seen.passwd = Some(text);
             } else {
@@ -166,7 +196,11 @@ fn from_tarball<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> io::Result<S
             continue;
         }
         let mut header = entry.header().clone();
-        let name = if kind.is_dir() { format!("{path}/") } else { path };
+        let name = if kind.is_dir() {
+            format!("{path}/")
+        } else {
+            path
+        };
         if kind.is_symlink() || kind == tar::EntryType::Link {
             let target = entry.link_name()?.unwrap_or_default().into_owned();
             let target = if kind == tar::EntryType::Link {
@@ -209,7 +243,10 @@ mod tests {
         let (again, note) = fix_passwd(Some(&p));
         assert_eq!((again, note), (p, None));
         let (p, note) = fix_passwd(Some("app:x:2000:2000::/home/vcap:/bin/sh\n"));
-        assert!(note.is_none() && !p.contains("vcap:x"), "uid 2000 under another name counts");
+        assert!(
+            note.is_none() && !p.contains("vcap:x"),
+            "uid 2000 under another name counts"
+        );
         let (p, _) = fix_passwd(None);
         assert!(p.starts_with("root:x:0:0"));
         let (g, note) = fix_group(Some("root:x:0:\n"));
@@ -223,7 +260,10 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().to_string_lossy().into_owned(), e.header().uid().unwrap())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().uid().unwrap(),
+                )
             })
             .collect()
     }
@@ -239,7 +279,10 @@ mod tests {
         let out = rootfs_layer(&root, &d.path().join("blobs")).unwrap();
         let names = entries(&out.layer);
         for want in ["bin/sh", "etc/passwd", "etc/group", "tmp/", "home/vcap/"] {
-            assert!(names.iter().any(|(n, _)| n == want), "{want} missing from {names:?}");
+            assert!(
+                names.iter().any(|(n, _)| n == want),
+                "{want} missing from {names:?}"
+            );
         }
         assert_eq!(names.iter().filter(|(n, _)| n == "etc/passwd").count(), 1);
         assert!(names.contains(&("home/vcap/".to_string(), 2000)));
@@ -255,7 +298,10 @@ mod tests {
         let from_tar = rootfs_layer(&tarball, &d.path().join("blobs3")).unwrap();
         let names = entries(&from_tar.layer);
         for want in ["bin/sh", "etc/passwd", "tmp/", "home/vcap/"] {
-            assert!(names.iter().any(|(n, _)| n == want), "{want} missing from {names:?}");
+            assert!(
+                names.iter().any(|(n, _)| n == want),
+                "{want} missing from {names:?}"
+            );
         }
         assert!(from_tar.fixes.iter().any(|f| f.contains("/etc/passwd")));
     }

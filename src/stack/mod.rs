@@ -100,7 +100,11 @@ fn default_name(r: &ImageRef) -> String {
 
 impl Stack {
     /// Resolves the stack's manifest and config (downloading the config once).
-    pub async fn open(r: &ImageRef, registry: &Registry, cache: &StackCache) -> Result<Stack, StackError> {
+    pub async fn open(
+        r: &ImageRef,
+        registry: &Registry,
+        cache: &StackCache,
+    ) -> Result<Stack, StackError> {
         let source = Source::new(r, registry)?;
         let resolved = source.resolve(&cache.blobs()).await?;
         let config = &resolved.base.config;
@@ -136,7 +140,11 @@ impl Stack {
         }
         let mut layers = Vec::new();
         for l in self.resolved.base.manifest.layers() {
-            layers.push(self.source.blob_path(&l.digest().to_string(), &cache.blobs()).await?);
+            layers.push(
+                self.source
+                    .blob_path(l.digest().as_ref(), &cache.blobs())
+                    .await?,
+            );
         }
         let d = dest.clone();
         tokio::task::spawn_blocking(move || rootfs::unpack(&layers, &d))
@@ -168,7 +176,9 @@ pub async fn import(
     work_dir: &Path,
     reporter: Arc<dyn Reporter>,
 ) -> Result<ImportReport, StackError> {
-    let name = name.map(str::to_string).unwrap_or_else(|| default_name(target));
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| default_name(target));
     let (src, blobs) = (rootfs.to_path_buf(), work_dir.join("blobs"));
     let imported = tokio::task::spawn_blocking(move || import::rootfs_layer(&src, &blobs))
         .await
@@ -181,7 +191,12 @@ pub async fn import(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let image = build_stack(&imported.layer, &name, &source_name, &rfc3339(fixed_mtime()))?;
+    let image = build_stack(
+        &imported.layer,
+        &name,
+        &source_name,
+        &rfc3339(fixed_mtime()),
+    )?;
     let config_path = work_dir.join("stack-config.json");
     std::fs::write(&config_path, &image.config).map_err(io_err("writing stack config"))?;
     let input = PushInput {

@@ -26,7 +26,10 @@ fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
     if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("{}: zstd-compressed stack layers are not supported yet", path.display()),
+            format!(
+                "{}: zstd-compressed stack layers are not supported yet",
+                path.display()
+            ),
         ));
     }
     Ok(Box::new(f))
@@ -105,11 +108,12 @@ pub fn unpack(layers: &[PathBuf], dest: &Path) -> io::Result<()> {
     }
     let parent = dest.parent().expect("rootfs dir has a parent");
     fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new().prefix(".unpack-").tempdir_in(parent)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".unpack-")
+        .tempdir_in(parent)?;
     for layer in layers {
-        apply_layer(layer, tmp.path()).map_err(|e| {
-            io::Error::new(e.kind(), format!("unpacking {}: {e}", layer.display()))
-        })?;
+        apply_layer(layer, tmp.path())
+            .map_err(|e| io::Error::new(e.kind(), format!("unpacking {}: {e}", layer.display())))?;
     }
     for dir in MOUNT_POINTS {
         let p = tmp.path().join(dir);

@@ -14,7 +14,9 @@ pub struct Buildpack {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildpackError {
-    #[error("buildpacks directory {0} does not exist (set --buildpacks-dir or DROPSHIP_BUILDPACKS_DIR)")]
+    #[error(
+        "buildpacks directory {0} does not exist (set --buildpacks-dir or DROPSHIP_BUILDPACKS_DIR)"
+    )]
     NoDir(PathBuf),
     #[error("{dir}/order names {name:?}, which is not a buildpack directory there")]
     BadOrder { dir: PathBuf, name: String },
@@ -23,9 +25,15 @@ pub enum BuildpackError {
     #[error("malformed buildpack {0}: it has no bin/ directory")]
     Malformed(PathBuf),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("buildpack zip {path}: {source}")]
-    Zip { path: PathBuf, source: intake::IntakeError },
+    Zip {
+        path: PathBuf,
+        source: intake::IntakeError,
+    },
 }
 
 /// CF accepts a buildpack whose single top-level directory holds `bin/`.
@@ -49,7 +57,13 @@ fn bin_root(dir: &Path) -> Result<PathBuf, BuildpackError> {
 fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     s.trim_start_matches('.').to_string()
 }
@@ -137,7 +151,10 @@ pub fn resolve(spec: &str, dir: &Path, unpack_to: &Path) -> Result<Buildpack, Bu
             dir: bin_root(&dest)?,
         });
     }
-    Err(BuildpackError::NotFound(spec.to_string(), dir.to_path_buf()))
+    Err(BuildpackError::NotFound(
+        spec.to_string(),
+        dir.to_path_buf(),
+    ))
 }
 
 #[cfg(test)]
@@ -156,7 +173,10 @@ mod tests {
         }
         std::fs::create_dir_all(d.path().join("not-a-buildpack")).unwrap();
         let names = |v: Vec<Buildpack>| v.into_iter().map(|b| b.name).collect::<Vec<_>>();
-        assert_eq!(names(detection_order(d.path()).unwrap()), ["alpha", "mid", "zeta"]);
+        assert_eq!(
+            names(detection_order(d.path()).unwrap()),
+            ["alpha", "mid", "zeta"]
+        );
         std::fs::write(d.path().join("order"), "# first\nzeta\n\nalpha # comment\n").unwrap();
         assert_eq!(names(detection_order(d.path()).unwrap()), ["zeta", "alpha"]);
         std::fs::write(d.path().join("order"), "ghost\n").unwrap();
@@ -169,7 +189,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         bp(d.path(), "binary");
         let work = d.path().join("work");
-        assert_eq!(resolve("binary", d.path(), &work).unwrap().dir, d.path().join("binary"));
+        assert_eq!(
+            resolve("binary", d.path(), &work).unwrap().dir,
+            d.path().join("binary")
+        );
         // A directory whose only child holds bin/ (as GitHub zips are laid out).
         bp(&d.path().join("outer"), "inner-1.2");
         let outer = d.path().join("outer");

@@ -19,11 +19,16 @@ pub fn restore(saved: &Path, cache: &Path) -> io::Result<u64> {
 pub fn save(cache: &Path, saved: &Path) -> io::Result<u64> {
     let parent = saved.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent)?;
-    let fresh = tempfile::Builder::new().prefix(".cache-new-").tempdir_in(parent)?;
+    let fresh = tempfile::Builder::new()
+        .prefix(".cache-new-")
+        .tempdir_in(parent)?;
     let bytes = copy_tree(cache, fresh.path())?;
     let fresh = fresh.keep();
     if saved.exists() {
-        let old = tempfile::Builder::new().prefix(".cache-old-").tempdir_in(parent)?.keep();
+        let old = tempfile::Builder::new()
+            .prefix(".cache-old-")
+            .tempdir_in(parent)?
+            .keep();
         fs::rename(saved, old.join("c"))?;
         fs::rename(&fresh, saved)?;
         fs::remove_dir_all(&old)?;
@@ -53,8 +58,14 @@ mod tests {
         let again = d.path().join("again");
         fs::create_dir_all(&again).unwrap();
         restore(&saved, &again).unwrap();
-        assert_eq!(fs::read_to_string(again.join("final/latest")).unwrap(), "changed");
-        let leftovers: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            fs::read_to_string(again.join("final/latest")).unwrap(),
+            "changed"
+        );
+        let leftovers: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers.len(), 3, "no temporary dirs left: {leftovers:?}");
     }
 }

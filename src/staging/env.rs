@@ -71,7 +71,11 @@ fn prepend(env: &mut Vec<(String, String)>, key: &str, dir: &str) {
 /// `base` plus what `deps/*/` holds so far: `bin` on PATH, `lib` on LD_LIBRARY_PATH and
 /// LIBRARY_PATH, `include` on CPATH, `pkgconfig` on PKG_CONFIG_PATH, and `env/NAME` files as
 /// variables. `deps_host` is read; `deps_inside` is the same directory as scripts see it.
-pub fn with_deps(base: &[(String, String)], deps_host: &Path, deps_inside: &str) -> Vec<(String, String)> {
+pub fn with_deps(
+    base: &[(String, String)],
+    deps_host: &Path,
+    deps_inside: &str,
+) -> Vec<(String, String)> {
     let mut env = base.to_vec();
     set(&mut env, "DEPS_DIR", deps_inside.to_string());
     let mut idxs: Vec<String> = std::fs::read_dir(deps_host)
@@ -133,12 +137,18 @@ mod tests {
             stack: "cflinuxfs4".into(),
             space_name: "dev".into(),
             org_name: "org".into(),
-            user_env: vec![("CF_STACK".into(), "nope".into()), ("LANG".into(), "C.UTF-8".into()), ("A".into(), "1".into())],
+            user_env: vec![
+                ("CF_STACK".into(), "nope".into()),
+                ("LANG".into(), "C.UTF-8".into()),
+                ("A".into(), "1".into()),
+            ],
         }
     }
 
     fn get<'a>(env: &'a [(String, String)], k: &str) -> Option<&'a str> {
-        env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        env.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
@@ -149,7 +159,8 @@ mod tests {
         assert_eq!(get(&env, "LANG"), Some("C.UTF-8"));
         assert_eq!(get(&env, "A"), Some("1"));
         assert_eq!(get(&env, "VCAP_SERVICES"), Some("{}"));
-        let va: serde_json::Value = serde_json::from_str(get(&env, "VCAP_APPLICATION").unwrap()).unwrap();
+        let va: serde_json::Value =
+            serde_json::from_str(get(&env, "VCAP_APPLICATION").unwrap()).unwrap();
         assert_eq!(va["application_name"], "shop");
         assert_eq!(va["limits"]["mem"], 512);
     }

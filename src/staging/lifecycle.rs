@@ -62,7 +62,9 @@ impl Lifecycle<'_> {
         let cmd = if executable {
             self.sandbox.command(&inside, &args, &env)
         } else {
-            (self.log)(&format!("WARNING: buildpack script '/bin/{script}' is not executable"));
+            (self.log)(&format!(
+                "WARNING: buildpack script '/bin/{script}' is not executable"
+            ));
             let mut all = vec![inside];
             all.extend(args);
             self.sandbox.command("/bin/sh", &all, &env)
@@ -82,11 +84,16 @@ impl Lifecycle<'_> {
     /// Checks that the sandbox starts at all, so that its own failures are not blamed on a
     /// buildpack.
     pub fn preflight(&mut self) -> Result<(), StagingError> {
-        let cmd = self.sandbox.command("/bin/sh", &["-c".into(), ":".into()], self.env);
+        let cmd = self
+            .sandbox
+            .command("/bin/sh", &["-c".into(), ":".into()], self.env);
         let mut lines = Vec::new();
-        let f = run(cmd, false, Instant::now() + Duration::from_secs(30), &mut |l| {
-            lines.push(l.to_string())
-        })
+        let f = run(
+            cmd,
+            false,
+            Instant::now() + Duration::from_secs(30),
+            &mut |l| lines.push(l.to_string()),
+        )
         .map_err(|e| StagingError::Sandbox(e.to_string()))?;
         if !f.success() {
             return Err(StagingError::Sandbox(format!(
@@ -109,7 +116,11 @@ impl Lifecycle<'_> {
             let f = self.script(bp, "detect", vec![app.clone()], true)?;
             if f.code == 0 {
                 let name = f.stdout.trim_end_matches(['\r', '\n']).trim().to_string();
-                let name = if name.is_empty() { bp.name.clone() } else { name };
+                let name = if name.is_empty() {
+                    bp.name.clone()
+                } else {
+                    name
+                };
                 return Ok((i, name));
             }
         }
@@ -134,7 +145,11 @@ impl Lifecycle<'_> {
             let name = e.file_name().to_string_lossy().into_owned();
             if !keep.contains(&name) {
                 let p = e.path();
-                let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
                 r.map_err(io_err("cleaning the cache dir"))?;
             }
         }
@@ -173,9 +188,10 @@ impl Lifecycle<'_> {
         let deps = self.sandbox.deps();
         let (supply, final_bp, detected, total) = if self.skip_detect {
             let n = self.buildpacks.len();
-            let (last, rest) = self.buildpacks.split_last().ok_or_else(|| {
-                StagingError::Io("no buildpack to stage with".to_string())
-            })?;
+            let (last, rest) = self
+                .buildpacks
+                .split_last()
+                .ok_or_else(|| StagingError::Io("no buildpack to stage with".to_string()))?;
             (rest.to_vec(), last.clone(), None, n)
         } else {
             let (i, name) = self.detect()?;
@@ -191,7 +207,10 @@ impl Lifecycle<'_> {
                 });
             }
         }
-        let mut cache_keys: Vec<String> = supply.iter().map(|b| format!("supply-{}", b.name)).collect();
+        let mut cache_keys: Vec<String> = supply
+            .iter()
+            .map(|b| format!("supply-{}", b.name))
+            .collect();
         cache_keys.push("final".to_string());
         self.clean_cache(&cache_keys)?;
         let mut used = Vec::new();
@@ -199,7 +218,12 @@ impl Lifecycle<'_> {
             let idx = deps_index(i, total);
             make_dir(&self.dirs.deps.join(&idx))?;
             let cache = self.cache_for(&cache_keys[i])?;
-            let f = self.script(bp, "supply", vec![app.clone(), cache, deps.clone(), idx.clone()], false)?;
+            let f = self.script(
+                bp,
+                "supply",
+                vec![app.clone(), cache, deps.clone(), idx.clone()],
+                false,
+            )?;
             if f.code != 0 {
                 return Err(StagingError::SupplyFailed {
                     buildpack: bp.name.clone(),
@@ -223,7 +247,13 @@ impl Lifecycle<'_> {
                     });
                 }
             }
-            let args = vec![app.clone(), cache, deps.clone(), idx.clone(), self.sandbox.profile_d()];
+            let args = vec![
+                app.clone(),
+                cache,
+                deps.clone(),
+                idx.clone(),
+                self.sandbox.profile_d(),
+            ];
             let f = self.script(&final_bp, "finalize", args, false)?;
             if f.code != 0 {
                 return Err(StagingError::FinalizeFailed {
@@ -268,10 +298,11 @@ impl Lifecycle<'_> {
                     reason: format!("bin/release exited with status {}", f.code),
                 });
             }
-            let released = parse_release(&f.stdout).map_err(|reason| StagingError::ReleaseFailed {
-                buildpack: final_bp.name.clone(),
-                reason,
-            })?;
+            let released =
+                parse_release(&f.stdout).map_err(|reason| StagingError::ReleaseFailed {
+                    buildpack: final_bp.name.clone(),
+                    reason,
+                })?;
             processes.extend(released);
         }
         let procfile = self.dirs.app.join("Procfile");
@@ -302,7 +333,10 @@ impl Lifecycle<'_> {
 
 /// The buildpack directories to mount, by name.
 pub fn mounts(buildpacks: &[Buildpack]) -> Vec<(String, std::path::PathBuf)> {
-    buildpacks.iter().map(|b| (b.name.clone(), b.dir.clone())).collect()
+    buildpacks
+        .iter()
+        .map(|b| (b.name.clone(), b.dir.clone()))
+        .collect()
 }
 
 #[cfg(test)]

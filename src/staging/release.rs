@@ -77,7 +77,10 @@ struct Launch {
 pub fn parse_launch(yaml: &str) -> Result<ProcessTypes, String> {
     let l: Launch =
         serde_norway::from_str(yaml).map_err(|e| format!("launch.yml is not valid: {e}"))?;
-    Ok(l.processes.into_iter().map(|p| (p.kind, p.command)).collect())
+    Ok(l.processes
+        .into_iter()
+        .map(|p| (p.kind, p.command))
+        .collect())
 }
 
 /// What a buildpack says about itself in `deps/<idx>/config.yml`.
@@ -99,10 +102,14 @@ mod tests {
 
     #[test]
     fn release_output() {
-        let p = parse_release("---\ndefault_process_types:\n  web: exec sh serve.sh\n  worker: 1\n").unwrap();
+        let p =
+            parse_release("---\ndefault_process_types:\n  web: exec sh serve.sh\n  worker: 1\n")
+                .unwrap();
         assert_eq!(p["web"], "exec sh serve.sh");
         assert_eq!(p["worker"], "1");
-        assert!(parse_release("---\ndefault_process_types: {}\n").unwrap().is_empty());
+        assert!(parse_release("---\ndefault_process_types: {}\n")
+            .unwrap()
+            .is_empty());
         assert!(parse_release("").unwrap().is_empty());
         assert!(parse_release("default_process_types: [unclosed").is_err());
     }
@@ -121,7 +128,10 @@ mod tests {
         let p = parse_launch("processes:\n- type: web\n  command: node server.js\n").unwrap();
         assert_eq!(p["web"], "node server.js");
         let c = parse_config("name: python\nversion: 1.2.3\nconfig: {}\n");
-        assert_eq!((c.name.as_deref(), c.version.as_deref()), (Some("python"), Some("1.2.3")));
+        assert_eq!(
+            (c.name.as_deref(), c.version.as_deref()),
+            (Some("python"), Some("1.2.3"))
+        );
         assert_eq!(parse_config(": bad"), BuildpackConfig::default());
     }
 }

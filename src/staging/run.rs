@@ -33,15 +33,27 @@ enum Msg {
     Err(Vec<u8>),
 }
 
-fn pump(stream: impl Read + Send + 'static, tx: mpsc::Sender<Msg>, is_out: bool) -> thread::JoinHandle<()> {
+fn pump(
+    stream: impl Read + Send + 'static,
+    tx: mpsc::Sender<Msg>,
+    is_out: bool,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut r = BufReader::new(stream);
         loop {
             let mut line = Vec::new();
-            match r.by_ref().take(MAX_LINE as u64).read_until(b'\n', &mut line) {
+            match r
+                .by_ref()
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut line)
+            {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let msg = if is_out { Msg::Out(line) } else { Msg::Err(line) };
+                    let msg = if is_out {
+                        Msg::Out(line)
+                    } else {
+                        Msg::Err(line)
+                    };
                     if tx.send(msg).is_err() {
                         break;
                     }
@@ -106,7 +118,7 @@ pub fn run(
         // Pipes are closed, but a child that closed them may still be running: wait until the
         // deadline, then kill.
         loop {
-            if let Some(_) = child.try_wait()? {
+            if child.try_wait()?.is_some() {
                 break;
             }
             if Instant::now() >= deadline {
@@ -153,15 +165,21 @@ mod tests {
     fn streams_and_captures() {
         let mut lines = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
-        let f = run(sh("echo out; echo err >&2; exit 3"), false, deadline, &mut |l| {
-            lines.push(l.to_string())
-        })
+        let f = run(
+            sh("echo out; echo err >&2; exit 3"),
+            false,
+            deadline,
+            &mut |l| lines.push(l.to_string()),
+        )
         .unwrap();
         assert_eq!(f.code, 3);
         lines.sort();
         assert_eq!(lines, ["err", "out"]);
         let mut lines = Vec::new();
-        let f = run(sh("echo name; echo note >&2"), true, deadline, &mut |l| lines.push(l.to_string())).unwrap();
+        let f = run(sh("echo name; echo note >&2"), true, deadline, &mut |l| {
+            lines.push(l.to_string())
+        })
+        .unwrap();
         assert!(f.success());
         assert_eq!(f.stdout, "name\n");
         assert_eq!(lines, ["note"]);
@@ -171,16 +189,35 @@ mod tests {
     fn deadline_kills_the_process_group() {
         let marker = tempfile::tempdir().unwrap();
         let pidfile = marker.path().join("pid");
-        let script = format!("sleep 300 & echo $! > {}; echo started; wait", pidfile.display());
+        let script = format!(
+            "sleep 300 & echo $! > {}; echo started; wait",
+            pidfile.display()
+        );
         let start = Instant::now();
-        let f = run(sh(&script), false, start + Duration::from_millis(700), &mut |_| {}).unwrap();
+        let f = run(
+            sh(&script),
+            false,
+            start + Duration::from_millis(700),
+            &mut |_| {},
+        )
+        .unwrap();
         assert!(f.timed_out && !f.success());
         assert!(start.elapsed() < Duration::from_secs(10));
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         thread::sleep(Duration::from_millis(100));
         // Gone, or a zombie waiting for init to reap it: either way no longer running.
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let running = state.rsplit(')').next().is_some_and(|s| !s.trim_start().starts_with('Z'));
-        assert!(!running, "background child {pid} survived the timeout: {state}");
+        let running = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| !s.trim_start().starts_with('Z'));
+        assert!(
+            !running,
+            "background child {pid} survived the timeout: {state}"
+        );
     }
 }

@@ -179,7 +179,9 @@ impl Sandbox {
                     c.arg("--bind").arg(src).arg(dest);
                 }
                 for (name, dir) in &self.buildpacks {
-                    c.arg("--ro-bind").arg(dir).arg(format!("/tmp/buildpacks/{name}"));
+                    c.arg("--ro-bind")
+                        .arg(dir)
+                        .arg(format!("/tmp/buildpacks/{name}"));
                 }
                 c.args(["--unshare-all", "--die-with-parent", "--new-session"]);
                 c.args(["--uid", "2000", "--gid", "2000", "--hostname", "staging"]);

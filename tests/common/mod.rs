@@ -28,11 +28,18 @@ pub fn require(tool: &str, package: &str) {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(found, "{tool} is missing: apt-get install -y {package} (or run bash .ci/run)");
+    assert!(
+        found,
+        "{tool} is missing: apt-get install -y {package} (or run bash .ci/run)"
+    );
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Stack blobs and unpacked stacks, shared by all tests (unpacking is atomic per digest).
@@ -66,7 +73,11 @@ pub fn text(o: &Output) -> String {
 /// Runs dropship and requires success; returns stdout.
 pub fn dropship_ok(args: &[&str]) -> String {
     let o = dropship(args);
-    assert!(o.status.success(), "dropship {args:?} failed:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "dropship {args:?} failed:\n{}",
+        text(&o)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -112,7 +123,11 @@ impl Registry {
         let r = Registry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while http_status(port, "/v2/") != Some(200) {
-            assert!(Instant::now() < deadline, "registry did not start:\n{}", r.log());
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start:\n{}",
+                r.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         r
@@ -155,7 +170,10 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -196,7 +214,15 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
 /// Imports a busybox stack to `target` (e.g. `docker://HOST/stacks/busybox:latest`).
 pub fn busybox_stack(dir: &Path, target: &str) -> String {
     let root = busybox_rootfs(dir);
-    dropship_ok(&["stack", "import", root.to_str().unwrap(), "--image", target, "--name", "busybox"]);
+    dropship_ok(&[
+        "stack",
+        "import",
+        root.to_str().unwrap(),
+        "--image",
+        target,
+        "--name",
+        "busybox",
+    ]);
     target.to_string()
 }
 
@@ -213,7 +239,11 @@ pub fn debian_rootfs() -> PathBuf {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let tmp = path.with_extension("partial");
     let status = Command::new("mmdebstrap")
-        .args(["--variant=minbase", "--include=busybox,nodejs,python3,ca-certificates", "bookworm"])
+        .args([
+            "--variant=minbase",
+            "--include=busybox,nodejs,python3,ca-certificates",
+            "bookworm",
+        ])
         .arg(&tmp)
         .status()
         .expect("run mmdebstrap");
@@ -237,7 +267,11 @@ impl Podman {
     pub fn new() -> Podman {
         require("podman", "podman runc");
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("containers.conf"), "[containers]\ndefault_ulimits = []\n").unwrap();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\ndefault_ulimits = []\n",
+        )
+        .unwrap();
         Podman { dir }
     }
 
@@ -259,21 +293,41 @@ impl Podman {
         let name = format!("dropship-test-{}", free_port());
         let out = self
             .cmd()
-            .args(["run", "-d", "--name", &name, "--net=host", "--tls-verify=false"])
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--net=host",
+                "--tls-verify=false",
+            ])
             .arg("-e")
             .arg(format!("PORT={port}"))
             .arg(image)
             .output()
             .unwrap();
-        assert!(out.status.success(), "podman run {image} failed:\n{}", text(&out));
+        assert!(
+            out.status.success(),
+            "podman run {image} failed:\n{}",
+            text(&out)
+        );
         Container { podman: self, name }
     }
 }
 
 impl Container<'_> {
     pub fn logs(&self) -> String {
-        let o = self.podman.cmd().args(["logs", &self.name]).output().unwrap();
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        let o = self
+            .podman
+            .cmd()
+            .args(["logs", &self.name])
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
     }
 }
 
@@ -298,7 +352,11 @@ pub fn skopeo_inspect(reference: &str, raw: bool) -> serde_json::Value {
         c.arg("--raw");
     }
     let o = c.arg(reference).output().unwrap();
-    assert!(o.status.success(), "skopeo inspect {reference} failed:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "skopeo inspect {reference} failed:\n{}",
+        text(&o)
+    );
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -325,7 +383,11 @@ pub fn random_file(path: &Path, size: u64) {
 /// Runs a command and reports its peak RSS in KiB (wait4's ru_maxrss).
 pub fn run_with_peak_rss(mut cmd: Command) -> (std::process::ExitStatus, u64, String) {
     use std::os::unix::process::ExitStatusExt;
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id() as libc::pid_t;
     // Read outputs on threads so the child never blocks on a full pipe.
     let mut child = child;

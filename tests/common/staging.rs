@@ -14,7 +14,10 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let tmp = tempdir();
-        let stack = busybox_stack(tmp.path(), &format!("oci:{}:busybox", tmp.path().join("stack").display()));
+        let stack = busybox_stack(
+            tmp.path(),
+            &format!("oci:{}:busybox", tmp.path().join("stack").display()),
+        );
         std::fs::create_dir_all(tmp.path().join("app")).unwrap();
         std::fs::write(tmp.path().join("app/index.html"), "hi\n").unwrap();
         std::fs::create_dir_all(tmp.path().join("bps")).unwrap();
@@ -40,8 +43,14 @@ impl Fixture {
     pub fn args(&self, extra: &[&str]) -> Vec<String> {
         let mut a: Vec<String> = vec!["build".into(), self.path("app").display().to_string()];
         a.extend(["--stack".into(), self.stack.clone()]);
-        a.extend(["--image".into(), format!("oci:{}:app", self.path("out").display())]);
-        a.extend(["--buildpacks-dir".into(), self.path("bps").display().to_string()]);
+        a.extend([
+            "--image".into(),
+            format!("oci:{}:app", self.path("out").display()),
+        ]);
+        a.extend([
+            "--buildpacks-dir".into(),
+            self.path("bps").display().to_string(),
+        ]);
         a.extend(["--work-dir".into(), self.path("work").display().to_string()]);
         a.extend(extra.iter().map(|s| s.to_string()));
         a
@@ -56,4 +65,3 @@ impl Fixture {
         self.build_env(extra, &[])
     }
 }
-
