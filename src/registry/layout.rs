@@ -245,6 +245,32 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_arch_image_resolves_to_linux_amd64() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::create(d.path()).unwrap();
+        let arm = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[],"annotations":{"a":"arm"}}"#;
+        let amd = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[],"annotations":{"a":"amd"}}"#;
+        let (arm_d, amd_d) = (
+            l.put_blob_bytes(arm).unwrap(),
+            l.put_blob_bytes(amd).unwrap(),
+        );
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [
+            {"mediaType": media::OCI_MANIFEST, "digest": arm_d, "size": arm.len(), "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": media::OCI_MANIFEST, "digest": amd_d, "size": amd.len(), "platform": {"os": "linux", "architecture": "amd64"}},
+        ]});
+        let bytes = serde_json::to_vec(&index).unwrap();
+        let digest = l.put_blob_bytes(&bytes).unwrap();
+        let raw = RawManifest {
+            bytes,
+            digest,
+            media_type: media::OCI_INDEX.into(),
+        };
+        l.tag(&raw, Some("multi")).unwrap();
+        let got = l.resolve(Some("multi")).unwrap();
+        assert_eq!((got.digest, got.bytes), (amd_d, amd.to_vec()));
+    }
+
+    #[test]
     fn blob_files_land_once() {
         let d = tempfile::tempdir().unwrap();
         let l = Layout::create(&d.path().join("lay")).unwrap();

@@ -100,6 +100,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with("")
+    }
+
+    /// A registry whose config gets `extra` (YAML, top level) appended, e.g. an `auth:` section.
+    pub fn start_with(extra: &str) -> Registry {
         require("docker-registry", "docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -107,7 +112,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{ level: info }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
+                "version: 0.1\nlog: {{ level: info }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -122,7 +127,7 @@ impl Registry {
             .expect("start docker-registry");
         let r = Registry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while http_status(port, "/v2/") != Some(200) {
+        while !matches!(http_status(port, "/v2/"), Some(200 | 401)) {
             assert!(
                 Instant::now() < deadline,
                 "registry did not start:\n{}",
