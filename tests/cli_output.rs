@@ -1,0 +1,95 @@
+//! What `dropship build` prints: progress bars for the push when stderr is a terminal (run under
+//! `script`, which gives it one), and the `--json` object's fields.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn app(dir: &std::path::Path, big: u64) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("index.html"), "hi\n").unwrap();
+    if big > 0 {
+        random_file(&dir.join("big.bin"), big);
+    }
+    dir.display().to_string()
+}
+
+#[test]
+fn a_terminal_gets_progress_bars_for_the_push() {
+    require("script", "bsdutils");
+    let reg = Registry::start();
+    let tmp = tempdir();
+    let stack = busybox_stack(
+        tmp.path(),
+        &format!("docker://{}/stacks/busybox:latest", reg.host()),
+    );
+    let site = app(&tmp.path().join("site"), 24 << 20);
+    let cmd = format!(
+        "{} build {site} --stack {stack} --image docker://{}/apps/tty:1",
+        bin().display(),
+        reg.host()
+    );
+    let o = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("DROPSHIP_STACK_CACHE", stack_cache())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out.contains("MiB/24.0"),
+        "no byte counter for the 24 MiB layer:\n{out}"
+    );
+    assert!(out.contains("[=="), "no progress bar:\n{out}");
+    assert!(
+        out.contains("\x1b["),
+        "no terminal control sequences: not drawn as bars"
+    );
+    assert!(out.contains("uploaded in"), "{out}");
+}
+
+#[test]
+fn json_output_has_the_documented_fields() {
+    let tmp = tempdir();
+    let stack = busybox_stack(
+        tmp.path(),
+        &format!("oci:{}:busybox", tmp.path().join("stack").display()),
+    );
+    let site = app(&tmp.path().join("site"), 0);
+    let target = format!("oci:{}:app", tmp.path().join("out").display());
+    let b = build_json(&[&site, "--stack", &stack, "--image", &target]);
+    let digest = b["digest"].as_str().unwrap();
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{b}");
+    assert!(
+        b["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("@{digest}")),
+        "{b}"
+    );
+    assert!(b["droplet_digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(b["detected_buildpack"], "staticfile");
+    assert!(!b["start_command"].as_str().unwrap().is_empty());
+    assert_eq!(b["buildpacks"][0]["name"], "staticfile");
+    let layers = b["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "stack, launcher, droplet: {b}");
+    for l in layers {
+        assert!(
+            l["digest"].as_str().unwrap().starts_with("sha256:") && l["size"].as_u64().unwrap() > 0,
+            "{l}"
+        );
+        assert_eq!(
+            l["media_type"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+    }
+    let stages: Vec<&str> = b["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[0].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["intake", "staging", "droplet", "image", "push"]);
+    assert_eq!(b["stack"]["name"], "busybox");
+}
