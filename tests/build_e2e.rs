@@ -16,6 +16,11 @@ fn write(path: &Path, content: &str) {
 fn static_site(dir: &Path) -> String {
     write(&dir.join("index.html"), "<h1>hello from dropship</h1>\n");
     write(&dir.join("about/index.html"), "about page\n");
+    // Incompressible bytes between text files: the layer's gzip switches level on the way (it
+    // stores such stretches), and podman must still unpack it.
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    random_file(&dir.join("assets/noise.bin"), 3 << 20);
+    write(&dir.join("zz/index.html"), "after the noise\n");
     dir.to_str().unwrap().to_string()
 }
 
@@ -107,6 +112,8 @@ fn build_and_run_both(reg: &Registry, stack: &str, tag: &str, web: &str, tmp: &P
     );
     let about = wait_for_page(port, "/about/", Duration::from_secs(5)).unwrap_or_default();
     assert!(about.contains("about page"), "{about}");
+    let after = wait_for_page(port, "/zz/", Duration::from_secs(5)).unwrap_or_default();
+    assert!(after.contains("after the noise"), "{after}");
     drop(c);
 
     // Manifests: valid, and naming the image by digest.

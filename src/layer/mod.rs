@@ -1,11 +1,12 @@
 //! Deterministic layers: tar -> gzip -> file, with the diff_id (sha256 of the tar) and the
 //! digest (sha256 of the compressed blob) computed in the same single streaming pass.
 
+pub mod gzip;
 pub mod hash;
 pub mod tree;
 
-use flate2::write::GzEncoder;
-use flate2::{Compression, GzBuilder};
+use flate2::Compression;
+use gzip::GzWriter;
 use hash::HashWriter;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -39,7 +40,7 @@ pub struct LayerBlob {
     pub path: PathBuf,
 }
 
-type Sink = HashWriter<GzEncoder<HashWriter<BufWriter<File>>>>;
+type Sink = HashWriter<GzWriter<HashWriter<BufWriter<File>>>>;
 
 /// Writes a tar stream that is gzipped and hashed on both sides while it is produced.
 pub struct LayerWriter {
@@ -57,10 +58,7 @@ impl LayerWriter {
             .tempfile_in(dir)?;
         let (file, tmp) = tmp.into_parts();
         let compressed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
-        let gz = GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(compressed, Compression::new(GZIP_LEVEL));
+        let gz = GzWriter::new(compressed, Compression::new(GZIP_LEVEL))?;
         let mut builder = tar::Builder::new(HashWriter::new(gz));
         builder.follow_symlinks(false);
         builder.mode(tar::HeaderMode::Deterministic);
