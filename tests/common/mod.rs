@@ -8,6 +8,7 @@ pub mod staging;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -121,6 +122,8 @@ impl Registry {
         let child = Command::new("timeout")
             .args(["1800", "docker-registry", "serve"])
             .arg(&config)
+            // Its own process group, so that dropping kills the registry, not only `timeout`.
+            .process_group(0)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -155,7 +158,10 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: kill(2) on the process group created for this registry.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
