@@ -15,6 +15,7 @@ fn main() {
         match args.command {
             Command::Build(a) => cli::build(*a).await,
             Command::Stack(StackCommand::Import(a)) => cli::stack_import(a).await,
+            Command::Serve(a) => cli::serve(a).await,
         }
     });
     let code = match result {

@@ -30,6 +30,8 @@ pub struct BuildOptions {
     pub source: PathBuf,
     pub stack: ImageRef,
     pub target: ImageRef,
+    /// More places the same image goes (the service keeps a copy for its own registry endpoint).
+    pub also: Vec<ImageRef>,
     pub name: String,
     /// Explicit buildpacks (names or paths): no detection, last one is final.
     pub buildpacks: Vec<String>,
@@ -300,6 +302,25 @@ fn write_manifests(
     Ok(path)
 }
 
+/// Writes the image to one target; returns the digest, the report and the image by digest.
+async fn push_to(
+    registry: &Registry,
+    target: &ImageRef,
+    input: &PushInput<'_>,
+) -> Result<(String, PushReport, String), BuildError> {
+    Ok(match target {
+        ImageRef::Registry(r) => {
+            let (d, rep) = push::to_registry(registry, r, input).await?;
+            let by_digest = format!("{}@{d}", r.repo_name());
+            (d, rep, by_digest)
+        }
+        ImageRef::Layout(l) => {
+            let (d, rep) = push::to_layout(l, input).await?;
+            (d.clone(), rep, format!("oci:{}@{d}", l.dir.display()))
+        }
+    })
+}
+
 /// Builds the app described by `opts` and pushes its image.
 pub async fn build(
     opts: &BuildOptions,
@@ -345,6 +366,7 @@ pub async fn build(
     // Intake and stack resolution are independent: run them together.
     let in_use: Vec<&crate::refs::RegistryRef> = [&opts.stack, &opts.target]
         .into_iter()
+        .chain(opts.also.iter())
         .filter_map(|r| match r {
             ImageRef::Registry(r) => Some(r),
             ImageRef::Layout(_) => None,
@@ -504,17 +526,15 @@ pub async fn build(
         cache: &opts.stack_cache.blobs(),
         reporter: reporter.clone(),
     };
-    let (digest, report, image_ref) = match &opts.target {
-        ImageRef::Registry(r) => {
-            let (d, rep) = push::to_registry(&registry, r, &input).await?;
-            let by_digest = format!("{}@{d}", r.repo_name());
-            (d, rep, by_digest)
+    let (digest, report, image_ref) = push_to(&registry, &opts.target, &input).await?;
+    for extra in &opts.also {
+        let (d, _, _) = push_to(&registry, extra, &input).await?;
+        if d != digest {
+            return Err(BuildError::Other(format!(
+                "{extra} stored digest {d}, expected {digest}"
+            )));
         }
-        ImageRef::Layout(l) => {
-            let (d, rep) = push::to_layout(l, &input).await?;
-            (d.clone(), rep, format!("oci:{}@{d}", l.dir.display()))
-        }
-    };
+    }
     timer.lap("push");
 
     let manifests = match &opts.manifests_dir {

@@ -34,6 +34,49 @@ pub enum Command {
     /// Manage stacks (base images).
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Run the cf push-style API, build queue and registry endpoint.
+    Serve(ServeArgs),
+}
+
+/// Every flag can also come from the environment or the TOML config file (flag > env > file).
+#[derive(Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "DROPSHIP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "DROPSHIP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Where metadata, packages, droplets and images live.
+    #[arg(long, env = "DROPSHIP_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The default stack's image reference.
+    #[arg(long, env = "DROPSHIP_STACK", value_name = "REF")]
+    pub stack: Option<String>,
+    #[arg(long, env = "DROPSHIP_BUILDPACKS_DIR", value_name = "DIR")]
+    pub buildpacks_dir: Option<PathBuf>,
+    /// Push images to this registry prefix (e.g. registry.example.com/apps) as well.
+    #[arg(long, env = "DROPSHIP_REGISTRY", value_name = "PREFIX")]
+    pub registry: Option<String>,
+    /// API token (repeatable; DROPSHIP_TOKENS takes a comma-separated list).
+    #[arg(
+        long = "token",
+        env = "DROPSHIP_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub tokens: Vec<String>,
+    /// Builds that run at once (default: the number of cores).
+    #[arg(long, env = "DROPSHIP_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    #[arg(long, env = "DROPSHIP_STAGING_TIMEOUT")]
+    pub staging_timeout: Option<String>,
+    /// bwrap | none
+    #[arg(long, env = "DROPSHIP_SANDBOX")]
+    pub sandbox: Option<String>,
+    /// host[:port] naming the embedded registry's images (default: the listen address).
+    #[arg(long, env = "DROPSHIP_PUBLIC_ADDRESS")]
+    pub public_address: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -290,6 +333,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         },
         stack,
         target,
+        also: Vec::new(),
         buildpacks: a.buildpacks.clone(),
         buildpacks_dir: absolute(&match &a.buildpacks_dir {
             Some(d) => d.clone(),
@@ -336,6 +380,30 @@ pub async fn build(a: BuildArgs) -> Result<i32> {
             Ok(e.exit_code())
         }
     }
+}
+
+/// `dropship serve`.
+pub async fn serve(a: ServeArgs) -> Result<i32> {
+    use dropship::service::config::{Config, FileConfig, Overrides};
+    let file = match &a.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    let overrides = Overrides {
+        listen: a.listen,
+        data_dir: a.data_dir.as_deref().map(absolute).transpose()?,
+        stack: a.stack,
+        buildpacks_dir: a.buildpacks_dir.as_deref().map(absolute).transpose()?,
+        registry: a.registry,
+        tokens: a.tokens,
+        concurrency: a.concurrency,
+        staging_timeout: a.staging_timeout,
+        sandbox: a.sandbox,
+        public_address: a.public_address,
+    };
+    let config = Config::resolve(file, overrides, || default_buildpacks_dir().ok())?;
+    dropship::service::serve(config).await?;
+    Ok(0)
 }
 
 /// `dropship stack import`.

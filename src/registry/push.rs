@@ -116,7 +116,10 @@ pub async fn to_registry(
     for b in &input.blobs {
         unique.entry(b.digest.as_str()).or_insert(b);
     }
-    let outcomes: Vec<(String, u64, BlobOutcome)> = stream::iter(unique.into_values())
+    // Futures are made up front (not by a closure inside the stream): the stream then holds
+    // concrete types, which keeps the whole build future Send for the service's tasks.
+    let uploads: Vec<_> = unique
+        .into_values()
         .map(|blob| async move {
             let outcome = push_one(registry, target, input, blob).await?;
             input.reporter.event(Event::BlobDone {
@@ -126,6 +129,8 @@ pub async fn to_registry(
             });
             Ok::<_, RegistryError>((blob.digest.clone(), blob.size, outcome))
         })
+        .collect();
+    let outcomes: Vec<(String, u64, BlobOutcome)> = stream::iter(uploads)
         .buffer_unordered(PARALLEL_BLOBS)
         .try_collect()
         .await?;
@@ -134,12 +139,13 @@ pub async fn to_registry(
         report.add(d, size, o);
     }
     // A registry may garbage-collect between upload and manifest: check, then commit.
-    let mut digests: Vec<&str> = input.blobs.iter().map(|b| b.digest.as_str()).collect();
+    let mut digests: Vec<String> = input.blobs.iter().map(|b| b.digest.clone()).collect();
     digests.sort_unstable();
     digests.dedup();
-    stream::iter(digests)
+    let checks: Vec<_> = digests
+        .into_iter()
         .map(|digest| async move {
-            if registry.blob_exists(target, digest).await? {
+            if registry.blob_exists(target, &digest).await? {
                 Ok(())
             } else {
                 Err(RegistryError::Remote {
@@ -149,6 +155,8 @@ pub async fn to_registry(
                 })
             }
         })
+        .collect();
+    stream::iter(checks)
         .buffer_unordered(PARALLEL_BLOBS * 2)
         .try_collect::<Vec<()>>()
         .await?;

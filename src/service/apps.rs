@@ -1,0 +1,179 @@
+//! `/v3/apps`: create, show, list (`?names=`), and the current droplet relationship.
+
+use super::error::{ApiError, ApiResult};
+use super::{json, Shared};
+use crate::store::{self, App};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+pub struct CreateApp {
+    pub name: String,
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, Value>,
+}
+
+pub fn base(state: &Shared) -> String {
+    format!("http://{}", state.config.public_address)
+}
+
+pub fn default_stack(state: &Shared) -> String {
+    state.config.default_stack.clone().unwrap_or_default()
+}
+
+/// Parses a JSON body into `T`, answering CF's 422 with the parser's words when it does not fit.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::unprocessable(format!("invalid request body: {e}")))
+}
+
+pub async fn create(
+    State(state): State<Shared>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: CreateApp = parse_body(&body)?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.len() > 255 {
+        return Err(ApiError::unprocessable(
+            "Name must be between 1 and 255 characters",
+        ));
+    }
+    let mut env = BTreeMap::new();
+    for (k, v) in req.environment_variables {
+        let value = match v {
+            Value::String(s) => s,
+            Value::Number(_) | Value::Bool(_) => v.to_string(),
+            _ => {
+                return Err(ApiError::unprocessable(format!(
+                    "environment variable {k}: only strings, numbers and booleans"
+                )))
+            }
+        };
+        if k.is_empty() || k.starts_with("VCAP_") || k.starts_with("CF_") || k == "PORT" {
+            return Err(ApiError::unprocessable(format!(
+                "environment variable {k:?} cannot be set: reserved name"
+            )));
+        }
+        env.insert(k, value);
+    }
+    let t = store::now();
+    let app = App {
+        guid: store::new_guid(),
+        name: name.clone(),
+        env,
+        current_droplet: None,
+        instances: 1,
+        memory_mb: 1024,
+        disk_mb: 1024,
+        health_check: "port".into(),
+        created_at: t.clone(),
+        updated_at: t,
+    };
+    let row = app.clone();
+    let inserted = state
+        .db
+        .call(move |c| {
+            if store::app_by_name(c, &row.name)?.is_some() {
+                return Ok(false);
+            }
+            store::insert_app(c, &row)?;
+            Ok(true)
+        })
+        .await?;
+    if !inserted {
+        return Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: 10016,
+            title: "CF-UniquenessError",
+            detail: format!("App with the name '{name}' already exists."),
+        });
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json::app(&app, &base(&state), &default_stack(&state))),
+    ))
+}
+
+pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+    let app = state
+        .db
+        .call(move |c| store::get_app(c, &guid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    Ok(Json(json::app(&app, &base(&state), &default_stack(&state))))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    pub names: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<Shared>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let names: Option<Vec<String>> = q.names.map(|n| {
+        n.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let apps = state
+        .db
+        .call(move |c| store::list_apps(c, names.as_deref()))
+        .await?;
+    let b = base(&state);
+    let stack = default_stack(&state);
+    let resources = apps.iter().map(|a| json::app(a, &b, &stack)).collect();
+    Ok(Json(json::list(resources, &b, "/v3/apps")))
+}
+
+#[derive(Deserialize)]
+struct Relationship {
+    data: Option<GuidRef>,
+}
+
+#[derive(Deserialize)]
+struct GuidRef {
+    guid: String,
+}
+
+pub async fn set_current_droplet(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req: Relationship = parse_body(&body)?;
+    let droplet = req
+        .data
+        .ok_or_else(|| ApiError::unprocessable("Current droplet cannot be removed"))?
+        .guid;
+    let (app_guid, d) = (guid.clone(), droplet.clone());
+    state
+        .db
+        .call(move |c| {
+            let Some(app) = store::get_app(c, &app_guid)? else {
+                return Ok(Err(ApiError::not_found("App")));
+            };
+            match store::get_droplet(c, &d)? {
+                Some(dr) if dr.app_guid == app.guid => {
+                    store::set_current_droplet(c, &app.guid, &d)?;
+                    Ok(Ok(()))
+                }
+                _ => Ok(Err(ApiError::unprocessable("Unable to assign current droplet. Ensure the droplet exists and belongs to this app."))),
+            }
+        })
+        .await??;
+    let b = base(&state);
+    Ok(Json(serde_json::json!({
+        "data": {"guid": droplet},
+        "links": {
+            "self": {"href": format!("{b}/v3/apps/{guid}/relationships/current_droplet")},
+            "related": {"href": format!("{b}/v3/apps/{guid}/droplets/current")},
+        }
+    })))
+}

@@ -1,0 +1,320 @@
+//! `/v3/builds`: a build is queued (at most `concurrency` run at once), runs the same
+//! `pipeline::build` as the CLI, and ends STAGED with a droplet or FAILED with CF's error text.
+
+use super::apps::{base, parse_body};
+use super::error::{ApiError, ApiResult};
+use super::logs::BuildLog;
+use super::{json, Shared};
+use crate::k8s::HealthCheck;
+use crate::pipeline::{self, BuildError, BuildOptions};
+use crate::refs::{ImageRef, LayoutRef, RegistryRef};
+use crate::stack::StackCache;
+use crate::store::{self, App, Build, Droplet, Package};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Deserialize, Default)]
+struct LifecycleData {
+    #[serde(default)]
+    buildpacks: Vec<String>,
+    stack: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Lifecycle {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: LifecycleData,
+}
+
+#[derive(Deserialize)]
+struct GuidRef {
+    guid: String,
+}
+
+#[derive(Deserialize)]
+struct CreateBuild {
+    package: GuidRef,
+    lifecycle: Option<Lifecycle>,
+}
+
+/// The repository of an app's images: `apps/<name>`, lowercased to what registries accept.
+pub fn repository(app_name: &str) -> String {
+    let mut s: String = app_name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s = s
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    if s.is_empty() {
+        s = "app".into();
+    }
+    format!("apps/{s}")
+}
+
+pub async fn create(
+    State(state): State<Shared>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: CreateBuild = parse_body(&body)?;
+    let lifecycle = match req.lifecycle {
+        Some(l) if l.kind != "buildpack" => {
+            return Err(ApiError::unprocessable(format!(
+                "lifecycle type {:?} is not supported (only buildpack)",
+                l.kind
+            )))
+        }
+        Some(l) => l.data,
+        None => LifecycleData::default(),
+    };
+    let stack = match lifecycle
+        .stack
+        .or_else(|| state.config.default_stack.clone())
+    {
+        Some(s) if state.config.stacks.contains_key(&s) => s,
+        Some(s) => {
+            return Err(ApiError::unprocessable(format!(
+                "Stack '{s}' does not exist"
+            )))
+        }
+        None => {
+            return Err(ApiError::unprocessable(
+                "No stack is configured: start dropship serve with --stack",
+            ))
+        }
+    };
+    for bp in &lifecycle.buildpacks {
+        let known = !bp.contains('/')
+            && !bp.starts_with('.')
+            && state.config.buildpacks_dir.join(bp).join("bin").is_dir();
+        if !known {
+            return Err(ApiError::unprocessable(format!(
+                "Buildpack \"{bp}\" must be an existing admin buildpack"
+            )));
+        }
+    }
+    let pkg = super::packages::get(&state, req.package.guid)
+        .await
+        .map_err(|_| {
+            ApiError::unprocessable(
+                "Unable to use package. Ensure that the package exists and you have access to it.",
+            )
+        })?;
+    if pkg.state != "READY" {
+        return Err(ApiError::unprocessable(format!(
+            "Package state is {}: it must be READY to be staged",
+            pkg.state
+        )));
+    }
+    let app_guid = pkg.app_guid.clone();
+    let app = state
+        .db
+        .call(move |c| store::get_app(c, &app_guid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let t = store::now();
+    let build = Build {
+        guid: store::new_guid(),
+        app_guid: app.guid.clone(),
+        package_guid: pkg.guid.clone(),
+        state: "STAGING".into(),
+        error: None,
+        droplet_guid: None,
+        buildpacks: lifecycle.buildpacks,
+        stack,
+        created_at: t.clone(),
+        updated_at: t,
+    };
+    let row = build.clone();
+    state.db.call(move |c| store::insert_build(c, &row)).await?;
+    let log = BuildLog::create(&state.paths.build_log(&build.guid)).map_err(ApiError::internal)?;
+    tokio::spawn(run(state.clone(), build.clone(), app, pkg, Arc::new(log)));
+    Ok((
+        StatusCode::CREATED,
+        Json(json::build(&build, &base(&state))),
+    ))
+}
+
+pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+    let build = state
+        .db
+        .call(move |c| store::get_build(c, &guid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Build"))?;
+    Ok(Json(json::build(&build, &base(&state))))
+}
+
+/// The CF error text of a failed build.
+pub fn cf_error(e: &BuildError) -> String {
+    match e {
+        BuildError::Staging(s) => s.cf_error(),
+        other => format!("StagingError - {other}"),
+    }
+}
+
+fn options(
+    state: &Shared,
+    build: &Build,
+    app: &App,
+    droplet_guid: &str,
+) -> Result<BuildOptions, String> {
+    let cfg = &state.config;
+    let paths = &state.paths;
+    let stack_ref = cfg
+        .stacks
+        .get(&build.stack)
+        .ok_or("the stack disappeared from the configuration")?;
+    let repo = repository(&app.name);
+    let layout_dir = super::registry::ensure_repository(paths, &repo).map_err(|e| e.to_string())?;
+    let local = ImageRef::Layout(LayoutRef {
+        dir: layout_dir,
+        tag: Some(droplet_guid.to_string()),
+    });
+    let (target, also) = match &cfg.registry.prefix {
+        Some(prefix) => {
+            let remote: RegistryRef = format!(
+                "{}/{}:{droplet_guid}",
+                prefix.trim_end_matches('/'),
+                repo.trim_start_matches("apps/")
+            )
+            .parse()
+            .map_err(|e: crate::refs::RefError| e.to_string())?;
+            (ImageRef::Registry(remote), vec![local])
+        }
+        None => (local, vec![]),
+    };
+    Ok(BuildOptions {
+        source: paths.package(&build.package_guid),
+        stack: stack_ref
+            .parse()
+            .map_err(|e: crate::refs::RefError| e.to_string())?,
+        target,
+        also,
+        name: app.name.clone(),
+        buildpacks: build.buildpacks.clone(),
+        buildpacks_dir: cfg.buildpacks_dir.clone(),
+        env: app
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        instances: app.instances,
+        memory_mb: app.memory_mb as u64,
+        disk_mb: app.disk_mb as u64,
+        health_check: app.health_check.parse().unwrap_or(HealthCheck::Port),
+        namespace: None,
+        manifests_dir: None,
+        droplet_out: Some(paths.droplet(droplet_guid)),
+        cache_dir: Some(paths.caches().join(&app.guid)),
+        staging_timeout: cfg.staging_timeout,
+        sandbox: cfg.sandbox,
+        registry: state.registry_options(),
+        work_dir: paths.work(),
+        stack_cache: StackCache {
+            dir: paths.stack_cache(),
+        },
+        limits: cfg.limits,
+    })
+}
+
+/// Waits for a slot, runs the pipeline, records the droplet or the failure.
+async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<BuildLog>) {
+    state
+        .metrics
+        .queued
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let permit = state.builds.clone().acquire_owned().await;
+    state
+        .metrics
+        .queued
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    let _permit = match permit {
+        Ok(p) => p,
+        Err(_) => return,
+    };
+    log.line(&format!(
+        "==> staging {} with stack {}",
+        app.name, build.stack
+    ));
+    let droplet_guid = store::new_guid();
+    let started = Instant::now();
+    let outcome = match options(&state, &build, &app, &droplet_guid) {
+        Ok(opts) => pipeline::build(&opts, log.clone())
+            .await
+            .map_err(|e| cf_error(&e)),
+        Err(e) => Err(format!("StagingError - {e}")),
+    };
+    let (state_name, error, droplet) = match outcome {
+        Ok(out) => {
+            state.metrics.observe(&out, started.elapsed());
+            let image = match &state.config.registry.prefix {
+                Some(_) => out.image.clone(),
+                None => format!(
+                    "{}/{}@{}",
+                    state.config.public_address,
+                    repository(&app.name),
+                    out.digest
+                ),
+            };
+            let t = store::now();
+            let d = Droplet {
+                guid: droplet_guid.clone(),
+                app_guid: app.guid.clone(),
+                build_guid: build.guid.clone(),
+                package_guid: pkg.guid.clone(),
+                checksum: out.droplet_digest.clone(),
+                image,
+                process_types: out.process_types.clone(),
+                buildpacks: serde_json::to_value(&out.buildpacks).unwrap_or_default(),
+                stack: build.stack.clone(),
+                detected_buildpack: out.detected_buildpack.clone(),
+                start_command: out.start_command.clone(),
+                created_at: t.clone(),
+                updated_at: t,
+            };
+            log.line(&format!("==> droplet {} image {}", d.guid, d.image));
+            ("STAGED", None, Some(d))
+        }
+        Err(e) => {
+            log.line(&format!("==> staging failed: {e}"));
+            ("FAILED", Some(e), None)
+        }
+    };
+    let guid = build.guid.clone();
+    let result = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            if let Some(d) = &droplet {
+                store::insert_droplet(&tx, d)?;
+            }
+            store::finish_build(
+                &tx,
+                &guid,
+                state_name,
+                error.as_deref(),
+                droplet.as_ref().map(|d| d.guid.as_str()),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = result {
+        eprintln!("dropship: recording build {}: {e}", build.guid);
+    }
+    log.finish(state_name);
+}

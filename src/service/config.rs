@@ -1,0 +1,352 @@
+//! The service's configuration: built-in defaults, overridden by a TOML file, overridden by
+//! environment variables and flags (clap merges those two). Secrets stay out of Debug output.
+
+use crate::intake::Limits;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {detail}")]
+    File { path: String, detail: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The `[registry]` section: push images there instead of (besides) the embedded registry.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// e.g. `registry.example.com/apps`: images go to `<prefix>/<app>`.
+    pub prefix: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub insecure: Vec<String>,
+}
+
+/// `[limits]`.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Largest upload body, e.g. "1G".
+    pub max_upload: Option<String>,
+    pub max_app_files: Option<u64>,
+    pub max_app_size: Option<String>,
+    pub max_zip_ratio: Option<u64>,
+    /// Size of the resource-matching content store before least-recently-used files go.
+    pub resource_cache: Option<String>,
+}
+
+/// The TOML file, every key optional.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// Host[:port] under which the embedded registry's images are named (default: listen).
+    pub public_address: Option<String>,
+    /// The default stack's image reference (a name is derived from it).
+    pub stack: Option<String>,
+    /// More stacks, by name.
+    #[serde(default)]
+    pub stacks: BTreeMap<String, String>,
+    pub default_stack: Option<String>,
+    pub buildpacks_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub registry: RegistrySection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    pub staging_timeout: Option<String>,
+    pub concurrency: Option<usize>,
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    pub sandbox: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_address: String,
+    /// Stacks by name, and the default one's name.
+    pub stacks: BTreeMap<String, String>,
+    pub default_stack: Option<String>,
+    pub buildpacks_dir: PathBuf,
+    pub registry: RegistrySection,
+    pub max_upload: u64,
+    pub limits: Limits,
+    pub resource_cache: u64,
+    pub staging_timeout: Duration,
+    pub concurrency: usize,
+    pub tokens: Vec<String>,
+    pub sandbox: crate::staging::sandbox::SandboxKind,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("public_address", &self.public_address)
+            .field("stacks", &self.stacks)
+            .field("default_stack", &self.default_stack)
+            .field("registry_prefix", &self.registry.prefix)
+            .field("tokens", &format!("{} configured", self.tokens.len()))
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+/// Bytes from `512M`, `1G` (powers of 1024); a bare number is bytes.
+pub fn parse_bytes(s: &str) -> Result<u64, ConfigError> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t).trim();
+    let (num, mult) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| ConfigError::Invalid(format!("{s:?} is not a size like 512M or 1G")))
+}
+
+/// The name a stack reference is known by (`.../stacks/cflinuxfs4:latest` -> `cflinuxfs4`).
+pub fn stack_name(reference: &str) -> String {
+    let path = reference
+        .rsplit_once("oci:")
+        .map(|(_, p)| p)
+        .unwrap_or(reference);
+    let last = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path);
+    let last = last.split(['@']).next().unwrap_or(last);
+    last.split(':').next().unwrap_or(last).to_string()
+}
+
+/// The default data dir: /var/lib/dropship for root, else ~/.local/share/dropship.
+pub fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/dropship");
+    }
+    match std::env::var_os("XDG_DATA_HOME") {
+        Some(d) => PathBuf::from(d).join("dropship"),
+        None => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".local/share/dropship"))
+            .unwrap_or_else(|| PathBuf::from("dropship-data")),
+    }
+}
+
+/// Flags and environment (already merged by clap): each one, when set, wins over the file.
+#[derive(Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub stack: Option<String>,
+    pub buildpacks_dir: Option<PathBuf>,
+    pub registry: Option<String>,
+    pub tokens: Vec<String>,
+    pub concurrency: Option<usize>,
+    pub staging_timeout: Option<String>,
+    pub sandbox: Option<String>,
+    pub public_address: Option<String>,
+}
+
+impl Config {
+    /// Defaults < file < flags/environment; then checks what would be unsafe to run.
+    pub fn resolve(
+        file: FileConfig,
+        o: Overrides,
+        default_buildpacks: impl FnOnce() -> Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
+        let listen_text = o
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError::Invalid(format!("listen address {listen_text:?} is not IP:PORT"))
+        })?;
+        let tokens: Vec<String> = if o.tokens.is_empty() {
+            file.tokens
+        } else {
+            o.tokens
+        };
+        let tokens: Vec<String> = tokens
+            .into_iter()
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        if !listen.ip().is_loopback() && tokens.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to listen on {listen} without API tokens: anyone who can reach it could \
+                 build and run code. Configure tokens (tokens = [\"...\"] in the config file, or \
+                 DROPSHIP_TOKENS), or listen on 127.0.0.1"
+            )));
+        }
+        let mut stacks = file.stacks.clone();
+        let mut default_stack = file.default_stack.clone();
+        if let Some(reference) = o.stack.or(file.stack) {
+            let name = stack_name(&reference);
+            stacks.insert(name.clone(), reference);
+            default_stack = Some(name);
+        }
+        if default_stack.is_none() && stacks.len() == 1 {
+            default_stack = stacks.keys().next().cloned();
+        }
+        if let Some(d) = &default_stack {
+            if !stacks.contains_key(d) {
+                return Err(ConfigError::Invalid(format!(
+                    "default_stack {d:?} is not in [stacks]"
+                )));
+            }
+        }
+        let mut registry = file.registry.clone();
+        if let Some(prefix) = o.registry {
+            registry.prefix = Some(prefix);
+        }
+        let lim = &file.limits;
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_files: lim.max_app_files.unwrap_or(defaults.max_files),
+            max_bytes: match &lim.max_app_size {
+                Some(s) => parse_bytes(s)?,
+                None => defaults.max_bytes,
+            },
+            max_ratio: lim.max_zip_ratio.unwrap_or(defaults.max_ratio),
+        };
+        let timeout_text = o
+            .staging_timeout
+            .or(file.staging_timeout)
+            .unwrap_or_else(|| "15m".into());
+        let staging_timeout = humantime::parse_duration(&timeout_text)
+            .map_err(|e| ConfigError::Invalid(format!("staging_timeout {timeout_text:?}: {e}")))?;
+        let sandbox_text = o.sandbox.or(file.sandbox).unwrap_or_else(|| "bwrap".into());
+        let buildpacks_dir = o
+            .buildpacks_dir
+            .or(file.buildpacks_dir)
+            .or_else(default_buildpacks)
+            .ok_or_else(|| {
+                ConfigError::Invalid("no buildpacks directory: set buildpacks_dir".into())
+            })?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Ok(Config {
+            public_address: o
+                .public_address
+                .or(file.public_address)
+                .unwrap_or_else(|| listen.to_string()),
+            listen,
+            data_dir: o
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(default_data_dir),
+            stacks,
+            default_stack,
+            buildpacks_dir,
+            registry,
+            max_upload: parse_bytes(lim.max_upload.as_deref().unwrap_or("2G"))?,
+            limits,
+            resource_cache: parse_bytes(lim.resource_cache.as_deref().unwrap_or("2G"))?,
+            staging_timeout,
+            concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
+            tokens,
+            sandbox: sandbox_text.parse().map_err(ConfigError::Invalid)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(file: &str, o: Overrides) -> Result<Config, ConfigError> {
+        let f: FileConfig = toml::from_str(file).unwrap();
+        Config::resolve(f, o, || Some(PathBuf::from("/bp")))
+    }
+
+    #[test]
+    fn defaults_file_and_overrides() {
+        let c = resolve("", Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.default_stack.is_none() && c.tokens.is_empty());
+        let file = r#"
+            listen = "127.0.0.1:9000"
+            concurrency = 3
+            [stacks]
+            busybox = "docker://127.0.0.1:5000/stacks/busybox:latest"
+            [limits]
+            max_upload = "10M"
+        "#;
+        let c = resolve(file, Overrides::default()).unwrap();
+        assert_eq!(
+            (c.listen.port(), c.concurrency, c.max_upload),
+            (9000, 3, 10 << 20)
+        );
+        assert_eq!(c.default_stack.as_deref(), Some("busybox"));
+        let o = Overrides {
+            listen: Some("127.0.0.1:9100".into()),
+            stack: Some("oci:/s/cflinuxfs4:latest".into()),
+            ..Default::default()
+        };
+        let c = resolve(file, o).unwrap();
+        assert_eq!(c.listen.port(), 9100, "flags win over the file");
+        assert_eq!(c.default_stack.as_deref(), Some("cflinuxfs4"));
+        assert_eq!(c.stacks.len(), 2);
+    }
+
+    #[test]
+    fn refuses_public_listening_without_tokens() {
+        let o = Overrides {
+            listen: Some("0.0.0.0:8080".into()),
+            ..Default::default()
+        };
+        let err = resolve("", o.clone()).err().unwrap().to_string();
+        assert!(err.contains("without API tokens"), "{err}");
+        let o = Overrides {
+            tokens: vec!["t0ken".into()],
+            ..o
+        };
+        let c = resolve("", o).unwrap();
+        assert!(
+            !format!("{c:?}").contains("t0ken"),
+            "tokens stay out of Debug output"
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+        assert!(resolve("staging_timeout = \"soon\"", Overrides::default()).is_err());
+        assert_eq!(
+            stack_name("docker://reg:5000/stacks/cflinuxfs4:latest"),
+            "cflinuxfs4"
+        );
+        assert_eq!(stack_name("oci:/var/lib/stacks/busybox:v1"), "busybox");
+    }
+}

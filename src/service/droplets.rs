@@ -1,0 +1,87 @@
+//! `/v3/droplets/:guid`: the droplet (with its image by digest), its tgz, and the Kubernetes
+//! objects that run it.
+
+use super::apps::base;
+use super::error::{ApiError, ApiResult};
+use super::{json, Shared};
+use crate::k8s::{self, AppSpec};
+use crate::store::{self, App, Droplet};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+async fn get(state: &Shared, guid: String) -> ApiResult<(Droplet, App)> {
+    state
+        .db
+        .call(move |c| {
+            let Some(d) = store::get_droplet(c, &guid)? else {
+                return Ok(None);
+            };
+            Ok(store::get_app(c, &d.app_guid)?.map(|a| (d, a)))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("Droplet"))
+}
+
+pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+    let (d, _) = get(&state, guid).await?;
+    Ok(Json(json::droplet(&d, &base(&state))))
+}
+
+pub async fn download(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Response> {
+    let (d, _) = get(&state, guid).await?;
+    let path = state.paths.droplet(&d.guid);
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::not_found("Droplet bits"))?;
+    let len = file.metadata().await.map_err(ApiError::internal)?.len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        256 * 1024,
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/gzip".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"droplet-{}.tgz\"", d.guid),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The StatefulSet, PodDisruptionBudget and Service for the droplet, from the app's settings:
+/// multi-document YAML, or a JSON `List` with `Accept: application/json`.
+pub async fn kubernetes(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (d, app) = get(&state, guid).await?;
+    let mut spec = AppSpec::new(app.name.clone(), d.image.clone());
+    spec.instances = app.instances;
+    spec.memory_mb = app.memory_mb as u64;
+    spec.disk_mb = app.disk_mb as u64;
+    spec.health_check = app.health_check.parse().unwrap_or_default();
+    spec.env = app.env.clone();
+    let manifests = k8s::manifests(&spec).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if json {
+        let body = manifests.to_json().map_err(ApiError::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
+    let body = manifests.to_yaml().map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/yaml")], body).into_response())
+}

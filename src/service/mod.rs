@@ -1,0 +1,129 @@
+//! `dropship serve`: the cf push-style HTTP API (CF v3 shapes), a build queue running the same
+//! pipeline as the CLI, staging logs, and a read-only OCI registry endpoint for the images.
+
+pub mod apps;
+pub mod auth;
+pub mod builds;
+pub mod config;
+pub mod droplets;
+pub mod error;
+pub mod json;
+pub mod logs;
+pub mod metrics;
+pub mod packages;
+pub mod registry;
+pub mod resources;
+pub mod stacks;
+pub mod upload;
+
+use crate::registry::auth::{CredentialSources, Credentials};
+use crate::registry::RegistryOptions;
+use crate::store::{Db, Paths};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+use axum::Router;
+use config::Config;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Everything handlers share.
+pub struct State {
+    pub config: Config,
+    pub paths: Paths,
+    pub db: Db,
+    /// One permit per build allowed to run at once; the rest wait (queued).
+    pub builds: Arc<Semaphore>,
+    pub metrics: metrics::Metrics,
+}
+
+pub type Shared = Arc<State>;
+
+impl State {
+    /// Options for registries the service pushes to or pulls stacks from.
+    pub fn registry_options(&self) -> RegistryOptions {
+        let r = &self.config.registry;
+        let explicit = match (&r.username, &r.password) {
+            (Some(u), Some(p)) => Some(Credentials::Basic {
+                user: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        };
+        RegistryOptions {
+            insecure: r.insecure.clone(),
+            credentials: CredentialSources::from_env(explicit),
+            read_timeout_secs: RegistryOptions::timeout_from_env(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The routes. Uploads have no body limit here: the upload handler enforces its own while it
+/// streams.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::render))
+        .route("/v3/apps", post(apps::create).get(apps::list))
+        .route("/v3/apps/{guid}", get(apps::show))
+        .route(
+            "/v3/apps/{guid}/relationships/current_droplet",
+            patch(apps::set_current_droplet),
+        )
+        .route("/v3/packages", post(packages::create))
+        .route("/v3/packages/{guid}", get(packages::show))
+        .route(
+            "/v3/packages/{guid}/upload",
+            post(upload::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v3/resource_matches", post(resources::matches))
+        .route("/v3/builds", post(builds::create))
+        .route("/v3/builds/{guid}", get(builds::show))
+        .route("/v3/builds/{guid}/logs", get(logs::show))
+        .route("/v3/droplets/{guid}", get(droplets::show))
+        .route("/v3/droplets/{guid}/download", get(droplets::download))
+        .route("/v3/droplets/{guid}/kubernetes", get(droplets::kubernetes))
+        .route("/v2/", get(registry::base))
+        .route("/v2/{*path}", get(registry::dispatch))
+        .fallback(|| async { error::ApiError::not_found("Endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check,
+        ))
+        .with_state(state)
+}
+
+/// Opens the data dir, recovers from a previous crash, and serves until the process ends.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let paths = Paths {
+        root: config.data_dir.clone(),
+    };
+    paths.create()?;
+    let db = Db::open(&paths.db())?;
+    let (builds, packages) = db.call(|c| crate::store::fail_interrupted(c)).await?;
+    if builds + packages > 0 {
+        eprintln!(
+            "dropship: marked {builds} interrupted build(s) and {packages} upload(s) FAILED after a restart"
+        );
+    }
+    let mut config = config;
+    stacks::ensure_default(&mut config, &paths).await;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    eprintln!(
+        "dropship: listening on http://{} (data in {}, {} build(s) at once, stacks: {}, registry: {})",
+        config.listen,
+        paths.root.display(),
+        config.concurrency,
+        if config.stacks.is_empty() { "none".to_string() } else { config.stacks.keys().cloned().collect::<Vec<_>>().join(", ") },
+        config.registry.prefix.clone().unwrap_or_else(|| format!("embedded at {}/v2/", config.public_address)),
+    );
+    let state = Arc::new(State {
+        builds: Arc::new(Semaphore::new(config.concurrency)),
+        config,
+        paths,
+        db,
+        metrics: metrics::Metrics::default(),
+    });
+    axum::serve(listener, router(state)).await?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Metadata in SQLite (one connection, WAL, used from blocking tasks) and the data directory's
+//! layout on disk. Rows are plain structs; the service turns them into CF v3 JSON.
+
+pub mod rows;
+
+use rusqlite::{Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use rows::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("internal: {0}")]
+    Join(String),
+}
+
+/// Where things live under the data directory.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub root: PathBuf,
+}
+
+impl Paths {
+    pub fn db(&self) -> PathBuf {
+        self.root.join("dropship.db")
+    }
+    pub fn packages(&self) -> PathBuf {
+        self.root.join("packages")
+    }
+    pub fn package(&self, guid: &str) -> PathBuf {
+        self.packages().join(format!("{guid}.zip"))
+    }
+    pub fn droplet(&self, guid: &str) -> PathBuf {
+        self.root.join("droplets").join(format!("{guid}.tgz"))
+    }
+    pub fn build_log(&self, guid: &str) -> PathBuf {
+        self.root.join("logs").join(format!("{guid}.log"))
+    }
+    /// Content store of uploaded files, by SHA-1 (resource matching).
+    pub fn resources(&self) -> PathBuf {
+        self.root.join("resources")
+    }
+    /// The embedded registry: one OCI layout per repository, sharing one blob store.
+    pub fn registry(&self) -> PathBuf {
+        self.root.join("registry")
+    }
+    pub fn registry_blobs(&self) -> PathBuf {
+        self.root.join("registry-blobs")
+    }
+    pub fn repository(&self, name: &str) -> PathBuf {
+        self.registry().join(name)
+    }
+    pub fn caches(&self) -> PathBuf {
+        self.root.join("caches")
+    }
+    pub fn stack_cache(&self) -> PathBuf {
+        self.root.join("stack-cache")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.root.join("work")
+    }
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
+    /// Creates the directories (the work dir open to the staging user).
+    pub fn create(&self) -> Result<(), StoreError> {
+        use std::os::unix::fs::PermissionsExt;
+        for d in [
+            self.root.clone(),
+            self.packages(),
+            self.root.join("droplets"),
+            self.root.join("logs"),
+            self.resources(),
+            self.registry(),
+            self.registry_blobs(),
+            self.caches(),
+            self.stack_cache(),
+            self.work(),
+            self.uploads(),
+        ] {
+            std::fs::create_dir_all(&d).map_err(|source| StoreError::Io {
+                what: format!("creating {}", d.display()),
+                source,
+            })?;
+        }
+        for d in [self.root.clone(), self.work(), self.stack_cache()] {
+            let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711));
+        }
+        Ok(())
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS apps (
+    guid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, env TEXT NOT NULL DEFAULT '{}',
+    current_droplet TEXT, instances INTEGER NOT NULL DEFAULT 1,
+    memory_mb INTEGER NOT NULL DEFAULT 1024, disk_mb INTEGER NOT NULL DEFAULT 1024,
+    health_check TEXT NOT NULL DEFAULT 'port',
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS packages (
+    guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
+    checksum TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS builds (
+    guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, package_guid TEXT NOT NULL,
+    state TEXT NOT NULL, error TEXT, droplet_guid TEXT, buildpacks TEXT NOT NULL DEFAULT '[]',
+    stack TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS droplets (
+    guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, build_guid TEXT NOT NULL,
+    package_guid TEXT NOT NULL, checksum TEXT NOT NULL, image TEXT NOT NULL,
+    process_types TEXT NOT NULL, buildpacks TEXT NOT NULL, stack TEXT NOT NULL,
+    detected_buildpack TEXT NOT NULL, start_command TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    sha1 TEXT PRIMARY KEY, size INTEGER NOT NULL, last_used INTEGER NOT NULL);
+";
+
+/// The database: one connection behind a mutex, used from blocking threads.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}
+
+/// The current time as RFC 3339 (UTC, seconds).
+pub fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    crate::image::rfc3339(secs)
+}
+
+pub fn new_guid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// One optional row.
+pub fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    Ok(conn.query_row(sql, params, map).optional()?)
+}

@@ -1,0 +1,380 @@
+//! The rows: apps, packages, builds, droplets; reads, inserts and the state changes they go
+//! through.
+
+use super::{now, one, StoreError};
+use rusqlite::{params, Connection, Row};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub guid: String,
+    pub name: String,
+    pub env: BTreeMap<String, String>,
+    pub current_droplet: Option<String>,
+    pub instances: u32,
+    pub memory_mb: u32,
+    pub disk_mb: u32,
+    pub health_check: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    pub guid: String,
+    pub app_guid: String,
+    /// AWAITING_UPLOAD, PROCESSING_UPLOAD, READY or FAILED.
+    pub state: String,
+    pub error: Option<String>,
+    pub checksum: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Build {
+    pub guid: String,
+    pub app_guid: String,
+    pub package_guid: String,
+    /// STAGING, STAGED or FAILED.
+    pub state: String,
+    pub error: Option<String>,
+    pub droplet_guid: Option<String>,
+    /// Buildpacks requested (names), empty for detection.
+    pub buildpacks: Vec<String>,
+    pub stack: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Droplet {
+    pub guid: String,
+    pub app_guid: String,
+    pub build_guid: String,
+    pub package_guid: String,
+    pub checksum: String,
+    pub image: String,
+    pub process_types: BTreeMap<String, String>,
+    /// JSON list of `{key, name, version}`.
+    pub buildpacks: serde_json::Value,
+    pub stack: String,
+    pub detected_buildpack: String,
+    pub start_command: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn json<T: serde::de::DeserializeOwned + Default>(s: String) -> T {
+    serde_json::from_str(&s).unwrap_or_default()
+}
+
+fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
+    Ok(App {
+        guid: r.get("guid")?,
+        name: r.get("name")?,
+        env: json(r.get("env")?),
+        current_droplet: r.get("current_droplet")?,
+        instances: r.get("instances")?,
+        memory_mb: r.get("memory_mb")?,
+        disk_mb: r.get("disk_mb")?,
+        health_check: r.get("health_check")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+fn package_row(r: &Row<'_>) -> rusqlite::Result<Package> {
+    Ok(Package {
+        guid: r.get("guid")?,
+        app_guid: r.get("app_guid")?,
+        state: r.get("state")?,
+        error: r.get("error")?,
+        checksum: r.get("checksum")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+fn build_row(r: &Row<'_>) -> rusqlite::Result<Build> {
+    Ok(Build {
+        guid: r.get("guid")?,
+        app_guid: r.get("app_guid")?,
+        package_guid: r.get("package_guid")?,
+        state: r.get("state")?,
+        error: r.get("error")?,
+        droplet_guid: r.get("droplet_guid")?,
+        buildpacks: json(r.get("buildpacks")?),
+        stack: r.get("stack")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+fn droplet_row(r: &Row<'_>) -> rusqlite::Result<Droplet> {
+    Ok(Droplet {
+        guid: r.get("guid")?,
+        app_guid: r.get("app_guid")?,
+        build_guid: r.get("build_guid")?,
+        package_guid: r.get("package_guid")?,
+        checksum: r.get("checksum")?,
+        image: r.get("image")?,
+        process_types: json(r.get("process_types")?),
+        buildpacks: serde_json::from_str(&r.get::<_, String>("buildpacks")?).unwrap_or_default(),
+        stack: r.get("stack")?,
+        detected_buildpack: r.get("detected_buildpack")?,
+        start_command: r.get("start_command")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+// --- apps -------------------------------------------------------------------------------------
+
+pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO apps (guid, name, env, current_droplet, instances, memory_mb, disk_mb,
+         health_check, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        params![
+            a.guid,
+            a.name,
+            serde_json::to_string(&a.env).expect("json"),
+            a.current_droplet,
+            a.instances,
+            a.memory_mb,
+            a.disk_mb,
+            a.health_check,
+            a.created_at,
+            a.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get_app(c: &Connection, guid: &str) -> Result<Option<App>, StoreError> {
+    one(c, "SELECT * FROM apps WHERE guid = ?1", [guid], app_row)
+}
+
+pub fn app_by_name(c: &Connection, name: &str) -> Result<Option<App>, StoreError> {
+    one(c, "SELECT * FROM apps WHERE name = ?1", [name], app_row)
+}
+
+/// Apps, optionally only those named in `names`, oldest first.
+pub fn list_apps(c: &Connection, names: Option<&[String]>) -> Result<Vec<App>, StoreError> {
+    let mut stmt = c.prepare("SELECT * FROM apps ORDER BY created_at, guid")?;
+    let all = stmt
+        .query_map([], app_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match names {
+        Some(n) => all.into_iter().filter(|a| n.contains(&a.name)).collect(),
+        None => all,
+    })
+}
+
+pub fn set_current_droplet(c: &Connection, app: &str, droplet: &str) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE apps SET current_droplet = ?2, updated_at = ?3 WHERE guid = ?1",
+        params![app, droplet, now()],
+    )?;
+    Ok(())
+}
+
+// --- packages ---------------------------------------------------------------------------------
+
+pub fn insert_package(c: &Connection, p: &Package) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO packages (guid, app_guid, state, error, checksum, created_at, updated_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        params![
+            p.guid,
+            p.app_guid,
+            p.state,
+            p.error,
+            p.checksum,
+            p.created_at,
+            p.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get_package(c: &Connection, guid: &str) -> Result<Option<Package>, StoreError> {
+    one(
+        c,
+        "SELECT * FROM packages WHERE guid = ?1",
+        [guid],
+        package_row,
+    )
+}
+
+/// Moves a package to `state` (with an error or a checksum).
+pub fn set_package_state(
+    c: &Connection,
+    guid: &str,
+    state: &str,
+    error: Option<&str>,
+    checksum: Option<&str>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE packages SET state = ?2, error = ?3, checksum = COALESCE(?4, checksum),
+         updated_at = ?5 WHERE guid = ?1",
+        params![guid, state, error, checksum, now()],
+    )?;
+    Ok(())
+}
+
+// --- builds -----------------------------------------------------------------------------------
+
+pub fn insert_build(c: &Connection, b: &Build) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO builds (guid, app_guid, package_guid, state, error, droplet_guid, buildpacks,
+         stack, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        params![
+            b.guid,
+            b.app_guid,
+            b.package_guid,
+            b.state,
+            b.error,
+            b.droplet_guid,
+            serde_json::to_string(&b.buildpacks).expect("json"),
+            b.stack,
+            b.created_at,
+            b.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get_build(c: &Connection, guid: &str) -> Result<Option<Build>, StoreError> {
+    one(c, "SELECT * FROM builds WHERE guid = ?1", [guid], build_row)
+}
+
+pub fn finish_build(
+    c: &Connection,
+    guid: &str,
+    state: &str,
+    error: Option<&str>,
+    droplet: Option<&str>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE builds SET state = ?2, error = ?3, droplet_guid = ?4, updated_at = ?5 WHERE guid = ?1",
+        params![guid, state, error, droplet, now()],
+    )?;
+    Ok(())
+}
+
+/// After a restart: whatever was in flight when the process died is failed, with the reason.
+pub fn fail_interrupted(c: &Connection) -> Result<(usize, usize), StoreError> {
+    let t = now();
+    let builds = c.execute(
+        "UPDATE builds SET state = 'FAILED', error = 'StagingError - staging was interrupted: \
+         dropship stopped while this build was staging', updated_at = ?1 WHERE state = 'STAGING'",
+        [&t],
+    )?;
+    let packages = c.execute(
+        "UPDATE packages SET state = 'FAILED', error = 'the upload was interrupted: dropship \
+         stopped while processing it', updated_at = ?1 WHERE state = 'PROCESSING_UPLOAD'",
+        [&t],
+    )?;
+    Ok((builds, packages))
+}
+
+/// Builds by state, for metrics.
+pub fn count_builds(c: &Connection) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut stmt = c.prepare("SELECT state, COUNT(*) FROM builds GROUP BY state")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+// --- droplets ---------------------------------------------------------------------------------
+
+pub fn insert_droplet(c: &Connection, d: &Droplet) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO droplets (guid, app_guid, build_guid, package_guid, checksum, image,
+         process_types, buildpacks, stack, detected_buildpack, start_command, created_at,
+         updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+        params![
+            d.guid,
+            d.app_guid,
+            d.build_guid,
+            d.package_guid,
+            d.checksum,
+            d.image,
+            serde_json::to_string(&d.process_types).expect("json"),
+            d.buildpacks.to_string(),
+            d.stack,
+            d.detected_buildpack,
+            d.start_command,
+            d.created_at,
+            d.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get_droplet(c: &Connection, guid: &str) -> Result<Option<Droplet>, StoreError> {
+    one(
+        c,
+        "SELECT * FROM droplets WHERE guid = ?1",
+        [guid],
+        droplet_row,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_and_interrupted_work_fails() {
+        let d = tempfile::tempdir().unwrap();
+        let db = super::super::Db::open(&d.path().join("t.db")).unwrap();
+        let conn = db.conn.lock().unwrap();
+        let t = now();
+        let app = App {
+            guid: "a1".into(),
+            name: "shop".into(),
+            env: [("K".to_string(), "V".to_string())].into(),
+            current_droplet: None,
+            instances: 2,
+            memory_mb: 512,
+            disk_mb: 1024,
+            health_check: "port".into(),
+            created_at: t.clone(),
+            updated_at: t.clone(),
+        };
+        insert_app(&conn, &app).unwrap();
+        assert_eq!(get_app(&conn, "a1").unwrap(), Some(app.clone()));
+        assert!(
+            insert_app(
+                &conn,
+                &App {
+                    guid: "a2".into(),
+                    ..app.clone()
+                }
+            )
+            .is_err(),
+            "names are unique"
+        );
+        let b = Build {
+            guid: "b1".into(),
+            app_guid: "a1".into(),
+            package_guid: "p1".into(),
+            state: "STAGING".into(),
+            error: None,
+            droplet_guid: None,
+            buildpacks: vec!["binary".into()],
+            stack: "busybox".into(),
+            created_at: t.clone(),
+            updated_at: t,
+        };
+        insert_build(&conn, &b).unwrap();
+        assert_eq!(fail_interrupted(&conn).unwrap(), (1, 0));
+        let after = get_build(&conn, "b1").unwrap().unwrap();
+        assert_eq!(after.state, "FAILED");
+        assert!(after.error.unwrap().contains("interrupted"));
+        assert_eq!(after.buildpacks, vec!["binary".to_string()]);
+    }
+}
