@@ -101,9 +101,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     paths.create()?;
     let db = Db::open(&paths.db())?;
     let (builds, packages) = db.call(|c| crate::store::fail_interrupted(c)).await?;
-    if builds + packages > 0 {
+    for guid in &builds {
+        // Close the log, so that anyone following it sees the end.
+        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid)) {
+            log.line("==> dropship stopped while this build was staging");
+            log.finish("FAILED");
+        }
+    }
+    if builds.len() + packages > 0 {
         eprintln!(
-            "dropship: marked {builds} interrupted build(s) and {packages} upload(s) FAILED after a restart"
+            "dropship: marked {} interrupted build(s) and {packages} upload(s) FAILED after a restart",
+            builds.len()
         );
     }
     let mut config = config;

@@ -264,9 +264,12 @@ pub fn finish_build(
 }
 
 /// After a restart: whatever was in flight when the process died is failed, with the reason.
-pub fn fail_interrupted(c: &Connection) -> Result<(usize, usize), StoreError> {
+/// Returns the failed builds' guids and the number of failed packages.
+pub fn fail_interrupted(c: &Connection) -> Result<(Vec<String>, usize), StoreError> {
     let t = now();
-    let builds = c.execute(
+    let mut stmt = c.prepare("SELECT guid FROM builds WHERE state = 'STAGING'")?;
+    let guids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    c.execute(
         "UPDATE builds SET state = 'FAILED', error = 'StagingError - staging was interrupted: \
          dropship stopped while this build was staging', updated_at = ?1 WHERE state = 'STAGING'",
         [&t],
@@ -276,7 +279,7 @@ pub fn fail_interrupted(c: &Connection) -> Result<(usize, usize), StoreError> {
          stopped while processing it', updated_at = ?1 WHERE state = 'PROCESSING_UPLOAD'",
         [&t],
     )?;
-    Ok((builds, packages))
+    Ok((guids, packages))
 }
 
 /// Builds by state, for metrics.
@@ -371,7 +374,7 @@ mod tests {
             updated_at: t,
         };
         insert_build(&conn, &b).unwrap();
-        assert_eq!(fail_interrupted(&conn).unwrap(), (1, 0));
+        assert_eq!(fail_interrupted(&conn).unwrap(), (vec!["b1".to_string()], 0));
         let after = get_build(&conn, "b1").unwrap().unwrap();
         assert_eq!(after.state, "FAILED");
         assert!(after.error.unwrap().contains("interrupted"));
