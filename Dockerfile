@@ -1,22 +1,31 @@
-# dropship as an image: build stage (Rust), then a slim Debian with bubblewrap for the sandbox.
-# At run time the staging sandbox needs user namespaces: run with
-#   --security-opt seccomp=unconfined --security-opt apparmor=unconfined (Docker/podman), or
-#   pass --sandbox none when the container itself is the isolation boundary.
-FROM docker.io/library/rust:1-bookworm AS build
+# dropship as an image: a Rust build stage, then a slim Debian with bubblewrap for the sandbox.
+#   podman build -t dropship .        (or docker build)
+# Run the service (its data in a volume, listening on all interfaces, so tokens are required):
+#   podman run -d -p 8080:8080 -v dropship:/var/lib/dropship -e DROPSHIP_TOKENS=change-me \
+#       --security-opt seccomp=unconfined --security-opt apparmor=unconfined dropship
+# The staging sandbox needs user namespaces inside the container; the default seccomp/apparmor
+# profiles of Docker and podman forbid them, hence the two options (or pass --sandbox none /
+# DROPSHIP_SANDBOX=none when the container itself is the isolation boundary).
+ARG BASE=docker.io/library/debian:bookworm-slim
+ARG RUST=docker.io/library/rust:1-bookworm
+
+FROM ${RUST} AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
-RUN cargo build --release --locked && strip target/release/dropship
+RUN cargo build --release --locked \
+ && install -D -m 0755 target/release/dropship /out/dropship \
+ && strip /out/dropship
 
-FROM docker.io/library/debian:bookworm-slim
+FROM ${BASE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --uid 1000 --create-home dropship
-COPY --from=build /src/target/release/dropship /usr/local/bin/dropship
+ && apt-get install -y --no-install-recommends bubblewrap busybox-static ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/dropship /usr/local/bin/dropship
 # The shipped buildpacks, where the binary looks for them (<exe>/../share/dropship/buildpacks).
 COPY buildpacks /usr/local/share/dropship/buildpacks
-USER 1000
-ENV DROPSHIP_STACK_CACHE=/home/dropship/.cache/dropship
+ENV DROPSHIP_LISTEN=0.0.0.0:8080 DROPSHIP_DATA_DIR=/var/lib/dropship
+VOLUME /var/lib/dropship
+EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/dropship"]
-CMD ["--help"]
+CMD ["serve"]
