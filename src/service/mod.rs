@@ -132,6 +132,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         db,
         metrics: metrics::Metrics::default(),
     });
-    axum::serve(listener, router(state)).await?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(stop_signal()).await?;
+    eprintln!("dropship: stopped");
     Ok(())
+}
+
+/// SIGTERM or SIGINT (as PID 1 in a container nothing else would stop the process).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("dropship: stopping (builds still staging will be marked FAILED at the next start)");
 }
