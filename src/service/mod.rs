@@ -148,4 +148,10 @@ async fn stop_signal() {
         _ = int.recv() => {}
     }
     eprintln!("dropship: stopping (builds still staging will be marked FAILED at the next start)");
+    // Open requests (a followed log can last as long as a build) get a few seconds, no more.
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        eprintln!("dropship: stopped (requests still open were cut)");
+        std::process::exit(0);
+    });
 }
