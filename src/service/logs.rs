@@ -121,7 +121,7 @@ pub async fn show(
         .map_err(ApiError::internal)?;
     // Tail the file until the end marker: lines are streamed as the build writes them.
     let stream = futures_util::stream::unfold(
-        (file, String::new(), false, 0u32),
+        (file, Vec::<u8>::new(), false, 0u32),
         move |(mut file, mut partial, done, idle)| async move {
             if done {
                 return None;
@@ -134,16 +134,15 @@ pub async fn show(
                     return None;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                return Some((
-                    Ok::<Bytes, std::io::Error>(Bytes::new()),
-                    (file, partial, false, idle + 1),
-                ));
+                return Some((Ok::<Bytes, std::io::Error>(Bytes::new()), (file, partial, false, idle + 1)));
             }
-            partial.push_str(&String::from_utf8_lossy(&buf[..n]));
-            let complete = match partial.rfind('\n') {
-                Some(i) => partial.drain(..=i).collect::<String>(),
-                None => String::new(),
+            // Only whole lines go out, so a character split between two reads stays whole.
+            partial.extend_from_slice(&buf[..n]);
+            let complete: Vec<u8> = match partial.iter().rposition(|&b| b == b'\n') {
+                Some(i) => partial.drain(..=i).collect(),
+                None => Vec::new(),
             };
+            let complete = String::from_utf8_lossy(&complete).into_owned();
             let finished = complete.lines().any(|l| l.starts_with(END));
             let out = if wants_sse {
                 let mut s = sse(&complete);
