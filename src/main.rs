@@ -16,6 +16,7 @@ fn main() {
             Command::Build(a) => cli::build(*a).await,
             Command::Stack(StackCommand::Import(a)) => cli::stack_import(a).await,
             Command::Serve(a) => cli::serve(a).await,
+            Command::Push(a) => cli::push::push(a).await,
         }
     });
     let code = match result {

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and their translation into library calls.
 
+pub mod push;
 pub mod report;
 
 use anyhow::{bail, Context, Result};
@@ -36,6 +37,8 @@ pub enum Command {
     Stack(StackCommand),
     /// Run the cf push-style API, build queue and registry endpoint.
     Serve(ServeArgs),
+    /// Push an app to a `dropship serve` API the way `cf push` does: upload, stage, print the image.
+    Push(push::PushArgs),
 }
 
 /// Every flag can also come from the environment or the TOML config file (flag > env > file).

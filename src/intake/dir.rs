@@ -15,7 +15,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use walkdir::{DirEntry, WalkDir};
 
 /// Always ignored, at any depth, after the root's `.cfignore` (the cf CLI's list).
@@ -42,9 +42,109 @@ pub const DEFAULT_IGNORES: &[&str] = &[
 /// `dest` may hold a partial app: the caller removes it.
 pub fn copy_dir(src: &Path, dest: &Path, limits: &Limits) -> Result<IntakeStats, IntakeError> {
     let mut out = Output::new(dest, src, Budget::new(limits, src, None))?;
-    let ignore = cf_ignore(src)?;
     let dest_meta = fs::metadata(dest).map_err(|e| IntakeError::io(dest, e))?;
-    let keep = |e: &DirEntry| {
+    for entry in walk(src, Some((dest_meta.dev(), dest_meta.ino())))? {
+        let (entry, rel) = entry?;
+        let path = entry.path();
+        let io_err = |e| IntakeError::io(path, e);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            out.budget.entry()?;
+            let mode = entry.metadata().map_err(|e| io_err(e.into()))?.mode();
+            out.dir(&rel, dir_mode(Some(mode)))?;
+        } else if ft.is_file() {
+            out.budget.entry()?;
+            let (mut f, meta) = open_file(path)?;
+            out.file(&rel, file_mode(Some(meta.mode())), &mut f, &io_err)?;
+        } else if ft.is_symlink() {
+            out.budget.entry()?;
+            let target = fs::read_link(path).map_err(io_err)?;
+            out.symlink(&rel, &target);
+        }
+        // Sockets, FIFOs and devices: skipped.
+    }
+    out.finish()
+}
+
+/// What kind of entry an [`AppEntry`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppEntryKind {
+    /// A regular file of `size` bytes (when listed).
+    File {
+        size: u64,
+    },
+    Dir,
+    /// A symlink, not followed; its target is checked by whoever receives the app.
+    Symlink {
+        target: PathBuf,
+    },
+}
+
+/// One entry of a directory app as [`copy_dir`] would take it (see [`list_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEntry {
+    /// Relative to the app's root; normal components only.
+    pub path: PathBuf,
+    /// Permission bits as [`copy_dir`] would write them (setuid/setgid/sticky dropped, owner
+    /// read on files, owner rwx on directories); 0o777 for symlinks.
+    pub mode: u32,
+    pub kind: AppEntryKind,
+}
+
+/// Lists what [`copy_dir`] would copy from `src` (same `.cfignore` and default ignores, same
+/// order, sockets/FIFOs/devices left out) without copying anything: e.g. for `dropship push`
+/// to hash and upload a directory the way `cf push` does. No limits apply.
+pub fn list_dir(src: &Path) -> Result<Vec<AppEntry>, IntakeError> {
+    let mut list = Vec::new();
+    for entry in walk(src, None)? {
+        let (entry, path) = entry?;
+        let io_err = |e: io::Error| IntakeError::io(entry.path(), e);
+        let ft = entry.file_type();
+        let meta = || entry.metadata().map_err(|e| io_err(e.into()));
+        let (mode, kind) = if ft.is_dir() {
+            (dir_mode(Some(meta()?.mode())), AppEntryKind::Dir)
+        } else if ft.is_file() {
+            let m = meta()?;
+            (
+                file_mode(Some(m.mode())),
+                AppEntryKind::File { size: m.len() },
+            )
+        } else if ft.is_symlink() {
+            let target = fs::read_link(entry.path()).map_err(io_err)?;
+            (0o777, AppEntryKind::Symlink { target })
+        } else {
+            continue;
+        };
+        list.push(AppEntry { path, mode, kind });
+    }
+    Ok(list)
+}
+
+/// Opens a regular file of the app for reading, with its metadata. If it was swapped since
+/// the walk: fails on a symlink, doesn't block on a FIFO.
+pub fn open_file(path: &Path) -> Result<(fs::File, fs::Metadata), IntakeError> {
+    let io_err = |e| IntakeError::io(path, e);
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_err)?;
+    let meta = f.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(io_err(io::Error::other("changed while being copied")));
+    }
+    Ok((f, meta))
+}
+
+/// The entries of `src` below its root that the ignore rules keep, sorted by name, with
+/// their paths relative to `src`; symlinks are not followed. `skip` (device, inode) is a
+/// directory left out (the destination, when it lies inside `src`).
+fn walk(
+    src: &Path,
+    skip: Option<(u64, u64)>,
+) -> Result<impl Iterator<Item = Result<(DirEntry, PathBuf), IntakeError>> + '_, IntakeError> {
+    let ignore = cf_ignore(src)?;
+    let keep = move |e: &DirEntry| {
         if e.depth() == 0 {
             return true;
         }
@@ -54,50 +154,27 @@ pub fn copy_dir(src: &Path, dest: &Path, limits: &Limits) -> Result<IntakeStats,
             return false;
         }
         !(is_dir
-            && e.metadata()
-                .is_ok_and(|m| m.ino() == dest_meta.ino() && m.dev() == dest_meta.dev()))
+            && skip.is_some_and(|(dev, ino)| {
+                e.metadata().is_ok_and(|m| m.ino() == ino && m.dev() == dev)
+            }))
     };
     let walk = WalkDir::new(src).follow_links(false).sort_by_file_name();
-    for entry in walk.into_iter().filter_entry(keep) {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(src).to_path_buf();
-            IntakeError::io(&path, e.into())
-        })?;
-        if entry.depth() == 0 {
-            continue;
-        }
-        let path = entry.path();
-        let rel = path
-            .strip_prefix(src)
-            .expect("walkdir yields paths under its root");
-        let io_err = |e| IntakeError::io(path, e);
-        let ft = entry.file_type();
-        if ft.is_dir() {
-            out.budget.entry()?;
-            let mode = entry.metadata().map_err(|e| io_err(e.into()))?.mode();
-            out.dir(rel, dir_mode(Some(mode)))?;
-        } else if ft.is_file() {
-            out.budget.entry()?;
-            // If it was swapped since the walk: fail on a symlink, don't block on a FIFO.
-            let mut f = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(path)
-                .map_err(io_err)?;
-            let meta = f.metadata().map_err(io_err)?;
-            if !meta.is_file() {
-                return Err(io_err(io::Error::other("changed while being copied")));
-            }
-            let mode = meta.mode();
-            out.file(rel, file_mode(Some(mode)), &mut f, &io_err)?;
-        } else if ft.is_symlink() {
-            out.budget.entry()?;
-            let target = fs::read_link(path).map_err(io_err)?;
-            out.symlink(rel, &target);
-        }
-        // Sockets, FIFOs and devices: skipped.
-    }
-    out.finish()
+    Ok(walk
+        .into_iter()
+        .filter_entry(keep)
+        .filter(|e| !matches!(e, Ok(e) if e.depth() == 0))
+        .map(move |entry| {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(src).to_path_buf();
+                IntakeError::io(&path, e.into())
+            })?;
+            let rel = entry
+                .path()
+                .strip_prefix(src)
+                .expect("walkdir yields paths under its root")
+                .to_path_buf();
+            Ok((entry, rel))
+        }))
 }
 
 /// The matcher for `src`: its `.cfignore` (if a regular file) then the defaults.
@@ -117,4 +194,60 @@ fn cf_ignore(src: &Path) -> Result<Gitignore, IntakeError> {
         b.add_line(None, line).map_err(|e| bad(e.to_string()))?;
     }
     b.build().map_err(|e| bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    #[test]
+    fn lists_what_copy_dir_copies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("app");
+        for (p, content) in [
+            (".cfignore", "*.log\n"),
+            ("index.html", "hi"),
+            ("debug.log", "x"),
+            ("lib/run.sh", "#!/bin/sh\n"),
+            (".git/HEAD", "x"),
+            ("manifest.yml", "x"),
+        ] {
+            let p = src.join(p);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, content).unwrap();
+        }
+        fs::create_dir(src.join("empty")).unwrap();
+        fs::set_permissions(src.join("lib/run.sh"), fs::Permissions::from_mode(0o4755)).unwrap();
+        symlink("lib/run.sh", src.join("run")).unwrap();
+        let fifo = std::ffi::CString::new(src.join("fifo").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let list = list_dir(&src).unwrap();
+        let seen: Vec<(String, u32, AppEntryKind)> = list
+            .into_iter()
+            .map(|e| (e.path.display().to_string(), e.mode, e.kind))
+            .collect();
+        let file = |size| AppEntryKind::File { size };
+        assert_eq!(
+            seen,
+            [
+                ("empty".to_string(), 0o755, AppEntryKind::Dir),
+                ("index.html".to_string(), 0o644, file(2)),
+                ("lib".to_string(), 0o755, AppEntryKind::Dir),
+                ("lib/run.sh".to_string(), 0o755, file(10)),
+                (
+                    "run".to_string(),
+                    0o777,
+                    AppEntryKind::Symlink {
+                        target: "lib/run.sh".into()
+                    }
+                ),
+            ]
+        );
+        // copy_dir takes exactly the same entries.
+        let dest = tmp.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        let stats = copy_dir(&src, &dest, &Limits::default()).unwrap();
+        assert_eq!((stats.files, stats.dirs, stats.symlinks), (2, 2, 1));
+    }
 }

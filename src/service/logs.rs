@@ -134,7 +134,10 @@ pub async fn show(
                     return None;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                return Some((Ok::<Bytes, std::io::Error>(Bytes::new()), (file, partial, false, idle + 1)));
+                return Some((
+                    Ok::<Bytes, std::io::Error>(Bytes::new()),
+                    (file, partial, false, idle + 1),
+                ));
             }
             // Only whole lines go out, so a character split between two reads stays whole.
             partial.extend_from_slice(&buf[..n]);

@@ -5,6 +5,7 @@ pub mod apps;
 pub mod auth;
 pub mod builds;
 pub mod config;
+pub mod content;
 pub mod droplets;
 pub mod error;
 pub mod json;
@@ -99,6 +100,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         root: config.data_dir.clone(),
     };
     paths.create()?;
+    // Nothing runs yet: whatever a previous process left in its scratch dirs is garbage.
+    for scratch in [paths.work(), paths.uploads()] {
+        for entry in std::fs::read_dir(&scratch)?.flatten() {
+            let p = entry.path();
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+        }
+    }
     let db = Db::open(&paths.db())?;
     let (builds, packages) = db.call(|c| crate::store::fail_interrupted(c)).await?;
     for guid in &builds {
@@ -132,7 +144,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         db,
         metrics: metrics::Metrics::default(),
     });
-    axum::serve(listener, router(state)).with_graceful_shutdown(stop_signal()).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop_signal())
+        .await?;
     eprintln!("dropship: stopped");
     Ok(())
 }
@@ -140,7 +154,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// SIGTERM or SIGINT (as PID 1 in a container nothing else would stop the process).
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {

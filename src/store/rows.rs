@@ -268,7 +268,9 @@ pub fn finish_build(
 pub fn fail_interrupted(c: &Connection) -> Result<(Vec<String>, usize), StoreError> {
     let t = now();
     let mut stmt = c.prepare("SELECT guid FROM builds WHERE state = 'STAGING'")?;
-    let guids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    let guids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
     c.execute(
         "UPDATE builds SET state = 'FAILED', error = 'StagingError - staging was interrupted: \
          dropship stopped while this build was staging', updated_at = ?1 WHERE state = 'STAGING'",
@@ -326,6 +328,21 @@ pub fn get_droplet(c: &Connection, guid: &str) -> Result<Option<Droplet>, StoreE
     )
 }
 
+
+// --- package uploads (used by service/upload.rs) ------------------------------------------------
+
+/// Moves a package from AWAITING_UPLOAD to PROCESSING_UPLOAD; false when it was not awaiting an
+/// upload (gone, or another upload claimed it first). One statement, so two uploads racing for
+/// the same package cannot both win.
+pub fn claim_package_upload(c: &Connection, guid: &str) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE packages SET state = 'PROCESSING_UPLOAD', error = NULL, updated_at = ?2
+         WHERE guid = ?1 AND state = 'AWAITING_UPLOAD'",
+        params![guid, now()],
+    )?;
+    Ok(n == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,7 +391,10 @@ mod tests {
             updated_at: t,
         };
         insert_build(&conn, &b).unwrap();
-        assert_eq!(fail_interrupted(&conn).unwrap(), (vec!["b1".to_string()], 0));
+        assert_eq!(
+            fail_interrupted(&conn).unwrap(),
+            (vec!["b1".to_string()], 0)
+        );
         let after = get_build(&conn, "b1").unwrap().unwrap();
         assert_eq!(after.state, "FAILED");
         assert!(after.error.unwrap().contains("interrupted"));

@@ -437,3 +437,107 @@ pub fn tempdir() -> tempfile::TempDir {
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     d
 }
+
+// --- dropship serve ----------------------------------------------------------------------------
+
+/// `dropship serve` on a free loopback port with a fresh data dir, stopped when dropped (and by
+/// `timeout` after 30 minutes, should the test process die first). Started with only
+/// `--data-dir` and `--listen` (it makes its own busybox stack); [`Service::start_with`] adds
+/// arguments such as `--config FILE` or `--token T`. DROPSHIP_* variables of the test
+/// environment are not passed on, so runs do not depend on the shell they come from.
+pub struct Service {
+    child: Child,
+    pub port: u16,
+    /// Holds `data/` (the data dir) and `service.log` (the service's stdout and stderr).
+    pub dir: tempfile::TempDir,
+}
+
+impl Service {
+    pub fn start() -> Service {
+        Service::start_with(&[])
+    }
+
+    /// Starts with `args` after `serve --data-dir DIR --listen 127.0.0.1:PORT`; returns once
+    /// `/healthz` answers 200 (panics with the log if it exits or takes over two minutes).
+    pub fn start_with(args: &[&str]) -> Service {
+        let dir = tempdir();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("service.log")).unwrap();
+        let mut c = Command::new("timeout");
+        c.arg("1800")
+            .arg(bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            // Its own process group, so that dropping kills dropship, not only `timeout`.
+            .process_group(0)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("DROPSHIP_") {
+                c.env_remove(k);
+            }
+        }
+        let child = c.spawn().expect("start dropship serve");
+        let mut s = Service { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while http_status(port, "/healthz") != Some(200) {
+            if let Some(status) = s.child.try_wait().unwrap() {
+                panic!(
+                    "dropship serve exited ({status}) before answering:\n{}",
+                    s.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dropship serve did not answer /healthz within 120 s:\n{}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `base()` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// What the service printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+    }
+
+    /// The pid of dropship itself (the child of `timeout`), e.g. to read /proc/PID/status.
+    pub fn pid(&self) -> Option<u32> {
+        let t = self.child.id();
+        std::fs::read_to_string(format!("/proc/{t}/task/{t}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group created for this service.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
