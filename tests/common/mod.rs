@@ -3,6 +3,7 @@
 //! Missing tools make tests fail with the command that installs them (see .ci/run).
 #![allow(dead_code)]
 
+pub mod api;
 pub mod staging;
 
 use std::io::Read;
@@ -450,6 +451,7 @@ pub struct Service {
     pub port: u16,
     /// Holds `data/` (the data dir) and `service.log` (the service's stdout and stderr).
     pub dir: tempfile::TempDir,
+    args: Vec<String>,
 }
 
 impl Service {
@@ -462,7 +464,24 @@ impl Service {
     pub fn start_with(args: &[&str]) -> Service {
         let dir = tempdir();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("service.log")).unwrap();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = Service::spawn(&dir, port, &args);
+        let mut s = Service {
+            child,
+            port,
+            dir,
+            args,
+        };
+        s.wait_healthy();
+        s
+    }
+
+    fn spawn(dir: &tempfile::TempDir, port: u16, args: &[String]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("service.log"))
+            .unwrap();
         let mut c = Command::new("timeout");
         c.arg("1800")
             .arg(bin())
@@ -481,24 +500,41 @@ impl Service {
                 c.env_remove(k);
             }
         }
-        let child = c.spawn().expect("start dropship serve");
-        let mut s = Service { child, port, dir };
+        c.spawn().expect("start dropship serve")
+    }
+
+    fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while http_status(port, "/healthz") != Some(200) {
-            if let Some(status) = s.child.try_wait().unwrap() {
+        while http_status(self.port, "/healthz") != Some(200) {
+            if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
                     "dropship serve exited ({status}) before answering:\n{}",
-                    s.log()
+                    self.log()
                 );
             }
             assert!(
                 Instant::now() < deadline,
                 "dropship serve did not answer /healthz within 120 s:\n{}",
-                s.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        s
+    }
+
+    /// kill -9 of dropship (and whatever it started), then a new process on the same data dir
+    /// and port.
+    pub fn kill9_and_restart(&mut self) {
+        // SAFETY: kill(2) on the process group created for this service.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while http_status(self.port, "/healthz").is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child = Service::spawn(&self.dir, self.port, &self.args);
+        self.wait_healthy();
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -1,0 +1,421 @@
+//! `dropship serve` end to end over raw HTTP: apps -> packages -> upload -> builds -> logs ->
+//! droplet -> kubernetes, the image pulled from the embedded registry by skopeo and run by
+//! podman; logs followed live; kill -9 in the middle of staging; tokens.
+
+mod common;
+
+use common::api::*;
+use common::*;
+use serde_json::{json, Value};
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn buildpack(dir: &Path, name: &str, finalize: &str, web: &str) {
+    let bin = dir.join(name).join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (script, body) in [
+        ("detect", format!("echo {name}")),
+        ("finalize", finalize.to_string()),
+        (
+            "release",
+            format!("printf -- '---\\ndefault_process_types:\\n  web: {web}\\n'"),
+        ),
+    ] {
+        let p = bin.join(script);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_flow_over_http_ends_in_a_running_image() {
+    let api = Api::start(&[]);
+    let page = b"<h1>built by dropship serve</h1>\n";
+    let (app, pkg) = api
+        .ready_package("flow-site", &[("index.html", page, 0o644)])
+        .await;
+    let (s, b) = api.build(&pkg, None).await;
+    assert_eq!((s, b["state"].as_str()), (201, Some("STAGING")), "{b}");
+    let build = b["guid"].as_str().unwrap().to_string();
+
+    // The followed log ends when the build does, with the buildpack's output in it.
+    let (s, _, log) = api
+        .text(&format!("/v3/builds/{build}/logs?follow=true"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        log.contains("Staticfile buildpack") && log.contains("end of staging log: STAGED"),
+        "{log}"
+    );
+    let b = api.wait_build(&build, Duration::from_secs(120)).await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    assert!(b["error"].is_null());
+    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+
+    let (s, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
+    assert_eq!(s, 200, "{d}");
+    let image = d["image"].as_str().unwrap().to_string();
+    let prefix = format!("127.0.0.1:{}/apps/flow-site@sha256:", api.svc.port);
+    assert!(image.starts_with(&prefix), "{image}");
+    assert_eq!(d["buildpacks"][0]["name"], "staticfile");
+    assert_eq!(d["stack"], "busybox");
+    assert!(
+        d["process_types"]["web"]
+            .as_str()
+            .unwrap()
+            .contains("serve"),
+        "{d}"
+    );
+
+    // The droplet tgz is what the checksum says, in CF's layout.
+    let r = api
+        .http
+        .get(api.svc.url(&format!("/v3/droplets/{droplet}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let tgz = r.bytes().await.unwrap();
+    assert_eq!(d["checksum"]["value"], sha256_hex(&tgz));
+    let mut names = Vec::new();
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        if name == "app/index.html" {
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            assert_eq!(body, page);
+        }
+        names.push(name);
+    }
+    for want in ["app/index.html", "staging_info.yml", "deps/", "profile.d/"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from the droplet: {names:?}"
+        );
+    }
+
+    // Kubernetes objects: valid, naming the image by digest; JSON on request.
+    let (s, ct, yaml) = api
+        .text(&format!("/v3/droplets/{droplet}/kubernetes"), None)
+        .await;
+    assert_eq!((s, ct.as_str()), (200, "application/yaml"));
+    assert!(yaml.contains(&format!("image: {image}")), "{yaml}");
+    let file = api.svc.dir.path().join("k8s.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    require(
+        "kubernetes-validate",
+        "python3-pip && pip install kubernetes-validate",
+    );
+    let o = std::process::Command::new("kubernetes-validate")
+        .args(["--strict", "--kubernetes-version", "1.33.0"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, ct, list) = api
+        .text(
+            &format!("/v3/droplets/{droplet}/kubernetes"),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(ct, "application/json");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["items"][0]["kind"], "StatefulSet");
+
+    // The current droplet.
+    let r = api
+        .http
+        .patch(
+            api.svc
+                .url(&format!("/v3/apps/{app}/relationships/current_droplet")),
+        )
+        .json(&json!({"data": {"guid": droplet}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, a) = api.get(&format!("/v3/apps/{app}")).await;
+    assert_eq!(a["state"], "STARTED", "{a}");
+
+    // Pulled from the embedded registry by independent tools, and run.
+    let by_digest = format!("docker://{image}");
+    assert_eq!(
+        skopeo_inspect(&by_digest, false)["Digest"],
+        image.split('@').nth(1).unwrap()
+    );
+    let podman = Podman::new();
+    let port = free_port();
+    let c = podman.run(&image, port);
+    let got = wait_for_page(port, "/", Duration::from_secs(30));
+    assert_eq!(
+        got.as_deref(),
+        Some(std::str::from_utf8(page).unwrap()),
+        "{}",
+        c.logs()
+    );
+    drop(c);
+
+    let (_, _, metrics) = api.text("/metrics", None).await;
+    assert!(
+        metrics.contains("dropship_builds{state=\"STAGED\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dropship_build_queue_length 0"),
+        "{metrics}"
+    );
+    for path in [
+        "/v3/apps/nope",
+        "/v3/builds/nope",
+        "/v3/droplets/nope",
+        "/v3/packages/nope",
+    ] {
+        let (s, v) = api.get(path).await;
+        assert_eq!(
+            (s, v["errors"][0]["code"].as_u64()),
+            (404, Some(10010)),
+            "{path}: {v}"
+        );
+        assert_eq!(v["errors"][0]["title"], "CF-ResourceNotFound");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staging_output_is_streamed_while_the_build_runs() {
+    let bps = tempdir();
+    buildpack(
+        bps.path(),
+        "slow",
+        "echo first-line; sleep 3; echo second-line",
+        "sleep 1000",
+    );
+    let api = Api::start(&["--buildpacks-dir", bps.path().to_str().unwrap()]);
+    let (_, pkg) = api
+        .ready_package("slow-app", &[("a.txt", b"a", 0o644)])
+        .await;
+    let (_, b) = api.build(&pkg, None).await;
+    let build = b["guid"].as_str().unwrap().to_string();
+    let mut r = api
+        .http
+        .get(api.svc.url(&format!("/v3/builds/{build}/logs?follow=true")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    let mut first_at = None;
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if first_at.is_none() && seen.contains("data: first-line") {
+            first_at = Some(Instant::now());
+            // The build is still running when its first line arrives.
+            let (_, now) = api.get(&format!("/v3/builds/{build}")).await;
+            assert_eq!(now["state"], "STAGING", "{now}");
+        }
+    }
+    let first_at = first_at.expect("first line never arrived");
+    assert!(
+        seen.contains("data: second-line") && seen.contains("event: end"),
+        "{seen}"
+    );
+    assert!(first_at.elapsed() < Duration::from_secs(60));
+    assert_eq!(
+        api.wait_build(&build, Duration::from_secs(60)).await["state"],
+        "STAGED"
+    );
+}
+
+fn sleepers(tag: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).replace('\0', " ").contains(tag))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
+    let bps = tempdir();
+    buildpack(bps.path(), "a-fast", "echo fast", "sleep 1000");
+    buildpack(
+        bps.path(),
+        "b-stuck",
+        "echo going to sleep; exec sleep 3011",
+        "sleep 1000",
+    );
+    let mut api = Api::start(&["--buildpacks-dir", bps.path().to_str().unwrap()]);
+    let (_, pkg) = api.ready_package("keeper", &[("a.txt", b"a", 0o644)]).await;
+    let (_, b) = api
+        .build(
+            &pkg,
+            Some(json!({"type": "buildpack", "data": {"buildpacks": ["a-fast"]}})),
+        )
+        .await;
+    let done = api
+        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(done["state"], "STAGED", "{done}");
+    let droplet = done["droplet"]["guid"].as_str().unwrap().to_string();
+
+    let (_, pkg2) = api.ready_package("victim", &[("b.txt", b"b", 0o644)]).await;
+    let (_, b2) = api
+        .build(
+            &pkg2,
+            Some(json!({"type": "buildpack", "data": {"buildpacks": ["b-stuck"]}})),
+        )
+        .await;
+    let victim = b2["guid"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, _, log) = api.text(&format!("/v3/builds/{victim}/logs"), None).await;
+        if log.contains("going to sleep") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never started staging: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sleepers("sleep 3011"), 1);
+
+    api.svc.kill9_and_restart();
+
+    let (s, v) = api.get(&format!("/v3/builds/{victim}")).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("FAILED")), "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("StagingError - ") && error.contains("interrupted"),
+        "{error}"
+    );
+    // Its log is closed: following it ends at once.
+    let (_, _, log) = api
+        .text(&format!("/v3/builds/{victim}/logs?follow=true"), None)
+        .await;
+    assert!(log.contains("end of staging log: FAILED"), "{log}");
+    // The sandbox died with its parent.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sleepers("sleep 3011"), 0, "the buildpack outlived dropship");
+    // Earlier work is intact.
+    let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
+    assert_eq!(d["state"], "STAGED", "{d}");
+    let (_, b1) = api
+        .get(&format!("/v3/builds/{}", b["guid"].as_str().unwrap()))
+        .await;
+    assert_eq!(b1["state"], "STAGED");
+    let r = api
+        .http
+        .get(api.svc.url(&format!("/v3/droplets/{droplet}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sha256_hex(&r.bytes().await.unwrap()),
+        d["checksum"]["value"]
+    );
+    // And the service builds again.
+    let (_, b3) = api
+        .build(
+            &pkg2,
+            Some(json!({"type": "buildpack", "data": {"buildpacks": ["a-fast"]}})),
+        )
+        .await;
+    assert_eq!(
+        api.wait_build(b3["guid"].as_str().unwrap(), Duration::from_secs(60))
+            .await["state"],
+        "STAGED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_guard_everything_but_healthz() {
+    let mut api = Api::start(&["--token", "s3cr3t-token"]);
+    let (s, v) = api.get("/v3/apps").await;
+    assert_eq!(
+        (s, v["errors"][0]["code"].as_u64()),
+        (401, Some(10002)),
+        "{v}"
+    );
+    assert_eq!(v["errors"][0]["title"], "CF-NotAuthenticated");
+    assert_eq!(http_status(api.svc.port, "/healthz"), Some(200));
+    api.token = Some("wrong".into());
+    assert_eq!(api.get("/v3/apps").await.0, 401);
+    api.token = Some("s3cr3t-token".into());
+    assert_eq!(api.get("/v3/apps").await.0, 200);
+    // The registry endpoint challenges, and takes the token as a Basic password.
+    let r = api.http.get(api.svc.url("/v2/")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    let r = api
+        .http
+        .get(api.svc.url("/v2/"))
+        .basic_auth("anyone", Some("s3cr3t-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        !api.svc.log().contains("s3cr3t-token"),
+        "the token reached the log"
+    );
+
+    // Listening beyond loopback without tokens is refused, saying why.
+    let o = std::process::Command::new(bin())
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(api.svc.dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("without API tokens"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_concurrent_pushes_all_succeed_through_the_queue() {
+    let api = Api::start(&["--concurrency", "2"]);
+    let apps = tempdir();
+    let mut children = Vec::new();
+    for i in 0..8 {
+        let dir = apps.path().join(format!("app{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), format!("<p>app {i}</p>\n")).unwrap();
+        random_file(&dir.join("payload.bin"), 2 << 20);
+        let child = std::process::Command::new(bin())
+            .args(["push", dir.to_str().unwrap(), "--api", &api.svc.base()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.push(child);
+    }
+    let mut max_queue = 0;
+    while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        let (_, _, m) = api.text("/metrics", None).await;
+        if let Some(q) = m
+            .lines()
+            .find_map(|l| l.strip_prefix("dropship_build_queue_length "))
+        {
+            max_queue = max_queue.max(q.trim().parse::<u32>().unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut images = std::collections::BTreeSet::new();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        images.insert(String::from_utf8(o.stdout).unwrap().trim().to_string());
+    }
+    assert_eq!(images.len(), 8, "{images:?}");
+    let (_, _, m) = api.text("/metrics", None).await;
+    assert!(m.contains("dropship_builds{state=\"STAGED\"} 8"), "{m}");
+    eprintln!("eight pushes: at most {max_queue} builds waited for a slot");
+}
