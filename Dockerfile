@@ -2,10 +2,13 @@
 #   podman build -t dropship .        (or docker build)
 # Run the service (its data in a volume, listening on all interfaces, so tokens are required):
 #   podman run -d -p 8080:8080 -v dropship:/var/lib/dropship -e DROPSHIP_TOKENS=change-me \
-#       --security-opt seccomp=unconfined --security-opt apparmor=unconfined dropship
-# The staging sandbox needs user namespaces inside the container; the default seccomp/apparmor
-# profiles of Docker and podman forbid them, hence the two options (or pass --sandbox none /
-# DROPSHIP_SANDBOX=none when the container itself is the isolation boundary).
+#       --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+#       --security-opt unmask=ALL dropship
+# The staging sandbox (bubblewrap) needs, inside the container, user namespaces (forbidden by the
+# default seccomp and AppArmor profiles) and a /proc it may mount again (the runtime masks parts
+# of /proc, and the kernel then refuses a fresh one): hence the three options; with Docker the
+# last one is `--security-opt systempaths=unconfined`. Or run with DROPSHIP_SANDBOX=none when
+# the container itself is the isolation boundary.
 ARG BASE=docker.io/library/debian:bookworm-slim
 ARG RUST=docker.io/library/rust:1-bookworm
 

@@ -98,7 +98,8 @@ impl Lifecycle<'_> {
         if !f.success() {
             return Err(StagingError::Sandbox(format!(
                 "the staging sandbox does not start (exit {}): {}. The stack needs /bin/sh; \
-                 bubblewrap needs user namespaces (or use --sandbox none inside a container)",
+                 bubblewrap needs user namespaces and a /proc it may mount (in a container: \
+                 seccomp and apparmor unconfined, /proc unmasked), or use --sandbox none",
                 f.code,
                 lines.join(" / ")
             )));

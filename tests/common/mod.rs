@@ -252,6 +252,8 @@ pub fn debian_rootfs() -> PathBuf {
     let tmp = path.with_extension("partial");
     let status = Command::new("mmdebstrap")
         .args([
+            // The format is guessed from the file name otherwise, and `.partial` means a directory.
+            "--format=tar",
             "--variant=minbase",
             "--include=busybox,nodejs,python3,ca-certificates",
             "bookworm",
