@@ -207,6 +207,19 @@ impl Proxy {
             .collect()
     }
 
+    /// Waits until every connection the proxy accepted has been handled and recorded: dropship
+    /// may be done before the thread of a connection it gave up on (it retried elsewhere) is.
+    fn settle(&self) {
+        let deadline = Instant::now() + IO_TIMEOUT + Duration::from_secs(5);
+        while self.conns.lock().unwrap().iter().any(|h| !h.is_finished()) {
+            assert!(
+                Instant::now() < deadline,
+                "proxy connections never finished"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Protocol problems the proxy met (e.g. a chunked request): none expected.
     fn assert_clean(&self) {
         let errors = self.shared.errors.lock().unwrap().clone();
@@ -633,11 +646,13 @@ fn build_via(s: &Setup, stack: &str, image: &str) -> Run {
 }
 
 fn build(s: &Setup, proxy: &Proxy, tag: &str) -> Run {
-    build_via(
+    let run = build_via(
         s,
         &s.stack,
         &format!("docker://{}/{REPO}:{tag}", proxy.host()),
-    )
+    );
+    proxy.settle();
+    run
 }
 
 /// The build's output and the proxy's request log (also printed with DROPSHIP_FAULTS_VERBOSE=1).
