@@ -419,3 +419,76 @@ async fn eight_concurrent_pushes_all_succeed_through_the_queue() {
     assert!(m.contains("dropship_builds{state=\"STAGED\"} 8"), "{m}");
     eprintln!("eight pushes: at most {max_queue} builds waited for a slot");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_push_registry_images_go_there_and_stay_served_here() {
+    let reg = Registry::start();
+    let conf = tempdir();
+    let file = conf.path().join("dropship.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[registry]\nprefix = \"{}/pushed\"\nusername = \"builder\"\npassword = \"pa55-w0rd-xyz\"\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let api = Api::start(&["--config", file.to_str().unwrap()]);
+    let (_, pkg) = api
+        .ready_package("remote-site", &[("index.html", b"<p>remote</p>\n", 0o644)])
+        .await;
+    let (_, b) = api.build(&pkg, None).await;
+    let b = api
+        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(b["state"], "STAGED", "{b}\n{}", api.svc.log());
+    let droplet = b["droplet"]["guid"].as_str().unwrap();
+    let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
+    let image = d["image"].as_str().unwrap();
+    assert!(
+        image.starts_with(&format!("{}/pushed/remote-site@sha256:", reg.host())),
+        "{image}"
+    );
+    let digest = image.split('@').nth(1).unwrap();
+    assert_eq!(
+        skopeo_inspect(&format!("docker://{image}"), false)["Digest"],
+        digest
+    );
+    // The embedded registry keeps its own copy, tagged with the droplet's guid.
+    let (s, _, tags) = api.text("/v2/apps/remote-site/tags/list", None).await;
+    assert_eq!(s, 200);
+    assert!(tags.contains(droplet), "{tags}");
+    let local = format!(
+        "docker://127.0.0.1:{}/apps/remote-site:{droplet}",
+        api.svc.port
+    );
+    assert_eq!(skopeo_inspect(&local, false)["Digest"], digest);
+    let r = api
+        .http
+        .head(
+            api.svc
+                .url(&format!("/v2/apps/remote-site/manifests/{digest}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], digest);
+    let (s, _, _) = api
+        .text("/v2/apps/remote-site/manifests/no-such-tag", None)
+        .await;
+    assert_eq!(s, 404);
+    // The registry password is configuration, not output.
+    let (_, _, log) = api
+        .text(
+            &format!("/v3/builds/{}/logs", b["guid"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    for text in [api.svc.log(), log, d.to_string()] {
+        assert!(
+            !text.contains("pa55-w0rd-xyz"),
+            "the password leaked: {text}"
+        );
+    }
+}
