@@ -37,12 +37,25 @@ fn run(c: &mut Command) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Removes the named container when the test ends, passed or not.
+struct Removed<'a>(&'a Podman, &'static str);
+
+impl Drop for Removed<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cmd().args(["rm", "-f", "-t", "1", self.1]).output();
+    }
+}
+
 #[test]
 fn the_image_builds_runs_the_service_and_stages_inside() {
     let podman = Podman::new();
     let tmp = tempdir();
     let base = base_tarball();
-    run(podman.cmd().args(["import", base.to_str().unwrap(), "localhost/dropship-test-base:bookworm"]));
+    run(podman.cmd().args([
+        "import",
+        base.to_str().unwrap(),
+        "localhost/dropship-test-base:bookworm",
+    ]));
     let ctx = tmp.path().join("build-stage");
     std::fs::create_dir_all(ctx.join("out")).unwrap();
     std::fs::copy(bin(), ctx.join("out/dropship")).unwrap();
@@ -58,10 +71,13 @@ fn the_image_builds_runs_the_service_and_stages_inside() {
         "localhost/dropship:test",
         project_dir().to_str().unwrap(),
     ]));
-    let version = run(podman.cmd().args(["run", "--rm", "localhost/dropship:test", "--version"]));
+    let version = run(podman
+        .cmd()
+        .args(["run", "--rm", "localhost/dropship:test", "--version"]));
     assert!(version.starts_with("dropship "), "{version}");
 
     let port = free_port();
+    let _cleanup = Removed(&podman, "dropship-svc");
     run(podman.cmd().args([
         "run",
         "-d",
@@ -81,7 +97,11 @@ fn the_image_builds_runs_the_service_and_stages_inside() {
     let logs = || run(podman.cmd().args(["logs", "dropship-svc"]));
     let deadline = Instant::now() + Duration::from_secs(60);
     while http_status(port, "/healthz") != Some(200) {
-        assert!(Instant::now() < deadline, "the service never answered:\n{}", logs());
+        assert!(
+            Instant::now() < deadline,
+            "the service never answered:\n{}",
+            logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // A push from outside is staged by the containerised service, in its sandbox.
@@ -89,16 +109,26 @@ fn the_image_builds_runs_the_service_and_stages_inside() {
     std::fs::create_dir_all(&site).unwrap();
     std::fs::write(site.join("index.html"), "hi from the container\n").unwrap();
     let api = format!("http://127.0.0.1:{port}");
-    let o = Command::new(bin()).args(["push", site.to_str().unwrap(), "--api", &api]).output().unwrap();
+    let o = Command::new(bin())
+        .args(["push", site.to_str().unwrap(), "--api", &api])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}\n--- service\n{}", text(&o), logs());
     let image = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert!(image.starts_with(&format!("127.0.0.1:{port}/apps/site@sha256:")), "{image}");
+    assert!(
+        image.starts_with(&format!("127.0.0.1:{port}/apps/site@sha256:")),
+        "{image}"
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("Staticfile buildpack"));
     skopeo_inspect(&format!("docker://{image}"), false);
 
     // SIGTERM stops it promptly (no waiting for the kill timeout).
     let started = Instant::now();
     run(podman.cmd().args(["stop", "-t", "20", "dropship-svc"]));
-    assert!(started.elapsed() < Duration::from_secs(10), "stop took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stop took {:?}",
+        started.elapsed()
+    );
     let _ = podman.cmd().args(["rm", "-f", "dropship-svc"]).output();
 }
