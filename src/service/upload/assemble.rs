@@ -308,7 +308,7 @@ fn write_package(
         out.into_inner().map_err(|e| internal(e.into_error()))?;
     }
     drop(reservation);
-    let (sum, _) = sha256_file(tmp.path()).map_err(internal)?;
+    let (sum, _) = hex_sha256_file(tmp.path()).map_err(internal)?;
     tmp.as_file().sync_all().map_err(internal)?;
     tmp.persist(&dest).map_err(|e| internal(e.error))?;
     sync_dir(&dir).map_err(internal)?;
@@ -338,24 +338,6 @@ fn sync_dir(dir: &std::path::Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn sha256_file(path: &std::path::Path) -> io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex::encode(h.finalize()), n))
-}
-
 /// The regular files of the extracted bits worth keeping (see `content::MIN_SIZE`), hashed.
 fn hash_tree(tree: &std::path::Path, max: u64) -> Vec<Incoming> {
     let mut out = Vec::new();
@@ -383,6 +365,12 @@ fn hash_tree(tree: &std::path::Path, max: u64) -> Vec<Incoming> {
         }
     }
     out
+}
+
+/// SHA-256 (hex, no prefix) and length of a file.
+fn hex_sha256_file(path: &std::path::Path) -> io::Result<(String, u64)> {
+    let (digest, n) = crate::layer::hash::sha256_file(path)?;
+    Ok((digest.trim_start_matches("sha256:").to_string(), n))
 }
 
 #[cfg(test)]

@@ -29,7 +29,6 @@
 
 mod assemble;
 
-use assemble::process;
 use super::apps::base;
 use super::content::{self, Incoming, Reservation, Store};
 use super::error::{ApiError, ApiResult};
@@ -37,6 +36,7 @@ use super::resources::{descriptors, Descriptor};
 use super::{json, packages, Shared};
 use crate::intake::{self, IntakeError, IntakeStats, Limits};
 use crate::store::{self, Package};
+use assemble::process;
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::header;
@@ -45,7 +45,7 @@ use futures_util::Stream;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read};
+use std::io::{self, BufReader, BufWriter};
 use std::path::{Component, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
