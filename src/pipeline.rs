@@ -46,6 +46,10 @@ pub struct BuildOptions {
     pub droplet_out: Option<PathBuf>,
     /// Buildpack cache kept between builds (`/tmp/cache`); `None`: a fresh one per build.
     pub cache_dir: Option<PathBuf>,
+    /// Start from an empty cache (the saved one is deleted).
+    pub no_cache: bool,
+    /// A cache larger than this after a build is not kept.
+    pub cache_max: u64,
     pub staging_timeout: Duration,
     pub sandbox: SandboxKind,
     pub registry: RegistryOptions,
@@ -398,6 +402,12 @@ pub async fn build(
     );
     timer.lap("intake");
 
+    if let (Some(saved), true) = (&opts.cache_dir, opts.no_cache) {
+        if saved.exists() {
+            std::fs::remove_dir_all(saved).map_err(other("deleting the buildpack cache"))?;
+            info(reporter.as_ref(), "no cache: deleted the buildpack cache");
+        }
+    }
     if let Some(saved) = &opts.cache_dir {
         match cache::restore(saved, &dirs.cache) {
             Ok(0) => {}
@@ -435,7 +445,18 @@ pub async fn build(
         reporter.clone(),
     )
     .await?;
-    if let Some(saved) = &opts.cache_dir {
+    let too_big = cache::size(&dirs.cache) > opts.cache_max;
+    if let (Some(saved), true) = (&opts.cache_dir, too_big) {
+        warn(
+            reporter.as_ref(),
+            format!(
+                "the buildpack cache ({} bytes) is larger than the limit ({} bytes): not kept",
+                cache::size(&dirs.cache),
+                opts.cache_max
+            ),
+        );
+        let _ = std::fs::remove_dir_all(saved);
+    } else if let Some(saved) = &opts.cache_dir {
         match cache::save(&dirs.cache, saved) {
             Ok(n) => info(
                 reporter.as_ref(),

@@ -151,8 +151,14 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE")]
     pub droplet: Option<PathBuf>,
     /// Buildpack cache (/tmp/cache) kept between builds.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "DROPSHIP_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Delete the buildpack cache and build without it.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// A buildpack cache larger than this is not kept (e.g. 2G).
+    #[arg(long, env = "DROPSHIP_CACHE_MAX", default_value = "2G")]
+    pub cache_max: String,
     /// e.g. 15m, 90s.
     #[arg(long, default_value = "15m")]
     pub staging_timeout: humantime::Duration,
@@ -351,6 +357,8 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         manifests_dir: a.manifests.as_deref().map(absolute).transpose()?,
         droplet_out: a.droplet.as_deref().map(absolute).transpose()?,
         cache_dir: a.cache_dir.as_deref().map(absolute).transpose()?,
+        no_cache: a.no_cache,
+        cache_max: parse_size(&a.cache_max).context("--cache-max")?,
         staging_timeout: Duration::from(a.staging_timeout),
         sandbox: a.sandbox,
         registry: registry_options(&a.registry)?,

@@ -177,3 +177,23 @@ pub async fn set_current_droplet(
         }
     })))
 }
+
+/// `DELETE /v3/apps/:guid/cache`: forgets the app's buildpack cache (the next build starts cold).
+pub async fn delete_cache(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<StatusCode> {
+    let g = guid.clone();
+    state
+        .db
+        .call(move |c| store::get_app(c, &g))
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let dir = state.paths.caches().join(&guid);
+    if dir.exists() {
+        tokio::fs::remove_dir_all(&dir)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -220,6 +220,8 @@ fn options(
         manifests_dir: None,
         droplet_out: Some(paths.droplet(droplet_guid)),
         cache_dir: Some(paths.caches().join(&app.guid)),
+        no_cache: false,
+        cache_max: cfg.build_cache,
         staging_timeout: cfg.staging_timeout,
         sandbox: cfg.sandbox,
         registry: state.registry_options(),
@@ -261,6 +263,15 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     let (state_name, error, droplet) = match outcome {
         Ok(out) => {
             state.metrics.observe(&out, started.elapsed());
+            match crate::staging::cache::evict_lru(&state.paths.caches(), state.config.build_cache)
+            {
+                Ok(gone) if !gone.is_empty() => log.line(&format!(
+                    "==> build caches over limits.build_cache: dropped {} least recently used",
+                    gone.len()
+                )),
+                Ok(_) => {}
+                Err(e) => eprintln!("dropship: evicting build caches: {e}"),
+            }
             let image = match &state.config.registry.prefix {
                 Some(_) => out.image.clone(),
                 None => format!(

@@ -40,6 +40,8 @@ pub struct LimitsSection {
     pub max_zip_ratio: Option<u64>,
     /// Size of the resource-matching content store before least-recently-used files go.
     pub resource_cache: Option<String>,
+    /// Size of all apps' buildpack caches together before least-recently-used ones go.
+    pub build_cache: Option<String>,
 }
 
 /// The TOML file, every key optional.
@@ -95,6 +97,7 @@ pub struct Config {
     pub max_upload: u64,
     pub limits: Limits,
     pub resource_cache: u64,
+    pub build_cache: u64,
     pub staging_timeout: Duration,
     pub concurrency: usize,
     pub tokens: Vec<String>,
@@ -273,6 +276,7 @@ impl Config {
             max_upload: parse_bytes(lim.max_upload.as_deref().unwrap_or("2G"))?,
             limits,
             resource_cache: parse_bytes(lim.resource_cache.as_deref().unwrap_or("2G"))?,
+            build_cache: parse_bytes(lim.build_cache.as_deref().unwrap_or("4G"))?,
             staging_timeout,
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
             tokens,

@@ -68,6 +68,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/apps", post(apps::create).get(apps::list))
         .route("/v3/apps/{guid}", get(apps::show))
         .route(
+            "/v3/apps/{guid}/cache",
+            axum::routing::delete(apps::delete_cache),
+        )
+        .route(
             "/v3/apps/{guid}/relationships/current_droplet",
             patch(apps::set_current_droplet),
         )

@@ -239,11 +239,11 @@ pub fn busybox_stack(dir: &Path, target: &str) -> String {
 }
 
 /// The Debian rootfs tarball (mmdebstrap: busybox, nodejs, python3, ca-certificates), made
-/// once and cached at $DROPSHIP_TEST_DEBIAN_ROOTFS or /var/tmp/dropship-test/debian-bookworm-py3.tar.
+/// once and cached at $DROPSHIP_TEST_DEBIAN_ROOTFS or /var/tmp/dropship-test/debian-bookworm-v2.tar.
 pub fn debian_rootfs() -> PathBuf {
     let path = std::env::var_os("DROPSHIP_TEST_DEBIAN_ROOTFS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/dropship-test/debian-bookworm-py3.tar"));
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/dropship-test/debian-bookworm-v2.tar"));
     if path.is_file() {
         return path;
     }
@@ -255,7 +255,7 @@ pub fn debian_rootfs() -> PathBuf {
             // The format is guessed from the file name otherwise, and `.partial` means a directory.
             "--format=tar",
             "--variant=minbase",
-            "--include=busybox,nodejs,python3,ca-certificates",
+            "--include=busybox,nodejs,python3,python3-pip,ca-certificates",
             "bookworm",
         ])
         .arg(&tmp)
