@@ -492,3 +492,69 @@ async fn with_a_push_registry_images_go_there_and_stay_served_here() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_caches_persist_per_app_and_can_be_deleted() {
+    let bps = tempdir();
+    let probe = "if [ -f \"$2/seen\" ]; then echo \"CACHE WARM $(cat \"$2/seen\")\"; else echo CACHE COLD; fi\n\
+                 head -c 60000 /dev/zero > \"$2/blob\"; basename \"$1\" > \"$2/seen\"";
+    buildpack(bps.path(), "cachey", probe, "sleep 1000");
+    let conf = tempdir();
+    let file = conf.path().join("dropship.toml");
+    // Room for one app's cache (~60 kB), not two.
+    std::fs::write(&file, "[limits]\nbuild_cache = \"100K\"\n").unwrap();
+    let api = Api::start(&[
+        "--buildpacks-dir",
+        bps.path().to_str().unwrap(),
+        "--config",
+        file.to_str().unwrap(),
+    ]);
+    let log_of = |b: Value| b["guid"].as_str().unwrap().to_string();
+    let stage = |pkg: String| {
+        let api = &api;
+        async move {
+            let (_, b) = api.build(&pkg, None).await;
+            let guid = log_of(b);
+            assert_eq!(
+                api.wait_build(&guid, Duration::from_secs(60)).await["state"],
+                "STAGED"
+            );
+            api.text(&format!("/v3/builds/{guid}/logs"), None).await.2
+        }
+    };
+    let (app, pkg) = api
+        .ready_package("cached-app", &[("a.txt", b"a", 0o644)])
+        .await;
+    assert!(stage(pkg.clone()).await.contains("CACHE COLD"));
+    assert!(
+        stage(pkg.clone()).await.contains("CACHE WARM"),
+        "the second build of an app reuses its cache"
+    );
+    // Deleting it makes the next build cold again.
+    let r = api
+        .http
+        .delete(api.svc.url(&format!("/v3/apps/{app}/cache")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert!(stage(pkg.clone()).await.contains("CACHE COLD"));
+    let r = api
+        .http
+        .delete(api.svc.url("/v3/apps/nope/cache"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // Another app's cache pushes this one out (least recently used first).
+    let (_, other) = api
+        .ready_package("other-app", &[("b.txt", b"b", 0o644)])
+        .await;
+    stage(other.clone()).await;
+    assert!(stage(other).await.contains("CACHE WARM"));
+    let log = stage(pkg).await;
+    assert!(
+        log.contains("CACHE COLD"),
+        "the least recently used cache was evicted:\n{log}"
+    );
+}
