@@ -328,7 +328,6 @@ pub fn get_droplet(c: &Connection, guid: &str) -> Result<Option<Droplet>, StoreE
     )
 }
 
-
 // --- package uploads (used by service/upload.rs) ------------------------------------------------
 
 /// Moves a package from AWAITING_UPLOAD to PROCESSING_UPLOAD; false when it was not awaiting an
