@@ -164,7 +164,7 @@ for f in "$SF/bin/detect" "$SF/bin/finalize" "$SF/bin/release" \
     [ -f "$f" ] || not_ok "${f#"$BP_ROOT"/} exists"
 done
 order=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$BP_ROOT/order" | tr '\n' ' ')
-expect_eq "order lists staticfile then binary" "staticfile binary " "$order"
+expect_eq "order lists the language buildpacks before staticfile, binary last" "nodejs python staticfile binary " "$order"
 for bp in $order; do
     if [ -x "$BP_ROOT/$bp/bin/detect" ]; then ok "order: $bp has bin/detect"; else not_ok "order: $bp has bin/detect"; fi
 done
@@ -511,6 +511,25 @@ if [ "$sandbox_ok" = yes ]; then
         esac
     done
 fi
+
+# ==================================================================================
+# The language buildpacks have test scripts of their own: run them, add up their counts.
+for own in "$BP_ROOT"/*/test.sh; do
+    [ -f "$own" ] || continue
+    echo "# ${own#"$BP_ROOT"/}"
+    out=$(sh "$own" 2>&1)
+    status=$?
+    printf '%s\n' "$out" | sed 's/^/    /'
+    counts=$(printf '%s\n' "$out" | tail -n 1)
+    case "$counts" in
+        *" passed, "*" failed")
+            p=${counts%% passed*}; f=${counts#*passed, }; f=${f%% failed*}
+            passed=$((passed + p)); failed=$((failed + f))
+            [ "$status" -eq 0 ] || [ "$f" -gt 0 ] || not_ok "${own#"$BP_ROOT"/} exited $status"
+            ;;
+        *) not_ok "${own#"$BP_ROOT"/} ended without a count line" "$counts" ;;
+    esac
+done
 
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"
