@@ -558,3 +558,63 @@ async fn build_caches_persist_per_app_and_can_be_deleted() {
         "the least recently used cache was evicted:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_buildpacks_run_as_multi_buildpack() {
+    let bps = tempdir();
+    // A supply-only buildpack that provides a command, then the shipped binary buildpack.
+    let bin = bps.path().join("supplier/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let supply = "#!/bin/sh\nmkdir -p \"$3/$4/bin\"\nprintf '#!/bin/sh\\necho supplied tool\\n' > \"$3/$4/bin/greet\"\n\
+                  chmod 755 \"$3/$4/bin/greet\"\nprintf 'name: supplier\\nversion: 9.9\\n' > \"$3/$4/config.yml\"\necho supplied\n";
+    for (name, body) in [("detect", "#!/bin/sh\nexit 1\n"), ("supply", supply)] {
+        std::fs::write(bin.join(name), body).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    copy_dir(
+        &project_dir().join("buildpacks/binary"),
+        &bps.path().join("binary"),
+    );
+    let api = Api::start(&["--buildpacks-dir", bps.path().to_str().unwrap()]);
+    let (_, pkg) = api
+        .ready_package(
+            "multi",
+            &[("Procfile", b"web: greet && sleep 1000\n", 0o644)],
+        )
+        .await;
+    let lifecycle = json!({"type": "buildpack", "data": {"buildpacks": ["supplier", "binary"]}});
+    let (s, b) = api.build(&pkg, Some(lifecycle)).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        b["lifecycle"]["data"]["buildpacks"],
+        json!(["supplier", "binary"])
+    );
+    let b = api
+        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    let (_, d) = api
+        .get(&format!(
+            "/v3/droplets/{}",
+            b["droplet"]["guid"].as_str().unwrap()
+        ))
+        .await;
+    let names: Vec<&str> = d["buildpacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["buildpack_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["supplier", "binary"], "{d}");
+    assert_eq!(d["buildpacks"][0]["version"], "9.9");
+    assert_eq!(d["process_types"]["web"], "greet && sleep 1000");
+    // An unknown buildpack is refused up front.
+    let (s, v) = api
+        .build(
+            &pkg,
+            Some(json!({"type": "buildpack", "data": {"buildpacks": ["nope"]}})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+}
