@@ -599,13 +599,28 @@ pub fn vendor_cache(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
 pub fn express_node_modules() -> PathBuf {
     let dir = vendor_cache("express-4", |dir| {
         require("npm", "npm (or the machine's Node.js)");
-        std::fs::write(dir.join("package.json"), r#"{"name":"fixture","version":"1.0.0","private":true}"#).unwrap();
+        std::fs::write(
+            dir.join("package.json"),
+            r#"{"name":"fixture","version":"1.0.0","private":true}"#,
+        )
+        .unwrap();
         let o = Command::new("npm")
-            .args(["install", "express@4", "--omit=dev", "--no-audit", "--no-fund", "--prefix"])
+            .args([
+                "install",
+                "express@4",
+                "--omit=dev",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
             .arg(dir)
             .output()
             .unwrap();
-        assert!(o.status.success(), "npm install express failed:\n{}", text(&o));
+        assert!(
+            o.status.success(),
+            "npm install express failed:\n{}",
+            text(&o)
+        );
     });
     dir.join("node_modules")
 }
@@ -614,17 +629,37 @@ pub fn express_node_modules() -> PathBuf {
 pub fn flask_wheels() -> PathBuf {
     vendor_cache("flask-3.0.3-cp311", |dir| {
         let o = Command::new("python3")
-            .args(["-m", "pip", "download", "flask==3.0.3", "--only-binary=:all:", "--python-version", "3.11"])
-            .args(["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--disable-pip-version-check", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "flask==3.0.3",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+            ])
+            .args([
+                "--platform",
+                "manylinux2014_x86_64",
+                "--implementation",
+                "cp",
+                "--disable-pip-version-check",
+                "-d",
+            ])
             .arg(dir)
             .output()
             .unwrap();
-        assert!(o.status.success(), "pip download flask failed:\n{}", text(&o));
+        assert!(
+            o.status.success(),
+            "pip download flask failed:\n{}",
+            text(&o)
+        );
     })
 }
 
 /// Copies a directory tree (fixtures into apps).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    dropship::fsutil::copy_tree(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+    dropship::fsutil::copy_tree(from, to)
+        .unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
 }
