@@ -22,112 +22,12 @@ esac
 SF=$BP_ROOT/staticfile
 BIN=$BP_ROOT/binary
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/buildpacks-test.XXXXXX")
-RUNNING=""  # process group of the server under test, if any
-
-stop_server() {
-    if [ -n "$RUNNING" ]; then
-        # The whole process group (setsid made the server a group leader).
-        kill -TERM "-$RUNNING" 2>/dev/null || kill -TERM "$RUNNING" 2>/dev/null
-        wait "$RUNNING" 2>/dev/null
-        RUNNING=""
-    fi
-}
-cleanup() {
-    stop_server
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# Requests go to 127.0.0.1 only: never through a proxy.
-unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
-
-# --- reporting --------------------------------------------------------------------
-passed=0
-failed=0
-skipped=0
-ok() {
-    passed=$((passed + 1))
-    echo "ok   - $1"
-}
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/         | /'; fi
-}
-skip() {
-    skipped=$((skipped + 1))
-    echo "skip - $1"
-}
-
-# expect_status NAME WANT GOT [DETAILS]
-expect_status() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (exit status $3, wanted $2)" "${4:-}"; fi
-}
-# expect_eq NAME WANT GOT
-expect_eq() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "wanted:
-$2
-got:
-$3"; fi
-}
-# expect_in NAME NEEDLE TEXT: TEXT contains NEEDLE
-expect_in() {
-    case $3 in
-        *"$2"*) ok "$1" ;;
-        *) not_ok "$1 (no '$2' in:)" "$3" ;;
-    esac
-}
-# expect_not_in NAME NEEDLE TEXT
-expect_not_in() {
-    case $3 in
-        *"$2"*) not_ok "$1 (unexpected '$2' in:)" "$3" ;;
-        *) ok "$1" ;;
-    esac
-}
+# shellcheck source=SCRIPTDIR/testlib.sh
+. "$BP_ROOT/testlib.sh"
+make_temp_dir buildpacks-test
+first_port 18000
 
 # --- helpers ------------------------------------------------------------------------
-have() { command -v "$1" >/dev/null 2>&1; }
-
-# fetch URL: print the body; fail on HTTP errors.
-# (busybox 1.35's wget crashes with -T, hence timeout(1) around it.)
-if have curl; then
-    fetch() { curl -fsS --max-time 10 "$1"; }
-elif have busybox; then
-    fetch() { timeout 10 busybox wget -q -O- "$1"; }
-else
-    fetch() { timeout 10 wget -q -O- "$1"; }
-fi
-
-# next_port: set $port to a free TCP port (18000 + $$ % 1000, then upwards).
-port=$((18000 + $$ % 1000))
-next_port() {
-    port=$((port + 1))
-    while port_listening "$port"; do port=$((port + 1)); done
-}
-port_listening() {
-    hex=$(printf ':%04X' "$1")
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-        awk -v p="$hex" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }'
-}
-# wait_for_port PORT: wait (up to 10 s) until something listens on PORT.
-wait_for_port() {
-    i=0
-    while [ $i -lt 100 ]; do
-        port_listening "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
-
-# new_dirs W: fresh staging dirs $W/tmp/{app,cache,deps/0,profile}, like the stager's.
-new_dirs() {
-    rm -rf "$1"
-    mkdir -p "$1/tmp/app" "$1/tmp/cache" "$1/tmp/deps/0" "$1/tmp/profile"
-}
-
 # The site used by the launch tests: Staticfile with root: public.
 make_site() {
     mkdir -p "$1/public/sub" "$1/public/docs"
@@ -139,25 +39,13 @@ make_site() {
     echo 'not public' >"$1/secret.txt"
 }
 
-# for_each_shell FUNCTION: call `FUNCTION SH` with SH = sh (/bin/sh: dash on
-# Debian), then SH = busybox sh, if there is a busybox.
-for_each_shell() {
-    "$1" sh
-    if have busybox; then "$1" "busybox sh"; else skip "$1 with busybox sh: busybox is not installed"; fi
-}
-
 # ==================================================================================
 echo "# static checks"
 for f in "$SF"/bin/* "$SF/lib/serve.sh" "$BIN"/bin/*; do
     name=${f#"$BP_ROOT"/}
     if [ -x "$f" ]; then ok "$name is executable"; else not_ok "$name is executable"; fi
     expect_eq "$name starts with #!/bin/sh" "#!/bin/sh" "$(head -n 1 "$f")"
-    out=$(sh -n "$f" 2>&1)
-    expect_status "$name parses with sh" 0 $? "$out"
-    if have busybox; then
-        out=$(busybox sh -n "$f" 2>&1)
-        expect_status "$name parses with busybox sh" 0 $? "$out"
-    fi
+    expect_parses "$name" "$f"
 done
 for f in "$SF/bin/detect" "$SF/bin/finalize" "$SF/bin/release" \
     "$BIN/bin/detect" "$BIN/bin/supply" "$BIN/bin/finalize" "$BIN/bin/release"; do
@@ -300,11 +188,7 @@ for_each_shell binary_tests
 # check_site LABEL SERVER LOGFILE: the site of make_site answers on $port as it should.
 check_site() {
     label=$1 server=$2 log=$3
-    if ! wait_for_port "$port"; then
-        not_ok "$label: listens on port $port" "$(cat "$log")"
-        return
-    fi
-    ok "$label: listens on port $port"
+    expect_listening "$label: listens on port $port" "$log" || return
     out=$(fetch "http://127.0.0.1:$port/" 2>&1)
     expect_in "$label: GET / serves public/index.html" "hello from dropship" "$out"
     out=$(fetch "http://127.0.0.1:$port/sub/page.txt" 2>&1)
@@ -332,19 +216,13 @@ check_site() {
 
 # expect_stopped LABEL: after stop_server, nothing listens on $port any more.
 expect_stopped() {
-    i=0
-    while port_listening "$port" && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if port_listening "$port"; then not_ok "$1: stops"; else ok "$1: stops"; fi
+    if wait_port_closed "$port"; then ok "$1: stops"; else not_ok "$1: stops"; fi
 }
 
 # What the launcher does: source profile.d, then run the start command with
 # /bin/sh -c (it execs it). $1 is the start command.
 # shellcheck disable=SC2016 # expanded by the launcher's shell
 LAUNCHER='for f in "$HOME"/../profile.d/*.sh; do [ -f "$f" ] && . "$f"; done; exec /bin/sh -c "$1"'
-SETSID=$(command -v setsid || true)
 
 # Servers on this host, best first (the serve script's own discovery).
 HOST_SERVERS=$(sh "$SF/lib/serve.sh" --servers | tr '\n' ' ')
@@ -364,11 +242,7 @@ launch_on_host() {
 
     # The droplet as the launcher sees it; the staging dir is gone.
     H=$W/home/vcap
-    mkdir -p "$H/tmp"
-    mv "$W/tmp/app" "$H/app"
-    mv "$W/tmp/deps" "$H/deps"
-    mv "$W/tmp/profile" "$H/profile.d"
-    rm -rf "$W/tmp"
+    move_droplet "$W" "$H"
 
     next_port
     (
@@ -416,14 +290,7 @@ expect_status "serve: fails without its settings" 1 $? "$out"
 # with the app at /tmp/app, launch with it at /home/vcap/app.
 #   busybox: a root filesystem holding only /bin/busybox and its applet links
 #   debian:  this host's root filesystem, read-only
-sandbox_ok=no
-if ! have bwrap; then
-    skip "sandbox: bwrap is not installed"
-elif ! bwrap --unshare-user --uid 2000 --gid 2000 --ro-bind / / --dev /dev --proc /proc /bin/true 2>/dev/null; then
-    skip "sandbox: bwrap cannot create a user namespace here"
-else
-    sandbox_ok=yes
-fi
+if bwrap_works; then sandbox_ok=yes; else sandbox_ok=no; fi
 
 # sbx_run STACK W SERVER BWRAP-ARGS... COMMAND...: run COMMAND as uid 2000 in a
 # sandbox whose root is STACK, with $W/stage at /tmp (the buildpacks at
@@ -486,13 +353,7 @@ launch_in_sandbox() {
 
 if [ "$sandbox_ok" = yes ]; then
     # A busybox-only root filesystem: /bin/busybox (a static binary) and its applets.
-    mkdir -p "$T/bbroot/bin" "$T/bbroot/tmp" "$T/bbroot/home" "$T/bbroot/dev" "$T/bbroot/proc"
-    if have busybox; then
-        cp "$(command -v busybox)" "$T/bbroot/bin/busybox"
-        for applet in $(busybox --list); do
-            [ -e "$T/bbroot/bin/$applet" ] || ln -s busybox "$T/bbroot/bin/$applet"
-        done
-    fi
+    if have busybox; then make_busybox_root "$T/bbroot" "$(command -v busybox)"; fi
     if ! bwrap --unshare-user --uid 2000 --gid 2000 --ro-bind "$T/bbroot" / /bin/sh -c true 2>/dev/null; then
         skip "sandbox busybox: no static busybox to build a busybox-only root with"
     else
@@ -531,6 +392,4 @@ for own in "$BP_ROOT"/*/test.sh; do
     esac
 done
 
-echo "$skipped skipped"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

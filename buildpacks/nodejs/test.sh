@@ -31,26 +31,12 @@ esac
 REPO=$(cd "$NB/../.." && pwd)
 LAUNCH_SH=$REPO/src/image/launch.sh
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/nodejs-bp-test.XXXXXX")
-RUNNING=""  # pid (and process group) of the app under test, if any
+# shellcheck source=SCRIPTDIR/../testlib.sh
+. "$NB/../testlib.sh"
+make_temp_dir nodejs-bp-test
+first_port 19000
+PROFILE_DIR=profile.d  # new_dirs: this buildpack's tests stage with tmp/profile.d
 
-stop_app() {
-    if [ -n "$RUNNING" ]; then
-        # The whole process group (setsid made the app a group leader).
-        kill -TERM "-$RUNNING" 2>/dev/null || kill -TERM "$RUNNING" 2>/dev/null
-        wait "$RUNNING" 2>/dev/null
-        RUNNING=""
-    fi
-}
-cleanup() {
-    stop_app
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# Requests go to 127.0.0.1 only: never through a proxy.
-unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 # The staging environment has no NODE_ENV; a developer's shell might.
 unset NODE_ENV
 # npm without the user's settings (e.g. omit-lockfile-registry-resolved, which
@@ -58,91 +44,7 @@ unset NODE_ENV
 : >"$T/npmrc"
 export npm_config_userconfig="$T/npmrc" npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
-# --- reporting --------------------------------------------------------------------
-passed=0
-failed=0
-skipped=0
-ok() {
-    passed=$((passed + 1))
-    echo "ok   - $1"
-}
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/         | /'; fi
-}
-skip() {
-    skipped=$((skipped + 1))
-    echo "skip - $1"
-}
-# expect_status NAME WANT GOT [DETAILS]
-expect_status() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (exit status $3, wanted $2)" "${4:-}"; fi
-}
-# expect_eq NAME WANT GOT
-expect_eq() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "wanted:
-$2
-got:
-$3"; fi
-}
-# expect_in NAME NEEDLE TEXT: TEXT contains NEEDLE
-expect_in() {
-    case $3 in
-        *"$2"*) ok "$1" ;;
-        *) not_ok "$1 (no '$2' in:)" "$3" ;;
-    esac
-}
-# expect_not_in NAME NEEDLE TEXT
-expect_not_in() {
-    case $3 in
-        *"$2"*) not_ok "$1 (unexpected '$2' in:)" "$3" ;;
-        *) ok "$1" ;;
-    esac
-}
-# expect_file NAME FILE
-expect_file() {
-    if [ -f "$2" ]; then ok "$1"; else not_ok "$1 ($2 is missing)"; fi
-}
-
 # --- helpers ------------------------------------------------------------------------
-have() { command -v "$1" >/dev/null 2>&1; }
-
-if have curl; then
-    fetch() { curl -fsS --max-time 10 "$1"; }
-elif have busybox; then
-    fetch() { timeout 10 busybox wget -q -O- "$1"; }
-else
-    fetch() { timeout 10 wget -q -O- "$1"; }
-fi
-
-# next_port: set $port to a free TCP port (19000 + $$ % 1000, then upwards).
-port=$((19000 + $$ % 1000))
-next_port() {
-    port=$((port + 1))
-    while port_listening "$port"; do port=$((port + 1)); done
-}
-port_listening() {
-    hex=$(printf ':%04X' "$1")
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-        awk -v p="$hex" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }'
-}
-# wait_for_port PORT: wait (up to 10 s) until something listens on PORT.
-wait_for_port() {
-    i=0
-    while [ $i -lt 100 ]; do
-        port_listening "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
-
-# new_dirs W: fresh staging dirs $W/tmp/{app,cache,deps/0,profile.d}, like the stager's.
-new_dirs() {
-    rm -rf "$1"
-    mkdir -p "$1/tmp/app" "$1/tmp/cache" "$1/tmp/deps/0" "$1/tmp/profile.d"
-}
 # next_build W: a new build of the same app: fresh deps and profile.d, the cache kept.
 next_build() {
     rm -rf "$1/tmp/deps" "$1/tmp/profile.d" "$1/tmp/app/.nodejs"
@@ -183,13 +85,6 @@ fake_pkg() {
 # pkg_json APP JSON: write APP/package.json.
 pkg_json() { printf '%s\n' "$2" >"$1/package.json"; }
 
-# for_each_shell FUNCTION: call `FUNCTION SH` with SH = sh (/bin/sh: dash on
-# Debian), then SH = busybox sh, if there is a busybox.
-for_each_shell() {
-    "$1" sh
-    if have busybox; then "$1" "busybox sh"; else skip "$1 with busybox sh: busybox is not installed"; fi
-}
-
 if ! have node; then
     echo "node is not installed on this host: the nodejs buildpack cannot be tested"
     echo "0 passed, 1 failed"
@@ -204,13 +99,7 @@ for f in "$NB"/bin/detect "$NB"/bin/supply "$NB"/bin/finalize "$NB"/bin/release;
     expect_eq "$name starts with #!/bin/sh" "#!/bin/sh" "$(head -n 1 "$f")"
 done
 for f in "$NB"/bin/* "$NB/lib/common.sh" "$NB/test.sh"; do
-    name=${f#"$NB"/}
-    out=$(sh -n "$f" 2>&1)
-    expect_status "$name parses with sh" 0 $? "$out"
-    if have busybox; then
-        out=$(busybox sh -n "$f" 2>&1)
-        expect_status "$name parses with busybox sh" 0 $? "$out"
-    fi
+    expect_parses "${f#"$NB"/}" "$f"
 done
 out=$(node --check "$NB/lib/nodejs.js" 2>&1)
 expect_status "lib/nodejs.js parses with node" 0 $? "$out"
@@ -596,13 +485,6 @@ EOF
     fi
 }
 
-# The real launcher with its /home/vcap paths pointed at a fake one ($1).
-launcher_for() {
-    sed "s#/home/vcap#$1#g" "$LAUNCH_SH" >"$1/../launch.sh"
-    echo "$1/../launch.sh"
-}
-SETSID=$(command -v setsid || true)
-
 # launch_on_host LABEL PACKAGE_JSON: stage make_app's app (with PACKAGE_JSON if
 # not empty), move the droplet to a fake /home/vcap, start it with the launcher,
 # fetch it, stop it with SIGTERM sent to the app's process alone.
@@ -621,22 +503,18 @@ launch_on_host() {
 
     # The droplet as the launcher sees it; the staging dir is gone.
     H=$W/home/vcap
-    mkdir -p "$H/tmp"
-    mv "$W/tmp/app" "$H/app"
-    mv "$W/tmp/deps" "$H/deps"
-    mv "$W/tmp/profile.d" "$H/profile.d"
-    rm -rf "$W/tmp"
-    launcher=$(launcher_for "$H")
+    move_droplet "$W" "$H"
+    # The real launcher with its /home/vcap paths pointed at the fake one.
+    launcher=$H/../launch.sh
+    make_launcher "$H" "$launcher"
 
     next_port
     (PORT=$port START_COMMAND=$start exec $SETSID /bin/sh "$launcher") >"$W/launch.log" 2>&1 &
     RUNNING=$!
-    if ! wait_for_port "$port"; then
-        not_ok "$label: listens on port $port" "$(cat "$W/launch.log")"
-        stop_app
+    if ! expect_listening "$label: listens on port $port" "$W/launch.log"; then
+        stop_server
         return
     fi
-    ok "$label: listens on port $port"
     body=$(fetch "http://127.0.0.1:$port/" 2>&1)
     expect_in "$label: node answers" "hello from node v" "$body"
     expect_in "$label: the vendored ms works" "ms=2d 3600000" "$body"
@@ -658,10 +536,8 @@ launch_on_host() {
         i=$((i + 1))
     done
     if [ $i -lt 50 ]; then ok "$label: SIGTERM to the app's process stops it"; else not_ok "$label: SIGTERM to the app's process stops it"; fi
-    stop_app
-    i=0
-    while port_listening "$port" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    if port_listening "$port"; then not_ok "$label: the port is free again"; else ok "$label: the port is free again"; fi
+    stop_server
+    if wait_port_closed "$port"; then ok "$label: the port is free again"; else not_ok "$label: the port is free again"; fi
     body_of_last_launch=$body
 }
 
@@ -679,14 +555,7 @@ fi
 # ==================================================================================
 # In a bubblewrap sandbox as uid 2000, as dropship runs it: staging with no
 # network and the app at /tmp/app, launch with it at /home/vcap/app.
-sandbox_ok=no
-if ! have bwrap; then
-    skip "sandbox: bwrap is not installed"
-elif ! bwrap --unshare-user --uid 2000 --gid 2000 --ro-bind / / --dev /dev --proc /proc /bin/true 2>/dev/null; then
-    skip "sandbox: bwrap cannot create a user namespace here"
-else
-    sandbox_ok=yes
-fi
+if bwrap_works; then sandbox_ok=yes; else sandbox_ok=no; fi
 
 # sbx_stage ROOT W SCRIPT ARGS...: run a buildpack script as uid 2000 without
 # network, with ROOT as /, $W/stage at /tmp and the buildpack at /tmp/buildpacks/nodejs.
@@ -739,17 +608,14 @@ sbx_launch() {
         --setenv PATH /usr/local/bin:/usr/bin:/bin --setenv PORT "$port" \
         --setenv START_COMMAND "$start" /bin/sh /tmp/launch) >"$w/launch.log" 2>&1 &
     RUNNING=$!
-    if wait_for_port "$port"; then
-        ok "$label: the app listens on port $port"
+    if expect_listening "$label: the app listens on port $port" "$w/launch.log"; then
         body=$(fetch "http://127.0.0.1:$port/" 2>&1)
         expect_in "$label: the vendored ms works" "ms=2d" "$body"
         expect_in "$label: NODE_ENV from profile.d" "NODE_ENV=production" "$body"
         expect_in "$label: runs in /home/vcap/app" "cwd=/home/vcap/app
 " "$body"
-    else
-        not_ok "$label: the app listens on port $port" "$(cat "$w/launch.log")"
     fi
-    stop_app
+    stop_server
 }
 
 if [ "$sandbox_ok" = yes ]; then
@@ -786,11 +652,7 @@ if [ "$sandbox_ok" = yes ]; then
     # A busybox-only root: no node.
     if have busybox && bwrap --unshare-user --ro-bind / / /bin/true 2>/dev/null; then
         R=$T/bbroot
-        mkdir -p "$R/bin" "$R/tmp" "$R/home" "$R/dev" "$R/proc"
-        cp "$(command -v busybox)" "$R/bin/busybox"
-        for applet in $(busybox --list); do
-            [ -e "$R/bin/$applet" ] || ln -s busybox "$R/bin/$applet"
-        done
+        make_busybox_root "$R" "$(command -v busybox)"
         if bwrap --unshare-user --ro-bind "$R" / /bin/sh -c true 2>/dev/null; then
             echo "# sandbox: busybox-only root, uid 2000"
             W=$T/sbx-bb
@@ -844,6 +706,4 @@ else
     expect_in "debian stack: ... with the vendoring advice" "Vendor them: run \`npm install --omit=dev\`" "$out"
 fi
 
-echo "$skipped skipped"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -29,79 +29,20 @@ REPO=$(cd "$BP/../.." && pwd)
 LAUNCH_SH=$REPO/src/image/launch.sh
 BINARY_BP=$REPO/buildpacks/binary
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/python-bp-test.XXXXXX")
-RUNNING=""  # process group of the app under test, if any
+# shellcheck source=SCRIPTDIR/../testlib.sh
+. "$BP/../testlib.sh"
+make_temp_dir python-bp-test
+first_port 19000
 
-stop_server() {
-    if [ -n "$RUNNING" ]; then
-        # The whole process group (setsid made the launcher a group leader).
-        kill -TERM "-$RUNNING" 2>/dev/null || kill -TERM "$RUNNING" 2>/dev/null
-        wait "$RUNNING" 2>/dev/null
-        RUNNING=""
-    fi
-}
-cleanup() {
-    stop_server
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# Requests go to 127.0.0.1 only: never through a proxy.
-unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
-
-# --- reporting --------------------------------------------------------------------
-passed=0
-failed=0
-skipped=0
-ok() {
-    passed=$((passed + 1))
-    echo "ok   - $1"
-}
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/         | /'; fi
-}
-skip() {
-    skipped=$((skipped + 1))
-    echo "skip - $1"
-}
-# expect_status NAME WANT GOT [DETAILS]
-expect_status() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (exit status $3, wanted $2)" "${4:-}"; fi
-}
+# --- assertions (the common ones are in testlib.sh) ---------------------------------
 # expect_fail NAME GOT [DETAILS]: a non-zero exit status
 expect_fail() {
     if [ "$2" != 0 ]; then ok "$1"; else not_ok "$1 (exit status 0, wanted a failure)" "${3:-}"; fi
 }
-# expect_eq NAME WANT GOT
-expect_eq() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "wanted:
-$2
-got:
-$3"; fi
-}
-# expect_in NAME NEEDLE TEXT: TEXT contains NEEDLE
-expect_in() {
-    case $3 in
-        *"$2"*) ok "$1" ;;
-        *) not_ok "$1 (no '$2' in:)" "$3" ;;
-    esac
-}
-# expect_not_in NAME NEEDLE TEXT
-expect_not_in() {
-    case $3 in
-        *"$2"*) not_ok "$1 (unexpected '$2' in:)" "$3" ;;
-        *) ok "$1" ;;
-    esac
-}
-# expect_file NAME PATH / expect_exec NAME PATH
-expect_file() { if [ -f "$2" ]; then ok "$1"; else not_ok "$1 ($2 is missing)"; fi; }
+# expect_exec NAME PATH
 expect_exec() { if [ -x "$2" ]; then ok "$1"; else not_ok "$1 ($2 is not executable)"; fi; }
 
 # --- helpers ------------------------------------------------------------------------
-have() { command -v "$1" >/dev/null 2>&1; }
 # busybox_path: busybox's absolute path (busybox sh's `command -v` may say just "busybox").
 busybox_path() {
     for d in $(echo "$PATH" | tr ':' ' '); do
@@ -113,45 +54,6 @@ busybox_path() {
     return 1
 }
 
-if have curl; then
-    fetch() { curl -fsS --max-time 10 "$1"; }
-elif have busybox; then
-    fetch() { timeout 10 busybox wget -q -O- "$1"; }
-else
-    fetch() { timeout 10 wget -q -O- "$1"; }
-fi
-
-# next_port: set $port to a free TCP port (19000 + $$ % 1000, then upwards).
-port=$((19000 + $$ % 1000))
-next_port() {
-    port=$((port + 1))
-    while port_listening "$port"; do port=$((port + 1)); done
-}
-port_listening() {
-    hex=$(printf ':%04X' "$1")
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-        awk -v p="$hex" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }'
-}
-# wait_for_port PORT: wait (up to 10 s) until something listens on PORT.
-wait_for_port() {
-    i=0
-    while [ $i -lt 100 ]; do
-        port_listening "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
-# wait_port_closed PORT: wait (up to 5 s) until nothing listens on PORT.
-wait_port_closed() {
-    i=0
-    while port_listening "$1" && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    ! port_listening "$1"
-}
-
 # now_ms: milliseconds since the epoch (GNU date; whole seconds elsewhere).
 now_ms() {
     ns=$(date +%s%N)
@@ -159,12 +61,6 @@ now_ms() {
         *N) echo $(($(date +%s) * 1000)) ;;
         *) echo $((ns / 1000000)) ;;
     esac
-}
-
-# new_dirs W: fresh staging dirs $W/tmp/{app,cache,deps/0,profile}, like the stager's.
-new_dirs() {
-    rm -rf "$1"
-    mkdir -p "$1/tmp/app" "$1/tmp/cache" "$1/tmp/deps/0" "$1/tmp/profile"
 }
 
 # supply W [SH]: run bin/supply on $W/tmp with shell SH (default sh), as the
@@ -179,12 +75,6 @@ finalize() {
     st=$?
 }
 
-# for_each_shell FUNCTION: FUNCTION sh, then FUNCTION "busybox sh" if there is a busybox.
-for_each_shell() {
-    "$1" sh
-    if have busybox; then "$1" "busybox sh"; else skip "$1 with busybox sh: busybox is not installed"; fi
-}
-
 VERSION=$(cat "$BP/VERSION")
 HOST_PY=$(command -v python3 || true)
 
@@ -196,12 +86,7 @@ for f in "$BP"/bin/detect "$BP"/bin/supply "$BP"/bin/finalize "$BP"/bin/release 
         expect_exec "$name is executable" "$f"
         expect_eq "$name starts with #!/bin/sh" "#!/bin/sh" "$(head -n 1 "$f")"
     fi
-    out=$(sh -n "$f" 2>&1)
-    expect_status "$name parses with sh" 0 $? "$out"
-    if have busybox; then
-        out=$(busybox sh -n "$f" 2>&1)
-        expect_status "$name parses with busybox sh" 0 $? "$out"
-    fi
+    expect_parses "$name" "$f"
 done
 out=$(sh -n "$BP/lib/profile.sh" 2>&1)
 expect_status "python/lib/profile.sh parses with sh" 0 $? "$out"
@@ -666,20 +551,10 @@ fi
 if [ -n "$HOST_PY" ]; then nopython_tests; fi
 
 # ==================================================================================
-# The launcher, as the image runs it, with /home/vcap at $1 (a fake one on the host).
-make_launcher() {
-    sed "s#/home/vcap#$1#g" "$LAUNCH_SH" >"$2"
-}
-SETSID=$(command -v setsid || true)
-
 # check_app LABEL H LOG: the test app answers on $port, from the droplet in $H.
 check_app() {
     label=$1 H=$2 log=$3
-    if ! wait_for_port "$port"; then
-        not_ok "$label: listens on port $port" "$(cat "$log")"
-        return 1
-    fi
-    ok "$label: listens on port $port"
+    expect_listening "$label: listens on port $port" "$log" || return 1
     page=$(fetch "http://127.0.0.1:$port/" 2>&1)
     expect_in "$label: GET /" "hello from python" "$page"
     expect_in "$label: six comes from the droplet's deps" "six=$SIX_VERSION $H/deps/0/python/six.py" "$page"
@@ -706,11 +581,7 @@ stop_check() {
 host_launch() {
     label=$1 W=$2 start=$3 lpath=${4:-$PATH}
     H=$W/home/vcap
-    mkdir -p "$H/tmp"
-    mv "$W/tmp/app" "$H/app"
-    mv "$W/tmp/deps" "$H/deps"
-    mv "$W/tmp/profile" "$H/profile.d"
-    rm -rf "$W/tmp"
+    move_droplet "$W" "$H"
     make_launcher "$H" "$W/launch"
     next_port
     # shellcheck disable=SC2086 # $SETSID: empty without setsid
@@ -849,9 +720,7 @@ if [ "$sandbox_ok" = yes ]; then
     # A busybox-only root: no python3.
     if have busybox && ldd "$(busybox_path)" 2>&1 | grep -q -E 'not a dynamic|statically'; then
         R=$T/bbroot
-        mkdir -p "$R/bin" "$R/tmp" "$R/home" "$R/dev" "$R/proc"
-        cp "$(busybox_path)" "$R/bin/busybox"
-        for a in $(busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
+        make_busybox_root "$R" "$(busybox_path)"
         sbx_new "$W"
         printf 'six\n' >"$W/stage/app/requirements.txt"
         out=$(sbx_stage "$R" "$W" python/bin/detect /tmp/app 2>&1)
@@ -864,6 +733,4 @@ if [ "$sandbox_ok" = yes ]; then
     fi
 fi
 
-echo "$skipped skipped"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
