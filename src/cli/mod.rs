@@ -214,7 +214,11 @@ fn parse_env(items: &[String]) -> Result<Vec<(String, String)>> {
     items
         .iter()
         .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            Some((k, v)) if !k.is_empty() => {
+                dropship::staging::env::check_user_var(k, v)
+                    .map_err(|e| anyhow::anyhow!("--env: {e}"))?;
+                Ok((k.to_string(), v.to_string()))
+            }
             _ => bail!("--env {kv:?}: expected KEY=VALUE"),
         })
         .collect()

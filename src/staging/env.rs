@@ -19,6 +19,60 @@ pub struct AppInfo {
     pub user_env: Vec<(String, String)>,
 }
 
+/// Why a user variable cannot be set at all (the API answers 422, the CLI refuses it): a name
+/// outside `[A-Za-z_][A-Za-z0-9_]*`, a NUL in the value, or a name Cloud Foundry reserves
+/// (`VCAP_*`, `VMC_*`, `CF_*`, `PORT`).
+pub fn check_user_var(name: &str, value: &str) -> Result<(), String> {
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "environment variable name {name:?} is invalid: names match [A-Za-z_][A-Za-z0-9_]*"
+        ));
+    }
+    if value.contains('\0') {
+        return Err(format!(
+            "environment variable {name}: the value contains a NUL byte"
+        ));
+    }
+    if ["VCAP_", "VMC_", "CF_"].iter().any(|p| name.starts_with(p)) || name == "PORT" {
+        return Err(format!(
+            "environment variable {name} cannot be set: the platform owns it"
+        ));
+    }
+    Ok(())
+}
+
+/// Variables the platform sets for lifecycle scripts, which user variables never replace in
+/// staging (they still reach the app at run time): the tools buildpacks run, where they find
+/// libraries, and what shells read at start-up.
+pub fn platform_owned(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "PWD",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "CDPATH",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "GLOBIGNORE",
+        "PS4",
+        "MEMORY_LIMIT",
+        "DEPS_DIR",
+        "PORT",
+    ];
+    EXACT.contains(&name)
+        || ["LD_", "CF_", "VCAP_", "VMC_", "BASH_FUNC_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+}
+
 fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {
     match env.iter_mut().find(|(k, _)| k == key) {
         Some(e) => e.1 = value,
@@ -26,8 +80,9 @@ fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {
     }
 }
 
-/// The base environment of every script: platform defaults, then the user's variables, then
-/// the variables the platform owns (CF_STACK, VCAP_APPLICATION, MEMORY_LIMIT) on top.
+/// The base environment of every script: platform defaults, then the user's variables (but
+/// none that [`platform_owned`] names, nor any [`check_user_var`] refuses), then the variables
+/// the platform owns (CF_STACK, VCAP_APPLICATION, MEMORY_LIMIT) on top.
 pub fn staging_env(app: &AppInfo, home: &str, tmp: &str) -> Vec<(String, String)> {
     let mut env = Vec::new();
     set(&mut env, "PATH", "/usr/local/bin:/usr/bin:/bin".into());
@@ -37,7 +92,9 @@ pub fn staging_env(app: &AppInfo, home: &str, tmp: &str) -> Vec<(String, String)
     set(&mut env, "LANG", "en_US.UTF-8".into());
     set(&mut env, "VCAP_SERVICES", "{}".into());
     for (k, v) in &app.user_env {
-        set(&mut env, k, v.clone());
+        if !platform_owned(k) && check_user_var(k, v).is_ok() {
+            set(&mut env, k, v.clone());
+        }
     }
     let vcap_application = serde_json::json!({
         "application_id": app.app_guid,
@@ -141,6 +198,9 @@ mod tests {
                 ("CF_STACK".into(), "nope".into()),
                 ("LANG".into(), "C.UTF-8".into()),
                 ("A".into(), "1".into()),
+                ("PATH".into(), "/tmp/app/evil".into()),
+                ("LD_PRELOAD".into(), "/tmp/app/evil.so".into()),
+                ("BASH_ENV".into(), "/tmp/app/evil.sh".into()),
             ],
         }
     }
@@ -159,10 +219,27 @@ mod tests {
         assert_eq!(get(&env, "LANG"), Some("C.UTF-8"));
         assert_eq!(get(&env, "A"), Some("1"));
         assert_eq!(get(&env, "VCAP_SERVICES"), Some("{}"));
+        assert_eq!(get(&env, "PATH"), Some("/usr/local/bin:/usr/bin:/bin"));
+        assert_eq!(get(&env, "LD_PRELOAD"), None);
+        assert_eq!(get(&env, "BASH_ENV"), None);
         let va: serde_json::Value =
             serde_json::from_str(get(&env, "VCAP_APPLICATION").unwrap()).unwrap();
         assert_eq!(va["application_name"], "shop");
         assert_eq!(va["limits"]["mem"], 512);
+    }
+
+    #[test]
+    fn user_variables_are_checked() {
+        assert!(check_user_var("A_1", "x").is_ok());
+        assert!(check_user_var("_x", "").is_ok());
+        for bad in ["A=B", "", "1A", "A-B", "A B", "Ä"] {
+            assert!(check_user_var(bad, "x").is_err(), "{bad:?}");
+        }
+        assert!(check_user_var("A", "x\0y").is_err());
+        for reserved in ["VCAP_SERVICES", "CF_STACK", "PORT", "VMC_X"] {
+            assert!(check_user_var(reserved, "x").is_err(), "{reserved}");
+        }
+        assert!(platform_owned("LD_AUDIT") && platform_owned("PATH") && !platform_owned("LANG"));
     }
 
     #[test]
