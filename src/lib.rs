@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod refs;
 pub mod registry;
 pub mod report;
+pub mod safefs;
 pub mod service;
 pub mod stack;
 pub mod staging;

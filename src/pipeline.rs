@@ -15,9 +15,11 @@ use crate::report::{info, warn, Event, Reporter};
 use crate::stack::{Stack, StackCache, StackError};
 use crate::staging::buildpacks::{self, Buildpack};
 use crate::staging::cache;
-use crate::staging::env::{staging_env, AppInfo};
+use crate::staging::env::{platform_owned, staging_env, AppInfo};
 use crate::staging::lifecycle::{mounts, Lifecycle};
-use crate::staging::sandbox::{hand_over, staging_owner, HostDirs, Sandbox, SandboxKind};
+use crate::staging::limits::{Confinement, StagingLimits};
+use crate::staging::sandbox::{staging_owner, Sandbox, SandboxKind};
+use crate::staging::workspace::Workspace;
 use crate::staging::{BuildpackMeta, StagingError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +53,12 @@ pub struct BuildOptions {
     /// A cache larger than this after a build is not kept.
     pub cache_max: u64,
     pub staging_timeout: Duration,
+    /// Processes (and threads) staging may run at once.
+    pub staging_pids: u64,
     pub sandbox: SandboxKind,
+    /// `--sandbox none` as root on a host without control groups: scripts could leave
+    /// processes behind; run anyway (the host is a throw-away container).
+    pub host_is_container: bool,
     pub registry: RegistryOptions,
     /// Where the per-build temporary directory is made.
     pub work_dir: PathBuf,
@@ -153,60 +160,124 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| BuildError::Other(format!("internal: {e}")))?
 }
 
-/// Runs the buildpacks over `dirs.app` inside the stack's sandbox.
-#[allow(clippy::too_many_arguments)]
-async fn stage(
-    opts: &BuildOptions,
-    stack: &Stack,
-    rootfs: PathBuf,
-    dirs: HostDirs,
-    work: &Path,
-    reporter: Arc<dyn Reporter>,
-) -> Result<crate::staging::StagingResult, BuildError> {
-    let skip_detect = !opts.buildpacks.is_empty();
-    let bps: Vec<Buildpack> = if skip_detect {
+/// The buildpacks to run, copied into the work dir (as Cloud Foundry downloads them into the
+/// staging container): root's, readable by everyone, so the staging user can run them from
+/// wherever they are installed and no buildpack can change another.
+fn staged_buildpacks(opts: &BuildOptions, work: &Path) -> Result<Vec<Buildpack>, BuildError> {
+    let bps: Vec<Buildpack> = if opts.buildpacks.is_empty() {
+        buildpacks::detection_order(&opts.buildpacks_dir)?
+    } else {
         let unpack = work.join("buildpacks");
         opts.buildpacks
             .iter()
             .map(|b| buildpacks::resolve(b, &opts.buildpacks_dir, &unpack))
             .collect::<Result<_, _>>()?
-    } else {
-        buildpacks::detection_order(&opts.buildpacks_dir)?
     };
-    // Buildpacks run from the work dir, as Cloud Foundry downloads them into the staging
-    // container: the staging user may not be able to reach where they are installed.
     let copies = work.join("buildpacks-run");
-    let bps: Vec<Buildpack> = bps
-        .into_iter()
+    bps.into_iter()
         .map(|b| {
             let dest = copies.join(&b.name);
             std::fs::create_dir_all(&dest)
                 .and_then(|_| copy_tree(&b.dir, &dest))
+                .and_then(|_| open_to_all(&copies))
                 .map_err(other(&format!("copying buildpack {}", b.dir.display())))?;
             Ok(Buildpack {
                 name: b.name,
                 dir: dest,
             })
         })
-        .collect::<Result<_, BuildError>>()?;
-    hand_over(&[&copies]).map_err(other("giving the buildpacks to the staging user"))?;
-    if let Some((uid, gid)) = staging_owner() {
-        let mut must_reach = vec![work.to_path_buf()];
-        if opts.sandbox == SandboxKind::Bwrap {
-            must_reach.push(rootfs.clone());
+        .collect()
+}
+
+/// Makes a tree dropship wrote readable (and its executables runnable) by every user.
+fn open_to_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for e in walkdir::WalkDir::new(dir).follow_links(false) {
+        let e = e.map_err(std::io::Error::other)?;
+        let m = e.metadata().map_err(std::io::Error::other)?;
+        if e.file_type().is_symlink() {
+            continue;
         }
-        for path in must_reach {
-            if let Some(closed) = unreachable_ancestor(&path, uid, gid) {
-                return Err(BuildError::Staging(StagingError::Sandbox(format!(
-                    "the staging user (uid {uid}) cannot reach {}: {} is closed to it; \
-                     make it traversable (chmod o+x) or choose another --work-dir / --stack-cache",
-                    path.display(),
-                    closed.display()
-                ))));
-            }
+        let mode = m.permissions().mode();
+        let open = if m.is_dir() || mode & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
+        std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(open))?;
+    }
+    Ok(())
+}
+
+/// Stops with the directory the staging user cannot pass through, if any.
+fn check_reachable(opts: &BuildOptions, rootfs: &Path, work: &Path) -> Result<(), BuildError> {
+    let Some((uid, gid)) = staging_owner() else {
+        return Ok(());
+    };
+    let mut must_reach = vec![work.to_path_buf()];
+    if opts.sandbox == SandboxKind::Bwrap {
+        must_reach.push(rootfs.to_path_buf());
+    }
+    for path in must_reach {
+        if let Some(closed) = unreachable_ancestor(&path, uid, gid) {
+            return Err(BuildError::Staging(StagingError::Sandbox(format!(
+                "the staging user (uid {uid}) cannot reach {}: {} is closed to it; \
+                 make it traversable (chmod o+x) or choose another --work-dir / --stack-cache",
+                path.display(),
+                closed.display()
+            ))));
         }
     }
-    let sandbox = Sandbox::new(opts.sandbox, &rootfs, dirs.clone(), mounts(&bps))
+    Ok(())
+}
+
+/// The limits of this build's staging, and the control group that holds them.
+fn confinement(opts: &BuildOptions, ws: &Workspace) -> Result<Confinement, BuildError> {
+    let limits = StagingLimits {
+        disk: opts.disk_mb << 20,
+        memory: opts.memory_mb << 20,
+        pids: opts.staging_pids,
+        cpu_secs: opts.staging_timeout.as_secs().max(1),
+    };
+    let name = ws
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let watch = ws
+        .disk_watch()
+        .map_err(other("watching the staging disk"))?;
+    let c = Confinement::new(&name, limits, staging_owner(), watch)
+        .map_err(other("creating the staging control group"))?;
+    if opts.sandbox == SandboxKind::None
+        && staging_owner().is_some()
+        && !c.has_cgroup()
+        && !opts.host_is_container
+    {
+        return Err(BuildError::Staging(StagingError::Sandbox(
+            "--sandbox none as root needs a writable cgroup file system (to kill every process \
+             a buildpack starts, and to bound its memory and processes); none is writable here. \
+             Use the bwrap sandbox, or pass --i-know-the-host-is-a-container"
+                .into(),
+        )));
+    }
+    Ok(c)
+}
+
+/// Runs the buildpacks over the workspace's app inside the stack's sandbox.
+async fn stage(
+    opts: &BuildOptions,
+    stack: &Stack,
+    rootfs: PathBuf,
+    ws: Arc<Workspace>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<crate::staging::StagingResult, BuildError> {
+    let skip_detect = !opts.buildpacks.is_empty();
+    let (o, w) = (opts.clone(), ws.clone());
+    let bps = blocking(move || staged_buildpacks(&o, w.path())).await?;
+    check_reachable(opts, &rootfs, ws.path())?;
+    let confine = confinement(opts, &ws)?;
+    let sandbox = Sandbox::new(opts.sandbox, &rootfs, ws.dirs.clone(), mounts(&bps))
         .map_err(|e| BuildError::Staging(StagingError::Sandbox(e)))?;
     let app_guid = k8s::app_guid(opts.namespace.as_deref().unwrap_or(""), &opts.name);
     let app = AppInfo {
@@ -220,12 +291,23 @@ async fn stage(
         org_name: k8s::DEFAULT_SPACE_ORG.to_string(),
         user_env: opts.env.clone(),
     };
+    for (k, _) in &opts.env {
+        if platform_owned(k) {
+            warn(
+                reporter.as_ref(),
+                format!(
+                    "{k} from the app's environment is not used in staging: the platform sets it"
+                ),
+            );
+        }
+    }
     let env = staging_env(&app, &sandbox.home(), &sandbox.tmp());
     let timeout = opts.staging_timeout;
     blocking(move || {
         let mut log = |line: &str| reporter.event(Event::Output(line.to_string()));
         let lifecycle = Lifecycle {
-            dirs: &dirs,
+            ws: &ws,
+            confine: &confine,
             sandbox: &sandbox,
             buildpacks: &bps,
             skip_detect,
@@ -325,6 +407,112 @@ async fn push_to(
     })
 }
 
+/// An intake that ran out of room in a quota'd workspace is over the disk quota.
+fn over_quota(e: IntakeError, ws: &Workspace) -> BuildError {
+    let full = ws.quota().saturating_sub(ws.used()) < (1 << 20);
+    if full {
+        return BuildError::Other(format!(
+            "intake: the app does not fit in the disk quota of {} (--disk): {e}",
+            crate::staging::limits::human(ws.quota())
+        ));
+    }
+    BuildError::Intake(e)
+}
+
+/// Restores the saved buildpack cache into the workspace (or deletes it for `--no-cache`).
+fn restore_cache(
+    opts: &BuildOptions,
+    ws: &Workspace,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    let Some(saved) = &opts.cache_dir else {
+        return Ok(());
+    };
+    if opts.no_cache && saved.exists() {
+        std::fs::remove_dir_all(saved).map_err(other("deleting the buildpack cache"))?;
+        info(reporter, "no cache: deleted the buildpack cache");
+    }
+    match cache::restore(saved, &ws.dirs.cache) {
+        Ok(c) => {
+            for link in &c.dropped_links {
+                warn(
+                    reporter,
+                    format!(
+                        "buildpack cache: {} points outside the cache: not restored",
+                        link.display()
+                    ),
+                );
+            }
+            if c.bytes > 0 {
+                info(
+                    reporter,
+                    format!(
+                        "restored the buildpack cache ({} bytes) from {}",
+                        c.bytes,
+                        saved.display()
+                    ),
+                );
+            }
+        }
+        Err(e) => {
+            warn(
+                reporter,
+                format!("dropping the buildpack cache {}: {e}", saved.display()),
+            );
+            let _ = std::fs::remove_dir_all(&ws.dirs.cache);
+            std::fs::create_dir_all(&ws.dirs.cache).map_err(other("creating the cache dir"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Saves the workspace's buildpack cache after a successful staging, unless it is too big.
+fn keep_cache(opts: &BuildOptions, ws: &Workspace, reporter: &dyn Reporter) {
+    let Some(saved) = &opts.cache_dir else {
+        return;
+    };
+    let size = cache::size(&ws.dirs.cache);
+    if size > opts.cache_max {
+        warn(
+            reporter,
+            format!(
+                "the buildpack cache ({size} bytes) is larger than the limit ({} bytes): not kept",
+                opts.cache_max
+            ),
+        );
+        let _ = std::fs::remove_dir_all(saved);
+        return;
+    }
+    match cache::save(&ws.dirs.cache, saved) {
+        Ok(c) => {
+            for link in &c.dropped_links {
+                warn(
+                    reporter,
+                    format!(
+                        "buildpack cache: {} points outside the cache: not kept",
+                        link.display()
+                    ),
+                );
+            }
+            info(
+                reporter,
+                format!(
+                    "saved the buildpack cache ({} bytes) to {}",
+                    c.bytes,
+                    saved.display()
+                ),
+            );
+        }
+        Err(e) => warn(
+            reporter,
+            format!(
+                "could not save the buildpack cache to {}: {e}",
+                saved.display()
+            ),
+        ),
+    }
+}
+
 /// Builds the app described by `opts` and pushes its image.
 pub async fn build(
     opts: &BuildOptions,
@@ -335,32 +523,20 @@ pub async fn build(
             "--manifests needs a registry target: a Kubernetes cluster cannot pull from an oci: layout".into(),
         ));
     }
-    std::fs::create_dir_all(&opts.work_dir).map_err(other("creating the work dir"))?;
-    let work = tempfile::Builder::new()
-        .prefix("dropship-build-")
-        .tempdir_in(&opts.work_dir)
-        .map_err(other("creating the work dir"))?;
-    let droplet_dir = work.path().join("droplet");
-    let dirs = HostDirs {
-        app: droplet_dir.join("app"),
-        deps: droplet_dir.join("deps"),
-        profile_d: droplet_dir.join("profile.d"),
-        cache: work.path().join("cache"),
-        home: work.path().join("home"),
-    };
-    for d in [
-        &dirs.app,
-        &dirs.deps,
-        &dirs.profile_d,
-        &dirs.cache,
-        &dirs.home,
-    ] {
-        std::fs::create_dir_all(d).map_err(other("creating the staging dirs"))?;
+    let (work_dir, quota) = (opts.work_dir.clone(), opts.disk_mb << 20);
+    let ws = Arc::new(
+        blocking(move || {
+            Workspace::create(&work_dir, quota).map_err(other("creating the work dir"))
+        })
+        .await?,
+    );
+    if staging_owner().is_some() && !ws.quota_mounted() {
+        warn(
+            reporter.as_ref(),
+            "the staging disk quota cannot be a tmpfs here (mount refused): it is watched instead",
+        );
     }
-    // The staging user (uid 2000 when dropship is root) must reach the staging dirs.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711))
-        .map_err(other("opening the work dir to the staging user"))?;
+    let droplet_dir = ws.droplet.clone();
     let mut timer = Timer {
         reporter: reporter.as_ref(),
         timings: Vec::new(),
@@ -377,8 +553,11 @@ pub async fn build(
         })
         .collect();
     let registry = Registry::new(opts.registry.clone(), &in_use, reporter.clone())?;
-    let (source, app_dir, limits) = (opts.source.clone(), dirs.app.clone(), opts.limits);
-    let intake_job = blocking(move || Ok(intake::intake(&source, &app_dir, &limits)?));
+    let (source, app_dir, limits) = (opts.source.clone(), ws.dirs.app.clone(), opts.limits);
+    let quota_ws = ws.clone();
+    let intake_job = blocking(move || {
+        intake::intake(&source, &app_dir, &limits).map_err(|e| over_quota(e, &quota_ws))
+    });
     let stack_job = async {
         let stack = Stack::open(&opts.stack, &registry, &opts.stack_cache).await?;
         let rootfs = match opts.sandbox {
@@ -402,85 +581,27 @@ pub async fn build(
     );
     timer.lap("intake");
 
-    if let (Some(saved), true) = (&opts.cache_dir, opts.no_cache) {
-        if saved.exists() {
-            std::fs::remove_dir_all(saved).map_err(other("deleting the buildpack cache"))?;
-            info(reporter.as_ref(), "no cache: deleted the buildpack cache");
-        }
-    }
-    if let Some(saved) = &opts.cache_dir {
-        match cache::restore(saved, &dirs.cache) {
-            Ok(0) => {}
-            Ok(n) => info(
-                reporter.as_ref(),
-                format!(
-                    "restored the buildpack cache ({n} bytes) from {}",
-                    saved.display()
-                ),
-            ),
-            Err(e) => {
-                warn(
-                    reporter.as_ref(),
-                    format!("dropping the buildpack cache {}: {e}", saved.display()),
-                );
-                let _ = std::fs::remove_dir_all(&dirs.cache);
-                std::fs::create_dir_all(&dirs.cache).map_err(other("creating the cache dir"))?;
-            }
-        }
-    }
-    hand_over(&[
-        &dirs.app,
-        &dirs.deps,
-        &dirs.profile_d,
-        &dirs.cache,
-        &dirs.home,
-    ])
-    .map_err(other("giving the staging dirs to the staging user"))?;
-    let staged = stage(
-        opts,
-        &stack,
-        rootfs,
-        dirs.clone(),
-        work.path(),
-        reporter.clone(),
-    )
+    let (o, w, r) = (opts.clone(), ws.clone(), reporter.clone());
+    blocking(move || {
+        restore_cache(&o, &w, r.as_ref())?;
+        w.hand_over()
+            .map_err(other("giving the staging dirs to the staging user"))
+    })
     .await?;
-    let too_big = cache::size(&dirs.cache) > opts.cache_max;
-    if let (Some(saved), true) = (&opts.cache_dir, too_big) {
-        warn(
-            reporter.as_ref(),
-            format!(
-                "the buildpack cache ({} bytes) is larger than the limit ({} bytes): not kept",
-                cache::size(&dirs.cache),
-                opts.cache_max
-            ),
-        );
-        let _ = std::fs::remove_dir_all(saved);
-    } else if let Some(saved) = &opts.cache_dir {
-        match cache::save(&dirs.cache, saved) {
-            Ok(n) => info(
-                reporter.as_ref(),
-                format!(
-                    "saved the buildpack cache ({n} bytes) to {}",
-                    saved.display()
-                ),
-            ),
-            Err(e) => warn(
-                reporter.as_ref(),
-                format!(
-                    "could not save the buildpack cache to {}: {e}",
-                    saved.display()
-                ),
-            ),
-        }
-    }
+    let staged = stage(opts, &stack, rootfs, ws.clone(), reporter.clone()).await?;
+    let (o, w, r) = (opts.clone(), ws.clone(), reporter.clone());
+    blocking(move || {
+        keep_cache(&o, &w, r.as_ref());
+        Ok(())
+    })
+    .await?;
     timer.lap("staging");
 
     let info_doc = StagingInfo {
         detected_buildpack: staged.detected_buildpack.clone(),
         start_command: staged.start_command.clone(),
     };
-    let blob_dir = work.path().join("blobs");
+    let blob_dir = ws.blobs.clone();
     info(
         reporter.as_ref(),
         "packaging the droplet (tgz and image layer)",

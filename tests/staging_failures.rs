@@ -169,19 +169,6 @@ fn finalize_failure_exits_226() {
 }
 
 /// Processes whose command line mentions `needle`.
-fn processes_with(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(raw) = std::fs::read(e.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-            if cmd.contains(needle) {
-                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn timeout_exits_124_and_kills_every_process() {
     let f = Fixture::new();
@@ -220,7 +207,7 @@ fn timeout_exits_124_and_kills_every_process() {
 
 const PROBE: &str = r#"
 if cat "$SECRET_PATH"; then echo SECRET-LEAKED; else echo SECRET-DENIED; fi
-if nc -w 2 127.0.0.1 "$PORT" </dev/null; then echo NET-OPEN; else echo NET-BLOCKED; fi
+if nc -w 2 127.0.0.1 "$NET_PORT" </dev/null; then echo NET-OPEN; else echo NET-BLOCKED; fi
 echo "UID=$(id -u) GID=$(id -g)"
 if [ -e "$PROJECT" ]; then echo PROJECT-VISIBLE; else echo PROJECT-HIDDEN; fi
 if [ -e /work ]; then echo WORK-VISIBLE; else echo WORK-HIDDEN; fi
@@ -240,7 +227,7 @@ fn sandbox_hides_host_files_network_and_root() {
     f.buildpack("probe", &[DETECT_OK, ("finalize", PROBE), RELEASE_OK]);
     let secret_env = format!("SECRET_PATH={}", secret.display());
     let project_env = format!("PROJECT={}", project_dir().join("Cargo.toml").display());
-    let port_env = format!("PORT={port}");
+    let port_env = format!("NET_PORT={port}");
     let o = f.build(&[
         "--env",
         &secret_env,

@@ -133,12 +133,15 @@ pub struct BuildArgs {
     pub env: Vec<String>,
     #[arg(long, default_value_t = 1)]
     pub instances: u32,
-    /// Memory limit (e.g. 512M, 1G).
+    /// Memory limit (e.g. 512M, 1G), of the app and of its staging.
     #[arg(long, default_value = "1G")]
     pub memory: String,
-    /// Disk limit (e.g. 1G).
+    /// Disk limit (e.g. 1G), of the app and of its staging (app, deps, cache, /tmp).
     #[arg(long, default_value = "1G")]
     pub disk: String,
+    /// Processes (and threads) staging may run at once.
+    #[arg(long, env = "DROPSHIP_STAGING_PIDS", default_value_t = dropship::staging::limits::StagingLimits::DEFAULT_PIDS)]
+    pub staging_pids: u64,
     /// port | http:PATH | process
     #[arg(long = "health-check", default_value = "port")]
     pub health_check: String,
@@ -165,6 +168,13 @@ pub struct BuildArgs {
     /// bwrap | none (none: only on hosts that are already a container).
     #[arg(long, default_value = "bwrap")]
     pub sandbox: SandboxKind,
+    /// With --sandbox none as root and no writable cgroups: run anyway (processes a buildpack
+    /// leaves behind cannot all be killed; only for throw-away containers).
+    #[arg(
+        long = "i-know-the-host-is-a-container",
+        env = "DROPSHIP_HOST_IS_CONTAINER"
+    )]
+    pub host_is_container: bool,
     #[arg(long, env = "DROPSHIP_MAX_APP_FILES", default_value_t = Limits::default().max_files)]
     pub max_app_files: u64,
     /// Uncompressed app size limit (e.g. 4G).
@@ -364,7 +374,9 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         no_cache: a.no_cache,
         cache_max: parse_size(&a.cache_max).context("--cache-max")?,
         staging_timeout: Duration::from(a.staging_timeout),
+        staging_pids: a.staging_pids,
         sandbox: a.sandbox,
+        host_is_container: a.host_is_container,
         registry: registry_options(&a.registry)?,
         work_dir: absolute(&work_dir(&a.registry, Some(&a.source)))?,
         stack_cache: stack_cache(&a.registry),

@@ -36,6 +36,17 @@ pub struct TreeOptions {
     pub keep_special: bool,
     /// Paths (relative to the tree's root) left out, e.g. files the caller writes itself.
     pub exclude: Vec<std::path::PathBuf>,
+    /// The tree is another user's work (a droplet): files with more than this many bytes of
+    /// holes are refused (a sparse 2 GiB file must not become 2 GiB of zeros in a layer), and
+    /// a file with several hard links must belong to `trusted_owner` (else it could be a link
+    /// to a file of another user).
+    pub untrusted: Option<Untrusted>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Untrusted {
+    pub max_holes: u64,
+    pub trusted_owner: Option<u32>,
 }
 
 impl TreeOptions {
@@ -48,8 +59,54 @@ impl TreeOptions {
             keep_setid: false,
             keep_special: false,
             exclude: Vec::new(),
+            untrusted: Some(Untrusted {
+                max_holes: 1 << 20,
+                trusted_owner: crate::staging::sandbox::staging_owner().map(|(uid, _)| uid),
+            }),
         }
     }
+}
+
+/// Opens the regular file `rel` of the tree without following any link, and checks it is the
+/// file the walk saw and not a sparse file or a foreign hard link.
+fn open_checked(
+    root: &std::os::fd::OwnedFd,
+    rel: &Path,
+    meta: &fs::Metadata,
+    opts: &TreeOptions,
+) -> io::Result<File> {
+    use std::os::fd::AsFd;
+    let shown = rel.display();
+    let (f, st) = crate::safefs::open_file(root.as_fd(), rel)
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .ok_or_else(|| io::Error::other(format!("{shown} disappeared while it was archived")))?;
+    if st.st_ino != meta.ino() || st.st_dev != meta.dev() {
+        return Err(io::Error::other(format!(
+            "{shown} changed while it was archived"
+        )));
+    }
+    let Some(u) = opts.untrusted else {
+        return Ok(f);
+    };
+    if let Some(owner) = u.trusted_owner {
+        if st.st_nlink > 1 && st.st_uid != owner {
+            return Err(io::Error::other(format!(
+                "{shown} is a hard link to a file of uid {}: refused",
+                st.st_uid
+            )));
+        }
+    }
+    if meta.blocks() * 512 < meta.len() {
+        let holes = crate::safefs::hole_bytes(&f, meta.len());
+        if holes > u.max_holes {
+            return Err(io::Error::other(format!(
+                "{shown} is a sparse file ({} bytes, {holes} of them holes): sparse files are \
+                 not stored in images (write the data, or create the file at run time)",
+                meta.len()
+            )));
+        }
+    }
+    Ok(f)
 }
 
 /// What a tree contributed to the archive.
@@ -148,6 +205,7 @@ pub fn append_tree<W: Write>(
     opts: &TreeOptions,
 ) -> io::Result<TreeStats> {
     let mut stats = TreeStats::default();
+    let root = crate::safefs::open_dir(src)?;
     let walker = walkdir::WalkDir::new(src)
         .follow_links(false)
         .sort_by(|a, b| {
@@ -193,7 +251,7 @@ pub fn append_tree<W: Write>(
             let name = archive_name(&opts.prefix, rel, false)?;
             let mut h = new_header(tar::EntryType::Regular, mode, owner, mtime);
             h.set_size(meta.len());
-            let f = File::open(entry.path())?;
+            let f = open_checked(&root, rel, &meta, opts)?;
             let reader = Exact {
                 inner: f,
                 left: meta.len(),

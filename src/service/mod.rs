@@ -104,7 +104,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         root: config.data_dir.clone(),
     };
     paths.create()?;
-    // Nothing runs yet: whatever a previous process left in its scratch dirs is garbage.
+    // Nothing runs yet: whatever a previous process left in its scratch dirs is garbage (its
+    // build workspaces first: their staging tmpfs are unmounted).
+    crate::staging::workspace::sweep(&paths.work(), true);
     for scratch in [paths.work(), paths.uploads()] {
         for entry in std::fs::read_dir(&scratch)?.flatten() {
             let p = entry.path();

@@ -128,6 +128,7 @@ fn from_dir<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> io::Result<Seen>
         keep_setid: true,
         keep_special: true,
         exclude: vec![PathBuf::from("etc/passwd"), PathBuf::from("etc/group")],
+        untrusted: None,
     };
     append_tree(tar, src, &opts)?;
     let mut seen = Seen::default();

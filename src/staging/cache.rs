@@ -2,19 +2,20 @@
 //! and written back only after a successful one, so a failed or killed build never leaves a
 //! half-written cache, and the staging user never writes outside the build's work directory.
 
-use crate::fsutil::copy_tree;
+use crate::fsutil::{copy_tree, Copied};
 use std::fs;
 use std::io;
 use std::path::Path;
 
 /// Restores `saved` (if it exists) into the empty build cache `cache`, and marks it used.
-pub fn restore(saved: &Path, cache: &Path) -> io::Result<u64> {
+/// Symlinks pointing outside the cache are not restored (see [`Copied::dropped_links`]).
+pub fn restore(saved: &Path, cache: &Path) -> io::Result<Copied> {
     if !saved.is_dir() {
-        return Ok(0);
+        return Ok(Copied::default());
     }
-    let bytes = copy_tree(saved, cache)?;
+    let copied = copy_tree(saved, cache)?;
     touch(saved);
-    Ok(bytes)
+    Ok(copied)
 }
 
 /// Sets a directory's mtime to now: the "last used" time least-recently-used eviction reads.
@@ -69,14 +70,15 @@ pub fn evict_lru(root: &Path, limit: u64) -> io::Result<Vec<String>> {
     Ok(gone)
 }
 
-/// Replaces `saved` with the build cache `cache`: written beside it, then swapped in.
-pub fn save(cache: &Path, saved: &Path) -> io::Result<u64> {
+/// Replaces `saved` with the build cache `cache`: written beside it, then swapped in. Nothing
+/// in `cache` (the staging user's) is followed; symlinks pointing outside it are not kept.
+pub fn save(cache: &Path, saved: &Path) -> io::Result<Copied> {
     let parent = saved.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent)?;
     let fresh = tempfile::Builder::new()
         .prefix(".cache-new-")
         .tempdir_in(parent)?;
-    let bytes = copy_tree(cache, fresh.path())?;
+    let copied = copy_tree(cache, fresh.path())?;
     let fresh = fresh.keep();
     if saved.exists() {
         let old = tempfile::Builder::new()
@@ -89,7 +91,7 @@ pub fn save(cache: &Path, saved: &Path) -> io::Result<u64> {
     } else {
         fs::rename(&fresh, saved)?;
     }
-    Ok(bytes)
+    Ok(copied)
 }
 
 #[cfg(test)]
@@ -121,11 +123,18 @@ mod tests {
         let saved = d.path().join("saved");
         let build = d.path().join("build");
         fs::create_dir_all(&build).unwrap();
-        assert_eq!(restore(&saved, &build).unwrap(), 0, "no cache yet");
+        assert_eq!(restore(&saved, &build).unwrap().bytes, 0, "no cache yet");
         fs::create_dir_all(build.join("final/pkgs")).unwrap();
         fs::write(build.join("final/pkgs/a.whl"), "wheel").unwrap();
         std::os::unix::fs::symlink("pkgs/a.whl", build.join("final/latest")).unwrap();
-        assert_eq!(save(&build, &saved).unwrap(), 5);
+        std::os::unix::fs::symlink("/etc", build.join("final/planted")).unwrap();
+        let copied = save(&build, &saved).unwrap();
+        assert_eq!(copied.bytes, 5);
+        assert_eq!(
+            copied.dropped_links,
+            [std::path::PathBuf::from("final/planted")]
+        );
+        assert!(fs::symlink_metadata(saved.join("final/planted")).is_err());
         fs::write(build.join("final/pkgs/a.whl"), "changed").unwrap();
         save(&build, &saved).unwrap();
         let again = d.path().join("again");

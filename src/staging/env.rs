@@ -2,7 +2,7 @@
 //! `--env`, and what earlier (supply) buildpacks put in `deps/<idx>/` (bin, lib, env files),
 //! as CF's multi-buildpack staging provides it.
 
-use std::path::Path;
+use super::workspace::DepsEntry;
 
 /// What the staging environment says about the app.
 #[derive(Debug, Clone)]
@@ -127,53 +127,35 @@ fn prepend(env: &mut Vec<(String, String)>, key: &str, dir: &str) {
 
 /// `base` plus what `deps/*/` holds so far: `bin` on PATH, `lib` on LD_LIBRARY_PATH and
 /// LIBRARY_PATH, `include` on CPATH, `pkgconfig` on PKG_CONFIG_PATH, and `env/NAME` files as
-/// variables. `deps_host` is read; `deps_inside` is the same directory as scripts see it.
+/// variables. `deps` is what the workspace read; `deps_inside` is the directory as scripts
+/// see it.
 pub fn with_deps(
     base: &[(String, String)],
-    deps_host: &Path,
+    deps: &[DepsEntry],
     deps_inside: &str,
 ) -> Vec<(String, String)> {
     let mut env = base.to_vec();
     set(&mut env, "DEPS_DIR", deps_inside.to_string());
-    let mut idxs: Vec<String> = std::fs::read_dir(deps_host)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    idxs.sort();
-    for idx in &idxs {
-        let host = deps_host.join(idx);
-        let inside = format!("{deps_inside}/{idx}");
+    for dep in deps {
+        let inside = format!("{deps_inside}/{}", dep.idx);
         for (sub, vars) in [
             ("bin", &["PATH"][..]),
             ("lib", &["LD_LIBRARY_PATH", "LIBRARY_PATH"][..]),
             ("include", &["CPATH"][..]),
             ("pkgconfig", &["PKG_CONFIG_PATH"][..]),
         ] {
-            if host.join(sub).is_dir() {
+            if dep.subdirs.contains(&sub) {
                 for var in vars {
                     prepend(&mut env, var, &format!("{inside}/{sub}"));
                 }
             }
         }
-        let Ok(files) = std::fs::read_dir(host.join("env")) else {
-            continue;
-        };
-        let mut files: Vec<_> = files.filter_map(|e| e.ok()).collect();
-        files.sort_by_key(|e| e.file_name());
-        for f in files {
-            let Ok(name) = f.file_name().into_string() else {
-                continue;
-            };
+        for (name, value) in &dep.env {
             let valid = !name.is_empty()
                 && !name.starts_with(|c: char| c.is_ascii_digit())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if valid && f.path().is_file() {
-                if let Ok(value) = std::fs::read_to_string(f.path()) {
-                    set(&mut env, &name, value.trim_end_matches('\n').to_string());
-                }
+            if valid && !value.contains('\0') {
+                set(&mut env, name, value.trim_end_matches('\n').to_string());
             }
         }
     }
@@ -244,14 +226,23 @@ mod tests {
 
     #[test]
     fn deps_contribute_paths_and_env_files() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("0/bin")).unwrap();
-        std::fs::create_dir_all(d.path().join("1/lib")).unwrap();
-        std::fs::create_dir_all(d.path().join("1/env")).unwrap();
-        std::fs::write(d.path().join("1/env/PYTHONHOME"), "/tmp/deps/1/python\n").unwrap();
-        std::fs::write(d.path().join("1/env/bad-name"), "x").unwrap();
+        let deps = [
+            DepsEntry {
+                idx: "0".into(),
+                subdirs: vec!["bin"],
+                env: vec![],
+            },
+            DepsEntry {
+                idx: "1".into(),
+                subdirs: vec!["lib"],
+                env: vec![
+                    ("PYTHONHOME".into(), "/tmp/deps/1/python\n".into()),
+                    ("bad-name".into(), "x".into()),
+                ],
+            },
+        ];
         let base = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
-        let env = with_deps(&base, d.path(), "/tmp/deps");
+        let env = with_deps(&base, &deps, "/tmp/deps");
         assert_eq!(get(&env, "PATH"), Some("/tmp/deps/0/bin:/usr/bin:/bin"));
         assert_eq!(get(&env, "LD_LIBRARY_PATH"), Some("/tmp/deps/1/lib"));
         assert_eq!(get(&env, "PYTHONHOME"), Some("/tmp/deps/1/python"));

@@ -3,16 +3,20 @@
 
 use super::buildpacks::Buildpack;
 use super::env::with_deps;
+use super::limits::Confinement;
 use super::release::{parse_config, parse_launch, parse_procfile, parse_release, ProcessTypes};
 use super::run::{run, Finished};
-use super::sandbox::{HostDirs, Sandbox};
+use super::sandbox::Sandbox;
+use super::workspace::{Area, Workspace};
 use super::{BuildpackMeta, StagingError, StagingResult};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-/// Everything one staging run needs.
+/// Everything one staging run needs. Between scripts, dropship touches what they wrote only
+/// through `ws` (no link followed, reads capped); `confine` holds the scripts' limits.
 pub struct Lifecycle<'a> {
-    pub dirs: &'a HostDirs,
+    pub ws: &'a Workspace,
+    pub confine: &'a Confinement,
     pub sandbox: &'a Sandbox,
     pub buildpacks: &'a [Buildpack],
     /// Buildpacks named explicitly: no detection; all but the last only supply.
@@ -27,17 +31,6 @@ pub struct Lifecycle<'a> {
 pub fn deps_index(i: usize, buildpacks: usize) -> String {
     let width = buildpacks.max(1).to_string().len();
     format!("{i:0width$}")
-}
-
-/// A directory the staging user owns (created by dropship, written by buildpacks).
-fn make_dir(path: &std::path::Path) -> Result<(), StagingError> {
-    std::fs::create_dir_all(path)
-        .and_then(|_| super::sandbox::hand_over(&[path]))
-        .map_err(|e| StagingError::Io(format!("creating {}: {e}", path.display())))
-}
-
-fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> StagingError + '_ {
-    move |e| StagingError::Io(format!("{what}: {e}"))
 }
 
 impl Lifecycle<'_> {
@@ -58,8 +51,8 @@ impl Lifecycle<'_> {
         let executable = std::fs::metadata(&host)
             .map(|m| m.permissions().mode() & 0o111 != 0)
             .unwrap_or(false);
-        let env = with_deps(self.env, &self.dirs.deps, &self.sandbox.deps());
-        let cmd = if executable {
+        let env = with_deps(self.env, &self.ws.deps_entries()?, &self.sandbox.deps());
+        let mut cmd = if executable {
             self.sandbox.command(&inside, &args, &env)
         } else {
             (self.log)(&format!(
@@ -69,8 +62,19 @@ impl Lifecycle<'_> {
             all.extend(args);
             self.sandbox.command("/bin/sh", &all, &env)
         };
-        let finished = run(cmd, capture, self.deadline, &mut *self.log)
+        self.confine.apply(&mut cmd);
+        let finished = run(cmd, capture, self.deadline, &mut *self.log, self.confine)
             .map_err(|e| StagingError::Sandbox(format!("starting {script} of {}: {e}", bp.name)))?;
+        let by_signal = (finished.code > 128)
+            .then(|| self.confine.breach_by_signal(finished.code - 128))
+            .flatten();
+        if let Some(limit) = finished.breach.or(by_signal) {
+            return Err(StagingError::LimitExceeded {
+                limit,
+                phase: script.to_string(),
+                buildpack: bp.name.clone(),
+            });
+        }
         if finished.timed_out {
             return Err(StagingError::TimedOut {
                 phase: script.to_string(),
@@ -84,15 +88,17 @@ impl Lifecycle<'_> {
     /// Checks that the sandbox starts at all, so that its own failures are not blamed on a
     /// buildpack.
     pub fn preflight(&mut self) -> Result<(), StagingError> {
-        let cmd = self
+        let mut cmd = self
             .sandbox
             .command("/bin/sh", &["-c".into(), ":".into()], self.env);
+        self.confine.apply(&mut cmd);
         let mut lines = Vec::new();
         let f = run(
             cmd,
             false,
             Instant::now() + Duration::from_secs(30),
             &mut |l| lines.push(l.to_string()),
+            self.confine,
         )
         .map_err(|e| StagingError::Sandbox(e.to_string()))?;
         if !f.success() {
@@ -130,39 +136,28 @@ impl Lifecycle<'_> {
         })
     }
 
-    fn cache_for(&self, key: &str) -> Result<String, StagingError> {
-        let host = self.dirs.cache.join(key);
-        make_dir(&host)?;
-        Ok(format!("{}/{key}", self.sandbox.cache()))
+    fn cache_for(&self, key: &str) -> String {
+        format!("{}/{key}", self.sandbox.cache())
     }
 
-    /// Removes cache entries no buildpack of this build owns (CF's cleanCacheDir): the cache
-    /// cannot grow with buildpacks an app no longer uses.
-    fn clean_cache(&self, keep: &[String]) -> Result<(), StagingError> {
-        let Ok(entries) = std::fs::read_dir(&self.dirs.cache) else {
-            return Ok(());
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !keep.contains(&name) {
-                let p = e.path();
-                let r = if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
-                } else {
-                    std::fs::remove_file(&p)
-                };
-                r.map_err(io_err("cleaning the cache dir"))?;
-            }
+    /// Makes every `deps/<idx>` and `cache/<key>` directory the scripts are given before any
+    /// script runs, and drops cache entries no buildpack of this build owns (CF's
+    /// cleanCacheDir: the cache cannot grow with buildpacks an app no longer uses).
+    fn prepare_dirs(&self, total: usize, cache_keys: &[String]) -> Result<(), StagingError> {
+        self.ws.clean_cache(cache_keys)?;
+        for key in cache_keys {
+            self.ws.ensure_dir(Area::Cache, key)?;
+        }
+        for i in 0..total {
+            self.ws.ensure_dir(Area::Deps, &deps_index(i, total))?;
         }
         Ok(())
     }
 
     fn merge_launch(&self, idx: &str, into: &mut ProcessTypes) -> Result<bool, StagingError> {
-        let path = self.dirs.deps.join(idx).join("launch.yml");
-        if !path.is_file() {
+        let Some(text) = self.ws.read_doc(Area::Deps, &format!("{idx}/launch.yml"))? else {
             return Ok(false);
-        }
-        let text = std::fs::read_to_string(&path).map_err(io_err("reading launch.yml"))?;
+        };
         let procs = parse_launch(&text).map_err(|reason| StagingError::ReleaseFailed {
             buildpack: format!("deps/{idx}"),
             reason,
@@ -171,32 +166,43 @@ impl Lifecycle<'_> {
         Ok(true)
     }
 
-    fn meta(&self, bp: &Buildpack, idx: &str) -> BuildpackMeta {
-        let cfg = std::fs::read_to_string(self.dirs.deps.join(idx).join("config.yml"))
-            .map(|t| parse_config(&t))
-            .unwrap_or_default();
-        BuildpackMeta {
+    /// The buildpack as `deps/<idx>/config.yml` describes it, and whether that file exists.
+    fn meta(&self, bp: &Buildpack, idx: &str) -> Result<(BuildpackMeta, bool), StagingError> {
+        let text = self.ws.read_doc(Area::Deps, &format!("{idx}/config.yml"))?;
+        let cfg = text.as_deref().map(parse_config).unwrap_or_default();
+        let meta = BuildpackMeta {
             key: bp.name.clone(),
             name: cfg.name.unwrap_or_else(|| bp.name.clone()),
             version: cfg.version,
-        }
+        };
+        Ok((meta, text.is_some()))
     }
 
     /// Stages the app: the buildpacks' output goes to the log as it comes.
     pub fn stage(mut self) -> Result<StagingResult, StagingError> {
-        self.preflight()?;
         let app = self.sandbox.app();
         let deps = self.sandbox.deps();
-        let (supply, final_bp, detected, total) = if self.skip_detect {
+        // Every directory a script is handed exists before the first script runs.
+        let (total, mut cache_keys) = if self.skip_detect {
             let n = self.buildpacks.len();
+            let supply = &self.buildpacks[..n.saturating_sub(1)];
+            let keys = supply.iter().map(|b| format!("supply-{}", b.name));
+            (n.max(1), keys.collect::<Vec<_>>())
+        } else {
+            (1, Vec::new())
+        };
+        cache_keys.push("final".to_string());
+        self.prepare_dirs(total, &cache_keys)?;
+        self.preflight()?;
+        let (supply, final_bp, detected) = if self.skip_detect {
             let (last, rest) = self
                 .buildpacks
                 .split_last()
                 .ok_or_else(|| StagingError::Io("no buildpack to stage with".to_string()))?;
-            (rest.to_vec(), last.clone(), None, n)
+            (rest.to_vec(), last.clone(), None)
         } else {
             let (i, name) = self.detect()?;
-            (Vec::new(), self.buildpacks[i].clone(), Some(name), 1)
+            (Vec::new(), self.buildpacks[i].clone(), Some(name))
         };
         for bp in &supply {
             if !self.has(bp, "supply") {
@@ -208,17 +214,10 @@ impl Lifecycle<'_> {
                 });
             }
         }
-        let mut cache_keys: Vec<String> = supply
-            .iter()
-            .map(|b| format!("supply-{}", b.name))
-            .collect();
-        cache_keys.push("final".to_string());
-        self.clean_cache(&cache_keys)?;
         let mut used = Vec::new();
         for (i, bp) in supply.iter().enumerate() {
             let idx = deps_index(i, total);
-            make_dir(&self.dirs.deps.join(&idx))?;
-            let cache = self.cache_for(&cache_keys[i])?;
+            let cache = self.cache_for(&cache_keys[i]);
             let f = self.script(
                 bp,
                 "supply",
@@ -235,8 +234,7 @@ impl Lifecycle<'_> {
         }
 
         let idx = deps_index(total - 1, total);
-        make_dir(&self.dirs.deps.join(&idx))?;
-        let cache = self.cache_for("final")?;
+        let cache = self.cache_for("final");
         if self.has(&final_bp, "finalize") {
             if self.has(&final_bp, "supply") {
                 let args = vec![app.clone(), cache.clone(), deps.clone(), idx.clone()];
@@ -306,9 +304,7 @@ impl Lifecycle<'_> {
                 })?;
             processes.extend(released);
         }
-        let procfile = self.dirs.app.join("Procfile");
-        if procfile.is_file() {
-            let text = std::fs::read_to_string(&procfile).map_err(io_err("reading Procfile"))?;
+        if let Some(text) = self.ws.read_doc(Area::App, "Procfile")? {
             processes.extend(parse_procfile(&text).map_err(StagingError::Procfile)?);
         }
         let start_command = processes.get("web").cloned().unwrap_or_default();
@@ -316,9 +312,14 @@ impl Lifecycle<'_> {
             (self.log)("No start command specified by buildpack or via Procfile.");
             (self.log)("App will not start unless a command is provided at runtime.");
         }
-        let buildpacks: Vec<BuildpackMeta> = used.iter().map(|(b, i)| self.meta(b, i)).collect();
+        let mut buildpacks = Vec::new();
+        let mut has_config = false;
+        for (b, i) in &used {
+            let (meta, has) = self.meta(b, i)?;
+            buildpacks.push(meta);
+            has_config = has;
+        }
         let last = buildpacks.last().expect("a final buildpack ran");
-        let has_config = self.dirs.deps.join(&idx).join("config.yml").is_file();
         let detected_buildpack = match (has_config, detected) {
             (true, _) | (false, None) => last.name.clone(),
             (false, Some(name)) => name,

@@ -3,11 +3,14 @@
 
 pub mod buildpacks;
 pub mod cache;
+pub mod cgroup;
 pub mod env;
 pub mod lifecycle;
+pub mod limits;
 pub mod release;
 pub mod run;
 pub mod sandbox;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,6 +54,14 @@ pub enum StagingError {
         buildpack: String,
         timeout: Duration,
     },
+    #[error("{limit}: bin/{phase} of buildpack {buildpack} was stopped")]
+    LimitExceeded {
+        limit: limits::Breach,
+        phase: String,
+        buildpack: String,
+    },
+    #[error("buildpack output refused: {0}")]
+    Unsafe(String),
     #[error("Failed to read command from Procfile: {0}")]
     Procfile(String),
     #[error("{0}")]
@@ -69,6 +80,13 @@ impl StagingError {
             StagingError::SupplyFailed { .. } => 225,
             StagingError::FinalizeFailed { .. } => 226,
             StagingError::TimedOut { .. } => 124,
+            StagingError::LimitExceeded { phase, .. } => match phase.as_str() {
+                "compile" => 223,
+                "release" => 224,
+                "supply" => 225,
+                "finalize" => 226,
+                _ => 1,
+            },
             _ => 1,
         }
     }

@@ -1,6 +1,8 @@
 //! Running one lifecycle script: output streamed line by line as it comes, stdout optionally
-//! captured (bounded), and a deadline that kills the whole process group.
+//! captured (bounded), a deadline that kills the whole process group, limits watched while it
+//! runs, and whatever it leaves running killed when it exits.
 
+use super::limits::{Breach, Confinement};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
@@ -13,6 +15,40 @@ const MAX_LINE: usize = 16 * 1024;
 /// Most stdout kept when capturing (detect's name, release's YAML).
 const MAX_CAPTURE: usize = 1 << 20;
 
+/// How long output may still come once the script itself has exited (and everything it
+/// started was killed): only a process that escaped the kill can hold the pipes longer.
+const GRACE: Duration = Duration::from_secs(2);
+/// How often the limits are checked.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// The limits a script runs within.
+pub trait Watch {
+    /// A limit went over: the script is killed.
+    fn breach(&self) -> Option<Breach>;
+    /// Kills every process the script started, wherever it went (a new session, a double
+    /// fork): called as soon as the script exits.
+    fn kill_all(&self);
+}
+
+/// No limits beyond the deadline; stragglers outside the process group are not found.
+pub struct Unwatched;
+
+impl Watch for Unwatched {
+    fn breach(&self) -> Option<Breach> {
+        None
+    }
+    fn kill_all(&self) {}
+}
+
+impl Watch for Confinement {
+    fn breach(&self) -> Option<Breach> {
+        Confinement::breach(self)
+    }
+    fn kill_all(&self) {
+        Confinement::kill_all(self)
+    }
+}
+
 #[derive(Debug)]
 pub struct Finished {
     /// Exit code; for a signal, 128 + signal number.
@@ -20,11 +56,13 @@ pub struct Finished {
     /// Captured stdout (when asked for).
     pub stdout: String,
     pub timed_out: bool,
+    /// The limit it went over (it was killed for it).
+    pub breach: Option<Breach>,
 }
 
 impl Finished {
     pub fn success(&self) -> bool {
-        self.code == 0 && !self.timed_out
+        self.code == 0 && !self.timed_out && self.breach.is_none()
     }
 }
 
@@ -71,12 +109,14 @@ fn kill_group(pid: u32) {
 }
 
 /// Runs `cmd` until it exits or `deadline` passes. Every output line goes to `log` (stdout
-/// lines too, unless `capture` is set, in which case they are returned instead).
+/// lines too, unless `capture` is set, in which case they are returned instead). `watch` is
+/// checked while it runs; once the script exits, what it left running is killed.
 pub fn run(
     mut cmd: Command,
     capture: bool,
     deadline: Instant,
     log: &mut dyn FnMut(&str),
+    watch: &dyn Watch,
 ) -> io::Result<Finished> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -90,7 +130,9 @@ pub fn run(
         pump(child.stderr.take().expect("piped"), tx, false),
     ];
     let mut stdout = Vec::new();
-    let mut timed_out = false;
+    let (mut timed_out, mut breach, mut drained) = (false, None, false);
+    let mut exited_at: Option<Instant> = None;
+    let mut watched = Instant::now() - WATCH_EVERY;
     let emit = |bytes: &[u8], log: &mut dyn FnMut(&str)| {
         let text = String::from_utf8_lossy(bytes);
         log(text.trim_end_matches(['\n', '\r']));
@@ -99,10 +141,24 @@ pub fn run(
         let now = Instant::now();
         if now >= deadline {
             timed_out = true;
-            kill_group(pid);
             break;
         }
-        match rx.recv_timeout((deadline - now).min(Duration::from_millis(200))) {
+        if now.duration_since(watched) >= WATCH_EVERY {
+            watched = now;
+            breach = watch.breach();
+            if breach.is_some() {
+                break;
+            }
+            if exited_at.is_none() && child.try_wait()?.is_some() {
+                exited_at = Some(now);
+                kill_group(pid);
+                watch.kill_all();
+            }
+        }
+        if exited_at.is_some_and(|t| now.duration_since(t) > GRACE) {
+            break;
+        }
+        match rx.recv_timeout((deadline - now).min(WATCH_EVERY)) {
             Ok(Msg::Out(line)) if capture => {
                 if stdout.len() + line.len() <= MAX_CAPTURE {
                     stdout.extend_from_slice(&line);
@@ -111,10 +167,13 @@ pub fn run(
             Ok(Msg::Out(line)) | Ok(Msg::Err(line)) => emit(&line, log),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             // Both pipes closed: the process (and everything holding its pipes) is done.
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                drained = true;
+                break;
+            }
         }
     }
-    if !timed_out {
+    if drained && !timed_out {
         // Pipes are closed, but a child that closed them may still be running: wait until the
         // deadline, then kill.
         loop {
@@ -123,17 +182,27 @@ pub fn run(
             }
             if Instant::now() >= deadline {
                 timed_out = true;
-                kill_group(pid);
+                break;
+            }
+            if let Some(b) = watch.breach() {
+                breach = Some(b);
                 break;
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
-    // Reap, and make sure no straggler of the group survives.
+    // Reap, and make sure no straggler survives, in the group or anywhere else.
     kill_group(pid);
+    watch.kill_all();
     let status = child.wait()?;
-    for p in pumps {
-        let _ = p.join();
+    if drained || breach.is_some() || timed_out || exited_at.is_some() {
+        // Everything holding the pipes is dead now, unless it escaped both kills (possible
+        // only without a control group): then its pump thread is left to end with it.
+        for p in pumps {
+            if p.is_finished() || drained {
+                let _ = p.join();
+            }
+        }
     }
     for msg in rx.try_iter() {
         match msg {
@@ -148,6 +217,7 @@ pub fn run(
         code,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         timed_out,
+        breach,
     })
 }
 
@@ -170,15 +240,20 @@ mod tests {
             false,
             deadline,
             &mut |l| lines.push(l.to_string()),
+            &Unwatched,
         )
         .unwrap();
         assert_eq!(f.code, 3);
         lines.sort();
         assert_eq!(lines, ["err", "out"]);
         let mut lines = Vec::new();
-        let f = run(sh("echo name; echo note >&2"), true, deadline, &mut |l| {
-            lines.push(l.to_string())
-        })
+        let f = run(
+            sh("echo name; echo note >&2"),
+            true,
+            deadline,
+            &mut |l| lines.push(l.to_string()),
+            &Unwatched,
+        )
         .unwrap();
         assert!(f.success());
         assert_eq!(f.stdout, "name\n");
@@ -199,6 +274,7 @@ mod tests {
             false,
             start + Duration::from_millis(700),
             &mut |_| {},
+            &Unwatched,
         )
         .unwrap();
         assert!(f.timed_out && !f.success());

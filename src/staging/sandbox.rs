@@ -31,8 +31,10 @@ pub struct HostDirs {
     pub cache: PathBuf,
     pub deps: PathBuf,
     pub profile_d: PathBuf,
-    /// HOME for the scripts (only used without a sandbox; the sandbox has its own tmpfs).
+    /// HOME for the scripts (`/home/vcap` in the sandbox).
     pub home: PathBuf,
+    /// TMPDIR for the scripts (`/tmp` in the sandbox).
+    pub tmp: PathBuf,
 }
 
 /// The host uid/gid lifecycle scripts run as: vcap's 2000 when dropship runs as root (never
@@ -42,24 +44,9 @@ pub fn staging_owner() -> Option<(u32, u32)> {
     (unsafe { libc::geteuid() } == 0).then_some((2000, 2000))
 }
 
-/// Gives the staging directories to the staging user (a no-op unless dropship is root).
-pub fn hand_over(dirs: &[&Path]) -> std::io::Result<()> {
-    let Some((uid, gid)) = staging_owner() else {
-        return Ok(());
-    };
-    for dir in dirs {
-        for entry in walkdir::WalkDir::new(dir).follow_links(false) {
-            let entry = entry.map_err(std::io::Error::other)?;
-            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid))?;
-        }
-    }
-    Ok(())
-}
-
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     kind: SandboxKind,
-    run_as: Option<(u32, u32)>,
     bwrap: PathBuf,
     rootfs: PathBuf,
     dirs: HostDirs,
@@ -93,7 +80,6 @@ impl Sandbox {
         };
         Ok(Sandbox {
             kind,
-            run_as: staging_owner(),
             bwrap,
             rootfs: rootfs.to_path_buf(),
             dirs,
@@ -125,10 +111,7 @@ impl Sandbox {
         self.inside("/home/vcap", &self.dirs.home)
     }
     pub fn tmp(&self) -> String {
-        match self.kind {
-            SandboxKind::Bwrap => "/tmp".to_string(),
-            SandboxKind::None => std::env::temp_dir().display().to_string(),
-        }
+        self.inside("/tmp", &self.dirs.tmp)
     }
 
     /// The directory of buildpack `name` as the scripts see it.
@@ -145,16 +128,8 @@ impl Sandbox {
     }
 
     /// A command running `program args` in the sandbox with exactly the environment `env`.
+    /// Who it runs as, and within which limits, is the caller's `Confinement`.
     pub fn command(&self, program: &str, args: &[String], env: &[(String, String)]) -> Command {
-        let mut c = self.command_as_is(program, args, env);
-        if let Some((uid, gid)) = self.run_as {
-            use std::os::unix::process::CommandExt;
-            c.uid(uid).gid(gid);
-        }
-        c
-    }
-
-    fn command_as_is(&self, program: &str, args: &[String], env: &[(String, String)]) -> Command {
         match self.kind {
             SandboxKind::None => {
                 let mut c = Command::new(program);
@@ -168,8 +143,11 @@ impl Sandbox {
                 let mut c = Command::new(&self.bwrap);
                 c.env_clear();
                 c.arg("--ro-bind").arg(&self.rootfs).arg("/");
-                c.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
-                c.args(["--tmpfs", "/home/vcap"]);
+                c.args(["--proc", "/proc", "--dev", "/dev"]);
+                // /tmp and $HOME are the workspace's, inside its disk quota.
+                for (src, dest) in [(&self.dirs.tmp, "/tmp"), (&self.dirs.home, "/home/vcap")] {
+                    c.arg("--bind").arg(src).arg(dest);
+                }
                 for (src, dest) in [
                     (&self.dirs.app, "/tmp/app"),
                     (&self.dirs.cache, "/tmp/cache"),

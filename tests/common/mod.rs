@@ -432,6 +432,25 @@ pub fn run_with_peak_rss(mut cmd: Command) -> (std::process::ExitStatus, u64, St
     )
 }
 
+/// Command lines of the running processes whose command line contains `needle`.
+pub fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(raw) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+            let zombie = std::fs::read_to_string(e.path().join("stat"))
+                .unwrap_or_default()
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim_start().starts_with('Z'));
+            if cmd.contains(needle) && !zombie {
+                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
 /// A temporary directory the staging user (uid 2000 when tests run as root) can pass through,
 /// as it can /tmp, so that `--work-dir` may point inside it.
 pub fn tempdir() -> tempfile::TempDir {
