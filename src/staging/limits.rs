@@ -83,6 +83,9 @@ pub struct Confinement {
     run_as: Option<(u32, u32)>,
     disk: DiskWatch,
     last_walk: Mutex<Option<Instant>>,
+    /// The group's OOM kills and pids-limit hits when the current script started: counters
+    /// are the group's, breaches are the script's.
+    baseline: Mutex<(u64, u64)>,
 }
 
 impl Confinement {
@@ -102,7 +105,15 @@ impl Confinement {
             run_as,
             disk,
             last_walk: Mutex::new(None),
+            baseline: Mutex::new((0, 0)),
         })
+    }
+
+    fn counters(&self) -> (u64, u64) {
+        self.cgroup
+            .as_ref()
+            .map(|cg| (cg.oom_kills(), cg.pids_limit_hits()))
+            .unwrap_or_default()
     }
 
     /// Whether a control group holds the scripts (so that nothing they start survives them).
@@ -110,8 +121,9 @@ impl Confinement {
         self.cgroup.is_some()
     }
 
-    /// Makes `cmd` start inside the limits, as the staging user.
+    /// Makes `cmd` start inside the limits, as the staging user; breaches count from now.
     pub fn apply(&self, cmd: &mut Command) {
+        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = self.counters();
         let join: Vec<RawFd> = self
             .cgroup
             .as_ref()
@@ -172,13 +184,13 @@ impl Confinement {
 
     /// A limit the scripts went over, if any.
     pub fn breach(&self) -> Option<Breach> {
-        if let Some(cg) = &self.cgroup {
-            if cg.oom_kills() > 0 {
-                return Some(Breach::Memory(self.limits.memory));
-            }
-            if cg.pids_limit_hits() > 0 {
-                return Some(Breach::Pids(self.limits.pids));
-            }
+        let (ooms, pids) = self.counters();
+        let (ooms0, pids0) = *self.baseline.lock().unwrap_or_else(|p| p.into_inner());
+        if ooms > ooms0 {
+            return Some(Breach::Memory(self.limits.memory));
+        }
+        if pids > pids0 {
+            return Some(Breach::Pids(self.limits.pids));
         }
         self.disk_full().then_some(Breach::Disk(self.limits.disk))
     }
@@ -253,6 +265,7 @@ mod tests {
             run_as: None,
             disk: DiskWatch::Walk(vec![d.path().to_path_buf()]),
             last_walk: Mutex::new(None),
+            baseline: Mutex::new((0, 0)),
         };
         assert_eq!(c.breach(), Some(Breach::Disk(64 << 10)));
         assert_eq!(c.breach(), None, "walked at most every {WALK_EVERY:?}");

@@ -195,6 +195,10 @@ pub fn run(
     kill_group(pid);
     watch.kill_all();
     let status = child.wait()?;
+    // A limit hit just before the script ended (a failed fork, an OOM kill it survived).
+    if breach.is_none() && !timed_out {
+        breach = watch.breach();
+    }
     if drained || breach.is_some() || timed_out || exited_at.is_some() {
         // Everything holding the pipes is dead now, unless it escaped both kills (possible
         // only without a control group): then its pump thread is left to end with it.
