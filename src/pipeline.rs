@@ -232,7 +232,11 @@ fn check_reachable(opts: &BuildOptions, rootfs: &Path, work: &Path) -> Result<()
 }
 
 /// The limits of this build's staging, and the control group that holds them.
-fn confinement(opts: &BuildOptions, ws: &Workspace) -> Result<Confinement, BuildError> {
+fn confinement(
+    opts: &BuildOptions,
+    ws: &Workspace,
+    reporter: &dyn Reporter,
+) -> Result<Confinement, BuildError> {
     let limits = StagingLimits {
         disk: opts.disk_mb << 20,
         memory: opts.memory_mb << 20,
@@ -248,7 +252,13 @@ fn confinement(opts: &BuildOptions, ws: &Workspace) -> Result<Confinement, Build
         .disk_watch()
         .map_err(other("watching the staging disk"))?;
     let c = Confinement::new(&name, limits, staging_owner(), watch)
-        .map_err(other("creating the staging control group"))?;
+        .map_err(other("confining staging"))?;
+    if let Some(why) = c.why_no_cgroup() {
+        warn(
+            reporter,
+            format!("staging runs without a control group ({why}): memory and processes are bounded by rlimits"),
+        );
+    }
     if opts.sandbox == SandboxKind::None
         && staging_owner().is_some()
         && !c.has_cgroup()
@@ -276,7 +286,7 @@ async fn stage(
     let (o, w) = (opts.clone(), ws.clone());
     let bps = blocking(move || staged_buildpacks(&o, w.path())).await?;
     check_reachable(opts, &rootfs, ws.path())?;
-    let confine = confinement(opts, &ws)?;
+    let confine = confinement(opts, &ws, reporter.as_ref())?;
     let sandbox = Sandbox::new(opts.sandbox, &rootfs, ws.dirs.clone(), mounts(&bps))
         .map_err(|e| BuildError::Staging(StagingError::Sandbox(e)))?;
     let app_guid = k8s::app_guid(opts.namespace.as_deref().unwrap_or(""), &opts.name);

@@ -204,3 +204,23 @@ fn platform_variables_in_the_app_env_do_not_reach_staging() {
         assert!(stderr(&o).contains("--env"), "{bad}: {}", text(&o));
     }
 }
+
+#[test]
+fn an_app_larger_than_the_disk_quota_stops_at_intake() {
+    if !is_root() {
+        eprintln!("skipped: the quota is a tmpfs, which needs root");
+        return;
+    }
+    let f = Fixture::new();
+    random_file(&f.path("app/big.bin"), 40 << 20);
+    let o = hog(&f, "echo never", &["--disk", "16M"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("does not fit in the disk quota of 16M"),
+        "{}",
+        text(&o)
+    );
+    assert!(!err.contains("never"), "{err}");
+    assert_clean(&f, "echo never");
+}

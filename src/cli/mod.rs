@@ -247,26 +247,42 @@ fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions> {
     })
 }
 
-fn work_dir(args: &RegistryArgs, source: Option<&Path>) -> PathBuf {
+fn work_dir(args: &RegistryArgs, source: Option<&Path>, quota: u64) -> PathBuf {
     args.work_dir
         .clone()
-        .unwrap_or_else(|| default_work_dir(source))
+        .unwrap_or_else(|| default_work_dir(source, quota))
+}
+
+/// Room a build needs in its work dir: 10 times a zip (it expands), 3 times a directory source,
+/// and 3 times the staging disk quota (the staging tmpfs takes the same memory as /dev/shm, and
+/// the droplet tgz and its layer are written beside it); at least 2 GiB.
+fn room_needed(source: Option<&Path>, quota: u64) -> u64 {
+    let source_room = match source.and_then(|s| std::fs::metadata(s).ok()) {
+        Some(m) if m.is_file() => m.len().saturating_mul(10),
+        Some(m) if m.is_dir() => {
+            let bytes: u64 = walkdir::WalkDir::new(source.expect("some"))
+                .follow_links(false)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum();
+            bytes.saturating_mul(3)
+        }
+        _ => 0,
+    };
+    (2u64 << 30).max(source_room).max(quota.saturating_mul(3))
 }
 
 /// The work directory goes on tmpfs when there is room: creating a file costs ~25 µs there
 /// against 0.3–1 ms on this kind of disk, and an app of 5,000 files builds in 0.5 s instead of
 /// 6 s (see `bench`). It holds the app, the droplet tgz and the layers, so it needs room for a
-/// few times the app: at least 2 GiB free, and 10 times a zip source's size. Otherwise the
-/// system temp dir.
-pub fn default_work_dir(source: Option<&Path>) -> PathBuf {
+/// few times the app and the staging quota ([`room_needed`]). Otherwise the system temp dir.
+pub fn default_work_dir(source: Option<&Path>, quota: u64) -> PathBuf {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     let shm = Path::new("/dev/shm");
-    let zip_size = source
-        .and_then(|s| std::fs::metadata(s).ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let need = (2u64 << 30).max(zip_size.saturating_mul(10));
+    let need = room_needed(source, quota);
     let c_path = std::ffi::CString::new("/dev/shm").expect("no NUL");
     // SAFETY: statfs fills the zeroed struct for a valid NUL-terminated path.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
@@ -378,7 +394,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         sandbox: a.sandbox,
         host_is_container: a.host_is_container,
         registry: registry_options(&a.registry)?,
-        work_dir: absolute(&work_dir(&a.registry, Some(&a.source)))?,
+        work_dir: absolute(&work_dir(&a.registry, Some(&a.source), disk_mb << 20))?,
         stack_cache: stack_cache(&a.registry),
         limits: Limits {
             max_files: a.max_app_files,
@@ -445,7 +461,7 @@ pub async fn stack_import(a: ImportArgs) -> Result<i32> {
     };
     let reporter = Arc::new(report::CliReporter::new());
     let registry = Registry::new(registry_options(&a.registry)?, &in_use, reporter.clone())?;
-    let base = work_dir(&a.registry, None);
+    let base = work_dir(&a.registry, None, 0);
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
     let work = tempfile::Builder::new()
         .prefix("dropship-stack-")

@@ -86,6 +86,8 @@ pub struct Confinement {
     /// The group's OOM kills and pids-limit hits when the current script started: counters
     /// are the group's, breaches are the script's.
     baseline: Mutex<(u64, u64)>,
+    /// Why there is no control group although dropship is root.
+    no_cgroup: Option<String>,
 }
 
 impl Confinement {
@@ -98,8 +100,18 @@ impl Confinement {
         // Pages of a tmpfs are charged to the cgroup of whoever writes them: the staging tree,
         // bounded by `disk`, would otherwise count as memory.
         let charged = limits.memory.saturating_add(limits.disk);
-        let cgroup = Cgroup::create(name, charged, limits.pids)?;
+        let (cgroup, no_cgroup) = match Cgroup::create(name, charged, limits.pids) {
+            Ok(Some(cg)) => (Some(cg), None),
+            Ok(None) => (
+                None,
+                run_as.map(|_| {
+                    "no cgroup v1 or v2 hierarchy with the memory and pids controllers".to_string()
+                }),
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        };
         Ok(Confinement {
+            no_cgroup,
             limits,
             cgroup,
             run_as,
@@ -119,6 +131,11 @@ impl Confinement {
     /// Whether a control group holds the scripts (so that nothing they start survives them).
     pub fn has_cgroup(&self) -> bool {
         self.cgroup.is_some()
+    }
+
+    /// Why scripts run without a control group (bounded by rlimits instead), when it matters.
+    pub fn why_no_cgroup(&self) -> Option<&str> {
+        self.no_cgroup.as_deref()
     }
 
     /// Makes `cmd` start inside the limits, as the staging user; breaches count from now.
@@ -266,6 +283,7 @@ mod tests {
             disk: DiskWatch::Walk(vec![d.path().to_path_buf()]),
             last_walk: Mutex::new(None),
             baseline: Mutex::new((0, 0)),
+            no_cgroup: None,
         };
         assert_eq!(c.breach(), Some(Breach::Disk(64 << 10)));
         assert_eq!(c.breach(), None, "walked at most every {WALK_EVERY:?}");
