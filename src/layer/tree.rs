@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +193,18 @@ pub fn append_tree<W: Write>(
             let name = archive_name(&opts.prefix, rel, false)?;
             let mut h = new_header(tar::EntryType::Regular, mode, owner, mtime);
             h.set_size(meta.len());
-            let f = File::open(entry.path())?;
+            // Not through a link swapped in since the walk saw a file (a rootfs import may
+            // read a tree someone else can change).
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(entry.path())?;
+            if !f.metadata()?.is_file() {
+                return Err(io::Error::other(format!(
+                    "{} changed while it was being archived",
+                    entry.path().display()
+                )));
+            }
             let reader = Exact {
                 inner: f,
                 left: meta.len(),

@@ -30,6 +30,11 @@ pub enum StackError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Unpack(#[from] unpack::UnpackError),
+    #[error("importing rootfs {rootfs}: {source}")]
+    Import {
+        rootfs: String,
+        source: import::ImportError,
+    },
     #[error("stack {stack} is {platform}; dropship builds linux images")]
     Platform { stack: String, platform: String },
 }
@@ -187,7 +192,10 @@ pub async fn import(
             what: "importing rootfs".into(),
             source: std::io::Error::other(e.to_string()),
         })?
-        .map_err(io_err(format!("reading rootfs {}", rootfs.display())))?;
+        .map_err(|source| StackError::Import {
+            rootfs: rootfs.display().to_string(),
+            source,
+        })?;
     let source_name = rootfs
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
