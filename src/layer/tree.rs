@@ -1,7 +1,7 @@
 //! A directory tree written into a tar stream deterministically: names sorted bytewise,
 //! owner and mtime fixed (or kept), setuid/setgid dropped (or kept), symlinks stored as links.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
