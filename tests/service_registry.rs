@@ -93,13 +93,13 @@ async fn manifests_blobs_ranges_and_bad_input() {
             "NAME_INVALID",
         ),
         (
-            format!("/v2/stacks/.hidden/manifests/latest"),
+            "/v2/stacks/.hidden/manifests/latest".to_string(),
             400,
             "NAME_INVALID",
         ),
-        (format!("/v2/stacks/a..b/tags/list"), 400, "NAME_INVALID"),
+        ("/v2/stacks/a..b/tags/list".to_string(), 400, "NAME_INVALID"),
         (
-            format!("/v2/stacks/nothing/manifests/latest"),
+            "/v2/stacks/nothing/manifests/latest".to_string(),
             404,
             "NAME_UNKNOWN",
         ),

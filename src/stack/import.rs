@@ -306,25 +306,26 @@ mod tests {
     #[test]
     fn tarballs_going_through_their_links_are_refused() {
         let d = tempfile::tempdir().unwrap();
-        let sym = tar::EntryType::Symlink;
-        let cases: [(&str, Box<dyn FnOnce(&mut tar::Builder<File>)>); 4] = [
+        const SYM: tar::EntryType = tar::EntryType::Symlink;
+        type Build = Box<dyn FnOnce(&mut tar::Builder<File>)>;
+        let cases: [(&str, Build); 4] = [
             (
                 r#"entry "x/y" goes through the symlink "x": refused"#,
                 Box::new(|t| {
-                    link(t, sym, "x", "/");
+                    link(t, SYM, "x", "/");
                     append_bytes(t, "x/y", 0o644, Owner::ROOT, 1, b"y").unwrap();
                 }),
             ),
             (
                 r#"entry "h" links to "x/etc/shadow" through the symlink "x": refused"#,
                 Box::new(|t| {
-                    link(t, sym, "x", "/");
+                    link(t, SYM, "x", "/");
                     link(t, tar::EntryType::Link, "h", "/x/etc/shadow");
                 }),
             ),
             (
                 "/etc is a symlink",
-                Box::new(|t| link(t, sym, "etc", "/etc")),
+                Box::new(|t| link(t, SYM, "etc", "/etc")),
             ),
             (
                 r#"entry "opt/.wh.x" has an OCI whiteout name: refused"#,
