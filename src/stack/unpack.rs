@@ -14,6 +14,7 @@ use rustix::fs::{
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Entries with longer paths are refused (the kernel's PATH_MAX; bounds the depth too).
@@ -135,14 +136,14 @@ impl Unpacker<'_> {
 
     fn entry<R: Read>(&self, raw: &Path, entry: &mut tar::Entry<R>) -> Result<(), UnpackError> {
         let rel = clean_path(raw).ok_or_else(|| self.refused(raw, "leaves the root filesystem"))?;
-        let Some(name) = rel.file_name().and_then(OsStr::to_str).map(str::to_string) else {
-            return Ok(()); // The root itself (`./`) or a non-UTF-8 name handled below.
+        let Some(name) = rel.file_name().map(OsStrExt::as_bytes) else {
+            return Ok(()); // The root itself (`./`).
         };
-        if name == OPAQUE {
+        if name == OPAQUE.as_bytes() {
             return self.opaque(raw, &rel);
         }
-        if let Some(hidden) = name.strip_prefix(".wh.") {
-            return self.whiteout(raw, &rel, hidden);
+        if let Some(hidden) = name.strip_prefix(b".wh.") {
+            return self.whiteout(raw, &rel, OsStr::from_bytes(hidden));
         }
         self.write(raw, &rel, entry)
     }
@@ -156,12 +157,12 @@ impl Unpacker<'_> {
     }
 
     /// `.wh.NAME`: NAME goes (a directory with all it holds; links themselves, not targets).
-    fn whiteout(&self, raw: &Path, rel: &Path, hidden: &str) -> Result<(), UnpackError> {
+    fn whiteout(&self, raw: &Path, rel: &Path, hidden: &OsStr) -> Result<(), UnpackError> {
         if hidden.is_empty() || hidden == "." || hidden == ".." {
             return Err(self.refused(raw, "is not a valid whiteout"));
         }
         if let Some(p) = self.place(raw, rel, false)? {
-            remove_tree(p.dir.as_fd(), OsStr::new(hidden)).map_err(self.io(raw))?;
+            remove_tree(p.dir.as_fd(), hidden).map_err(self.io(raw))?;
         }
         Ok(())
     }

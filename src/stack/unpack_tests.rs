@@ -228,6 +228,11 @@ fn parent_dirs_and_dotdot_names_are_refused() {
     assert!(err.contains("leaves the root filesystem: refused"), "{err}");
 }
 
+fn latin1() -> &'static Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(b"bin/caf\xe9"))
+}
+
 #[test]
 fn owners_modes_links_as_the_tar_says() {
     let mut c = Case::new();
@@ -239,6 +244,13 @@ fn owners_modes_links_as_the_tar_says() {
         append_bytes(t, "home/vcap/.profile", 0o600, vcap, 1, b"p").unwrap();
         hardlink(t, "bin/su2", "/bin/su");
         symlink(t, "bin/sh", "/bin/busybox");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
+        t.append_data(&mut h, latin1(), &b"l1"[..]).unwrap();
     });
     c.unpack().unwrap();
     let root = c.rootfs();
