@@ -46,24 +46,7 @@ struct CreateBuild {
 
 /// The repository of an app's images: `apps/<name>`, lowercased to what registries accept.
 pub fn repository(app_name: &str) -> String {
-    let mut s: String = app_name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s = s
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
-    if s.is_empty() {
-        s = "app".into();
-    }
-    format!("apps/{s}")
+    format!("apps/{}", super::registry::component(app_name))
 }
 
 pub async fn create(

@@ -1,21 +1,30 @@
 //! The embedded registry: the read-only part of the OCI distribution API over the images the
 //! service built. Each repository is an OCI layout whose `blobs` is a link to one shared blob
 //! store, so a stack layer used by a hundred apps is stored once. Images are stored when they
-//! are built and never rebuilt on a pull.
+//! are built and never rebuilt on a pull. A manifest is served only if the repository's
+//! index.json lists it with a manifest media type (a layer asked as a manifest is unknown);
+//! blobs stream from their files, with `Range` support.
 
 use super::Shared;
 use crate::image::media;
 use crate::registry::layout::Layout;
 use crate::store::Paths;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderName, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
+mod blobs;
+mod names;
+
+pub use names::{component, valid_digest, valid_name, valid_tag};
+
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Manifests the service stores are a few KiB; a larger index entry is not one of them.
+const MAX_MANIFEST: u64 = 4 << 20;
 
 /// Creates repository `name` (an OCI layout sharing the blob store) if it does not exist.
 pub fn ensure_repository(paths: &Paths, name: &str) -> std::io::Result<PathBuf> {
@@ -34,23 +43,17 @@ pub fn ensure_repository(paths: &Paths, name: &str) -> std::io::Result<PathBuf> 
     Ok(dir)
 }
 
-/// Repository names as the distribution spec has them (no `..`, no empty components).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|c| {
-            !c.is_empty()
-                && c.chars()
-                    .next()
-                    .is_some_and(|f| f.is_ascii_lowercase() || f.is_ascii_digit())
-                && c.chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-        })
-}
-
 fn error(status: StatusCode, code: &str, message: String) -> Response {
     let body = json!({"errors": [{"code": code, "message": message, "detail": null}]});
     (status, [(API_VERSION, "registry/2.0")], axum::Json(body)).into_response()
+}
+
+fn name_unknown(name: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+        format!("repository {name} is not known"),
+    )
 }
 
 pub async fn base() -> Response {
@@ -61,71 +64,79 @@ fn index(dir: &std::path::Path) -> Option<Value> {
     serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()
 }
 
-fn valid_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+/// A manifest as the repository's index.json lists it.
+struct Stored {
+    digest: String,
+    media_type: String,
+    size: u64,
+}
+
+/// The manifest `reference` (tag or digest) names in `index`: only what was stored as a
+/// manifest (an image manifest or index, by its recorded media type), never any other blob.
+fn stored_manifest(index: &Value, reference: &str, by_digest: bool) -> Option<Stored> {
+    let entries = index["manifests"].as_array()?;
+    let entry = entries.iter().find(|m| {
+        if by_digest {
+            m["digest"] == reference
+        } else {
+            m["annotations"][REF_NAME] == reference
+        }
+    })?;
+    let media_type = entry["mediaType"].as_str()?;
+    if !(media_type == media::OCI_MANIFEST
+        || media_type == media::DOCKER_MANIFEST
+        || media::is_index(media_type))
+    {
+        return None;
+    }
+    Some(Stored {
+        digest: entry["digest"]
+            .as_str()
+            .filter(|d| valid_digest(d))?
+            .to_string(),
+        media_type: media_type.to_string(),
+        size: entry["size"].as_u64().filter(|s| *s <= MAX_MANIFEST)?,
+    })
+}
+
+fn blob_path(paths: &Paths, digest: &str) -> PathBuf {
+    paths
+        .registry_blobs()
+        .join("sha256")
+        .join(digest.trim_start_matches("sha256:"))
 }
 
 async fn manifest(paths: &Paths, name: &str, reference: &str) -> Response {
-    let dir = paths.repository(name);
-    let Some(index) = index(&dir) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            format!("repository {name} is not known"),
-        );
+    let by_digest = reference.contains(':');
+    if by_digest && !valid_digest(reference) {
+        let msg = format!("{reference:?} is not a sha256 digest");
+        return error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", msg);
+    }
+    if !by_digest && !valid_tag(reference) {
+        let msg = format!("{reference:?} is not a valid tag");
+        return error(StatusCode::BAD_REQUEST, "TAG_INVALID", msg);
+    }
+    let Some(index) = index(&paths.repository(name)) else {
+        return name_unknown(name);
     };
-    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let found = if valid_digest(reference) {
-        let listed = entries.iter().find(|m| m["digest"] == reference);
-        Some((
-            reference.to_string(),
-            listed
-                .and_then(|m| m["mediaType"].as_str())
-                .map(str::to_string),
-        ))
-    } else {
-        entries
-            .iter()
-            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
-            .and_then(|m| {
-                Some((
-                    m["digest"].as_str()?.to_string(),
-                    m["mediaType"].as_str().map(str::to_string),
-                ))
-            })
+    let unknown = || {
+        let msg = format!("manifest {reference} is not in {name}");
+        error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", msg)
     };
-    let Some((digest, media_type)) = found else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "MANIFEST_UNKNOWN",
-            format!("manifest {reference} is not in {name}"),
-        );
+    let Some(m) = stored_manifest(&index, reference, by_digest) else {
+        return unknown();
     };
-    let path = paths
-        .registry_blobs()
-        .join("sha256")
-        .join(digest.trim_start_matches("sha256:"));
-    let Ok(bytes) = tokio::fs::read(&path).await else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "MANIFEST_UNKNOWN",
-            format!("manifest {reference} is not in {name}"),
-        );
+    let Ok(bytes) = tokio::fs::read(blob_path(paths, &m.digest)).await else {
+        return unknown();
     };
-    let media_type =
-        media_type.unwrap_or_else(|| crate::registry::client::manifest_media_type(&bytes));
-    if !(media_type.contains("manifest") || media::is_index(&media_type)) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "MANIFEST_UNKNOWN",
-            format!("{digest} is not a manifest"),
-        );
+    if bytes.len() as u64 != m.size {
+        let msg = format!("manifest {} is damaged in the store", m.digest);
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", msg);
     }
     (
         [
-            (header::CONTENT_TYPE, media_type),
-            (CONTENT_DIGEST, digest),
+            (header::CONTENT_TYPE, m.media_type),
+            (CONTENT_DIGEST, m.digest),
             (API_VERSION, "registry/2.0".to_string()),
         ],
         bytes,
@@ -133,69 +144,37 @@ async fn manifest(paths: &Paths, name: &str, reference: &str) -> Response {
         .into_response()
 }
 
-async fn blob(paths: &Paths, name: &str, digest: &str) -> Response {
-    if index(&paths.repository(name)).is_none() {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            format!("repository {name} is not known"),
-        );
-    }
+async fn blob(paths: &Paths, name: &str, digest: &str, headers: &HeaderMap) -> Response {
     if !valid_digest(digest) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "DIGEST_INVALID",
-            format!("{digest:?} is not a sha256 digest"),
-        );
+        let msg = format!("{digest:?} is not a sha256 digest");
+        return error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", msg);
     }
-    let path = paths
-        .registry_blobs()
-        .join("sha256")
-        .join(digest.trim_start_matches("sha256:"));
-    let Ok(file) = tokio::fs::File::open(&path).await else {
-        return error(
+    if index(&paths.repository(name)).is_none() {
+        return name_unknown(name);
+    }
+    match blobs::serve(&blob_path(paths, digest), digest, headers).await {
+        Some(mut r) => {
+            let v = HeaderValue::from_static("registry/2.0");
+            r.headers_mut().insert(API_VERSION, v);
+            r
+        }
+        None => error(
             StatusCode::NOT_FOUND,
             "BLOB_UNKNOWN",
             format!("blob {digest} is not in {name}"),
-        );
-    };
-    let len = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string()),
-    };
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        file,
-        256 * 1024,
-    ));
-    (
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_LENGTH, len.to_string()),
-            (CONTENT_DIGEST, digest.to_string()),
-            (API_VERSION, "registry/2.0".to_string()),
-        ],
-        body,
-    )
-        .into_response()
+        ),
+    }
 }
 
 fn tags(paths: &Paths, name: &str) -> Response {
     let Some(index) = index(&paths.repository(name)) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            format!("repository {name} is not known"),
-        );
+        return name_unknown(name);
     };
     let mut tags: Vec<String> = index["manifests"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|m| {
-            m["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .map(str::to_string)
-        })
+        .filter_map(|m| m["annotations"][REF_NAME].as_str().map(str::to_string))
         .collect();
     tags.sort();
     (
@@ -205,47 +184,38 @@ fn tags(paths: &Paths, name: &str) -> Response {
         .into_response()
 }
 
-/// `/v2/<name>/manifests/<ref>`, `/v2/<name>/blobs/<digest>`, `/v2/<name>/tags/list`.
-pub async fn dispatch(State(state): State<Shared>, Path(path): Path<String>) -> Response {
+/// `/v2/<name>/manifests/<ref>`, `/v2/<name>/blobs/<digest>`, `/v2/<name>/tags/list` (GET and
+/// HEAD). Names, tags and digests are checked before the store is touched.
+pub async fn dispatch(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let paths = &state.paths;
     let path = path.trim_start_matches('/');
-    if let Some(name) = path.strip_suffix("/tags/list") {
-        if valid_name(name) {
-            return tags(paths, name);
-        }
+    let (name, route) = if let Some(name) = path.strip_suffix("/tags/list") {
+        (name, Route::Tags)
     } else if let Some((name, reference)) = path.rsplit_once("/manifests/") {
-        if valid_name(name) {
-            return manifest(paths, name, reference).await;
-        }
+        (name, Route::Manifest(reference))
     } else if let Some((name, digest)) = path.rsplit_once("/blobs/") {
-        if valid_name(name) {
-            return blob(paths, name, digest).await;
-        }
+        (name, Route::Blob(digest))
+    } else {
+        let msg = format!("no such registry endpoint /v2/{path}");
+        return error(StatusCode::NOT_FOUND, "UNSUPPORTED", msg);
+    };
+    if !valid_name(name) {
+        let msg = format!("{name:?} is not a valid repository name");
+        return error(StatusCode::BAD_REQUEST, "NAME_INVALID", msg);
     }
-    error(
-        StatusCode::NOT_FOUND,
-        "NAME_INVALID",
-        format!("no such registry path /v2/{path}"),
-    )
+    match route {
+        Route::Tags => tags(paths, name),
+        Route::Manifest(reference) => manifest(paths, name, reference).await,
+        Route::Blob(digest) => blob(paths, name, digest, &headers).await,
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn repository_names() {
-        for ok in ["apps/shop", "stacks/busybox", "a", "apps/my-app_2.0"] {
-            assert!(super::valid_name(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "apps/../etc",
-            "/apps",
-            "apps//x",
-            "Apps/x",
-            "apps/.hidden",
-            "apps/x/",
-        ] {
-            assert!(!super::valid_name(bad), "{bad}");
-        }
-    }
+enum Route<'a> {
+    Tags,
+    Manifest(&'a str),
+    Blob(&'a str),
 }

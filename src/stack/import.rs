@@ -2,17 +2,37 @@
 //! release or an mmdebstrap output) becomes one deterministic layer. A rootfs without a vcap
 //! user (uid 2000) with /home/vcap, or without /tmp, gets them, and the caller is told.
 
+mod tarball;
+
+use super::beneath::{self, WalkError};
 use crate::layer::tree::{append_bytes, append_parent_dir, append_tree, Owner, TreeOptions};
 use crate::layer::{fixed_mtime, LayerBlob, LayerWriter};
-use flate2::read::GzDecoder;
+use rustix::fs::{openat, Mode, OFlags};
+use rustix::io::Errno;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 const VCAP_PASSWD: &str = "vcap:x:2000:2000:vcap:/home/vcap:/bin/sh";
 const VCAP_GROUP: &str = "vcap:x:2000:";
 const MAX_ACCOUNT_FILE: u64 = 4 << 20;
+
+/// Directories the import writes into (account files, mount points): they must be real ones.
+const MUST_BE_DIRS: &[&str] = &["etc", "tmp", "home", "home/vcap"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("entry {entry:?} goes through the symlink {link:?}: refused")]
+    ThroughSymlink { entry: String, link: String },
+    #[error("entry {entry:?} {why}: refused")]
+    Refused { entry: String, why: String },
+    #[error("/{0} is a symlink; a stack's /etc, /tmp, /home and /home/vcap must be directories")]
+    LinkedDir(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
 
 /// The layer and what had to be added to make the rootfs a usable stack.
 pub struct Imported {
@@ -81,11 +101,19 @@ pub fn fix_group(existing: Option<&str>) -> (String, Option<String>) {
 #[derive(Default)]
 struct Seen {
     dirs: HashSet<String>,
+    /// Symbolic links (tarball input): later entries must not go through them.
+    links: HashSet<String>,
     passwd: Option<String>,
     group: Option<String>,
 }
 
-fn finish_rootfs<W: Write>(tar: &mut tar::Builder<W>, seen: Seen) -> io::Result<Vec<String>> {
+fn finish_rootfs<W: Write>(
+    tar: &mut tar::Builder<W>,
+    seen: Seen,
+) -> Result<Vec<String>, ImportError> {
+    if let Some(d) = MUST_BE_DIRS.iter().find(|d| seen.links.contains(**d)) {
+        return Err(ImportError::LinkedDir(d.to_string()));
+    }
     let mut fixes = Vec::new();
     let t = fixed_mtime();
     if !seen.dirs.contains("etc") {
@@ -111,16 +139,43 @@ fn finish_rootfs<W: Write>(tar: &mut tar::Builder<W>, seen: Seen) -> io::Result<
     Ok(fixes)
 }
 
-fn read_small(path: &Path) -> io::Result<Option<String>> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() && m.len() <= MAX_ACCOUNT_FILE => {
-            Ok(Some(std::fs::read_to_string(path)?))
-        }
-        _ => Ok(None),
+/// `etc/NAME` of the tree open at `root` when it is a small regular file, read without
+/// following any link.
+fn read_account(root: BorrowedFd, name: &str) -> io::Result<Option<String>> {
+    let etc = match beneath::walk(root, Path::new("etc"), false) {
+        Ok(Some(etc)) => etc,
+        Ok(None) | Err(WalkError::Symlink(_)) | Err(WalkError::NotDir(_)) => return Ok(None),
+        Err(WalkError::Io(e)) => return Err(e),
+    };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = match openat(&etc, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let file = File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX_ACCOUNT_FILE {
+        return Ok(None);
     }
+    let mut text = String::new();
+    file.take(MAX_ACCOUNT_FILE).read_to_string(&mut text)?;
+    Ok(Some(text))
 }
 
-fn from_dir<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> io::Result<Seen> {
+fn from_dir<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> Result<Seen, ImportError> {
+    let root: OwnedFd = File::open(src)?.into();
+    let mut seen = Seen::default();
+    for d in MUST_BE_DIRS {
+        match beneath::walk(root.as_fd(), Path::new(d), false) {
+            Ok(Some(_)) => drop(seen.dirs.insert(d.to_string())),
+            Err(WalkError::Symlink(link)) => {
+                return Err(ImportError::LinkedDir(link.display().to_string()))
+            }
+            Ok(None) | Err(WalkError::NotDir(_)) => {}
+            Err(WalkError::Io(e)) => return Err(e.into()),
+        }
+    }
     let opts = TreeOptions {
         prefix: String::new(),
         owner: None,
@@ -131,99 +186,18 @@ fn from_dir<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> io::Result<Seen>
         untrusted: None,
     };
     append_tree(tar, src, &opts)?;
-    let mut seen = Seen::default();
-    for d in ["etc", "tmp", "home", "home/vcap"] {
-        if src.join(d).is_dir() {
-            seen.dirs.insert(d.to_string());
-        }
-    }
-    seen.passwd = read_small(&src.join("etc/passwd"))?;
-    seen.group = read_small(&src.join("etc/group"))?;
-    Ok(seen)
-}
-
-fn clean(path: &Path) -> io::Result<String> {
-    let mut parts = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_str().ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "non-UTF-8 path in rootfs tarball",
-                )
-            })?),
-            Component::CurDir | Component::RootDir => {}
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("rootfs tarball entry {} leaves the root", path.display()),
-                ))
-            }
-        }
-    }
-    Ok(parts.join("/"))
-}
-
-fn from_tarball<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> io::Result<Seen> {
-    let mut f = BufReader::with_capacity(1 << 20, File::open(src)?);
-    let gz = f.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gz {
-        Box::new(GzDecoder::new(f))
-    } else {
-        Box::new(f)
-    };
-    let mut archive = tar::Archive::new(reader);
-    let mut seen = Seen::default();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = clean(&entry.path()?)?;
-        if path.is_empty() {
-            continue;
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_dir() {
-            seen.dirs.insert(path.clone());
-        }
-        if (path == "etc/passwd" || path == "etc/group") && kind.is_file() {
-            let mut text = String::new();
-            (&mut entry)
-                .take(MAX_ACCOUNT_FILE)
-                .read_to_string(&mut text)?;
-            if path == "etc/passwd" {
-                seen.passwd = Some(text);
-            } else {
-                seen.group = Some(text);
-            }
-            continue;
-        }
-        let mut header = entry.header().clone();
-        let name = if kind.is_dir() {
-            format!("{path}/")
-        } else {
-            path
-        };
-        if kind.is_symlink() || kind == tar::EntryType::Link {
-            let target = entry.link_name()?.unwrap_or_default().into_owned();
-            let target = if kind == tar::EntryType::Link {
-                PathBuf::from(clean(&target)?)
-            } else {
-                target
-            };
-            tar.append_link(&mut header, &name, &target)?;
-        } else {
-            tar.append_data(&mut header, &name, &mut entry)?;
-        }
-    }
+    seen.passwd = read_account(root.as_fd(), "passwd")?;
+    seen.group = read_account(root.as_fd(), "group")?;
     Ok(seen)
 }
 
 /// Turns the rootfs at `src` (directory or tarball, optionally gzipped) into a layer in `dir`.
-pub fn rootfs_layer(src: &Path, dir: &Path) -> io::Result<Imported> {
+pub fn rootfs_layer(src: &Path, dir: &Path) -> Result<Imported, ImportError> {
     let mut w = LayerWriter::create(dir)?;
     let seen = if src.is_dir() {
         from_dir(w.tar(), src)?
     } else {
-        from_tarball(w.tar(), src)?
+        tarball::from_tarball(w.tar(), src)?
     };
     let fixes = finish_rootfs(w.tar(), seen)?;
     Ok(Imported {
@@ -235,6 +209,7 @@ pub fn rootfs_layer(src: &Path, dir: &Path) -> io::Result<Imported> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::read::GzDecoder;
 
     #[test]
     fn passwd_gets_vcap_once() {
@@ -305,5 +280,74 @@ mod tests {
             );
         }
         assert!(from_tar.fixes.iter().any(|f| f.contains("/etc/passwd")));
+    }
+
+    fn tarball(dir: &Path, build: impl FnOnce(&mut tar::Builder<File>)) -> PathBuf {
+        let p = dir.join("rootfs.tar");
+        let mut t = tar::Builder::new(File::create(&p).unwrap());
+        build(&mut t);
+        t.finish().unwrap();
+        p
+    }
+
+    fn link(t: &mut tar::Builder<File>, kind: tar::EntryType, path: &str, target: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(0);
+        t.append_link(&mut h, path, target).unwrap();
+    }
+
+    fn import_err(src: &Path, dir: &Path) -> String {
+        match rootfs_layer(src, &dir.join("blobs")) {
+            Ok(_) => panic!("{} imported", src.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn tarballs_going_through_their_links_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        const SYM: tar::EntryType = tar::EntryType::Symlink;
+        type Build = Box<dyn FnOnce(&mut tar::Builder<File>)>;
+        let cases: [(&str, Build); 4] = [
+            (
+                r#"entry "x/y" goes through the symlink "x": refused"#,
+                Box::new(|t| {
+                    link(t, SYM, "x", "/");
+                    append_bytes(t, "x/y", 0o644, Owner::ROOT, 1, b"y").unwrap();
+                }),
+            ),
+            (
+                r#"entry "h" links to "x/etc/shadow" through the symlink "x": refused"#,
+                Box::new(|t| {
+                    link(t, SYM, "x", "/");
+                    link(t, tar::EntryType::Link, "h", "/x/etc/shadow");
+                }),
+            ),
+            (
+                "/etc is a symlink",
+                Box::new(|t| link(t, SYM, "etc", "/etc")),
+            ),
+            (
+                r#"entry "opt/.wh.x" has an OCI whiteout name: refused"#,
+                Box::new(|t| append_bytes(t, "opt/.wh.x", 0o644, Owner::ROOT, 1, b"").unwrap()),
+            ),
+        ];
+        for (want, build) in cases {
+            let err = import_err(&tarball(d.path(), build), d.path());
+            assert!(err.contains(want), "{err} lacks {want}");
+        }
+    }
+
+    #[test]
+    fn a_directory_whose_etc_is_a_link_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (root, host) = (d.path().join("root"), d.path().join("host-etc"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::write(host.join("passwd"), "host:x:0:0::/:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(&host, root.join("etc")).unwrap();
+        let err = import_err(&root, d.path());
+        assert!(err.contains("/etc is a symlink"), "{err}");
     }
 }

@@ -1,8 +1,10 @@
 //! Stacks: the base image an app is layered onto, and the root filesystem its buildpacks run
 //! in. Blobs and unpacked root filesystems are cached by digest under the stack cache.
 
+mod beneath;
 pub mod import;
 pub mod rootfs;
+pub mod unpack;
 
 use crate::image::stack::{build_stack, STACK_LABEL};
 use crate::image::{rfc3339, ImageError};
@@ -26,6 +28,13 @@ pub enum StackError {
     },
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Unpack(#[from] unpack::UnpackError),
+    #[error("importing rootfs {rootfs}: {source}")]
+    Import {
+        rootfs: String,
+        source: import::ImportError,
+    },
     #[error("stack {stack} is {platform}; dropship builds linux images")]
     Platform { stack: String, platform: String },
 }
@@ -140,11 +149,9 @@ impl Stack {
         }
         let mut layers = Vec::new();
         for l in self.resolved.base.manifest.layers() {
-            layers.push(
-                self.source
-                    .blob_path(l.digest().as_ref(), &cache.blobs())
-                    .await?,
-            );
+            let digest = l.digest().to_string();
+            let path = self.source.blob_path(&digest, &cache.blobs()).await?;
+            layers.push((digest, path));
         }
         let d = dest.clone();
         tokio::task::spawn_blocking(move || rootfs::unpack(&layers, &d))
@@ -152,8 +159,7 @@ impl Stack {
             .map_err(|e| StackError::Io {
                 what: "unpacking stack".into(),
                 source: std::io::Error::other(e.to_string()),
-            })?
-            .map_err(io_err(format!("unpacking stack into {}", dest.display())))?;
+            })??;
         Ok(dest)
     }
 }
@@ -186,7 +192,10 @@ pub async fn import(
             what: "importing rootfs".into(),
             source: std::io::Error::other(e.to_string()),
         })?
-        .map_err(io_err(format!("reading rootfs {}", rootfs.display())))?;
+        .map_err(|source| StackError::Import {
+            rootfs: rootfs.display().to_string(),
+            source,
+        })?;
     let source_name = rootfs
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -1,11 +1,13 @@
 //! A stack image's layers unpacked into a root filesystem for the staging sandbox, once per
 //! stack manifest digest (unpacked beside, then renamed into place: never seen half-done).
 
+use super::beneath::{walk, WalkError};
+use super::unpack::{apply_layer, UnpackError};
 use flate2::read::GzDecoder;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Directories the sandbox mounts over or writes to; created when a stack lacks them.
 const MOUNT_POINTS: &[&str] = &["tmp", "proc", "dev", "home/vcap"];
@@ -35,100 +37,51 @@ fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
     Ok(Box::new(f))
 }
 
-/// A layer path made relative and checked: no `..`, no root.
-fn clean(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir | Component::RootDir => {}
-            Component::ParentDir | Component::Prefix(_) => return None,
+/// Creates the mount points a stack lacks. One behind a symbolic link is left alone: the
+/// sandbox resolves it inside the rootfs, and nothing here writes through a link.
+fn mount_points(root: BorrowedFd) -> io::Result<()> {
+    for dir in MOUNT_POINTS {
+        match walk(root, Path::new(dir), true) {
+            Ok(_) | Err(WalkError::Symlink(_)) | Err(WalkError::NotDir(_)) => {}
+            Err(WalkError::Io(e)) => return Err(e),
         }
-    }
-    Some(out)
-}
-
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Applies one layer (tar, optionally gzipped) onto `dest`, honouring OCI whiteouts.
-pub fn apply_layer(layer: &Path, dest: &Path) -> io::Result<()> {
-    let mut archive = tar::Archive::new(open_layer(layer)?);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_overwrite(true);
-    archive.set_unpack_xattrs(false);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let Some(rel) = clean(&entry.path()?) else {
-            continue;
-        };
-        let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let parent = rel.parent().unwrap_or(Path::new(""));
-        if name == ".wh..wh..opq" {
-            let dir = dest.join(parent);
-            if let Ok(children) = fs::read_dir(&dir) {
-                for child in children {
-                    remove_any(&child?.path())?;
-                }
-            }
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(".wh.") {
-            remove_any(&dest.join(parent).join(hidden))?;
-            continue;
-        }
-        match entry.header().entry_type() {
-            // The sandbox gets its own /dev; device nodes need privileges we may not have.
-            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => continue,
-            _ => {}
-        }
-        // A file replacing a directory (or the reverse) from a lower layer.
-        let target = dest.join(&rel);
-        if let Ok(m) = fs::symlink_metadata(&target) {
-            if m.is_dir() != entry.header().entry_type().is_dir() {
-                remove_any(&target)?;
-            }
-        }
-        entry.unpack_in(dest)?;
     }
     Ok(())
 }
 
-/// Unpacks `layers` (bottom first) into `dest` unless it exists already.
-pub fn unpack(layers: &[PathBuf], dest: &Path) -> io::Result<()> {
+/// Unpacks `layers` (digest and blob file, bottom first) into `dest` unless it exists already.
+pub fn unpack(layers: &[(String, PathBuf)], dest: &Path) -> Result<(), UnpackError> {
+    let rootfs_err = |source| UnpackError::Rootfs {
+        dir: dest.display().to_string(),
+        source,
+    };
     if dest.is_dir() {
         return Ok(());
     }
     let parent = dest.parent().expect("rootfs dir has a parent");
-    fs::create_dir_all(parent)?;
+    fs::create_dir_all(parent).map_err(rootfs_err)?;
     let tmp = tempfile::Builder::new()
         .prefix(".unpack-")
-        .tempdir_in(parent)?;
-    for layer in layers {
-        apply_layer(layer, tmp.path())
-            .map_err(|e| io::Error::new(e.kind(), format!("unpacking {}: {e}", layer.display())))?;
+        .tempdir_in(parent)
+        .map_err(rootfs_err)?;
+    let root: OwnedFd = File::open(tmp.path()).map_err(rootfs_err)?.into();
+    for (digest, path) in layers {
+        let tar = open_layer(path).map_err(|source| UnpackError::Layer {
+            layer: digest.clone(),
+            source,
+        })?;
+        apply_layer(tar, root.as_fd(), digest)?;
     }
-    for dir in MOUNT_POINTS {
-        let p = tmp.path().join(dir);
-        if fs::symlink_metadata(&p).is_err() {
-            fs::create_dir_all(&p)?;
-        }
-    }
-    let tmp = tmp.keep();
+    mount_points(root.as_fd()).map_err(rootfs_err)?;
     // The staging user reads the rootfs; a temporary directory starts out private.
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
+    rustix::fs::fchmod(&root, rustix::fs::Mode::from_raw_mode(0o755))
+        .map_err(|e| rootfs_err(e.into()))?;
+    let tmp = tmp.keep();
     match fs::rename(&tmp, dest) {
         Ok(()) => Ok(()),
         // Another build unpacked the same stack meanwhile: keep theirs.
-        Err(_) if dest.is_dir() => fs::remove_dir_all(&tmp),
-        Err(e) => Err(e),
+        Err(_) if dest.is_dir() => fs::remove_dir_all(&tmp).map_err(rootfs_err),
+        Err(e) => Err(rootfs_err(e)),
     }
 }
 
@@ -162,7 +115,7 @@ mod tests {
             append_bytes(t, "opt/new", 0o644, r, 1, b"new").unwrap();
         });
         let dest = d.path().join("rootfs");
-        unpack(&[l1, l2], &dest).unwrap();
+        unpack(&[("l1".into(), l1), ("l2".into(), l2)], &dest).unwrap();
         assert_eq!(fs::read(dest.join("etc/keep")).unwrap(), b"keep");
         assert!(!dest.join("etc/gone").exists());
         assert!(!dest.join("opt/old").exists());
