@@ -174,19 +174,21 @@ fn staged_buildpacks(opts: &BuildOptions, work: &Path) -> Result<Vec<Buildpack>,
             .collect::<Result<_, _>>()?
     };
     let copies = work.join("buildpacks-run");
-    bps.into_iter()
+    let copied = bps
+        .into_iter()
         .map(|b| {
             let dest = copies.join(&b.name);
             std::fs::create_dir_all(&dest)
                 .and_then(|_| copy_tree(&b.dir, &dest))
-                .and_then(|_| open_to_all(&copies))
                 .map_err(other(&format!("copying buildpack {}", b.dir.display())))?;
             Ok(Buildpack {
                 name: b.name,
                 dir: dest,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    open_to_all(&copies).map_err(other("opening the buildpacks to the staging user"))?;
+    Ok(copied)
 }
 
 /// Makes a tree dropship wrote readable (and its executables runnable) by every user.

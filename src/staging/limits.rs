@@ -56,7 +56,7 @@ impl std::fmt::Display for Breach {
 /// `1G`, `512M`, `300K` or bytes, as the flags are written.
 pub fn human(bytes: u64) -> String {
     for (unit, shift) in [("G", 30), ("M", 20), ("K", 10)] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
