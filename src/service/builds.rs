@@ -68,7 +68,7 @@ pub fn repository(app_name: &str) -> String {
 
 pub async fn create(
     State(state): State<Shared>,
-    body: axum::body::Bytes,
+    super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreateBuild = parse_body(&body)?;
     let lifecycle = match req.lifecycle {

@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod body;
 pub mod builds;
 pub mod config;
 pub mod content;
@@ -13,9 +14,11 @@ pub mod logs;
 pub mod metrics;
 pub mod packages;
 pub mod registry;
+pub mod resource_list;
 pub mod resources;
 pub mod stacks;
 pub mod upload;
+pub mod validate;
 
 use crate::registry::auth::{CredentialSources, Credentials};
 use crate::registry::RegistryOptions;
@@ -59,8 +62,9 @@ impl State {
     }
 }
 
-/// The routes. Uploads have no body limit here: the upload handler enforces its own while it
-/// streams.
+/// The routes. JSON bodies are capped at `body::JSON_LIMIT`, resource matches at
+/// `resources::MAX_BODY`; uploads have no limit here: the upload handler enforces its own while
+/// it streams.
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -91,6 +95,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v2/", get(registry::base))
         .route("/v2/{*path}", get(registry::dispatch))
         .fallback(|| async { error::ApiError::not_found("Endpoint") })
+        // Extractors that read whole bodies stop here; handlers read theirs through
+        // `body.rs` (CF-shaped 413s), the upload streams with its own limit.
+        .layer(DefaultBodyLimit::max(body::JSON_LIMIT as usize))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check,

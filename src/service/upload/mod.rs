@@ -32,7 +32,8 @@ mod assemble;
 use super::apps::base;
 use super::content::{self, Incoming, Reservation, Store};
 use super::error::{ApiError, ApiResult};
-use super::resources::{descriptors, Descriptor};
+use super::resource_list::parse_list;
+use super::resources::{list_error, BYTES_PER_ENTRY};
 use super::{json, packages, Shared};
 use crate::intake::{self, IntakeError, IntakeStats, Limits};
 use crate::store::{self, Package};
@@ -56,8 +57,15 @@ use tokio::io::AsyncWriteExt;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-/// Largest `resources` field: the list is parsed in memory (100 000 entries fit easily).
-pub const MAX_RESOURCES_FIELD: u64 = 64 << 20;
+/// Largest `resources` field: proportional to the number of entries an app may have
+/// (`limits.max_app_files`), as for resource matching.
+fn max_resources_field(state: &Shared) -> u64 {
+    state
+        .config
+        .limits
+        .max_files
+        .saturating_mul(BYTES_PER_ENTRY)
+}
 
 fn not_awaiting() -> ApiError {
     ApiError::unprocessable("Package must be in AWAITING_UPLOAD state")
@@ -304,10 +312,10 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
             .map_err(|e| multipart_error(e, &over, limit))?
         {
             size += chunk.len() as u64;
-            if name == "resources" && size > MAX_RESOURCES_FIELD {
+            if name == "resources" && size > max_resources_field(state) {
                 return Err(ApiError::too_large(format!(
-                    "The resources field is larger than {}",
-                    human(MAX_RESOURCES_FIELD)
+                    "The resources field is larger than {} bytes",
+                    max_resources_field(state)
                 )));
             }
             hash.update(&chunk);
@@ -320,8 +328,9 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
             sha256: hex::encode(hash.finalize()),
         });
     }
+    let max = state.config.limits.max_files as usize;
     let resources = match resources {
-        Some(r) => tokio::task::spawn_blocking(move || parse_resources(&r))
+        Some(r) => tokio::task::spawn_blocking(move || parse_resources(&r, max))
             .await
             .map_err(ApiError::internal)??,
         None => Vec::new(),
@@ -332,13 +341,11 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
     })
 }
 
-/// The `resources` field: a JSON list of matched files, each with a safe relative path.
-fn parse_resources(field: &Spooled) -> ApiResult<Vec<Resource>> {
+/// The `resources` field: a JSON list of matched files (at most `max`), each with a path.
+fn parse_resources(field: &Spooled, max: usize) -> ApiResult<Vec<Resource>> {
     let reader = BufReader::new(File::open(field.file.path()).map_err(ApiError::internal)?);
-    let list: Vec<Value> = serde_json::from_reader(reader).map_err(|e| {
-        ApiError::unprocessable(format!("The resources field is not a JSON array: {e}"))
-    })?;
-    let parsed: Vec<Descriptor> = descriptors(&list, usize::MAX)?;
+    let parsed = parse_list(reader, max)
+        .map_err(|e| list_error(e, "The resources field is not a JSON array"))?;
     parsed
         .into_iter()
         .enumerate()
@@ -348,10 +355,10 @@ fn parse_resources(field: &Spooled) -> ApiResult<Vec<Resource>> {
                 .ok_or_else(|| ApiError::unprocessable(format!("Resource {i} has no path")))?;
             Ok(Resource {
                 rel: PathBuf::new(),
-                given,
-                sha1: d.sha1,
+                given: given.into(),
+                sha1: hex::encode(d.sha1),
                 size: d.size,
-                mode: d.mode.unwrap_or(0o644),
+                mode: d.mode.map_or(0o644, |m| m.bits()),
             })
         })
         .collect()

@@ -1,0 +1,405 @@
+//! Resource lists as they stream: `[{"checksum":{"value":SHA1},"size_in_bytes":N,"path":..,
+//! "mode":..},..]` (or the v2 shape `{"sha1":..,"size":..,"fn":..,"mode":..}`), deserialized
+//! straight into compact [`Descriptor`]s. No JSON tree is built: each entry keeps only the keys
+//! it needs (others are skipped unread), the list is counted as it goes and parsing stops at
+//! the first entry past the limit. Answers are written from the descriptors, in the shape each
+//! entry came in.
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::fmt;
+use std::io::Read;
+
+/// One file description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub sha1: [u8; 20],
+    pub size: u64,
+    /// `path` (v3) or `fn` (v2), as given.
+    pub path: Option<Box<str>>,
+    pub mode: Option<Mode>,
+    /// Came as `sha1`/`size`/`fn` (answered in that shape).
+    pub v2: bool,
+}
+
+/// An octal `mode` string, kept so that it can be written back as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    given: u32,
+    digits: u8,
+}
+
+impl Mode {
+    /// Permission bits (Go's `os.FileMode` type and setuid bits above 0o777 are dropped).
+    pub fn bits(self) -> u32 {
+        self.given & 0o777
+    }
+
+    fn parse(s: &str) -> Option<Mode> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 11 || !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return None;
+        }
+        let given = u32::from_str_radix(s, 8).ok()?;
+        Some(Mode {
+            given,
+            digits: s.len() as u8,
+        })
+    }
+}
+
+impl Descriptor {
+    pub fn sha1_hex(&self) -> String {
+        hex::encode(self.sha1)
+    }
+}
+
+/// Why a list was refused: `Shape` is the whole answer's detail ("Resource 3 has no
+/// checksum"); `Syntax` is the JSON parser's message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ListError {
+    Shape(String),
+    Syntax(String),
+}
+
+/// A bare list (the upload's `resources` field), at most `max` entries.
+pub fn parse_list(r: impl Read, max: usize) -> Result<Vec<Descriptor>, ListError> {
+    parse(r, |why, de| {
+        ListSeed {
+            max,
+            why,
+            not_list: "The resources field is not a JSON array",
+        }
+        .deserialize(de)
+    })
+}
+
+/// A match request, `{"resources":[..]}`, at most `max` entries.
+pub fn parse_request(r: impl Read, max: usize) -> Result<Vec<Descriptor>, ListError> {
+    parse(r, |why, de| Request { max, why }.deserialize(de))
+}
+
+type Json<R> = serde_json::Deserializer<serde_json::de::IoRead<R>>;
+
+fn parse<R: Read>(
+    r: R,
+    f: impl FnOnce(&Why, &mut Json<R>) -> serde_json::Result<Vec<Descriptor>>,
+) -> Result<Vec<Descriptor>, ListError> {
+    let why = Why::default();
+    let mut de = serde_json::Deserializer::from_reader(r);
+    let out = f(&why, &mut de).and_then(|list| de.end().map(|()| list));
+    out.map_err(|e| match why.take() {
+        Some(detail) => ListError::Shape(detail),
+        None => ListError::Syntax(e.to_string()),
+    })
+}
+
+/// The exact message of a shape error (serde's own errors carry a position suffix).
+type Why = RefCell<Option<String>>;
+
+fn fail<E: de::Error, T>(why: &Why, detail: impl Into<String>) -> Result<T, E> {
+    let detail = detail.into();
+    *why.borrow_mut() = Some(detail.clone());
+    Err(E::custom(detail))
+}
+
+/// Everything but the expected kind of value is refused with one message.
+macro_rules! only {
+    ($($method:ident($t:ty)),*) => {$(
+        fn $method<E: de::Error>(self, _: $t) -> Result<Self::Value, E> {
+            fail(self.why, self.not_this())
+        }
+    )*
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            fail(self.why, self.not_this())
+        }
+    };
+}
+
+struct Request<'a> {
+    max: usize,
+    why: &'a Why,
+}
+
+impl Request<'_> {
+    fn not_this(&self) -> &'static str {
+        "the request body must be a JSON object"
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Request<'_> {
+    type Value = Vec<Descriptor>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Request<'_> {
+    type Value = Vec<Descriptor>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    only!(
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_u64(u64),
+        visit_f64(f64),
+        visit_str(&str)
+    );
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        fail(self.why, self.not_this())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut list = None;
+        while let Some(key) = map.next_key::<Box<str>>()? {
+            if &*key != "resources" {
+                return fail(self.why, format!("Unknown field(s): '{key}'"));
+            }
+            list = Some(map.next_value_seed(ListSeed {
+                max: self.max,
+                why: self.why,
+                not_list: "Resources must be an array",
+            })?);
+        }
+        match list {
+            Some(l) => Ok(l),
+            None => fail(self.why, "Resources must be an array"),
+        }
+    }
+}
+
+struct ListSeed<'a> {
+    max: usize,
+    why: &'a Why,
+    not_list: &'static str,
+}
+
+impl ListSeed<'_> {
+    fn not_this(&self) -> &'static str {
+        self.not_list
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
+    type Value = Vec<Descriptor>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_> {
+    type Value = Vec<Descriptor>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+
+    only!(
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_u64(u64),
+        visit_f64(f64),
+        visit_str(&str)
+    );
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        fail(self.why, self.not_this())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(node) = seq.next_element::<Node>()? {
+            if out.len() == self.max {
+                return fail(
+                    self.why,
+                    format!("Resources array can have at most {} resources", self.max),
+                );
+            }
+            match descriptor(node) {
+                Ok(d) => out.push(d),
+                Err(w) => return fail(self.why, format!("Resource {} {w}", out.len())),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A JSON value reduced to what a descriptor needs: objects keep only the known keys.
+#[derive(Debug)]
+enum Node {
+    Null,
+    Str(Box<str>),
+    UInt(u64),
+    /// Booleans, negative or fractional numbers, arrays: never what a key wants.
+    Other,
+    Object(Box<Fields>),
+}
+
+#[derive(Debug, Default)]
+struct Fields {
+    checksum: Option<Node>,
+    sha1: Option<Node>,
+    size_in_bytes: Option<Node>,
+    size: Option<Node>,
+    path: Option<Node>,
+    fn_: Option<Node>,
+    mode: Option<Node>,
+    value: Option<Node>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Checksum,
+    Sha1,
+    SizeInBytes,
+    Size,
+    Path,
+    #[serde(rename = "fn")]
+    Fn,
+    Mode,
+    Value,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(u64::try_from(v).map_or(Node::Other, Node::UInt))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::UInt(v))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.into()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Node::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut f = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key {
+                Key::Checksum => &mut f.checksum,
+                Key::Sha1 => &mut f.sha1,
+                Key::SizeInBytes => &mut f.size_in_bytes,
+                Key::Size => &mut f.size,
+                Key::Path => &mut f.path,
+                Key::Fn => &mut f.fn_,
+                Key::Mode => &mut f.mode,
+                Key::Value => &mut f.value,
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value::<Node>()?);
+        }
+        Ok(Node::Object(Box::new(f)))
+    }
+}
+
+/// One entry; the error completes "Resource N ...".
+fn descriptor(node: Node) -> Result<Descriptor, &'static str> {
+    let Node::Object(o) = node else {
+        return Err("is not an object");
+    };
+    let o = *o;
+    let (sha1, v2) = match (o.checksum, o.sha1) {
+        (Some(Node::Object(c)), _) => match c.value {
+            Some(Node::Str(s)) => (s, false),
+            _ => return Err("has a non-string checksum value"),
+        },
+        (Some(_), _) => return Err("has a non-object checksum"),
+        (None, Some(Node::Str(s))) => (s, true),
+        (None, Some(_)) => return Err("has a non-string sha1"),
+        (None, None) => return Err("has no checksum"),
+    };
+    let mut digest = [0u8; 20];
+    hex::decode_to_slice(&*sha1, &mut digest).map_err(|_| "has a non-SHA1 checksum value")?;
+    let size = match o.size_in_bytes.or(o.size) {
+        None => return Err("has no size_in_bytes"),
+        Some(Node::UInt(n)) => n,
+        Some(_) => return Err("has a non-integer or negative size_in_bytes"),
+    };
+    let path = match o.path.or(o.fn_) {
+        None | Some(Node::Null) => None,
+        Some(Node::Str(s)) => Some(s),
+        Some(_) => return Err("has a non-string path"),
+    };
+    let mode = match o.mode {
+        None | Some(Node::Null) => None,
+        Some(Node::Str(s)) => Some(Mode::parse(&s).ok_or("has an incorrect mode")?),
+        Some(_) => return Err("has a non-string mode"),
+    };
+    Ok(Descriptor {
+        sha1: digest,
+        size,
+        path,
+        mode,
+        v2,
+    })
+}
+
+impl Serialize for Descriptor {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        let (size_key, path_key) = match self.v2 {
+            true => ("size", "fn"),
+            false => ("size_in_bytes", "path"),
+        };
+        if self.v2 {
+            m.serialize_entry("sha1", &self.sha1_hex())?;
+        } else {
+            let value = self.sha1_hex();
+            m.serialize_entry("checksum", &Checksum { value })?;
+        }
+        m.serialize_entry(size_key, &self.size)?;
+        if let Some(p) = &self.path {
+            m.serialize_entry(path_key, p)?;
+        }
+        if let Some(Mode { given, digits }) = self.mode {
+            let width = digits as usize;
+            m.serialize_entry("mode", &format!("{given:0width$o}"))?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Checksum {
+    value: String,
+}
+
+#[cfg(test)]
+#[path = "resource_list_tests.rs"]
+mod tests;
