@@ -141,7 +141,8 @@ pub async fn create(
     };
     let row = build.clone();
     state.db.call(move |c| store::insert_build(c, &row)).await?;
-    let log = BuildLog::create(&state.paths.build_log(&build.guid)).map_err(ApiError::internal)?;
+    let log = BuildLog::create(&state.paths.build_log(&build.guid), state.config.max_log)
+        .map_err(ApiError::internal)?;
     tokio::spawn(run(state.clone(), build.clone(), app, pkg, Arc::new(log)));
     Ok((
         StatusCode::CREATED,
@@ -305,6 +306,9 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
             ("FAILED", Some(e), None)
         }
     };
+    // The log is complete before the state is final: followers stop at the final state once
+    // they have read the file to its end.
+    log.finish(state_name);
     let guid = build.guid.clone();
     let result = state
         .db
@@ -327,5 +331,4 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     if let Err(e) = result {
         eprintln!("dropship: recording build {}: {e}", build.guid);
     }
-    log.finish(state_name);
 }

@@ -10,6 +10,7 @@ pub mod content;
 pub mod droplets;
 pub mod error;
 pub mod json;
+pub mod listen;
 pub mod logs;
 pub mod metrics;
 pub mod packages;
@@ -125,8 +126,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = Db::open(&paths.db())?;
     let (builds, packages) = db.call(|c| crate::store::fail_interrupted(c)).await?;
     for guid in &builds {
-        // Close the log, so that anyone following it sees the end.
-        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid)) {
+        // The build is FAILED already: say why at the end of its log.
+        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
             log.line("==> dropship stopped while this build was staging");
             log.finish("FAILED");
         }
@@ -155,9 +156,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         db,
         metrics: metrics::Metrics::default(),
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(stop_signal())
-        .await?;
+    let header_timeout = state.config.header_timeout;
+    listen::serve(listener, router(state), header_timeout, stop_signal()).await;
     eprintln!("dropship: stopped");
     Ok(())
 }
