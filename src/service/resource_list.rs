@@ -57,51 +57,74 @@ impl Descriptor {
 }
 
 /// Why a list was refused: `Shape` is the whole answer's detail ("Resource 3 has no
-/// checksum"); `Syntax` is the JSON parser's message.
+/// checksum"); `Syntax` is the JSON parser's message; `Sink` what the sink said.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ListError {
     Shape(String),
     Syntax(String),
+    Sink(String),
 }
+
+/// Takes the entries a batch at a time (at most [`BATCH`]), in order.
+pub type Sink<'a> = &'a mut dyn FnMut(Vec<Descriptor>) -> Result<(), String>;
+
+/// Entries handed to a sink at once.
+pub const BATCH: usize = 1000;
 
 /// A bare list (the upload's `resources` field), at most `max` entries.
 pub fn parse_list(r: impl Read, max: usize) -> Result<Vec<Descriptor>, ListError> {
-    parse(r, |why, de| {
+    let mut all = Vec::new();
+    let mut sink = |batch: Vec<Descriptor>| {
+        all.extend(batch);
+        Ok(())
+    };
+    parse(r, &mut sink, |why, sink, de| {
         ListSeed {
             max,
             why,
+            sink,
             not_list: "The resources field is not a JSON array",
         }
         .deserialize(de)
-    })
+    })?;
+    Ok(all)
 }
 
-/// A match request, `{"resources":[..]}`, at most `max` entries.
-pub fn parse_request(r: impl Read, max: usize) -> Result<Vec<Descriptor>, ListError> {
-    parse(r, |why, de| Request { max, why }.deserialize(de))
+/// A match request, `{"resources":[..]}`, at most `max` entries, handed to `sink` in batches.
+pub fn parse_request(r: impl Read, max: usize, sink: Sink) -> Result<(), ListError> {
+    parse(r, sink, |why, sink, de| {
+        Request { max, why, sink }.deserialize(de)
+    })
 }
 
 type Json<R> = serde_json::Deserializer<serde_json::de::IoRead<R>>;
 
 fn parse<R: Read>(
     r: R,
-    f: impl FnOnce(&Why, &mut Json<R>) -> serde_json::Result<Vec<Descriptor>>,
-) -> Result<Vec<Descriptor>, ListError> {
+    sink: Sink,
+    f: impl FnOnce(&Why, Sink, &mut Json<R>) -> serde_json::Result<()>,
+) -> Result<(), ListError> {
     let why = Why::default();
     let mut de = serde_json::Deserializer::from_reader(r);
-    let out = f(&why, &mut de).and_then(|list| de.end().map(|()| list));
+    let out = f(&why, sink, &mut de).and_then(|()| de.end());
     out.map_err(|e| match why.take() {
-        Some(detail) => ListError::Shape(detail),
+        Some(Failed::Shape(detail)) => ListError::Shape(detail),
+        Some(Failed::Sink(detail)) => ListError::Sink(detail),
         None => ListError::Syntax(e.to_string()),
     })
 }
 
+enum Failed {
+    Shape(String),
+    Sink(String),
+}
+
 /// The exact message of a shape error (serde's own errors carry a position suffix).
-type Why = RefCell<Option<String>>;
+type Why = RefCell<Option<Failed>>;
 
 fn fail<E: de::Error, T>(why: &Why, detail: impl Into<String>) -> Result<T, E> {
     let detail = detail.into();
-    *why.borrow_mut() = Some(detail.clone());
+    *why.borrow_mut() = Some(Failed::Shape(detail.clone()));
     Err(E::custom(detail))
 }
 
@@ -118,26 +141,27 @@ macro_rules! only {
     };
 }
 
-struct Request<'a> {
+struct Request<'a, 's> {
     max: usize,
     why: &'a Why,
+    sink: Sink<'s>,
 }
 
-impl Request<'_> {
+impl Request<'_, '_> {
     fn not_this(&self) -> &'static str {
         "the request body must be a JSON object"
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Request<'_> {
-    type Value = Vec<Descriptor>;
+impl<'de> DeserializeSeed<'de> for Request<'_, '_> {
+    type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Request<'_> {
-    type Value = Vec<Descriptor>;
+impl<'de> Visitor<'de> for Request<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
@@ -155,46 +179,51 @@ impl<'de> Visitor<'de> for Request<'_> {
         fail(self.why, self.not_this())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut list = None;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut sink = Some(self.sink);
         while let Some(key) = map.next_key::<Box<str>>()? {
             if &*key != "resources" {
                 return fail(self.why, format!("Unknown field(s): '{key}'"));
             }
-            list = Some(map.next_value_seed(ListSeed {
+            let Some(sink) = sink.take() else {
+                return fail(self.why, "Resources appears more than once");
+            };
+            map.next_value_seed(ListSeed {
                 max: self.max,
                 why: self.why,
+                sink,
                 not_list: "Resources must be an array",
-            })?);
+            })?;
         }
-        match list {
-            Some(l) => Ok(l),
-            None => fail(self.why, "Resources must be an array"),
+        match sink {
+            None => Ok(()),
+            Some(_) => fail(self.why, "Resources must be an array"),
         }
     }
 }
 
-struct ListSeed<'a> {
+struct ListSeed<'a, 's> {
     max: usize,
     why: &'a Why,
+    sink: Sink<'s>,
     not_list: &'static str,
 }
 
-impl ListSeed<'_> {
+impl ListSeed<'_, '_> {
     fn not_this(&self) -> &'static str {
         self.not_list
     }
 }
 
-impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
-    type Value = Vec<Descriptor>;
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_> {
+    type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ListSeed<'_> {
-    type Value = Vec<Descriptor>;
+impl<'de> Visitor<'de> for ListSeed<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON array")
@@ -212,21 +241,38 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
         fail(self.why, self.not_this())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        let (mut seen, mut batch) = (0, Vec::with_capacity(BATCH));
         while let Some(node) = seq.next_element::<Node>()? {
-            if out.len() == self.max {
+            if seen == self.max {
                 return fail(
                     self.why,
                     format!("Resources array can have at most {} resources", self.max),
                 );
             }
             match descriptor(node) {
-                Ok(d) => out.push(d),
-                Err(w) => return fail(self.why, format!("Resource {} {w}", out.len())),
+                Ok(d) => batch.push(d),
+                Err(w) => return fail(self.why, format!("Resource {seen} {w}")),
+            }
+            seen += 1;
+            if batch.len() == BATCH {
+                self.flush(&mut batch)?;
             }
         }
-        Ok(out)
+        self.flush(&mut batch)
+    }
+}
+
+impl ListSeed<'_, '_> {
+    fn flush<E: de::Error>(&mut self, batch: &mut Vec<Descriptor>) -> Result<(), E> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        (self.sink)(full).map_err(|e| {
+            *self.why.borrow_mut() = Some(Failed::Sink(e.clone()));
+            E::custom(e)
+        })
     }
 }
 

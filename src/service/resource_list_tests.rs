@@ -87,13 +87,24 @@ fn answers_echo_the_shape_given() {
     assert_eq!(serde_json::to_value(&list).unwrap(), json!([v3, v2]));
 }
 
+/// Entries of a request, counted through a sink that also sees the batches' sizes.
+fn request(text: &str, max: usize) -> Result<usize, ListError> {
+    let mut n = 0;
+    let mut sink = |batch: Vec<Descriptor>| {
+        assert!(!batch.is_empty() && batch.len() <= BATCH);
+        n += batch.len();
+        Ok(())
+    };
+    parse_request(text.as_bytes(), max, &mut sink).map(|()| n)
+}
+
 #[test]
 fn requests_and_their_limits() {
     let entry = json!({"checksum": {"value": SHA}, "size_in_bytes": 5});
     let body = |n: usize| json!({ "resources": vec![entry.clone(); n] }).to_string();
-    assert_eq!(parse_request(body(3).as_bytes(), 3).unwrap().len(), 3);
+    assert_eq!(request(&body(3), 3).unwrap(), 3);
     assert_eq!(
-        parse_request(body(4).as_bytes(), 3),
+        request(&body(4), 3),
         Err(ListError::Shape(
             "Resources array can have at most 3 resources".into()
         ))
@@ -106,14 +117,14 @@ fn requests_and_their_limits() {
         (r#"[1]"#, "the request body must be a JSON object"),
     ] {
         assert_eq!(
-            parse_request(text.as_bytes(), 3),
+            request(text, 3),
             Err(ListError::Shape(detail.into())),
             "{text}"
         );
     }
     for text in [r#"{"resources": ["#, r#"{"resources": []} x"#, ""] {
         assert!(
-            matches!(parse_request(text.as_bytes(), 3), Err(ListError::Syntax(_))),
+            matches!(request(text, 3), Err(ListError::Syntax(_))),
             "{text}"
         );
     }
@@ -123,4 +134,21 @@ fn requests_and_their_limits() {
             "The resources field is not a JSON array".into()
         ))
     );
+}
+
+#[test]
+fn batches_reach_the_sink_in_order_and_its_errors_stop_the_parse() {
+    let entry = |i: usize| json!({"checksum": {"value": SHA}, "size_in_bytes": i});
+    let text = json!({ "resources": (0..2500).map(entry).collect::<Vec<_>>() }).to_string();
+    assert_eq!(request(&text, 5000), Ok(2500));
+    let mut sizes = Vec::new();
+    let mut sink = |batch: Vec<Descriptor>| {
+        sizes.extend(batch.iter().map(|d| d.size));
+        Err("the store is gone".to_string())
+    };
+    assert_eq!(
+        parse_request(text.as_bytes(), 5000, &mut sink),
+        Err(ListError::Sink("the store is gone".into()))
+    );
+    assert_eq!(sizes, (0..1000).collect::<Vec<u64>>());
 }

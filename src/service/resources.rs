@@ -6,8 +6,9 @@
 //! (the v2 shape `{"sha1":..,"size":..,"fn":..,"mode":..}` is accepted too). Answer: 201 with
 //! `{"resources":[..]}`, the input objects the content store has, same SHA-1 and same size,
 //! in the order given (written from the parsed descriptors, in the shape each came in). The
-//! body streams into a typed parser (`resource_list.rs`), never whole in memory; one database
-//! transaction whatever the number of entries.
+//! body streams into a typed parser (`resource_list.rs`), never whole in memory, and entries
+//! are looked up a batch at a time (one database transaction per 1000), so that only the
+//! matched ones are kept.
 
 use super::body::parse_streaming;
 use super::content::Store;
@@ -33,12 +34,13 @@ pub fn list_error(e: ListError, syntax_prefix: &str) -> ApiError {
     match e {
         ListError::Shape(detail) => ApiError::unprocessable(detail),
         ListError::Syntax(e) => ApiError::unprocessable(format!("{syntax_prefix}: {e}")),
+        ListError::Sink(e) => ApiError::internal(e),
     }
 }
 
 #[derive(serde::Serialize)]
-struct Answer<'a> {
-    resources: Vec<&'a Descriptor>,
+struct Answer {
+    resources: Vec<Descriptor>,
 }
 
 pub async fn matches(
@@ -46,18 +48,28 @@ pub async fn matches(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let list = parse_streaming(&headers, body, MAX_BODY, |r| {
-        parse_request(r, MAX_RESOURCES)
+    // Looked up a batch at a time as the body streams in: only the matched entries are kept.
+    let store = Store::of(&state);
+    let rt = tokio::runtime::Handle::current();
+    let matched = parse_streaming(&headers, body, MAX_BODY, move |r| {
+        let mut matched = Vec::new();
+        let mut sink = |batch: Vec<Descriptor>| {
+            let wanted = batch.iter().map(|d| (d.sha1_hex(), d.size)).collect();
+            let found = rt
+                .block_on(store.known(wanted))
+                .map_err(|e| e.to_string())?;
+            matched.extend(
+                batch
+                    .into_iter()
+                    .zip(found)
+                    .filter_map(|(d, hit)| hit.then_some(d)),
+            );
+            Ok(())
+        };
+        parse_request(r, MAX_RESOURCES, &mut sink).map(|()| matched)
     })
     .await?
     .map_err(|e| list_error(e, "invalid request body"))?;
-    let wanted = list.iter().map(|d| (d.sha1_hex(), d.size)).collect();
-    let found = Store::of(&state).known(wanted).await?;
-    let matched: Vec<_> = list
-        .iter()
-        .zip(found)
-        .filter_map(|(d, hit)| hit.then_some(d))
-        .collect();
     let body = serde_json::to_vec(&Answer { resources: matched }).map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
