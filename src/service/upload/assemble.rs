@@ -10,9 +10,14 @@ enum Failure {
     Damaged { sha1: String, reason: String },
     /// Ours (I/O, database): FAILED, 500, details in the log.
     Internal(String),
+    /// The data dir's file system is full: FAILED, 507.
+    DiskFull,
 }
 
-fn internal(e: impl std::fmt::Display) -> Failure {
+fn internal(e: impl std::error::Error + 'static) -> Failure {
+    if super::super::error::is_disk_full(&e) {
+        return Failure::DiskFull;
+    }
     Failure::Internal(e.to_string())
 }
 
@@ -39,6 +44,12 @@ pub(super) async fn process(state: Shared, guid: String, rx: Received) -> ApiRes
             Some(reason.clone()),
             None,
             Some(ApiError::unprocessable(reason)),
+        ),
+        Err(Failure::DiskFull) => (
+            "FAILED",
+            Some("the upload could not be stored: the server's disk is full".into()),
+            None,
+            Some(ApiError::disk_full("the upload")),
         ),
         Err(Failure::Internal(detail)) => (
             "FAILED",

@@ -299,11 +299,12 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
                 "The upload has more than one {name} field"
             )));
         }
+        let stored = |e| ApiError::storage("the upload", e);
         let file = tempfile::Builder::new()
             .prefix("upload-")
             .tempfile_in(&dir)
-            .map_err(ApiError::internal)?;
-        let mut out = tokio::fs::File::from_std(file.reopen().map_err(ApiError::internal)?);
+            .map_err(stored)?;
+        let mut out = tokio::fs::File::from_std(file.reopen().map_err(stored)?);
         let mut hash = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = field
@@ -319,9 +320,9 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
                 )));
             }
             hash.update(&chunk);
-            out.write_all(&chunk).await.map_err(ApiError::internal)?;
+            out.write_all(&chunk).await.map_err(stored)?;
         }
-        out.flush().await.map_err(ApiError::internal)?;
+        out.flush().await.map_err(stored)?;
         *slot = Some(Spooled {
             file,
             size,
