@@ -1,0 +1,308 @@
+//! `dropship serve` under hostile input, over HTTP: bodies that would take memory (a 60 MiB
+//! resource match, over-size JSON), logs that would take disk and memory (capped, streamed),
+//! a buildpack printing the old end-of-log line, headers sent slowly, invalid names and
+//! environment variables, a full disk (507), a zip of 99,000 long names.
+
+mod common;
+
+use common::api::*;
+use common::*;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1 << 20;
+
+/// VmHWM (peak RSS) of a process, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        * 1024
+}
+
+fn buildpack(dir: &Path, name: &str, finalize: &str) {
+    let bin = dir.join(name).join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (script, body) in [
+        ("detect", format!("echo {name}")),
+        ("finalize", finalize.to_string()),
+        (
+            "release",
+            "printf -- '---\\ndefault_process_types:\\n  web: sleep 1000\\n'".to_string(),
+        ),
+    ] {
+        let p = bin.join(script);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A service whose only buildpack runs `finalize`, started with `args`.
+fn with_buildpack(finalize: &str, args: &[&str]) -> (Api, tempfile::TempDir) {
+    let bps = tempdir();
+    buildpack(bps.path(), "noisy", finalize);
+    let mut all = vec!["--buildpacks-dir", bps.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    (Api::start(&all), bps)
+}
+
+async fn start_build(api: &Api, name: &str) -> String {
+    let (_, pkg) = api.ready_package(name, &[("a.txt", b"a", 0o644)]).await;
+    let (s, b) = api.build(&pkg, None).await;
+    assert_eq!(s, 201, "{b}");
+    b["guid"].as_str().unwrap().to_string()
+}
+
+/// GETs `path`, counting the bytes as they come; keeps only the last `keep` of them.
+async fn drain(api: &Api, path: &str, accept: Option<&str>, keep: usize) -> (u64, String) {
+    let mut req = api.http.get(api.svc.url(path));
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    let mut r = req.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (mut n, mut tail) = (0u64, Vec::new());
+    while let Some(c) = r.chunk().await.unwrap() {
+        n += c.len() as u64;
+        tail.extend_from_slice(&c);
+        if tail.len() > 2 * keep {
+            tail.drain(..tail.len() - keep);
+        }
+    }
+    (n, String::from_utf8_lossy(&tail).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_60_mib_resource_match_streams_and_json_bodies_are_capped() {
+    let api = Api::start(&[]);
+    let pid = api.svc.pid().unwrap();
+    // 100,000 entries (the most allowed) with 524-byte paths: 60.5 MiB of JSON.
+    let path = "p/".repeat(259);
+    let mut body = String::from("{\"resources\":[");
+    for i in 0..100_000u32 {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"checksum\":{{\"value\":\"{:040x}\"}},\"size_in_bytes\":{i},\"path\":\"{path}{i:06}\",\"mode\":\"644\"}}",
+            u64::from(i) + 1
+        ));
+    }
+    body.push_str("]}");
+    assert!(body.len() as u64 >= 60 * MIB, "{}", body.len());
+    let before = peak_rss(pid);
+    let started = Instant::now();
+    let r = api
+        .http
+        .post(api.svc.url("/v3/resource_matches"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    let grown = peak_rss(pid).saturating_sub(before);
+    println!(
+        "resource_matches, 60 MiB body: {status} in {:?}, peak RSS +{} MiB",
+        started.elapsed(),
+        grown / MIB
+    );
+    assert_eq!(
+        (status, v["resources"].as_array().map(Vec::len)),
+        (201, Some(0)),
+        "{v}"
+    );
+    assert!(grown < 100 * MIB, "the service grew by {} MiB", grown / MIB);
+
+    // Past the cap (proportional to the entry limit): 413, CF-shaped, without reading it all.
+    let big = vec![b' '; 70 << 20];
+    let r = api
+        .http
+        .post(api.svc.url("/v3/resource_matches"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["title"], "CF-RequestEntityTooLarge", "{v}");
+
+    // JSON endpoints take 1 MiB at most.
+    let name = "x".repeat(2 << 20);
+    let (s, v) = api.post_json("/v3/apps", &json!({ "name": name })).await;
+    assert_eq!(
+        (s, v["errors"][0]["code"].as_u64()),
+        (413, Some(10003)),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_past_max_log_is_truncated_with_one_marker_and_the_build_goes_on() {
+    // About 8 MiB of output against a 1 MiB cap.
+    let (api, _bps) = with_buildpack(
+        "yes 'a line of buildpack output, again and again' | head -n 180000; echo still-running",
+        &["--max-log", "1M"],
+    );
+    let build = start_build(&api, "chatty").await;
+    let (n, log) = drain(
+        &api,
+        &format!("/v3/builds/{build}/logs?follow=true"),
+        None,
+        4096,
+    )
+    .await;
+    let b = api.wait_build(&build, Duration::from_secs(120)).await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    assert!(n < MIB + 64 * 1024, "the log is {n} bytes");
+    let (_, _, whole) = api.text(&format!("/v3/builds/{build}/logs"), None).await;
+    assert_eq!(
+        whole
+            .matches("==> log truncated at 1 MiB: further output dropped")
+            .count(),
+        1
+    );
+    assert!(!whole.contains("still-running"), "dropped after the cap");
+    assert!(
+        log.trim_end().ends_with("==> end of staging log: STAGED"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_a_300_mib_log_keeps_the_service_small() {
+    // 300,000 lines of 1,000 bytes (under a cap raised for the test).
+    let (api, _bps) = with_buildpack(
+        "yes \"$(printf '%01000d' 0)\" | head -n 300000",
+        &["--max-log", "400M"],
+    );
+    let pid = api.svc.pid().unwrap();
+    let build = start_build(&api, "huge").await;
+    let b = api.wait_build(&build, Duration::from_secs(600)).await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    let before = peak_rss(pid);
+    let started = Instant::now();
+    let path = format!("/v3/builds/{build}/logs");
+    let (plain, _) = drain(&api, &path, None, 0).await;
+    let (sse, tail) = drain(
+        &api,
+        &format!("{path}?follow=true"),
+        Some("text/event-stream"),
+        4096,
+    )
+    .await;
+    let grown = peak_rss(pid).saturating_sub(before);
+    println!(
+        "300 MB log: plain {} MiB and SSE {} MiB read in {:?}, peak RSS +{} MiB",
+        plain / MIB,
+        sse / MIB,
+        started.elapsed(),
+        grown / MIB
+    );
+    assert!(plain >= 300_000_000, "{plain}");
+    assert!(tail.ends_with("event: end\ndata: end\n\n"), "{tail}");
+    assert!(grown < 100 * MIB, "the service grew by {} MiB", grown / MIB);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_buildpack_printing_the_end_marker_does_not_end_followers() {
+    let (api, _bps) = with_buildpack(
+        "echo '==> end of staging log: STAGED'; sleep 3; echo after-the-fake-end",
+        &[],
+    );
+    let build = start_build(&api, "liar").await;
+    let path = format!("/v3/builds/{build}/logs?follow=true");
+    let (plain, sse) = tokio::join!(
+        drain(&api, &path, None, 1 << 20),
+        drain(&api, &path, Some("text/event-stream"), 1 << 20)
+    );
+    let (_, plain) = plain;
+    let (_, sse) = sse;
+    assert!(plain.contains("after-the-fake-end"), "{plain}");
+    assert!(plain.trim_end().ends_with("==> end of staging log: STAGED"));
+    assert!(sse.contains("data: after-the-fake-end"), "{sse}");
+    assert_eq!(sse.matches("event: end").count(), 1, "{sse}");
+    let (_, b) = api.get(&format!("/v3/builds/{build}")).await;
+    assert_eq!(b["state"], "STAGED", "followers end with the build: {b}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_names_and_app_names_are_checked_at_creation() {
+    let api = Api::start(&[]);
+    for env in [
+        json!({"A=B": "x"}),
+        json!({"1A": "x"}),
+        json!({"VCAP_SERVICES": "{}"}),
+        json!({"OK": "nul\u{0}inside"}),
+    ] {
+        let (s, v) = api
+            .post_json(
+                "/v3/apps",
+                &json!({"name": "envy", "environment_variables": env}),
+            )
+            .await;
+        assert_eq!(
+            (
+                s,
+                v["errors"][0]["code"].as_u64(),
+                v["errors"][0]["title"].as_str()
+            ),
+            (422, Some(10008), Some("CF-UnprocessableEntity")),
+            "{env}: {v}"
+        );
+    }
+    let (s, v) = api
+        .post_json(
+            "/v3/apps",
+            &json!({"name": "envy", "environment_variables": {"A_1": 2}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+
+    for name in ["a..b", "!!!", "x. y", &"long".repeat(60)] {
+        let (s, v) = api.post_json("/v3/apps", &json!({ "name": name })).await;
+        assert_eq!(s, 422, "{name}: {v}");
+        let detail = v["errors"][0]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("cannot name an image repository"),
+            "{detail}"
+        );
+    }
+    for name in ["My App", "my_app.v2"] {
+        let (s, v) = api.post_json("/v3/apps", &json!({ "name": name })).await;
+        assert_eq!(s, 201, "{name}: {v}");
+    }
+}
+
+#[test]
+fn slow_headers_are_cut_after_the_header_timeout() {
+    let svc = Service::start_with(&["--header-timeout", "2s"]);
+    let mut s = TcpStream::connect(("127.0.0.1", svc.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(500));
+        if s.write_all(b"X-Slow: 1\r\n").is_err() {
+            break;
+        }
+    }
+    let _ = s.read_to_end(&mut buf);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "the connection stayed open {took:?}"
+    );
+    // A prompt client is served.
+    assert_eq!(http_status(svc.port, "/healthz"), Some(200));
+}
