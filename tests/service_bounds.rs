@@ -306,3 +306,144 @@ fn slow_headers_are_cut_after_the_header_timeout() {
     // A prompt client is served.
     assert_eq!(http_status(svc.port, "/healthz"), Some(200));
 }
+
+/// A tmpfs mounted at a path, lazily unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount -t tmpfs at {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+
+    fn free(&self) -> u64 {
+        let c = std::ffi::CString::new(self.0.to_str().unwrap()).unwrap();
+        // SAFETY: statvfs fills the struct for a valid C path.
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+        s.f_bavail as u64 * s.f_frsize as u64
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// POSTs a multipart upload of `bits` over a raw connection, writing on a thread while the
+/// answer is read (the server may answer before the body is all sent).
+fn raw_upload(port: u16, path: &str, bits: Vec<u8>) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = "--B\r\nContent-Disposition: form-data; name=\"bits\"; filename=\"a.zip\"\r\n\r\n";
+    let tail = "\r\n--B--\r\n";
+    let len = head.len() + bits.len() + tail.len();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n{head}"
+    )
+    .unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for c in bits.chunks(64 << 10) {
+            if w.write_all(c).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = w.write_all(tail.as_bytes());
+    });
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let _ = writer.join();
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an answer");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn assert_disk_full(status: u16, v: &Value) {
+    assert_eq!(status, 507, "{v}");
+    let e = &v["errors"][0];
+    assert_eq!(e["title"], "CF-InsufficientStorage", "{v}");
+    assert!(
+        e["detail"].as_str().unwrap().contains("disk is full"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_answers_507_and_leaves_nothing_behind() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED: a_full_disk_answers_507 mounts a 20 MiB tmpfs as the data dir: run as root"
+        );
+        return;
+    }
+    let mnt = tempdir();
+    let fs = Tmpfs::mount(&mnt.path().join("data"), "20M");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let api = Api {
+        svc: Service::start_on(tempdir(), fs.0.clone(), &[]),
+        http: reqwest::Client::new(),
+        token: None,
+    };
+    let app = api.app("filler").await;
+    let free = fs.free();
+    println!("free on the data dir after start: {} KiB", free >> 10);
+
+    // Bigger than the disk: the upload itself cannot be stored.
+    let pkg = api.package(&app).await;
+    let bits = noise(free as usize + (2 << 20), 1);
+    let path = format!("/v3/packages/{pkg}/upload");
+    let port = api.svc.port;
+    let (s, v) = tokio::task::spawn_blocking(move || raw_upload(port, &path, bits))
+        .await
+        .unwrap();
+    assert_disk_full(s, &v);
+    assert_eq!(api.show(&pkg).await["state"], "AWAITING_UPLOAD");
+    api.assert_no_leftovers();
+
+    // Stored, but not extracted: the package FAILS, saying why.
+    let pkg = api.package(&app).await;
+    let data = noise(free as usize * 6 / 10, 2);
+    let (s, v) = api
+        .upload(&pkg, Some(zip_of(&[("big.bin", &data, 0o644)])), None)
+        .await;
+    assert_disk_full(s, &v);
+    let p = api.show(&pkg).await;
+    assert_eq!(p["state"], "FAILED", "{p}");
+    assert!(
+        p["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("disk is full"),
+        "{p}"
+    );
+    api.assert_no_leftovers();
+    assert!(
+        fs.free() >= free - (1 << 20),
+        "space given back: {} KiB",
+        fs.free() >> 10
+    );
+
+    // The service goes on.
+    let pkg = api.package(&app).await;
+    let (s, v) = api
+        .upload(&pkg, Some(zip_of(&[("a.txt", b"a", 0o644)])), None)
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("READY")), "{v}");
+}

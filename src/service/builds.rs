@@ -139,10 +139,15 @@ pub async fn create(
         created_at: t.clone(),
         updated_at: t,
     };
+    // The log first: a build whose log cannot be created (a full disk: 507) is never recorded.
+    let log_path = state.paths.build_log(&build.guid);
+    let log = BuildLog::create(&log_path, state.config.max_log)
+        .map_err(|e| ApiError::storage("the build's log", e))?;
     let row = build.clone();
-    state.db.call(move |c| store::insert_build(c, &row)).await?;
-    let log = BuildLog::create(&state.paths.build_log(&build.guid), state.config.max_log)
-        .map_err(ApiError::internal)?;
+    if let Err(e) = state.db.call(move |c| store::insert_build(c, &row)).await {
+        let _ = std::fs::remove_file(&log_path);
+        return Err(e.into());
+    }
     tokio::spawn(run(state.clone(), build.clone(), app, pkg, Arc::new(log)));
     Ok((
         StatusCode::CREATED,
