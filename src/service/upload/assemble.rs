@@ -1,6 +1,7 @@
 //! Assembling a received upload into a READY package (or a FAILED one, with the reason).
 
 use super::*;
+use zip::unstable::read::ZipIterable;
 
 /// Why assembling stopped.
 enum Failure {
@@ -125,11 +126,18 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
     };
 
     // The bits' files, for later matching. A failure here costs only future matches.
+    // A batch at a time, so that memory does not grow with the number of files.
     let max = state.config.resource_cache;
-    let hashed = blocking(move || Ok(hash_tree(&tree, max))).await?;
-    if let Err(e) = store.put(hashed).await {
-        eprintln!("dropship: content store: {e}");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let walker = tokio::task::spawn_blocking(move || hash_tree(&tree, max, &tx));
+    while let Some(batch) = rx.recv().await {
+        if let Err(e) = store.put(batch).await {
+            eprintln!("dropship: content store: {e}");
+            break;
+        }
     }
+    drop(rx);
+    let _ = walker.await;
     drop(work);
     Ok(checksum)
 }
@@ -282,10 +290,15 @@ fn write_package(
     {
         let mut zip = ZipWriter::new(BufWriter::with_capacity(256 * 1024, tmp.as_file()));
         if let Some(b) = &bits {
-            let src = File::open(b.file.path()).map_err(internal)?;
-            let mut archive = ZipArchive::new(BufReader::new(src)).map_err(internal)?;
-            for i in 0..archive.len() {
-                let entry = archive.by_index_raw(i).map_err(internal)?;
+            // One central directory entry at a time (never an index of the whole archive).
+            let src = BufReader::new(File::open(b.file.path()).map_err(internal)?);
+            let mut archive =
+                ZipIterable::try_new(src, zip::read::Config::default()).map_err(internal)?;
+            let files = archive.files().map_err(internal)?;
+            while let Some(meta) = files.next() {
+                let entry = meta
+                    .and_then(|m| m.with_reader(files.reader_mut(), Default::default()))
+                    .map_err(internal)?;
                 zip.raw_copy_file(entry).map_err(internal)?;
             }
         }
@@ -349,9 +362,13 @@ fn sync_dir(dir: &std::path::Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The regular files of the extracted bits worth keeping (see `content::MIN_SIZE`), hashed.
-fn hash_tree(tree: &std::path::Path, max: u64) -> Vec<Incoming> {
-    let mut out = Vec::new();
+/// Files hashed per batch sent by [`hash_tree`].
+const HASH_BATCH: usize = 1000;
+
+/// The regular files of the extracted bits worth keeping (see `content::MIN_SIZE`), hashed
+/// and sent in batches; stops when the receiver is gone.
+fn hash_tree(tree: &std::path::Path, max: u64, tx: &tokio::sync::mpsc::Sender<Vec<Incoming>>) {
+    let mut out = Vec::with_capacity(HASH_BATCH);
     for entry in walkdir::WalkDir::new(tree).follow_links(false).min_depth(1) {
         let Ok(entry) = entry else { continue };
         if !entry.file_type().is_file() {
@@ -374,8 +391,16 @@ fn hash_tree(tree: &std::path::Path, max: u64) -> Vec<Incoming> {
                 entry.path().display()
             ),
         }
+        if out.len() == HASH_BATCH {
+            let full = std::mem::replace(&mut out, Vec::with_capacity(HASH_BATCH));
+            if tx.blocking_send(full).is_err() {
+                return;
+            }
+        }
     }
-    out
+    if !out.is_empty() {
+        let _ = tx.blocking_send(out);
+    }
 }
 
 /// SHA-256 (hex, no prefix) and length of a file.

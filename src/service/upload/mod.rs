@@ -55,7 +55,7 @@ use std::task::{Context, Poll};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipArchive, ZipWriter};
+use zip::{CompressionMethod, ZipWriter};
 
 /// Largest `resources` field: proportional to the number of entries an app may have
 /// (`limits.max_app_files`), as for resource matching.
