@@ -6,43 +6,14 @@
 mod common;
 
 use common::api::*;
+use common::bounds::*;
 use common::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
-
-/// VmHWM (peak RSS) of a process, in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        * 1024
-}
-
-fn buildpack(dir: &Path, name: &str, finalize: &str) {
-    let bin = dir.join(name).join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for (script, body) in [
-        ("detect", format!("echo {name}")),
-        ("finalize", finalize.to_string()),
-        (
-            "release",
-            "printf -- '---\\ndefault_process_types:\\n  web: sleep 1000\\n'".to_string(),
-        ),
-    ] {
-        let p = bin.join(script);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
 
 /// A service whose only buildpack runs `finalize`, started with `args`.
 fn with_buildpack(finalize: &str, args: &[&str]) -> (Api, tempfile::TempDir) {
@@ -307,73 +278,6 @@ fn slow_headers_are_cut_after_the_header_timeout() {
     assert_eq!(http_status(svc.port, "/healthz"), Some(200));
 }
 
-/// A tmpfs mounted at a path, lazily unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mount -t tmpfs at {}", at.display());
-        Tmpfs(at.to_path_buf())
-    }
-
-    fn free(&self) -> u64 {
-        let c = std::ffi::CString::new(self.0.to_str().unwrap()).unwrap();
-        // SAFETY: statvfs fills the struct for a valid C path.
-        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
-        s.f_bavail as u64 * s.f_frsize as u64
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// POSTs a multipart upload of `bits` over a raw connection, writing on a thread while the
-/// answer is read (the server may answer before the body is all sent).
-fn raw_upload(port: u16, path: &str, bits: Vec<u8>) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let head = "--B\r\nContent-Disposition: form-data; name=\"bits\"; filename=\"a.zip\"\r\n\r\n";
-    let tail = "\r\n--B--\r\n";
-    let len = head.len() + bits.len() + tail.len();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n\
-         Content-Length: {len}\r\nConnection: close\r\n\r\n{head}"
-    )
-    .unwrap();
-    let mut w = s.try_clone().unwrap();
-    let writer = std::thread::spawn(move || {
-        for c in bits.chunks(64 << 10) {
-            if w.write_all(c).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let _ = w.write_all(tail.as_bytes());
-    });
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let _ = writer.join();
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an answer");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 fn assert_disk_full(status: u16, v: &Value) {
     assert_eq!(status, 507, "{v}");
     let e = &v["errors"][0];
@@ -446,4 +350,47 @@ async fn a_full_disk_answers_507_and_leaves_nothing_behind() {
         .upload(&pkg, Some(zip_of(&[("a.txt", b"a", 0o644)])), None)
         .await;
     assert_eq!((s, v["state"].as_str()), (200, Some("READY")), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zip_of_99000_long_names_keeps_memory_bounded() {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mnt = tempdir();
+    let data = mnt.path().join("data");
+    // Creating 99,000 files takes minutes on this disk, seconds on tmpfs (mounting needs root).
+    let _fs = root.then(|| Tmpfs::mount(&data, "2G"));
+    let mut cases = vec![(true, "refused after its central directory")];
+    if root {
+        cases.push((false, "extracted"));
+    } else {
+        eprintln!("not root: the extraction of 99,000 files is skipped (no tmpfs data dir)");
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let api = Api {
+        svc: Service::start_on(tempdir(), data, &[]),
+        http: reqwest::Client::new(),
+        token: None,
+    };
+    let pid = api.svc.pid().unwrap();
+    let app = api.app("many-names").await;
+    let zips = tempdir();
+    for (conflict, what) in cases {
+        let z = zips.path().join(format!("{conflict}.zip"));
+        long_names_zip(&z, 99_000, conflict);
+        let bits = std::fs::read(&z).unwrap();
+        let pkg = api.package(&app).await;
+        let before = peak_rss(pid);
+        let started = Instant::now();
+        let (s, v) = api.upload(&pkg, Some(bits), None).await;
+        let grown = peak_rss(pid).saturating_sub(before);
+        println!(
+            "99,000 long names, {what}: {s} in {:?}, peak RSS +{} MiB",
+            started.elapsed(),
+            grown / MIB
+        );
+        assert_eq!(s, if conflict { 422 } else { 200 }, "{v}");
+        // Every name held several times took 113 MiB, then 89 MiB more to extract.
+        assert!(grown < 64 * MIB, "the service grew by {} MiB", grown / MIB);
+    }
 }

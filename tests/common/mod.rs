@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod bounds;
 pub mod staging;
 
 use std::io::Read;
