@@ -203,6 +203,25 @@ async fn a_buildpack_printing_the_end_marker_does_not_end_followers() {
     assert_eq!(sse.matches("event: end").count(), 1, "{sse}");
     let (_, b) = api.get(&format!("/v3/builds/{build}")).await;
     assert_eq!(b["state"], "STAGED", "followers end with the build: {b}");
+
+    // `dropship push` shows the whole log too.
+    let app = tempdir();
+    std::fs::write(app.path().join("a.txt"), "a").unwrap();
+    let base = api.svc.base();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin())
+            .args(["push", app.path().to_str().unwrap(), "--name", "liar2"])
+            .args(["--api", &base])
+            .env_remove("DROPSHIP_API")
+            .env_remove("DROPSHIP_TOKEN")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(err.contains("after-the-fake-end"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
