@@ -336,4 +336,5 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     if let Err(e) = result {
         eprintln!("dropship: recording build {}: {e}", build.guid);
     }
+    state.builds_ended.send_modify(|n| *n += 1);
 }

@@ -169,6 +169,8 @@ pub async fn show(
         closing: false,
         idle: 0,
         done: false,
+        ended: state.builds_ended.subscribe(),
+        seen_ended: u64::MAX,
     };
     let stream = futures_util::stream::unfold(tail, |mut t| async move {
         let chunk = t.next().await?;
@@ -186,6 +188,9 @@ pub async fn show(
     Ok(resp)
 }
 
+/// Wait between two looks at a followed log that has nothing new.
+const IDLE: Duration = Duration::from_millis(200);
+
 /// Longest piece held back waiting for the end of its line (lines are at most 16 KiB).
 const MAX_PARTIAL: usize = 64 * 1024;
 
@@ -202,6 +207,9 @@ struct Tail {
     closing: bool,
     idle: u32,
     done: bool,
+    /// `State::builds_ended`, and its value when the store was last asked.
+    ended: tokio::sync::watch::Receiver<u64>,
+    seen_ended: u64,
 }
 
 impl Tail {
@@ -228,12 +236,13 @@ impl Tail {
                 return Some(self.render(&lines));
             }
             if self.follow && !self.closing && !self.finished().await {
-                // Nothing new: wait a little (an hour of silence ends the stream regardless).
+                // Nothing new: wait a little, or until a build ends (an hour of silence ends
+                // the stream regardless).
                 self.idle += 1;
                 if self.idle > 18_000 {
                     return None;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = tokio::time::timeout(IDLE, self.ended.changed()).await;
                 continue;
             }
             if self.follow && !self.closing {
@@ -250,8 +259,14 @@ impl Tail {
         }
     }
 
-    /// Whether the build is in a final state (or gone).
-    async fn finished(&self) -> bool {
+    /// Whether the build is in a final state (or gone). The store is asked when a build has
+    /// ended since the last time, and once a second regardless.
+    async fn finished(&mut self) -> bool {
+        let ended = *self.ended.borrow_and_update();
+        if ended == self.seen_ended && self.idle % 5 != 0 {
+            return false;
+        }
+        self.seen_ended = ended;
         let g = self.guid.clone();
         match self.state.db.call(move |c| store::get_build(c, &g)).await {
             Ok(Some(b)) => b.state != "STAGING",

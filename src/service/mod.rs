@@ -39,6 +39,8 @@ pub struct State {
     /// One permit per build allowed to run at once; the rest wait (queued).
     pub builds: Arc<Semaphore>,
     pub metrics: metrics::Metrics,
+    /// Counts builds that reached a final state: wakes log followers (who then ask the store).
+    pub builds_ended: tokio::sync::watch::Sender<u64>,
 }
 
 pub type Shared = Arc<State>;
@@ -155,6 +157,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         paths,
         db,
         metrics: metrics::Metrics::default(),
+        builds_ended: tokio::sync::watch::Sender::new(0),
     });
     let header_timeout = state.config.header_timeout;
     listen::serve(listener, router(state), header_timeout, stop_signal()).await;
