@@ -263,7 +263,7 @@ impl Tail {
     /// ended since the last time, and once a second regardless.
     async fn finished(&mut self) -> bool {
         let ended = *self.ended.borrow_and_update();
-        if ended == self.seen_ended && self.idle % 5 != 0 {
+        if ended == self.seen_ended && !self.idle.is_multiple_of(5) {
             return false;
         }
         self.seen_ended = ended;

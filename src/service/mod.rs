@@ -15,6 +15,7 @@ pub mod logs;
 pub mod metrics;
 pub mod packages;
 pub mod registry;
+mod resource_entry;
 pub mod resource_list;
 pub mod resources;
 pub mod stacks;

@@ -129,7 +129,7 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
     // A batch at a time, so that memory does not grow with the number of files.
     let max = state.config.resource_cache;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let walker = tokio::task::spawn_blocking(move || hash_tree(&tree, max, &tx));
+    let walker = tokio::task::spawn_blocking(move || super::hash::hash_tree(&tree, max, &tx));
     while let Some(batch) = rx.recv().await {
         if let Err(e) = store.put(batch).await {
             eprintln!("dropship: content store: {e}");
@@ -360,47 +360,6 @@ fn install(tmp: NamedTempFile, dest: &std::path::Path, dir: &std::path::Path) ->
 
 fn sync_dir(dir: &std::path::Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Files hashed per batch sent by [`hash_tree`].
-const HASH_BATCH: usize = 1000;
-
-/// The regular files of the extracted bits worth keeping (see `content::MIN_SIZE`), hashed
-/// and sent in batches; stops when the receiver is gone.
-fn hash_tree(tree: &std::path::Path, max: u64, tx: &tokio::sync::mpsc::Sender<Vec<Incoming>>) {
-    let mut out = Vec::with_capacity(HASH_BATCH);
-    for entry in walkdir::WalkDir::new(tree).follow_links(false).min_depth(1) {
-        let Ok(entry) = entry else { continue };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else { continue };
-        let len = meta.len();
-        if len < content::MIN_SIZE || len > max {
-            continue;
-        }
-        match content::hash_file(entry.path()) {
-            Ok((sha1, size)) if size == len => out.push(Incoming {
-                path: entry.path().to_path_buf(),
-                sha1,
-                size,
-            }),
-            Ok(_) => {}
-            Err(e) => eprintln!(
-                "dropship: content store: hashing {}: {e}",
-                entry.path().display()
-            ),
-        }
-        if out.len() == HASH_BATCH {
-            let full = std::mem::replace(&mut out, Vec::with_capacity(HASH_BATCH));
-            if tx.blocking_send(full).is_err() {
-                return;
-            }
-        }
-    }
-    if !out.is_empty() {
-        let _ = tx.blocking_send(out);
-    }
 }
 
 /// SHA-256 (hex, no prefix) and length of a file.

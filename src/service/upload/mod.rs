@@ -28,9 +28,10 @@
 //! Receiving (this file) and assembling (`assemble.rs`) are separate steps.
 
 mod assemble;
+mod hash;
 
 use super::apps::base;
-use super::content::{self, Incoming, Reservation, Store};
+use super::content::{self, Reservation, Store};
 use super::error::{ApiError, ApiResult};
 use super::resource_list::parse_list;
 use super::resources::{list_error, BYTES_PER_ENTRY};
