@@ -62,8 +62,9 @@ async fn a_60_mib_resource_match_streams_and_json_bodies_are_capped() {
             body.push(',');
         }
         body.push_str(&format!(
-            "{{\"checksum\":{{\"value\":\"{:040x}\"}},\"size_in_bytes\":{i},\"path\":\"{path}{i:06}\",\"mode\":\"644\"}}",
-            u64::from(i) + 1
+            "{{\"checksum\":{{\"value\":\"{:040x}\"}},\"size_in_bytes\":{},\"path\":\"{path}{i:06}\",\"mode\":\"644\"}}",
+            u64::from(i) + 1,
+            i % 1000 + 1
         ));
     }
     body.push_str("]}");
@@ -74,7 +75,7 @@ async fn a_60_mib_resource_match_streams_and_json_bodies_are_capped() {
         .http
         .post(api.svc.url("/v3/resource_matches"))
         .header("content-type", "application/json")
-        .body(body)
+        .body(body.clone())
         .send()
         .await
         .unwrap();
@@ -92,6 +93,32 @@ async fn a_60_mib_resource_match_streams_and_json_bodies_are_capped() {
         "{v}"
     );
     assert!(grown < 100 * MIB, "the service grew by {} MiB", grown / MIB);
+
+    // The same list as an upload's `resources` field: parsed, checked, refused (not stored).
+    let list = body["{\"resources\":".len()..body.len() - 1].to_string();
+    let app = api.app("resourceful").await;
+    let pkg = api.package(&app).await;
+    let form = reqwest::multipart::Form::new().text("resources", list);
+    let r = api
+        .http
+        .post(api.svc.url(&format!("/v3/packages/{pkg}/upload")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    let grown = peak_rss(pid).saturating_sub(before);
+    println!(
+        "upload, 60 MiB resources field: {status} in {:?}, peak RSS +{} MiB since the match",
+        started.elapsed(),
+        grown / MIB
+    );
+    let detail = v["errors"][0]["detail"].as_str().unwrap_or_default();
+    assert_eq!(status, 422, "{v}");
+    assert!(detail.contains("is not in the store"), "{detail}");
+    // The package needs every path (53 MB of them here): held once, with ~300 bytes per entry.
+    assert!(grown < 128 * MIB, "the service grew by {} MiB", grown / MIB);
 
     // Past the cap (proportional to the entry limit): 413, CF-shaped, without reading it all.
     let big = vec![b' '; 70 << 20];

@@ -72,14 +72,10 @@ pub type Sink<'a> = &'a mut dyn FnMut(Vec<Descriptor>) -> Result<(), String>;
 /// Entries handed to a sink at once.
 pub const BATCH: usize = 1000;
 
-/// A bare list (the upload's `resources` field), at most `max` entries.
-pub fn parse_list(r: impl Read, max: usize) -> Result<Vec<Descriptor>, ListError> {
-    let mut all = Vec::new();
-    let mut sink = |batch: Vec<Descriptor>| {
-        all.extend(batch);
-        Ok(())
-    };
-    parse(r, &mut sink, |why, sink, de| {
+/// A bare list (the upload's `resources` field), at most `max` entries, handed to `sink` in
+/// batches.
+pub fn parse_list(r: impl Read, max: usize, sink: Sink) -> Result<(), ListError> {
+    parse(r, sink, |why, sink, de| {
         ListSeed {
             max,
             why,
@@ -87,8 +83,7 @@ pub fn parse_list(r: impl Read, max: usize) -> Result<Vec<Descriptor>, ListError
             not_list: "The resources field is not a JSON array",
         }
         .deserialize(de)
-    })?;
-    Ok(all)
+    })
 }
 
 /// A match request, `{"resources":[..]}`, at most `max` entries, handed to `sink` in batches.

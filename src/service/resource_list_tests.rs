@@ -1,9 +1,18 @@
 use super::*;
 use serde_json::json;
 
+fn list(text: &str, max: usize) -> Result<Vec<Descriptor>, ListError> {
+    let mut all = Vec::new();
+    let mut sink = |batch: Vec<Descriptor>| {
+        all.extend(batch);
+        Ok(())
+    };
+    parse_list(text.as_bytes(), max, &mut sink)?;
+    Ok(all)
+}
+
 fn one(v: serde_json::Value) -> Result<Descriptor, ListError> {
-    let text = json!([v]).to_string();
-    parse_list(text.as_bytes(), 10).map(|mut l| l.remove(0))
+    list(&json!([v]).to_string(), 10).map(|mut l| l.remove(0))
 }
 
 fn shape(why: &str) -> Result<Descriptor, ListError> {
@@ -83,8 +92,8 @@ fn both_shapes_and_their_mistakes() {
 fn answers_echo_the_shape_given() {
     let v3 = json!({"checksum": {"value": SHA}, "size_in_bytes": 5, "path": "a", "mode": "0644"});
     let v2 = json!({"sha1": SHA, "size": 7, "fn": "x", "mode": "755"});
-    let list = parse_list(json!([v3, v2]).to_string().as_bytes(), 2).unwrap();
-    assert_eq!(serde_json::to_value(&list).unwrap(), json!([v3, v2]));
+    let got = list(&json!([v3, v2]).to_string(), 2).unwrap();
+    assert_eq!(serde_json::to_value(&got).unwrap(), json!([v3, v2]));
 }
 
 /// Entries of a request, counted through a sink that also sees the batches' sizes.
@@ -129,7 +138,7 @@ fn requests_and_their_limits() {
         );
     }
     assert_eq!(
-        parse_list(r#"{"not": "a list"}"#.as_bytes(), 3),
+        list(r#"{"not": "a list"}"#, 3),
         Err(ListError::Shape(
             "The resources field is not a JSON array".into()
         ))

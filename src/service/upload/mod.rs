@@ -33,7 +33,7 @@ mod hash;
 use super::apps::base;
 use super::content::{self, Reservation, Store};
 use super::error::{ApiError, ApiResult};
-use super::resource_list::parse_list;
+use super::resource_list::{parse_list, Descriptor, ListError};
 use super::resources::{list_error, BYTES_PER_ENTRY};
 use super::{json, packages, Shared};
 use crate::intake::{self, IntakeError, IntakeStats, Limits};
@@ -195,13 +195,23 @@ struct Received {
 /// A matched file to put into the package.
 #[derive(Debug, Clone)]
 struct Resource {
-    /// As given, for messages.
+    /// As given, for messages; emptied once `rel` says the same.
     given: String,
     /// Normal components only.
     rel: PathBuf,
     sha1: String,
     size: u64,
     mode: u32,
+}
+
+impl Resource {
+    /// The path as the client gave it.
+    fn shown(&self) -> &str {
+        match self.given.as_str() {
+            "" => self.rel.to_str().unwrap_or_default(),
+            given => given,
+        }
+    }
 }
 
 /// The request body, counted as it arrives: past `limit` bytes it fails (setting `over`) and
@@ -346,24 +356,27 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
 /// The `resources` field: a JSON list of matched files (at most `max`), each with a path.
 fn parse_resources(field: &Spooled, max: usize) -> ApiResult<Vec<Resource>> {
     let reader = BufReader::new(File::open(field.file.path()).map_err(ApiError::internal)?);
-    let parsed = parse_list(reader, max)
-        .map_err(|e| list_error(e, "The resources field is not a JSON array"))?;
-    parsed
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let given = d
-                .path
-                .ok_or_else(|| ApiError::unprocessable(format!("Resource {i} has no path")))?;
-            Ok(Resource {
+    let mut out = Vec::new();
+    let mut sink = |batch: Vec<Descriptor>| {
+        for d in batch {
+            let i = out.len();
+            let given = d.path.ok_or_else(|| format!("Resource {i} has no path"))?;
+            out.push(Resource {
                 rel: PathBuf::new(),
                 given: given.into(),
                 sha1: hex::encode(d.sha1),
                 size: d.size,
                 mode: d.mode.map_or(0o644, |m| m.bits()),
-            })
-        })
-        .collect()
+            });
+        }
+        Ok(())
+    };
+    match parse_list(reader, max, &mut sink) {
+        Ok(()) => Ok(out),
+        // The sink's only complaint is a missing path: the client's.
+        Err(ListError::Sink(detail)) => Err(ApiError::unprocessable(detail)),
+        Err(e) => Err(list_error(e, "The resources field is not a JSON array")),
+    }
 }
 
 /// A resource path as an app-relative path of normal components (like zip entry names:
@@ -376,7 +389,7 @@ fn safe_path(given: &str) -> Result<PathBuf, &'static str> {
     if p.starts_with('/') {
         return Err("absolute path");
     }
-    let mut out = PathBuf::new();
+    let mut out = PathBuf::with_capacity(p.len());
     for (i, part) in p.split('/').enumerate() {
         match part {
             "" | "." => {}
