@@ -120,3 +120,32 @@ impl Read for ChannelReader {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body of `n` chunks of `size` bytes, without a declared length.
+    fn chunked(n: usize, size: usize) -> Body {
+        let chunks = (0..n).map(move |_| Ok::<_, io::Error>(Bytes::from(vec![b' '; size])));
+        Body::from_stream(futures_util::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn bodies_without_a_length_are_counted_as_they_arrive() {
+        let h = HeaderMap::new();
+        assert_eq!(
+            read_capped(&h, chunked(4, 100), 400).await.unwrap().len(),
+            400
+        );
+        let e = read_capped(&h, chunked(5, 100), 400).await.unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (413, 10003));
+        let count = |r: &mut dyn Read| io::copy(r, &mut io::sink()).unwrap();
+        assert_eq!(
+            parse_streaming(&h, chunked(8, 50), 400, count).await,
+            Ok(400)
+        );
+        let e = parse_streaming(&h, chunked(9, 50), 400, count).await;
+        assert_eq!(e.unwrap_err().status.as_u16(), 413);
+    }
+}

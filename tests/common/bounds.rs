@@ -88,7 +88,7 @@ pub fn raw_upload(port: u16, path: &str, bits: Vec<u8>) -> (u16, Value) {
             if w.write_all(c).is_err() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(5));
         }
         let _ = w.write_all(tail.as_bytes());
     });
@@ -122,4 +122,23 @@ pub fn long_names_zip(path: &Path, n: usize, conflict: bool) {
             .unwrap();
     }
     w.finish().unwrap();
+}
+
+/// Sends only the headers of a POST declaring a `len`-byte body, then reads the answer
+/// (a server refusing on Content-Length answers at once).
+pub fn raw_declared_post(port: u16, path: &str, len: u64) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an answer");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
