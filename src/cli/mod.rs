@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// host[:port] naming the embedded registry's images (default: the listen address).
     #[arg(long, env = "DROPSHIP_PUBLIC_ADDRESS")]
     pub public_address: Option<String>,
+    /// Most buildpack output kept in a build's log (default 32M; then a marker line).
+    #[arg(long, env = "DROPSHIP_MAX_LOG")]
+    pub max_log: Option<String>,
+    /// Longest wait for a request's headers (default 30s).
+    #[arg(long, env = "DROPSHIP_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -443,6 +449,8 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
         staging_timeout: a.staging_timeout,
         sandbox: a.sandbox,
         public_address: a.public_address,
+        max_log: a.max_log,
+        header_timeout: a.header_timeout,
     };
     let config = Config::resolve(file, overrides, || default_buildpacks_dir().ok())?;
     dropship::service::serve(config).await?;

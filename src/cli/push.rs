@@ -61,6 +61,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const PACKAGE_WAIT: Duration = Duration::from_secs(3600);
 const POLL: Duration = Duration::from_millis(500);
 
+/// How long a followed log may still stream once its build has ended.
+const LOG_GRACE: Duration = Duration::from_secs(10);
+
 /// `dropship push`; returns the process exit code.
 pub async fn push(a: PushArgs) -> Result<i32> {
     let meta = std::fs::metadata(&a.source).with_context(|| format!("{}", a.source.display()))?;
@@ -654,8 +657,10 @@ impl Api {
         }
     }
 
-    /// Copies the staging log to stderr as it is written, until the build ends. A broken
-    /// stream is reported, not fatal: the build's state says how it ended.
+    /// Copies the staging log to stderr as it is written, until the build ends. The end is the
+    /// build's state, polled beside the stream (never a line of the log, which buildpacks
+    /// write): once the build is STAGED or FAILED, the server's stream gets a few seconds to
+    /// deliver what is left. A broken stream is reported, not fatal.
     async fn follow_log(&self, build: &str) {
         let url = self.url(&format!("/v3/builds/{build}/logs?follow=true"));
         let mut resp = match self.send(Method::GET, &url, |r| r).await {
@@ -666,21 +671,45 @@ impl Api {
             }
         };
         let mut err = std::io::stderr();
+        let mut poll = tokio::time::interval(POLL);
+        let mut deadline: Option<Instant> = None;
         loop {
-            match resp.chunk().await {
-                Ok(Some(bytes)) => {
-                    let _ = err.write_all(&bytes);
-                    let _ = err.flush();
+            let grace = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
                 }
-                Ok(None) => return,
-                Err(e) => {
-                    eprintln!(
-                        "dropship: warning: the staging log broke off: {}",
-                        causes(&e)
-                    );
-                    return;
+            };
+            tokio::select! {
+                chunk = resp.chunk() => match chunk {
+                    Ok(Some(bytes)) => {
+                        let _ = err.write_all(&bytes);
+                        let _ = err.flush();
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        eprintln!(
+                            "dropship: warning: the staging log broke off: {}",
+                            causes(&e)
+                        );
+                        return;
+                    }
+                },
+                _ = poll.tick(), if deadline.is_none() => {
+                    if self.build_ended(build).await {
+                        deadline = Some(Instant::now() + LOG_GRACE);
+                    }
                 }
+                () = grace => return,
             }
+        }
+    }
+
+    /// Whether the build is STAGED or FAILED (a failed poll says no).
+    async fn build_ended(&self, guid: &str) -> bool {
+        match self.get(&format!("/v3/builds/{guid}")).await {
+            Ok(b) => matches!(b["state"].as_str(), Some("STAGED" | "FAILED")),
+            Err(_) => false,
         }
     }
 

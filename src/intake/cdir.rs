@@ -1,24 +1,21 @@
-//! The zip's central directory, read by hand where the zip crate would be too trusting:
-//! the End Of Central Directory record is checked before `ZipArchive` loads the whole
-//! directory into memory, and duplicate names (which `ZipArchive` silently collapses) are
-//! found by scanning the directory.
+//! The zip's End Of Central Directory record, read by hand before the zip crate walks the
+//! directory: a missing record, too many entries or too large a directory are refused before
+//! any entry is read.
 
 use super::{IntakeError, Limits};
-use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 const EOCD_SIG: u64 = 0x0605_4b50;
 const ZIP64_LOCATOR_SIG: u64 = 0x0706_4b50;
 const ZIP64_EOCD_SIG: u64 = 0x0606_4b50;
-const CDIR_ENTRY_SIG: u64 = 0x0201_4b50;
 const EOCD_LEN: usize = 22;
 const ZIP64_LOCATOR_LEN: usize = 20;
 const ZIP64_EOCD_LEN: usize = 56;
 /// The EOCD record plus the longest possible comment.
 const EOCD_SEARCH: u64 = EOCD_LEN as u64 + 0xFFFF;
-/// Largest central directory we let `ZipArchive` load.
+/// Largest central directory accepted (it is read once per pass, never held).
 pub const MAX_CDIR_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What the End Of Central Directory record declares.
@@ -118,29 +115,6 @@ pub(crate) fn precheck(zip: &Path, file: &mut File, limits: &Limits) -> Result<(
         });
     }
     Ok(())
-}
-
-/// Scans the central directory headers from `start` (at most `max` of them) and returns
-/// the first raw name seen twice (lossily decoded), if any.
-pub(crate) fn find_duplicate(file: &mut File, start: u64, max: u64) -> io::Result<Option<String>> {
-    file.seek(SeekFrom::Start(start))?;
-    let mut r = BufReader::new(file);
-    let mut seen = HashSet::new();
-    let mut header = [0u8; 46];
-    for _ in 0..max {
-        r.read_exact(&mut header)?;
-        if u32_at(&header, 0) != CDIR_ENTRY_SIG {
-            return Ok(None);
-        }
-        let mut name = vec![0u8; u16_at(&header, 28) as usize];
-        r.read_exact(&mut name)?;
-        let skip = u16_at(&header, 30) + u16_at(&header, 32);
-        io::copy(&mut r.by_ref().take(skip), &mut io::sink())?;
-        if !seen.insert(name.clone()) {
-            return Ok(Some(String::from_utf8_lossy(&name).into_owned()));
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

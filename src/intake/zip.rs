@@ -1,7 +1,9 @@
-//! Zip extraction, streaming: the central directory is vetted (EOCD, names, duplicates,
-//! nesting, symlink targets) before anything is written, then every entry is
-//! decompressed straight into its file under the budget. The zip root is the app root:
-//! a single top-level directory is kept as is, as `cf push` does.
+//! Zip extraction, streaming: the central directory is read one entry at a time
+//! (`zip::read::ZipIterable`, never an index of the whole archive) and vetted in two passes
+//! (names, duplicates, symlink targets; then nesting) before anything is written; a third
+//! pass decompresses every entry straight into its file under the budget. Memory: each
+//! entry's app-relative path, once, with its kind. The zip root is the app root: a single
+//! top-level directory is kept as is, as `cf push` does.
 
 use super::limits::{Budget, Limits};
 use super::names::entry_path;
@@ -13,7 +15,10 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use zip::{System, ZipArchive};
+use zip::read::{Config, ZipFileEntry, ZipReadOptions};
+// `unstable`: the zip crate may reshape this API in a minor release (Cargo.lock pins 9.4.1).
+use zip::unstable::read::ZipIterable;
+use zip::System;
 
 /// Longest symlink target read from an entry (Linux's `PATH_MAX`).
 pub const MAX_LINK_TARGET: usize = 4096;
@@ -21,21 +26,35 @@ pub const MAX_LINK_TARGET: usize = 4096;
 const S_IFMT: u32 = 0o170_000;
 const S_IFDIR: u32 = 0o040_000;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Dir,
     File,
-    Symlink(PathBuf),
+    Symlink,
 }
 
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Dir => "directory",
+            Kind::File => "file",
+            Kind::Symlink => "symlink",
+        }
+    }
+}
+
+/// One entry of the central directory, checked.
 struct Entry {
-    index: usize,
     name: String,
     rel: PathBuf,
     kind: Kind,
     mode: Option<u32>,
 }
 
-type Archive = ZipArchive<BufReader<File>>;
+type Archive = ZipIterable<BufReader<File>>;
+
+/// Every entry's path in the app, once, with its kind.
+type Kinds = HashMap<Box<Path>, Kind>;
 
 /// Extracts the zip file `zip` into the empty directory `dest`.
 ///
@@ -49,34 +68,123 @@ pub fn extract_zip(zip: &Path, dest: &Path, limits: &Limits) -> Result<IntakeSta
     let size = file.metadata().map_err(|e| IntakeError::io(zip, e))?.len();
     cdir::precheck(zip, &mut file, limits)?;
     let path = zip.display().to_string();
-    let reader = file.try_clone().map_err(|e| IntakeError::io(zip, e))?;
-    let mut archive = ZipArchive::new(BufReader::new(reader)).map_err(|e| IntakeError::Zip {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
-    if archive.has_duplicate_names() {
-        let start = archive.central_directory_start();
-        let dup = cdir::find_duplicate(&mut file, start, limits.max_files.saturating_add(1))
-            .map_err(|e| IntakeError::io(zip, e))?;
-        return Err(IntakeError::Duplicate {
-            path,
-            entry: dup.unwrap_or_else(|| "(unknown)".into()),
-        });
-    }
+    let mut archive =
+        ZipIterable::try_new(BufReader::new(file), Config::default()).map_err(zip_error(&path))?;
     let mut out = Output::new(dest, zip, Budget::new(limits, zip, Some(size)))?;
-    let entries = plan(&mut archive, &mut out, &path)?;
-    for e in &entries {
+    let kinds = vet(&mut archive, &mut out, &path)?;
+    check_nesting(&mut archive, &kinds, &path)?;
+    drop(kinds);
+    extract(&mut archive, &mut out, &path)?;
+    out.finish()
+}
+
+fn zip_error(path: &str) -> impl Fn(zip::result::ZipError) -> IntakeError + '_ {
+    move |e| IntakeError::Zip {
+        path: path.into(),
+        detail: e.to_string(),
+    }
+}
+
+/// The entry as the app will have it; None for the app root itself (`./`).
+fn classify(meta: &ZipFileEntry, path: &str) -> Result<Option<Entry>, IntakeError> {
+    let name = String::from_utf8_lossy(meta.name_raw()).into_owned();
+    let name = meta.name().map(|n| n.into_owned()).unwrap_or(name);
+    let unsafe_path = |reason| IntakeError::UnsafePath {
+        path: path.into(),
+        entry: name.clone(),
+        reason,
+    };
+    let rel = entry_path(&name, meta.enclosed_name().as_deref()).map_err(unsafe_path)?;
+    let mode = meta.unix_mode().filter(|_| meta.system() == System::Unix);
+    let is_dir = meta.is_dir() || mode.is_some_and(|m| m & S_IFMT == S_IFDIR);
+    let is_link = !is_dir && meta.is_symlink();
+    if rel.as_os_str().is_empty() {
+        if is_dir {
+            return Ok(None);
+        }
+        return Err(unsafe_path("names the app root"));
+    }
+    let kind = match (is_dir, is_link) {
+        (true, _) => Kind::Dir,
+        (_, true) => Kind::Symlink,
+        _ => Kind::File,
+    };
+    Ok(Some(Entry {
+        name,
+        rel,
+        kind,
+        mode,
+    }))
+}
+
+/// First pass: every name checked, counted against the budget and seen once; symlink targets
+/// read (charged to the budget) and recorded in `out`.
+fn vet(archive: &mut Archive, out: &mut Output, path: &str) -> Result<Kinds, IntakeError> {
+    let mut kinds = Kinds::with_capacity(archive.len());
+    let files = archive.files().map_err(zip_error(path))?;
+    while let Some(meta) = files.next() {
+        let meta = meta.map_err(zip_error(path))?;
+        out.budget.entry()?;
+        let Some(e) = classify(&meta, path)? else {
+            continue;
+        };
+        if kinds.contains_key(e.rel.as_path()) {
+            return Err(IntakeError::Duplicate {
+                path: path.into(),
+                entry: e.name,
+            });
+        }
+        if e.kind == Kind::Symlink {
+            let target = read_target(meta, files.reader_mut(), out, path, &e.name)?;
+            out.symlink(&e.rel, &target);
+        }
+        kinds.insert(e.rel.into_boxed_path(), e.kind);
+    }
+    Ok(kinds)
+}
+
+/// Second pass: nothing may live under a file or a symlink of the archive (the first entry
+/// in the archive's order that does is named).
+fn check_nesting(archive: &mut Archive, kinds: &Kinds, path: &str) -> Result<(), IntakeError> {
+    let files = archive.files().map_err(zip_error(path))?;
+    for meta in files {
+        let Some(e) = classify(&meta.map_err(zip_error(path))?, path)? else {
+            continue;
+        };
+        for up in e.rel.ancestors().skip(1) {
+            if let Some(kind @ (Kind::File | Kind::Symlink)) = kinds.get(up) {
+                return Err(IntakeError::Conflict {
+                    path: path.into(),
+                    entry: e.name,
+                    parent: up.display().to_string(),
+                    kind: kind.noun(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Last pass: directories made, files decompressed into place (symlinks come at the end,
+/// from `out`).
+fn extract(archive: &mut Archive, out: &mut Output, path: &str) -> Result<(), IntakeError> {
+    let files = archive.files().map_err(zip_error(path))?;
+    while let Some(meta) = files.next() {
+        let meta = meta.map_err(zip_error(path))?;
+        let Some(e) = classify(&meta, path)? else {
+            continue;
+        };
         let corrupt = |detail: String| IntakeError::Corrupt {
-            path: path.clone(),
+            path: path.into(),
             entry: e.name.clone(),
             detail,
         };
-        match &e.kind {
+        match e.kind {
             Kind::Dir => out.dir(&e.rel, dir_mode(e.mode))?,
-            Kind::Symlink(target) => out.symlink(&e.rel, target),
+            Kind::Symlink => {}
             Kind::File => {
-                let mut src = archive
-                    .by_index(e.index)
+                let mut src = meta
+                    .with_reader(files.reader_mut(), ZipReadOptions::new())
                     .map_err(|z| corrupt(z.to_string()))?;
                 out.file(&e.rel, file_mode(e.mode), &mut src, &|io| {
                     corrupt(io.to_string())
@@ -84,81 +192,13 @@ pub fn extract_zip(zip: &Path, dest: &Path, limits: &Limits) -> Result<IntakeSta
             }
         }
     }
-    out.finish()
-}
-
-/// Reads the central directory into a checked list of entries (symlink targets included,
-/// charged to the budget), before anything is written.
-fn plan(archive: &mut Archive, out: &mut Output, path: &str) -> Result<Vec<Entry>, IntakeError> {
-    let mut entries = Vec::with_capacity(archive.len());
-    let mut kinds: HashMap<PathBuf, &'static str> = HashMap::new();
-    for index in 0..archive.len() {
-        out.budget.entry()?;
-        let meta = archive.by_index_data(index).map_err(|e| IntakeError::Zip {
-            path: path.into(),
-            detail: e.to_string(),
-        })?;
-        let name = String::from_utf8_lossy(meta.name_raw()).into_owned();
-        let name = meta.name().map(|n| n.into_owned()).unwrap_or(name);
-        let unsafe_path = |reason| IntakeError::UnsafePath {
-            path: path.into(),
-            entry: name.clone(),
-            reason,
-        };
-        let rel = entry_path(&name, meta.enclosed_name().as_deref()).map_err(unsafe_path)?;
-        let mode = meta.unix_mode().filter(|_| meta.system() == System::Unix);
-        let is_dir = meta.is_dir() || mode.is_some_and(|m| m & S_IFMT == S_IFDIR);
-        let is_link = !is_dir && meta.is_symlink();
-        if rel.as_os_str().is_empty() {
-            if is_dir {
-                continue;
-            }
-            return Err(unsafe_path("names the app root"));
-        }
-        let kind = match (is_dir, is_link) {
-            (true, _) => "directory",
-            (_, true) => "symlink",
-            _ => "file",
-        };
-        if kinds.insert(rel.clone(), kind).is_some() {
-            return Err(IntakeError::Duplicate {
-                path: path.into(),
-                entry: name,
-            });
-        }
-        let kind = match kind {
-            "directory" => Kind::Dir,
-            "symlink" => Kind::Symlink(read_target(archive, index, out, path, &name)?),
-            _ => Kind::File,
-        };
-        entries.push(Entry {
-            index,
-            name,
-            rel,
-            kind,
-            mode,
-        });
-    }
-    // Nothing may live under a file or a symlink of the archive.
-    for e in &entries {
-        for up in e.rel.ancestors().skip(1) {
-            if let Some(&kind @ ("file" | "symlink")) = kinds.get(up) {
-                return Err(IntakeError::Conflict {
-                    path: path.into(),
-                    entry: e.name.clone(),
-                    parent: up.display().to_string(),
-                    kind,
-                });
-            }
-        }
-    }
-    Ok(entries)
+    Ok(())
 }
 
 /// A symlink entry's content: its target, at most [`MAX_LINK_TARGET`] bytes.
 fn read_target(
-    archive: &mut Archive,
-    index: usize,
+    meta: ZipFileEntry,
+    reader: &mut BufReader<File>,
     out: &mut Output,
     path: &str,
     name: &str,
@@ -168,8 +208,8 @@ fn read_target(
         entry: name.into(),
         detail,
     };
-    let mut src = archive
-        .by_index(index)
+    let mut src = meta
+        .with_reader(reader, ZipReadOptions::new())
         .map_err(|e| corrupt(e.to_string()))?;
     let mut target = Vec::new();
     (&mut src)

@@ -33,7 +33,7 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 
 pub async fn create(
     State(state): State<Shared>,
-    body: axum::body::Bytes,
+    super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreateApp = parse_body(&body)?;
     let name = req.name.trim().to_string();
@@ -42,24 +42,8 @@ pub async fn create(
             "Name must be between 1 and 255 characters",
         ));
     }
-    let mut env = BTreeMap::new();
-    for (k, v) in req.environment_variables {
-        let value = match v {
-            Value::String(s) => s,
-            Value::Number(_) | Value::Bool(_) => v.to_string(),
-            _ => {
-                return Err(ApiError::unprocessable(format!(
-                    "environment variable {k}: only strings, numbers and booleans"
-                )))
-            }
-        };
-        if k.is_empty() || k.starts_with("VCAP_") || k.starts_with("CF_") || k == "PORT" {
-            return Err(ApiError::unprocessable(format!(
-                "environment variable {k:?} cannot be set: reserved name"
-            )));
-        }
-        env.insert(k, value);
-    }
+    super::validate::app_name(&state.config, &name)?;
+    let env = super::validate::env_vars(req.environment_variables)?;
     let t = store::now();
     let app = App {
         guid: store::new_guid(),
@@ -145,7 +129,7 @@ struct GuidRef {
 pub async fn set_current_droplet(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-    body: axum::body::Bytes,
+    super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<Json<Value>> {
     let req: Relationship = parse_body(&body)?;
     let droplet = req

@@ -51,7 +51,7 @@ pub fn repository(app_name: &str) -> String {
 
 pub async fn create(
     State(state): State<Shared>,
-    body: axum::body::Bytes,
+    super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreateBuild = parse_body(&body)?;
     let lifecycle = match req.lifecycle {
@@ -122,9 +122,15 @@ pub async fn create(
         created_at: t.clone(),
         updated_at: t,
     };
+    // The log first: a build whose log cannot be created (a full disk: 507) is never recorded.
+    let log_path = state.paths.build_log(&build.guid);
+    let log = BuildLog::create(&log_path, state.config.max_log)
+        .map_err(|e| ApiError::storage("the build's log", e))?;
     let row = build.clone();
-    state.db.call(move |c| store::insert_build(c, &row)).await?;
-    let log = BuildLog::create(&state.paths.build_log(&build.guid)).map_err(ApiError::internal)?;
+    if let Err(e) = state.db.call(move |c| store::insert_build(c, &row)).await {
+        let _ = std::fs::remove_file(&log_path);
+        return Err(e.into());
+    }
     tokio::spawn(run(state.clone(), build.clone(), app, pkg, Arc::new(log)));
     Ok((
         StatusCode::CREATED,
@@ -291,6 +297,9 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
             ("FAILED", Some(e), None)
         }
     };
+    // The log is complete before the state is final: followers stop at the final state once
+    // they have read the file to its end.
+    log.finish(state_name);
     let guid = build.guid.clone();
     let result = state
         .db
@@ -313,5 +322,5 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     if let Err(e) = result {
         eprintln!("dropship: recording build {}: {e}", build.guid);
     }
-    log.finish(state_name);
+    state.builds_ended.send_modify(|n| *n += 1);
 }

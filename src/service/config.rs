@@ -42,6 +42,10 @@ pub struct LimitsSection {
     pub resource_cache: Option<String>,
     /// Size of all apps' buildpack caches together before least-recently-used ones go.
     pub build_cache: Option<String>,
+    /// Most buildpack output kept in one build's log, e.g. "32M".
+    pub max_log: Option<String>,
+    /// Longest wait for a request's headers (slow clients holding connections), e.g. "30s".
+    pub header_timeout: Option<String>,
 }
 
 /// The TOML file, every key optional.
@@ -98,6 +102,8 @@ pub struct Config {
     pub limits: Limits,
     pub resource_cache: u64,
     pub build_cache: u64,
+    pub max_log: u64,
+    pub header_timeout: Duration,
     pub staging_timeout: Duration,
     pub concurrency: usize,
     pub tokens: Vec<String>,
@@ -179,6 +185,8 @@ pub struct Overrides {
     pub staging_timeout: Option<String>,
     pub sandbox: Option<String>,
     pub public_address: Option<String>,
+    pub max_log: Option<String>,
+    pub header_timeout: Option<String>,
 }
 
 impl Config {
@@ -248,6 +256,18 @@ impl Config {
             .unwrap_or_else(|| "15m".into());
         let staging_timeout = humantime::parse_duration(&timeout_text)
             .map_err(|e| ConfigError::Invalid(format!("staging_timeout {timeout_text:?}: {e}")))?;
+        let max_log = parse_bytes(
+            o.max_log
+                .or(lim.max_log.clone())
+                .as_deref()
+                .unwrap_or("32M"),
+        )?;
+        let header_text = o
+            .header_timeout
+            .or(lim.header_timeout.clone())
+            .unwrap_or_else(|| "30s".into());
+        let header_timeout = humantime::parse_duration(&header_text)
+            .map_err(|e| ConfigError::Invalid(format!("header_timeout {header_text:?}: {e}")))?;
         let sandbox_text = o.sandbox.or(file.sandbox).unwrap_or_else(|| "bwrap".into());
         let buildpacks_dir = o
             .buildpacks_dir
@@ -277,6 +297,8 @@ impl Config {
             limits,
             resource_cache: parse_bytes(lim.resource_cache.as_deref().unwrap_or("2G"))?,
             build_cache: parse_bytes(lim.build_cache.as_deref().unwrap_or("4G"))?,
+            max_log,
+            header_timeout,
             staging_timeout,
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
             tokens,

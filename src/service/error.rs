@@ -73,6 +73,27 @@ impl ApiError {
         )
     }
 
+    /// 507 when the data dir's file system is full. Cloud Foundry has no error of its own for
+    /// this: the title says what happened, the code is CF's server error's.
+    pub fn disk_full(what: &str) -> Self {
+        eprintln!("dropship: the disk is full: {what} could not be stored");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            10001,
+            "CF-InsufficientStorage",
+            format!("The server's disk is full: {what} could not be stored. Try again later."),
+        )
+    }
+
+    /// 507 when `e` (or one of its causes) is the disk being full, else 500.
+    pub fn storage(what: &str, e: impl std::error::Error + 'static) -> Self {
+        if is_disk_full(&e) {
+            Self::disk_full(what)
+        } else {
+            Self::internal(format!("{what}: {e}"))
+        }
+    }
+
     /// 500 CF-ServerError (10001); the detail is logged, not shown.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         eprintln!("dropship: internal error: {detail}");
@@ -102,6 +123,20 @@ impl From<crate::store::StoreError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Whether an error or one of its causes is ENOSPC or EDQUOT.
+pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +152,14 @@ mod tests {
         assert_eq!(v["errors"][0]["code"], 10010);
         assert_eq!(v["errors"][0]["title"], "CF-ResourceNotFound");
         assert_eq!(v["errors"][0]["detail"], "App not found");
+    }
+
+    #[test]
+    fn a_full_disk_is_507() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let wrapped = zip::result::ZipError::Io(full);
+        assert_eq!(ApiError::storage("x", wrapped).status.as_u16(), 507);
+        let other = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(ApiError::storage("x", other).status.as_u16(), 500);
     }
 }

@@ -1,6 +1,9 @@
-//! Staging logs: each build's output goes to a file as it happens; `GET /v3/builds/:guid/logs`
-//! returns it, and with `?follow=true` keeps streaming until the build ends (plain chunked
-//! text, or Server-Sent Events when the client accepts `text/event-stream`).
+//! Staging logs: each build's output goes to a file as it happens, at most `limits.max_log`
+//! bytes of it (then one marker line; the build goes on). `GET /v3/builds/:guid/logs` streams
+//! the file (never read whole), and with `?follow=true` keeps streaming until the build is in a
+//! final state in the store and everything in the file has been sent (plain chunked text, or
+//! Server-Sent Events when the client accepts `text/event-stream`). The end is never read from
+//! the log's content: a buildpack may print anything.
 
 use super::error::{ApiError, ApiResult};
 use super::Shared;
@@ -9,7 +12,7 @@ use crate::store;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::io::Write;
@@ -17,16 +20,35 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// The end-of-log marker line, written when the build finishes.
-const END: &str = "==> end of staging log: ";
+/// The last line of every log (for people reading it; followers do not look for it).
+pub const END: &str = "==> end of staging log: ";
 
 /// A build's log file, written line by line (each line flushed, so followers see it at once).
+/// Buildpack output counts against the cap; the service's own lines (stages, the end) do not.
 pub struct BuildLog {
-    file: Mutex<std::fs::File>,
+    inner: Mutex<Inner>,
+    cap: u64,
+}
+
+struct Inner {
+    file: std::fs::File,
+    /// Bytes of buildpack output written so far.
+    output: u64,
+    /// Past the cap (the marker is written): buildpack output is dropped.
+    truncated: bool,
+}
+
+/// `33554432` -> `32 MiB`.
+fn mib(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 impl BuildLog {
-    pub fn create(path: &std::path::Path) -> std::io::Result<BuildLog> {
+    pub fn create(path: &std::path::Path, cap: u64) -> std::io::Result<BuildLog> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -35,27 +57,57 @@ impl BuildLog {
             .append(true)
             .open(path)?;
         Ok(BuildLog {
-            file: Mutex::new(file),
+            inner: Mutex::new(Inner {
+                file,
+                output: 0,
+                truncated: false,
+            }),
+            cap,
         })
     }
 
-    pub fn line(&self, text: &str) {
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(f, "{text}");
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Marks the log complete (followers stop after this line).
+    /// A line of the service's own.
+    pub fn line(&self, text: &str) {
+        let _ = writeln!(self.lock().file, "{text}");
+    }
+
+    /// A line of buildpack output: dropped past the cap, where one marker line says so.
+    pub fn output(&self, text: &str) {
+        let mut inner = self.lock();
+        if inner.truncated {
+            return;
+        }
+        let len = text.len() as u64 + 1;
+        if inner.output + len > self.cap {
+            inner.truncated = true;
+            let marker = format!(
+                "==> log truncated at {}: further output dropped",
+                mib(self.cap)
+            );
+            let _ = writeln!(inner.file, "{marker}");
+            return;
+        }
+        inner.output += len;
+        // A full disk loses log lines, never the build.
+        let _ = writeln!(inner.file, "{text}");
+    }
+
+    /// Writes the last line and syncs the file. Call before the build's final state is
+    /// recorded: followers stop once they see that state and have read the file to its end.
     pub fn finish(&self, state: &str) {
         self.line(&format!("{END}{state}"));
-        let f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = f.sync_all();
+        let _ = self.lock().file.sync_all();
     }
 }
 
 impl Reporter for BuildLog {
     fn event(&self, event: Event) {
         match event {
-            Event::Output(l) => self.line(&l),
+            Event::Output(l) => self.output(&l),
             Event::Info(l) => self.line(&format!("==> {l}")),
             Event::Warn(l) => self.line(&format!("warning: {l}")),
             Event::Stage { name, took } => {
@@ -85,10 +137,6 @@ pub struct LogQuery {
     pub follow: bool,
 }
 
-fn sse(text: &str) -> String {
-    text.lines().map(|l| format!("data: {l}\n\n")).collect()
-}
-
 pub async fn show(
     State(state): State<Shared>,
     Path(guid): Path<String>,
@@ -102,67 +150,139 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found("Build"))?;
     let path = state.paths.build_log(&build.guid);
-    let wants_sse = headers
+    let sse = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
-    let content_type = if wants_sse {
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !q.follow => None,
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let tail = Tail {
+        file,
+        state: state.clone(),
+        guid: build.guid,
+        sse,
+        follow: q.follow,
+        partial: Vec::new(),
+        closing: false,
+        idle: 0,
+        done: false,
+        ended: state.builds_ended.subscribe(),
+        seen_ended: u64::MAX,
+    };
+    let stream = futures_util::stream::unfold(tail, |mut t| async move {
+        let chunk = t.next().await?;
+        Some((Ok::<Bytes, std::io::Error>(chunk), t))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    let content_type = if sse {
         "text/event-stream"
     } else {
         "text/plain; charset=utf-8"
     };
-    if !q.follow {
-        let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
-        let body = if wants_sse { sse(&text) } else { text };
-        return Ok(([(header::CONTENT_TYPE, content_type)], body).into_response());
-    }
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(ApiError::internal)?;
-    // Tail the file until the end marker: lines are streamed as the build writes them.
-    let stream = futures_util::stream::unfold(
-        (file, Vec::<u8>::new(), false, 0u32),
-        move |(mut file, mut partial, done, idle)| async move {
-            if done {
-                return None;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, content_type.parse().expect("valid"));
+    h.insert(header::CACHE_CONTROL, "no-cache".parse().expect("valid"));
+    Ok(resp)
+}
+
+/// Wait between two looks at a followed log that has nothing new.
+const IDLE: Duration = Duration::from_millis(200);
+
+/// Longest piece held back waiting for the end of its line (lines are at most 16 KiB).
+const MAX_PARTIAL: usize = 64 * 1024;
+
+/// Reads a log file a chunk at a time; following, waits for more until the build is final.
+struct Tail {
+    file: Option<tokio::fs::File>,
+    state: Shared,
+    guid: String,
+    sse: bool,
+    follow: bool,
+    /// The start of a line whose end is not written yet.
+    partial: Vec<u8>,
+    /// The build is final: read to the end of the file once more, then stop.
+    closing: bool,
+    idle: u32,
+    done: bool,
+    /// `State::builds_ended`, and its value when the store was last asked.
+    ended: tokio::sync::watch::Receiver<u64>,
+    seen_ended: u64,
+}
+
+impl Tail {
+    /// The next piece of the answer, None at its end.
+    async fn next(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match &mut self.file {
+                Some(f) => f.read(&mut buf).await.ok()?,
+                None => 0,
+            };
+            if n > 0 {
+                self.idle = 0;
+                self.partial.extend_from_slice(&buf[..n]);
+                let cut = match self.partial.iter().rposition(|&b| b == b'\n') {
+                    Some(i) => i + 1,
+                    None if self.partial.len() > MAX_PARTIAL => self.partial.len(),
+                    None => continue,
+                };
+                let lines: Vec<u8> = self.partial.drain(..cut).collect();
+                return Some(self.render(&lines));
             }
-            let mut buf = vec![0u8; 64 * 1024];
-            let n = file.read(&mut buf).await.ok()?;
-            if n == 0 {
-                // Nothing new: wait a little (an hour of silence ends the stream regardless).
-                if idle > 18_000 {
+            if self.follow && !self.closing && !self.finished().await {
+                // Nothing new: wait a little, or until a build ends (an hour of silence ends
+                // the stream regardless).
+                self.idle += 1;
+                if self.idle > 18_000 {
                     return None;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                return Some((
-                    Ok::<Bytes, std::io::Error>(Bytes::new()),
-                    (file, partial, false, idle + 1),
-                ));
+                let _ = tokio::time::timeout(IDLE, self.ended.changed()).await;
+                continue;
             }
-            // Only whole lines go out, so a character split between two reads stays whole.
-            partial.extend_from_slice(&buf[..n]);
-            let complete: Vec<u8> = match partial.iter().rposition(|&b| b == b'\n') {
-                Some(i) => partial.drain(..=i).collect(),
-                None => Vec::new(),
-            };
-            let complete = String::from_utf8_lossy(&complete).into_owned();
-            let finished = complete.lines().any(|l| l.starts_with(END));
-            let out = if wants_sse {
-                let mut s = sse(&complete);
-                if finished {
-                    s.push_str("event: end\ndata: end\n\n");
-                }
-                s
-            } else {
-                complete
-            };
-            Some((Ok(Bytes::from(out)), (file, partial, finished, 0)))
-        },
-    );
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, content_type.parse().expect("valid"));
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, "no-cache".parse().expect("valid"));
-    Ok(resp)
+            if self.follow && !self.closing {
+                self.closing = true; // what was written before the final state was recorded
+                continue;
+            }
+            self.done = true;
+            let rest = std::mem::take(&mut self.partial);
+            let mut out = self.render(&rest).to_vec();
+            if self.sse && self.follow {
+                out.extend_from_slice(b"event: end\ndata: end\n\n");
+            }
+            return Some(out.into());
+        }
+    }
+
+    /// Whether the build is in a final state (or gone). The store is asked when a build has
+    /// ended since the last time, and once a second regardless.
+    async fn finished(&mut self) -> bool {
+        let ended = *self.ended.borrow_and_update();
+        if ended == self.seen_ended && !self.idle.is_multiple_of(5) {
+            return false;
+        }
+        self.seen_ended = ended;
+        let g = self.guid.clone();
+        match self.state.db.call(move |c| store::get_build(c, &g)).await {
+            Ok(Some(b)) => b.state != "STAGING",
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    }
+
+    fn render(&self, lines: &[u8]) -> Bytes {
+        if !self.sse {
+            return Bytes::copy_from_slice(lines);
+        }
+        let text = String::from_utf8_lossy(lines);
+        text.lines()
+            .map(|l| format!("data: {l}\n\n"))
+            .collect::<String>()
+            .into()
+    }
 }

@@ -3,19 +3,24 @@
 
 pub mod apps;
 pub mod auth;
+pub mod body;
 pub mod builds;
 pub mod config;
 pub mod content;
 pub mod droplets;
 pub mod error;
 pub mod json;
+pub mod listen;
 pub mod logs;
 pub mod metrics;
 pub mod packages;
 pub mod registry;
+mod resource_entry;
+pub mod resource_list;
 pub mod resources;
 pub mod stacks;
 pub mod upload;
+pub mod validate;
 
 use crate::registry::auth::{CredentialSources, Credentials};
 use crate::registry::RegistryOptions;
@@ -35,6 +40,8 @@ pub struct State {
     /// One permit per build allowed to run at once; the rest wait (queued).
     pub builds: Arc<Semaphore>,
     pub metrics: metrics::Metrics,
+    /// Counts builds that reached a final state: wakes log followers (who then ask the store).
+    pub builds_ended: tokio::sync::watch::Sender<u64>,
 }
 
 pub type Shared = Arc<State>;
@@ -59,8 +66,9 @@ impl State {
     }
 }
 
-/// The routes. Uploads have no body limit here: the upload handler enforces its own while it
-/// streams.
+/// The routes. JSON bodies are capped at `body::JSON_LIMIT`, resource matches at
+/// `resources::MAX_BODY`; uploads have no limit here: the upload handler enforces its own while
+/// it streams.
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -91,6 +99,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v2/", get(registry::base))
         .route("/v2/{*path}", get(registry::dispatch))
         .fallback(|| async { error::ApiError::not_found("Endpoint") })
+        // Extractors that read whole bodies stop here; handlers read theirs through
+        // `body.rs` (CF-shaped 413s), the upload streams with its own limit.
+        .layer(DefaultBodyLimit::max(body::JSON_LIMIT as usize))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check,
@@ -120,8 +131,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = Db::open(&paths.db())?;
     let (builds, packages) = db.call(|c| crate::store::fail_interrupted(c)).await?;
     for guid in &builds {
-        // Close the log, so that anyone following it sees the end.
-        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid)) {
+        // The build is FAILED already: say why at the end of its log.
+        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
             log.line("==> dropship stopped while this build was staging");
             log.finish("FAILED");
         }
@@ -149,10 +160,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         paths,
         db,
         metrics: metrics::Metrics::default(),
+        builds_ended: tokio::sync::watch::Sender::new(0),
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(stop_signal())
-        .await?;
+    let header_timeout = state.config.header_timeout;
+    listen::serve(listener, router(state), header_timeout, stop_signal()).await;
     eprintln!("dropship: stopped");
     Ok(())
 }

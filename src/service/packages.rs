@@ -34,7 +34,7 @@ struct CreatePackage {
 
 pub async fn create(
     State(state): State<Shared>,
-    body: axum::body::Bytes,
+    super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreatePackage = parse_body(&body)?;
     if req.kind != "bits" {

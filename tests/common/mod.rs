@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod bounds;
 pub mod staging;
 
 use std::io::Read;
@@ -472,6 +473,8 @@ pub struct Service {
     pub port: u16,
     /// Holds `data/` (the data dir) and `service.log` (the service's stdout and stderr).
     pub dir: tempfile::TempDir,
+    /// The data dir: `dir/data` unless started with [`Service::start_on`].
+    data: PathBuf,
     args: Vec<String>,
 }
 
@@ -484,20 +487,27 @@ impl Service {
     /// `/healthz` answers 200 (panics with the log if it exits or takes over two minutes).
     pub fn start_with(args: &[&str]) -> Service {
         let dir = tempdir();
+        let data = dir.path().join("data");
+        Service::start_on(dir, data, args)
+    }
+
+    /// As [`Service::start_with`], with the data dir at `data` (e.g. a small file system).
+    pub fn start_on(dir: tempfile::TempDir, data: PathBuf, args: &[&str]) -> Service {
         let port = free_port();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let child = Service::spawn(&dir, port, &args);
+        let child = Service::spawn(&dir, &data, port, &args);
         let mut s = Service {
             child,
             port,
             dir,
+            data,
             args,
         };
         s.wait_healthy();
         s
     }
 
-    fn spawn(dir: &tempfile::TempDir, port: u16, args: &[String]) -> Child {
+    fn spawn(dir: &tempfile::TempDir, data: &Path, port: u16, args: &[String]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -508,7 +518,7 @@ impl Service {
             .arg(bin())
             .arg("serve")
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(data)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .args(args)
@@ -554,7 +564,7 @@ impl Service {
         while http_status(self.port, "/healthz").is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child = Service::spawn(&self.dir, self.port, &self.args);
+        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
         self.wait_healthy();
     }
 
@@ -569,7 +579,7 @@ impl Service {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
     /// What the service printed so far.

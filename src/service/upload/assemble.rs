@@ -1,6 +1,7 @@
 //! Assembling a received upload into a READY package (or a FAILED one, with the reason).
 
 use super::*;
+use zip::unstable::read::ZipIterable;
 
 /// Why assembling stopped.
 enum Failure {
@@ -10,16 +11,22 @@ enum Failure {
     Damaged { sha1: String, reason: String },
     /// Ours (I/O, database): FAILED, 500, details in the log.
     Internal(String),
+    /// The data dir's file system is full: FAILED, 507.
+    DiskFull,
 }
 
-fn internal(e: impl std::fmt::Display) -> Failure {
+fn internal(e: impl std::error::Error + 'static) -> Failure {
+    if super::super::error::is_disk_full(&e) {
+        return Failure::DiskFull;
+    }
     Failure::Internal(e.to_string())
 }
 
 fn not_in_store(r: &Resource) -> String {
     format!(
         "resource {} ({}) is not in the store: upload it in bits",
-        r.given, r.sha1
+        r.shown(),
+        r.sha1
     )
 }
 
@@ -39,6 +46,12 @@ pub(super) async fn process(state: Shared, guid: String, rx: Received) -> ApiRes
             Some(reason.clone()),
             None,
             Some(ApiError::unprocessable(reason)),
+        ),
+        Err(Failure::DiskFull) => (
+            "FAILED",
+            Some("the upload could not be stored: the server's disk is full".into()),
+            None,
+            Some(ApiError::disk_full("the upload")),
         ),
         Err(Failure::Internal(detail)) => (
             "FAILED",
@@ -114,11 +127,18 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
     };
 
     // The bits' files, for later matching. A failure here costs only future matches.
+    // A batch at a time, so that memory does not grow with the number of files.
     let max = state.config.resource_cache;
-    let hashed = blocking(move || Ok(hash_tree(&tree, max))).await?;
-    if let Err(e) = store.put(hashed).await {
-        eprintln!("dropship: content store: {e}");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let walker = tokio::task::spawn_blocking(move || super::hash::hash_tree(&tree, max, &tx));
+    while let Some(batch) = rx.recv().await {
+        if let Err(e) = store.put(batch).await {
+            eprintln!("dropship: content store: {e}");
+            break;
+        }
     }
+    drop(rx);
+    let _ = walker.await;
     drop(work);
     Ok(checksum)
 }
@@ -160,63 +180,7 @@ fn prepare(
         },
         None => IntakeStats::default(),
     };
-    let mut seen = std::collections::HashSet::new();
-    for r in resources.iter_mut() {
-        r.rel = safe_path(&r.given).map_err(|why| {
-            Failure::Invalid(format!("resource {:?}: unsafe path: {why}", r.given))
-        })?;
-        if !seen.insert(r.rel.clone()) {
-            return Err(Failure::Invalid(format!(
-                "resource {:?} appears more than once",
-                r.given
-            )));
-        }
-    }
-    for r in &resources {
-        let mut ancestors: Vec<&std::path::Path> = r
-            .rel
-            .ancestors()
-            .skip(1)
-            .filter(|a| !a.as_os_str().is_empty())
-            .collect();
-        ancestors.reverse();
-        let mut in_bits = true;
-        for a in ancestors {
-            if seen.contains(a) {
-                return Err(Failure::Invalid(format!(
-                    "resource {:?} is inside {:?}, which is another resource",
-                    r.given,
-                    a.display().to_string()
-                )));
-            }
-            if !in_bits {
-                continue;
-            }
-            match fs::symlink_metadata(tree.join(a)) {
-                Ok(m) if m.is_dir() => {}
-                Ok(m) => {
-                    return Err(Failure::Invalid(format!(
-                        "resource {:?} is inside {:?}, which is a {} in bits",
-                        r.given,
-                        a.display().to_string(),
-                        if m.file_type().is_symlink() {
-                            "symlink"
-                        } else {
-                            "file"
-                        }
-                    )))
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => in_bits = false,
-                Err(e) => return Err(internal(e)),
-            }
-        }
-        if in_bits && fs::symlink_metadata(tree.join(&r.rel)).is_ok() {
-            return Err(Failure::Invalid(format!(
-                "resource {:?} is also in bits",
-                r.given
-            )));
-        }
-    }
+    check_resources(tree, &mut resources)?;
     let entries = stats.files + stats.dirs + stats.symlinks + resources.len() as u64;
     if entries > limits.max_files {
         return Err(Failure::Invalid(format!(
@@ -236,6 +200,80 @@ fn prepare(
         )));
     }
     Ok(resources)
+}
+
+/// Each resource's path made safe; none twice, none inside another (checked in sorted order,
+/// where a path's descendants follow it at once: no copies of the paths, no quadratic walk),
+/// none inside a file or symlink of the bits, none in the bits already.
+fn check_resources(tree: &std::path::Path, resources: &mut [Resource]) -> Result<(), Failure> {
+    for r in resources.iter_mut() {
+        r.rel = safe_path(&r.given).map_err(|why| {
+            Failure::Invalid(format!("resource {:?}: unsafe path: {why}", r.given))
+        })?;
+        if r.rel.as_os_str() == r.given.as_str() {
+            r.given = String::new(); // the path once: `shown()` gives it back
+        }
+    }
+    let mut sorted: Vec<&Resource> = resources.iter().collect();
+    sorted.sort_by(|a, b| a.rel.cmp(&b.rel));
+    for pair in sorted.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if a.rel == b.rel {
+            return Err(Failure::Invalid(format!(
+                "resource {:?} appears more than once",
+                b.shown()
+            )));
+        }
+        if b.rel.starts_with(&a.rel) {
+            return Err(Failure::Invalid(format!(
+                "resource {:?} is inside {:?}, which is another resource",
+                b.shown(),
+                a.rel.display().to_string()
+            )));
+        }
+    }
+    drop(sorted);
+    for r in resources.iter() {
+        check_against_bits(tree, r)?;
+    }
+    Ok(())
+}
+
+/// A resource may not sit inside a file or symlink of the bits, nor be in the bits itself.
+fn check_against_bits(tree: &std::path::Path, r: &Resource) -> Result<(), Failure> {
+    let mut ancestors: Vec<&std::path::Path> = r
+        .rel
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .collect();
+    ancestors.reverse();
+    for a in ancestors {
+        match fs::symlink_metadata(tree.join(a)) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => {
+                return Err(Failure::Invalid(format!(
+                    "resource {:?} is inside {:?}, which is a {} in bits",
+                    r.shown(),
+                    a.display().to_string(),
+                    if m.file_type().is_symlink() {
+                        "symlink"
+                    } else {
+                        "file"
+                    }
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    if fs::symlink_metadata(tree.join(&r.rel)).is_ok() {
+        return Err(Failure::Invalid(format!(
+            "resource {:?} is also in bits",
+            r.shown()
+        )));
+    }
+    Ok(())
 }
 
 /// I/O errors of the intake that are about the zip (it cannot be read as one), not the disk.
@@ -271,10 +309,15 @@ fn write_package(
     {
         let mut zip = ZipWriter::new(BufWriter::with_capacity(256 * 1024, tmp.as_file()));
         if let Some(b) = &bits {
-            let src = File::open(b.file.path()).map_err(internal)?;
-            let mut archive = ZipArchive::new(BufReader::new(src)).map_err(internal)?;
-            for i in 0..archive.len() {
-                let entry = archive.by_index_raw(i).map_err(internal)?;
+            // One central directory entry at a time (never an index of the whole archive).
+            let src = BufReader::new(File::open(b.file.path()).map_err(internal)?);
+            let mut archive =
+                ZipIterable::try_new(src, zip::read::Config::default()).map_err(internal)?;
+            let files = archive.files().map_err(internal)?;
+            while let Some(meta) = files.next() {
+                let entry = meta
+                    .and_then(|m| m.with_reader(files.reader_mut(), Default::default()))
+                    .map_err(internal)?;
                 zip.raw_copy_file(entry).map_err(internal)?;
             }
         }
@@ -336,35 +379,6 @@ fn install(tmp: NamedTempFile, dest: &std::path::Path, dir: &std::path::Path) ->
 
 fn sync_dir(dir: &std::path::Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// The regular files of the extracted bits worth keeping (see `content::MIN_SIZE`), hashed.
-fn hash_tree(tree: &std::path::Path, max: u64) -> Vec<Incoming> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(tree).follow_links(false).min_depth(1) {
-        let Ok(entry) = entry else { continue };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else { continue };
-        let len = meta.len();
-        if len < content::MIN_SIZE || len > max {
-            continue;
-        }
-        match content::hash_file(entry.path()) {
-            Ok((sha1, size)) if size == len => out.push(Incoming {
-                path: entry.path().to_path_buf(),
-                sha1,
-                size,
-            }),
-            Ok(_) => {}
-            Err(e) => eprintln!(
-                "dropship: content store: hashing {}: {e}",
-                entry.path().display()
-            ),
-        }
-    }
-    out
 }
 
 /// SHA-256 (hex, no prefix) and length of a file.

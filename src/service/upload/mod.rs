@@ -28,11 +28,13 @@
 //! Receiving (this file) and assembling (`assemble.rs`) are separate steps.
 
 mod assemble;
+mod hash;
 
 use super::apps::base;
-use super::content::{self, Incoming, Reservation, Store};
+use super::content::{self, Reservation, Store};
 use super::error::{ApiError, ApiResult};
-use super::resources::{descriptors, Descriptor};
+use super::resource_list::{parse_list, Descriptor, ListError};
+use super::resources::{list_error, BYTES_PER_ENTRY};
 use super::{json, packages, Shared};
 use crate::intake::{self, IntakeError, IntakeStats, Limits};
 use crate::store::{self, Package};
@@ -54,10 +56,17 @@ use std::task::{Context, Poll};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipArchive, ZipWriter};
+use zip::{CompressionMethod, ZipWriter};
 
-/// Largest `resources` field: the list is parsed in memory (100 000 entries fit easily).
-pub const MAX_RESOURCES_FIELD: u64 = 64 << 20;
+/// Largest `resources` field: proportional to the number of entries an app may have
+/// (`limits.max_app_files`), as for resource matching.
+fn max_resources_field(state: &Shared) -> u64 {
+    state
+        .config
+        .limits
+        .max_files
+        .saturating_mul(BYTES_PER_ENTRY)
+}
 
 fn not_awaiting() -> ApiError {
     ApiError::unprocessable("Package must be in AWAITING_UPLOAD state")
@@ -186,13 +195,23 @@ struct Received {
 /// A matched file to put into the package.
 #[derive(Debug, Clone)]
 struct Resource {
-    /// As given, for messages.
+    /// As given, for messages; emptied once `rel` says the same.
     given: String,
     /// Normal components only.
     rel: PathBuf,
     sha1: String,
     size: u64,
     mode: u32,
+}
+
+impl Resource {
+    /// The path as the client gave it.
+    fn shown(&self) -> &str {
+        match self.given.as_str() {
+            "" => self.rel.to_str().unwrap_or_default(),
+            given => given,
+        }
+    }
 }
 
 /// The request body, counted as it arrives: past `limit` bytes it fails (setting `over`) and
@@ -291,11 +310,12 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
                 "The upload has more than one {name} field"
             )));
         }
+        let stored = |e| ApiError::storage("the upload", e);
         let file = tempfile::Builder::new()
             .prefix("upload-")
             .tempfile_in(&dir)
-            .map_err(ApiError::internal)?;
-        let mut out = tokio::fs::File::from_std(file.reopen().map_err(ApiError::internal)?);
+            .map_err(stored)?;
+        let mut out = tokio::fs::File::from_std(file.reopen().map_err(stored)?);
         let mut hash = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = field
@@ -304,24 +324,25 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
             .map_err(|e| multipart_error(e, &over, limit))?
         {
             size += chunk.len() as u64;
-            if name == "resources" && size > MAX_RESOURCES_FIELD {
+            if name == "resources" && size > max_resources_field(state) {
                 return Err(ApiError::too_large(format!(
-                    "The resources field is larger than {}",
-                    human(MAX_RESOURCES_FIELD)
+                    "The resources field is larger than {} bytes",
+                    max_resources_field(state)
                 )));
             }
             hash.update(&chunk);
-            out.write_all(&chunk).await.map_err(ApiError::internal)?;
+            out.write_all(&chunk).await.map_err(stored)?;
         }
-        out.flush().await.map_err(ApiError::internal)?;
+        out.flush().await.map_err(stored)?;
         *slot = Some(Spooled {
             file,
             size,
             sha256: hex::encode(hash.finalize()),
         });
     }
+    let max = state.config.limits.max_files as usize;
     let resources = match resources {
-        Some(r) => tokio::task::spawn_blocking(move || parse_resources(&r))
+        Some(r) => tokio::task::spawn_blocking(move || parse_resources(&r, max))
             .await
             .map_err(ApiError::internal)??,
         None => Vec::new(),
@@ -332,29 +353,30 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
     })
 }
 
-/// The `resources` field: a JSON list of matched files, each with a safe relative path.
-fn parse_resources(field: &Spooled) -> ApiResult<Vec<Resource>> {
+/// The `resources` field: a JSON list of matched files (at most `max`), each with a path.
+fn parse_resources(field: &Spooled, max: usize) -> ApiResult<Vec<Resource>> {
     let reader = BufReader::new(File::open(field.file.path()).map_err(ApiError::internal)?);
-    let list: Vec<Value> = serde_json::from_reader(reader).map_err(|e| {
-        ApiError::unprocessable(format!("The resources field is not a JSON array: {e}"))
-    })?;
-    let parsed: Vec<Descriptor> = descriptors(&list, usize::MAX)?;
-    parsed
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let given = d
-                .path
-                .ok_or_else(|| ApiError::unprocessable(format!("Resource {i} has no path")))?;
-            Ok(Resource {
+    let mut out = Vec::new();
+    let mut sink = |batch: Vec<Descriptor>| {
+        for d in batch {
+            let i = out.len();
+            let given = d.path.ok_or_else(|| format!("Resource {i} has no path"))?;
+            out.push(Resource {
                 rel: PathBuf::new(),
-                given,
-                sha1: d.sha1,
+                given: given.into(),
+                sha1: hex::encode(d.sha1),
                 size: d.size,
-                mode: d.mode.unwrap_or(0o644),
-            })
-        })
-        .collect()
+                mode: d.mode.map_or(0o644, |m| m.bits()),
+            });
+        }
+        Ok(())
+    };
+    match parse_list(reader, max, &mut sink) {
+        Ok(()) => Ok(out),
+        // The sink's only complaint is a missing path: the client's.
+        Err(ListError::Sink(detail)) => Err(ApiError::unprocessable(detail)),
+        Err(e) => Err(list_error(e, "The resources field is not a JSON array")),
+    }
 }
 
 /// A resource path as an app-relative path of normal components (like zip entry names:
@@ -367,7 +389,7 @@ fn safe_path(given: &str) -> Result<PathBuf, &'static str> {
     if p.starts_with('/') {
         return Err("absolute path");
     }
-    let mut out = PathBuf::new();
+    let mut out = PathBuf::with_capacity(p.len());
     for (i, part) in p.split('/').enumerate() {
         match part {
             "" | "." => {}
