@@ -86,6 +86,15 @@ pub struct ServeArgs {
     /// Longest wait for a request's headers (default 30s).
     #[arg(long, env = "DROPSHIP_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
+    /// Processes (and threads) one build's staging may run at once (default 1024).
+    #[arg(long, env = "DROPSHIP_STAGING_PIDS")]
+    pub staging_pids: Option<u64>,
+    /// With sandbox none as root and no writable cgroups: run builds anyway.
+    #[arg(
+        long = "i-know-the-host-is-a-container",
+        env = "DROPSHIP_HOST_IS_CONTAINER"
+    )]
+    pub host_is_container: bool,
 }
 
 #[derive(Subcommand)]
@@ -451,6 +460,8 @@ pub async fn serve(a: ServeArgs) -> Result<i32> {
         public_address: a.public_address,
         max_log: a.max_log,
         header_timeout: a.header_timeout,
+        staging_pids: a.staging_pids,
+        host_is_container: a.host_is_container,
     };
     let config = Config::resolve(file, overrides, || default_buildpacks_dir().ok())?;
     dropship::service::serve(config).await?;

@@ -212,10 +212,9 @@ fn options(
         no_cache: false,
         cache_max: cfg.build_cache,
         staging_timeout: cfg.staging_timeout,
-        staging_pids: crate::staging::limits::StagingLimits::DEFAULT_PIDS,
+        staging_pids: cfg.staging_pids,
         sandbox: cfg.sandbox,
-        host_is_container: std::env::var_os("DROPSHIP_HOST_IS_CONTAINER")
-            .is_some_and(|v| v == "1" || v == "true"),
+        host_is_container: cfg.host_is_container,
         registry: state.registry_options(),
         work_dir: paths.work(),
         stack_cache: StackCache {

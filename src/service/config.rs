@@ -46,6 +46,8 @@ pub struct LimitsSection {
     pub max_log: Option<String>,
     /// Longest wait for a request's headers (slow clients holding connections), e.g. "30s".
     pub header_timeout: Option<String>,
+    /// Processes (and threads) one build's staging may run at once.
+    pub staging_pids: Option<u64>,
 }
 
 /// The TOML file, every key optional.
@@ -72,6 +74,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub tokens: Vec<String>,
     pub sandbox: Option<String>,
+    /// `sandbox = "none"` as root without writable cgroups: run anyway.
+    pub host_is_container: Option<bool>,
 }
 
 impl FileConfig {
@@ -108,6 +112,8 @@ pub struct Config {
     pub concurrency: usize,
     pub tokens: Vec<String>,
     pub sandbox: crate::staging::sandbox::SandboxKind,
+    pub staging_pids: u64,
+    pub host_is_container: bool,
 }
 
 impl fmt::Debug for Config {
@@ -187,6 +193,8 @@ pub struct Overrides {
     pub public_address: Option<String>,
     pub max_log: Option<String>,
     pub header_timeout: Option<String>,
+    pub staging_pids: Option<u64>,
+    pub host_is_container: bool,
 }
 
 impl Config {
@@ -303,6 +311,11 @@ impl Config {
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
             tokens,
             sandbox: sandbox_text.parse().map_err(ConfigError::Invalid)?,
+            staging_pids: o
+                .staging_pids
+                .or(lim.staging_pids)
+                .unwrap_or(crate::staging::limits::StagingLimits::DEFAULT_PIDS),
+            host_is_container: o.host_is_container || file.host_is_container.unwrap_or(false),
         })
     }
 }
