@@ -26,5 +26,8 @@ fn main() {
             1
         }
     };
+    // Blocking work still running (an interrupted build's staging winding down, then its
+    // workspace being removed) finishes first, within bounds.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(30));
     std::process::exit(code);
 }

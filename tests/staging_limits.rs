@@ -224,3 +224,46 @@ fn an_app_larger_than_the_disk_quota_stops_at_intake() {
     assert!(!err.contains("never"), "{err}");
     assert_clean(&f, "echo never");
 }
+
+#[test]
+fn an_interrupted_build_stops_its_scripts_and_removes_its_work_dir() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let f = Fixture::new();
+        f.buildpack(
+            "slow",
+            &[DETECT_OK, ("finalize", "echo started; sleep 2900"), RELEASE_OK],
+        );
+        let mut child = Command::new(bin())
+            .args(f.args(&[]))
+            .env("DROPSHIP_STACK_CACHE", stack_cache())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push(line.clone());
+            if line.contains("started") {
+                break;
+            }
+        }
+        assert!(
+            seen.iter().any(|l| l.contains("started")),
+            "never started: {seen:?}"
+        );
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + signal), "{rest:?}");
+        assert!(
+            rest.iter().any(|l| l.contains("interrupted")),
+            "{rest:?}"
+        );
+        assert_clean(&f, "sleep 2900");
+    }
+}

@@ -419,11 +419,36 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
     })
 }
 
-/// `dropship build`; returns the process exit code.
+/// Resolves with the signal's exit code (128 + number) on SIGINT or SIGTERM.
+async fn interrupted() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => 130,
+        _ = term.recv() => 143,
+    }
+}
+
+/// `dropship build`; returns the process exit code. On SIGINT or SIGTERM the staging
+/// processes are killed and the build is abandoned; its work dir goes once the blocking work
+/// still holding it has stopped (the runtime waits for it before the process exits).
 pub async fn build(a: BuildArgs) -> Result<i32> {
     let opts = build_options(&a)?;
     let reporter = Arc::new(report::CliReporter::new());
-    match pipeline::build(&opts, reporter).await {
+    let result = tokio::select! {
+        r = pipeline::build(&opts, reporter) => r,
+        code = interrupted() => {
+            dropship::staging::run::cancel_all();
+            eprintln!("dropship: interrupted: stopping the build and removing its work dir");
+            return Ok(code);
+        }
+    };
+    match result {
         Ok(out) => {
             if a.registry.json {
                 println!("{}", serde_json::to_string(&out)?);

@@ -64,7 +64,10 @@ impl Lifecycle<'_> {
         };
         self.confine.apply(&mut cmd);
         let finished = run(cmd, capture, self.deadline, &mut *self.log, self.confine)
-            .map_err(|e| StagingError::Sandbox(format!("starting {script} of {}: {e}", bp.name)))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::Interrupted => StagingError::Interrupted,
+                _ => StagingError::Sandbox(format!("starting {script} of {}: {e}", bp.name)),
+            })?;
         let by_signal = (finished.code > 128)
             .then(|| self.confine.breach_by_signal(finished.code - 128))
             .flatten();
@@ -100,7 +103,10 @@ impl Lifecycle<'_> {
             &mut |l| lines.push(l.to_string()),
             self.confine,
         )
-        .map_err(|e| StagingError::Sandbox(e.to_string()))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::Interrupted => StagingError::Interrupted,
+            _ => StagingError::Sandbox(e.to_string()),
+        })?;
         if !f.success() {
             return Err(StagingError::Sandbox(format!(
                 "the staging sandbox does not start (exit {}): {}. The stack needs /bin/sh; \

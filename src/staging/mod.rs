@@ -62,6 +62,8 @@ pub enum StagingError {
     },
     #[error("buildpack output refused: {0}")]
     Unsafe(String),
+    #[error("interrupted: the staging processes were stopped")]
+    Interrupted,
     #[error("Failed to read command from Procfile: {0}")]
     Procfile(String),
     #[error("{0}")]
@@ -80,6 +82,7 @@ impl StagingError {
             StagingError::SupplyFailed { .. } => 225,
             StagingError::FinalizeFailed { .. } => 226,
             StagingError::TimedOut { .. } => 124,
+            StagingError::Interrupted => 130,
             StagingError::LimitExceeded { phase, .. } => match phase.as_str() {
                 "compile" => 223,
                 "release" => 224,

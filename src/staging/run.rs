@@ -6,6 +6,7 @@ use super::limits::{Breach, Confinement};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,6 +21,23 @@ const MAX_CAPTURE: usize = 1 << 20;
 const GRACE: Duration = Duration::from_secs(2);
 /// How often the limits are checked.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Set when the process was asked to stop (the CLI's SIGINT/SIGTERM): running scripts are
+/// killed with everything they started, and no new one starts.
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// Stops every script this process runs, now and from now on.
+pub fn cancel_all() {
+    CANCELLED.store(true, Ordering::SeqCst);
+}
+
+fn cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
+}
+
+fn cancelled_error() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "the build was interrupted")
+}
 
 /// The limits a script runs within.
 pub trait Watch {
@@ -118,6 +136,9 @@ pub fn run(
     log: &mut dyn FnMut(&str),
     watch: &dyn Watch,
 ) -> io::Result<Finished> {
+    if cancelled() {
+        return Err(cancelled_error());
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -141,6 +162,9 @@ pub fn run(
         let now = Instant::now();
         if now >= deadline {
             timed_out = true;
+            break;
+        }
+        if cancelled() {
             break;
         }
         if now.duration_since(watched) >= WATCH_EVERY {
@@ -213,6 +237,9 @@ pub fn run(
             Msg::Out(line) if capture => stdout.extend_from_slice(&line),
             Msg::Out(line) | Msg::Err(line) => emit(&line, log),
         }
+    }
+    if cancelled() {
+        return Err(cancelled_error());
     }
     let code = status
         .code()
