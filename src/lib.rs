@@ -16,3 +16,4 @@ pub mod service;
 pub mod stack;
 pub mod staging;
 pub mod store;
+pub mod units;

@@ -342,16 +342,20 @@ fn image_spec(
 ) -> ImageSpec {
     let mut labels = BTreeMap::new();
     let mut annotations = BTreeMap::new();
-    let base_name = stack.reference.to_string();
+    // Only a pullable reference names the base: an OCI layout is a path on this machine, and
+    // would make the same build differ from one host to another.
+    let base_name = match &stack.reference {
+        ImageRef::Registry(r) => Some(r.to_string()),
+        ImageRef::Layout(_) => None,
+    };
     for m in [&mut labels, &mut annotations] {
         m.insert(
             "org.opencontainers.image.title".to_string(),
             opts.name.clone(),
         );
-        m.insert(
-            "org.opencontainers.image.base.name".to_string(),
-            base_name.clone(),
-        );
+        if let Some(name) = &base_name {
+            m.insert("org.opencontainers.image.base.name".to_string(), name.clone());
+        }
         m.insert(
             "org.opencontainers.image.base.digest".to_string(),
             stack.digest().to_string(),

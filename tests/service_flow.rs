@@ -618,3 +618,35 @@ async fn lifecycle_buildpacks_run_as_multi_buildpack() {
         .await;
     assert_eq!(s, 422, "{v}");
 }
+
+/// The same app on the same stack gives the same image on two services with their own data
+/// dirs and ports: nothing of the host (paths, addresses) is in the image.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_services_build_the_same_image_digest() {
+    let page = b"<h1>same everywhere</h1>\n";
+    let mut digests = Vec::new();
+    for _ in 0..2 {
+        let api = Api::start(&[]);
+        let (_, pkg) = api
+            .ready_package("twin", &[("index.html", page, 0o644)])
+            .await;
+        let (s, b) = api.build(&pkg, None).await;
+        assert_eq!(s, 201, "{b}");
+        let b = api
+            .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
+            .await;
+        assert_eq!(b["state"], "STAGED", "{b}");
+        let (_, d) = api
+            .get(&format!("/v3/droplets/{}", b["droplet"]["guid"].as_str().unwrap()))
+            .await;
+        let image = d["image"].as_str().unwrap().to_string();
+        let config = skopeo_inspect(&format!("docker://{image}"), false);
+        let labels = config["Labels"].to_string();
+        assert!(
+            !labels.contains(api.svc.data_dir().to_str().unwrap()) && !labels.contains("oci:"),
+            "a local path in the labels: {labels}"
+        );
+        digests.push(image.rsplit('@').next().unwrap().to_string());
+    }
+    assert_eq!(digests[0], digests[1]);
+}

@@ -215,24 +215,10 @@ pub struct ImportArgs {
     pub registry: RegistryArgs,
 }
 
-/// Bytes from `512M`, `1G`, `100K`, `1T` (powers of 1024); a bare number is megabytes, as in
-/// `cf push -m`.
+/// Bytes from `512M`, `1G`, `1Gi`, `1.5GB` (powers of 1024) or a bare number of bytes: the
+/// grammar of `dropship::units`, the same as the service's configuration.
 pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim().to_ascii_uppercase();
-    let t = t.strip_suffix('B').unwrap_or(&t);
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'K')) => (&t[..i], 1u64 << 10),
-        Some((i, 'M')) => (&t[..i], 1 << 20),
-        Some((i, 'G')) => (&t[..i], 1 << 30),
-        Some((i, 'T')) => (&t[..i], 1 << 40),
-        _ => (t, 1 << 20),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("{s:?} is not a size like 512M or 1G"))?;
-    n.checked_mul(mult)
-        .with_context(|| format!("{s:?} is too large"))
+    dropship::units::parse_size(s).map_err(anyhow::Error::msg)
 }
 
 fn parse_env(items: &[String]) -> Result<Vec<(String, String)>> {
@@ -546,7 +532,8 @@ mod tests {
         assert_eq!(super::parse_size("1G").unwrap(), 1 << 30);
         assert_eq!(super::parse_size("512m").unwrap(), 512 << 20);
         assert_eq!(super::parse_size("256MB").unwrap(), 256 << 20);
-        assert_eq!(super::parse_size("100").unwrap(), 100 << 20);
+        assert_eq!(super::parse_size("1Gi").unwrap(), 1 << 30);
+        assert_eq!(super::parse_size("100").unwrap(), 100, "bytes, as in the TOML file");
         assert!(super::parse_size("lots").is_err());
     }
 }

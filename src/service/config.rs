@@ -133,20 +133,7 @@ impl fmt::Debug for Config {
 
 /// Bytes from `512M`, `1G` (powers of 1024); a bare number is bytes.
 pub fn parse_bytes(s: &str) -> Result<u64, ConfigError> {
-    let t = s.trim().to_ascii_uppercase();
-    let t = t.strip_suffix('B').unwrap_or(&t).trim();
-    let (num, mult) = match t.chars().last() {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| ConfigError::Invalid(format!("{s:?} is not a size like 512M or 1G")))
+    crate::units::parse_size(s).map_err(ConfigError::Invalid)
 }
 
 /// The name a stack reference is known by (`.../stacks/cflinuxfs4:latest` -> `cflinuxfs4`).
