@@ -43,9 +43,9 @@ pub fn sandbox() {
     // command line (corpus directories) and the directory of `-artifact_prefix=`.
     let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut writable: Vec<PathBuf> = vec![fuzz_dir.join("corpus"), fuzz_dir.join("artifacts")];
-    // Read-only: input files named on the command line (reproducing a crash), which the
-    // private `/tmp` would hide.
-    let mut inputs: Vec<PathBuf> = Vec::new();
+    // Read-only: this executable and input files named on the command line (reproducing a
+    // crash), which the private `/tmp` would hide.
+    let mut inputs: Vec<PathBuf> = vec![exe.clone()];
     for a in &args {
         let s = a.to_string_lossy();
         if let Some(prefix) = s.strip_prefix("-artifact_prefix=") {
@@ -75,10 +75,12 @@ pub fn sandbox() {
     ]);
     cmd.args(["--unshare-pid", "--unshare-net", "--die-with-parent"]);
     // Root inside keeps what unpacking needs (chown, modes), not what could undo the
-    // read-only mounts (CAP_SYS_ADMIN).
-    cmd.args(["--cap-drop", "ALL"]);
-    for cap in ["CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE"] {
-        cmd.args(["--cap-add", cap]);
+    // read-only mounts (CAP_SYS_ADMIN). Others run unprivileged in a user namespace.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.args(["--cap-drop", "ALL"]);
+        for cap in ["CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE"] {
+            cmd.args(["--cap-add", cap]);
+        }
     }
     for w in writable {
         let _ = fs::create_dir_all(&w);
