@@ -87,6 +87,20 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// What failed, for machines: CF's error name for staging failures, else the stage.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BuildError::Staging(e) => e.cf_name(),
+            BuildError::Intake(_) => "intake",
+            BuildError::Stack(_) => "stack",
+            BuildError::Registry(_) => "registry",
+            BuildError::K8s(_) => "kubernetes",
+            BuildError::Image(_) => "image",
+            BuildError::Buildpacks(_) => "buildpacks",
+            BuildError::Other(_) => "build",
+        }
+    }
+
     /// Cloud Foundry's builder exit codes for staging failures; 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -121,8 +135,9 @@ pub struct BuildOutcome {
     pub buildpacks: Vec<BuildpackMeta>,
     pub layers: Vec<LayerInfo>,
     pub stack: StackInfo,
-    /// Seconds per stage, in order.
-    pub timings: Vec<(String, f64)>,
+    /// Seconds per stage: `intake` and `stack` ran at the same time, the others one after the
+    /// other (`staging`, `droplet`, `image`, `push`, `manifests`).
+    pub timings: BTreeMap<String, f64>,
     pub push: PushReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifests: Option<PathBuf>,
@@ -146,10 +161,22 @@ struct Timer<'a> {
 impl Timer<'_> {
     fn lap(&mut self, name: &'static str) {
         let took = self.started.elapsed();
-        self.reporter.event(Event::Stage { name, took });
-        self.timings.push((name.to_string(), took.as_secs_f64()));
+        self.record(name, took);
         self.started = Instant::now();
     }
+
+    /// A stage that ran beside another one, timed on its own.
+    fn record(&mut self, name: &'static str, took: Duration) {
+        self.reporter.event(Event::Stage { name, took });
+        self.timings.push((name.to_string(), took.as_secs_f64()));
+    }
+}
+
+/// `fut`'s result and how long it took.
+async fn timed<T>(fut: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let start = Instant::now();
+    let out = fut.await;
+    (out, start.elapsed())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -354,7 +381,10 @@ fn image_spec(
             opts.name.clone(),
         );
         if let Some(name) = &base_name {
-            m.insert("org.opencontainers.image.base.name".to_string(), name.clone());
+            m.insert(
+                "org.opencontainers.image.base.name".to_string(),
+                name.clone(),
+            );
         }
         m.insert(
             "org.opencontainers.image.base.digest".to_string(),
@@ -582,7 +612,8 @@ pub async fn build(
         };
         Ok::<_, BuildError>((stack, rootfs))
     };
-    let (stats, stack) = tokio::join!(intake_job, stack_job);
+    let ((stats, intake_took), (stack, stack_took)) =
+        tokio::join!(timed(intake_job), timed(stack_job));
     let stats = stats?;
     let (stack, rootfs) = stack?;
     info(
@@ -595,7 +626,9 @@ pub async fn build(
             stack.digest()
         ),
     );
-    timer.lap("intake");
+    timer.record("stack", stack_took);
+    timer.record("intake", intake_took);
+    timer.started = Instant::now();
 
     let (o, w, r) = (opts.clone(), ws.clone(), reporter.clone());
     blocking(move || {
@@ -726,7 +759,7 @@ pub async fn build(
             name: stack.name.clone(),
             digest: stack.digest().to_string(),
         },
-        timings: timer.timings,
+        timings: timer.timings.into_iter().collect(),
         push: report,
         manifests,
         droplet: droplet_out,

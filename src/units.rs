@@ -31,7 +31,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             .and_then(|n| n.checked_mul(unit))
             .ok_or_else(bad),
         Some((whole, frac)) => {
-            let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+            let whole: u64 = if whole.is_empty() {
+                0
+            } else {
+                whole.parse().map_err(|_| bad())?
+            };
             if frac.is_empty() || frac.len() > 9 || frac.contains('.') {
                 return Err(bad());
             }

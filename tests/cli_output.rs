@@ -84,12 +84,31 @@ fn json_output_has_the_documented_fields() {
             "application/vnd.oci.image.layer.v1.tar+gzip"
         );
     }
-    let stages: Vec<&str> = b["timings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t[0].as_str().unwrap())
-        .collect();
-    assert_eq!(stages, ["intake", "staging", "droplet", "image", "push"]);
+    let timings = b["timings"].as_object().unwrap();
+    let mut stages: Vec<&str> = timings.keys().map(String::as_str).collect();
+    stages.sort();
+    assert_eq!(
+        stages,
+        ["droplet", "image", "intake", "push", "stack", "staging"]
+    );
+    assert!(timings.values().all(|v| v.as_f64().unwrap() >= 0.0), "{b}");
     assert_eq!(b["stack"]["name"], "busybox");
+}
+
+#[test]
+fn a_failed_build_with_json_says_why_on_stdout() {
+    let f = common::staging::Fixture::new();
+    f.buildpack("never", &[("detect", "exit 1")]);
+    let o = f.build(&["--json"]);
+    assert_eq!(o.status.code(), Some(222), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["error"]["code"], 222, "{v}");
+    assert_eq!(v["error"]["kind"], "NoAppDetectedError", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("None of the buildpacks"),
+        "{v}"
+    );
 }

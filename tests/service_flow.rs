@@ -637,7 +637,10 @@ async fn two_services_build_the_same_image_digest() {
             .await;
         assert_eq!(b["state"], "STAGED", "{b}");
         let (_, d) = api
-            .get(&format!("/v3/droplets/{}", b["droplet"]["guid"].as_str().unwrap()))
+            .get(&format!(
+                "/v3/droplets/{}",
+                b["droplet"]["guid"].as_str().unwrap()
+            ))
             .await;
         let image = d["image"].as_str().unwrap().to_string();
         let config = skopeo_inspect(&format!("docker://{image}"), false);

@@ -233,7 +233,11 @@ fn an_interrupted_build_stops_its_scripts_and_removes_its_work_dir() {
         let f = Fixture::new();
         f.buildpack(
             "slow",
-            &[DETECT_OK, ("finalize", "echo started; sleep 2900"), RELEASE_OK],
+            &[
+                DETECT_OK,
+                ("finalize", "echo started; sleep 2900"),
+                RELEASE_OK,
+            ],
         );
         let mut child = Command::new(bin())
             .args(f.args(&[]))
@@ -260,10 +264,7 @@ fn an_interrupted_build_stops_its_scripts_and_removes_its_work_dir() {
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(128 + signal), "{rest:?}");
-        assert!(
-            rest.iter().any(|l| l.contains("interrupted")),
-            "{rest:?}"
-        );
+        assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
         assert_clean(&f, "sleep 2900");
     }
 }

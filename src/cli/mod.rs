@@ -446,6 +446,12 @@ pub async fn build(a: BuildArgs) -> Result<i32> {
         }
         Err(e) => {
             eprintln!("dropship: build failed: {e}");
+            if a.registry.json {
+                let error = serde_json::json!({"error": {
+                    "code": e.exit_code(), "kind": e.kind(), "message": e.to_string(),
+                }});
+                println!("{error}");
+            }
             Ok(e.exit_code())
         }
     }
@@ -533,7 +539,11 @@ mod tests {
         assert_eq!(super::parse_size("512m").unwrap(), 512 << 20);
         assert_eq!(super::parse_size("256MB").unwrap(), 256 << 20);
         assert_eq!(super::parse_size("1Gi").unwrap(), 1 << 30);
-        assert_eq!(super::parse_size("100").unwrap(), 100, "bytes, as in the TOML file");
+        assert_eq!(
+            super::parse_size("100").unwrap(),
+            100,
+            "bytes, as in the TOML file"
+        );
         assert!(super::parse_size("lots").is_err());
     }
 }

@@ -27,9 +27,8 @@ impl Metrics {
     pub fn observe(&self, out: &BuildOutcome, total: Duration) {
         let ms = |stage: &str| {
             out.timings
-                .iter()
-                .find(|(n, _)| n == stage)
-                .map(|(_, s)| (s * 1000.0) as u64)
+                .get(stage)
+                .map(|s| (s * 1000.0) as u64)
                 .unwrap_or(0)
         };
         self.staging_ms.fetch_add(ms("staging"), Ordering::Relaxed);

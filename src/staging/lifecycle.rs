@@ -63,8 +63,10 @@ impl Lifecycle<'_> {
             self.sandbox.command("/bin/sh", &all, &env)
         };
         self.confine.apply(&mut cmd);
-        let finished = run(cmd, capture, self.deadline, &mut *self.log, self.confine)
-            .map_err(|e| match e.kind() {
+        let finished =
+            run(cmd, capture, self.deadline, &mut *self.log, self.confine).map_err(|e| match e
+                .kind()
+            {
                 std::io::ErrorKind::Interrupted => StagingError::Interrupted,
                 _ => StagingError::Sandbox(format!("starting {script} of {}: {e}", bp.name)),
             })?;

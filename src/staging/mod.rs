@@ -94,15 +94,19 @@ impl StagingError {
         }
     }
 
-    /// The build error as Cloud Controller writes it (`"NoAppDetectedError - ..."`).
-    pub fn cf_error(&self) -> String {
-        let name = match self {
+    /// Cloud Controller's name for this failure (`NoAppDetectedError`, ...).
+    pub fn cf_name(&self) -> &'static str {
+        match self {
             StagingError::NoAppDetected { .. } => "NoAppDetectedError",
             StagingError::CompileFailed { .. } => "BuildpackCompileFailed",
             StagingError::ReleaseFailed { .. } => "BuildpackReleaseFailed",
             StagingError::TimedOut { .. } => "StagingTimeExpired",
             _ => "StagingError",
-        };
-        format!("{name} - {self}")
+        }
+    }
+
+    /// The build error as Cloud Controller writes it (`"NoAppDetectedError - ..."`).
+    pub fn cf_error(&self) -> String {
+        format!("{} - {self}", self.cf_name())
     }
 }
