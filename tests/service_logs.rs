@@ -45,7 +45,8 @@ async fn json_logs_have_requests_and_build_events_and_no_secrets() {
     let conf = tempdir();
     let file = conf.path().join("dropship.toml");
     let toml = format!(
-        "log_level = \"debug\"\n[registry]\nprefix = \"{}/pushed\"\nusername = \"builder\"\npassword = \"{PASSWORD}\"\n",
+        "log_level = \"debug\"\n[registry]\nprefix = \"{}/pushed\"\n\
+         username = \"builder\"\npassword = \"{PASSWORD}\"\n",
         reg.host()
     );
     std::fs::write(&file, toml).unwrap();

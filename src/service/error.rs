@@ -44,7 +44,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED,
             10000,
             "CF-MethodNotAllowed",
-            format!("Unknown request: {path} does not take {method} (the Allow header says what it takes)"),
+            format!("Unknown request: {path} does not take {method} (see the Allow header)"),
         )
     }
 
@@ -150,8 +150,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Gives error responses made outside [`ApiError`] (axum's 404 and 405, extractor rejections:
 /// anything 4xx/5xx that is not JSON) CF's shape, with the rejection's text as the detail and
-/// their other headers kept (axum adds `Allow` to a 405 further out). The registry endpoint keeps the distribution spec's
-/// errors: there only a 405 is reshaped, as `UNSUPPORTED`.
+/// their other headers kept (axum adds `Allow` to a 405 further out). The registry endpoint
+/// keeps the distribution spec's errors: there only a 405 is reshaped, as `UNSUPPORTED`.
 pub async fn shape(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -174,8 +174,8 @@ pub async fn shape(req: Request, next: Next) -> Response {
         .unwrap_or_default();
     let mut shaped = if registry {
         let detail = format!("{path} does not take {method}");
-        let body = serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": detail, "detail": null}]});
-        (status, Json(body)).into_response()
+        let error = serde_json::json!({"code": "UNSUPPORTED", "message": detail, "detail": null});
+        (status, Json(serde_json::json!({ "errors": [error] }))).into_response()
     } else {
         reshaped(status, &method, &path, text).into_response()
     };
