@@ -27,7 +27,7 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("dropship: error: {e:#}");
+            cli::logging::fatal(&e);
             1
         }
     };

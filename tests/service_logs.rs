@@ -232,6 +232,31 @@ fn serve_on_a_taken_port_names_it_and_writes_nothing() {
         "{err}"
     );
     assert!(!data.exists(), "the data dir was touched");
+    // With a JSON log, the error is a JSON line too.
+    let o = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            &addr,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last: Value = serde_json::from_str(err.lines().last().unwrap()).expect("a JSON line");
+    assert_eq!(last["level"], "ERROR", "{err}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot listen on"),
+        "{err}"
+    );
+    assert!(!data.exists(), "the data dir was touched");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 use clap::{Args, ValueEnum};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
@@ -139,13 +140,27 @@ fn parse<T: std::str::FromStr<Err = String>>(value: &Option<String>) -> anyhow::
     parsed.map_err(|e| anyhow::anyhow!("config file: {e}"))
 }
 
+/// Set once `serve`'s logger is installed: its fatal error is then a log event too (a JSON log
+/// stays JSON to its last line).
+static SERVICE_LOG: AtomicBool = AtomicBool::new(false);
+
+/// The error that ends the process: `dropship: error: ...`, or an `error` event in the service's
+/// log (unless that level is filtered out).
+pub fn fatal(e: &anyhow::Error) {
+    if SERVICE_LOG.load(Ordering::Relaxed) && tracing::enabled!(Level::ERROR) {
+        tracing::error!("{e:#}");
+    } else {
+        eprintln!("dropship: error: {e:#}");
+    }
+}
+
 /// For `serve`: timestamped text with the target and span fields, or JSON lines (the event's
 /// fields at the top level, the current span, e.g. `{"name":"build","guid":...}`, under `span`).
 fn init_service(level: EnvFilter, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(level)
         .with_writer(std::io::stderr);
-    let _ = match format {
+    let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
             .json()
@@ -154,6 +169,7 @@ fn init_service(level: EnvFilter, format: LogFormat) {
             .with_span_list(false)
             .try_init(),
     };
+    SERVICE_LOG.store(installed.is_ok(), Ordering::Relaxed);
 }
 
 struct CliFormat;

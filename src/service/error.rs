@@ -244,6 +244,38 @@ mod tests {
     }
 
     #[test]
+    fn router_answers_get_cf_codes() {
+        let get = Method::GET;
+        let e = reshaped(StatusCode::NOT_FOUND, &get, "/v3/x", String::new());
+        assert_eq!(
+            (e.code, e.title, e.detail.as_str()),
+            (10000, "CF-NotFound", "Unknown request")
+        );
+        let e = reshaped(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &get,
+            "/v3/builds",
+            String::new(),
+        );
+        assert_eq!((e.status.as_u16(), e.title), (405, "CF-MethodNotAllowed"));
+        assert!(
+            e.detail.contains("/v3/builds does not take GET"),
+            "{}",
+            e.detail
+        );
+        let why = "Failed to deserialize query string".to_string();
+        let e = reshaped(StatusCode::BAD_REQUEST, &get, "/v3/apps", why.clone());
+        assert_eq!((e.code, e.detail), (1001, why));
+        let e = reshaped(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &get,
+            "/v3/apps",
+            String::new(),
+        );
+        assert_eq!((e.status.as_u16(), e.title), (415, "CF-MessageParseError"));
+    }
+
+    #[test]
     fn a_full_disk_is_507() {
         let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
         let wrapped = zip::result::ZipError::Io(full);
