@@ -7,6 +7,11 @@ use cli::{Cli, Command, StackCommand};
 
 fn main() {
     let args = Cli::parse();
+    cli::report::set_quiet(args.log.quiet);
+    if !matches!(args.command, Command::Serve(_)) {
+        // `serve` installs its own once it has read its configuration file.
+        cli::logging::init_cli(&args.log);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -15,14 +20,14 @@ fn main() {
         match args.command {
             Command::Build(a) => cli::build(*a).await,
             Command::Stack(StackCommand::Import(a)) => cli::stack_import(a).await,
-            Command::Serve(a) => cli::serve(a).await,
+            Command::Serve(a) => cli::serve(a, &args.log).await,
             Command::Push(a) => cli::push::push(a).await,
         }
     });
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("dropship: error: {e:#}");
+            cli::logging::fatal(&e);
             1
         }
     };

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and their translation into library calls.
 
+pub mod logging;
 pub mod push;
 pub mod report;
 
@@ -24,6 +25,8 @@ use std::time::Duration;
     about = "App source -> buildpacks -> droplet -> OCI image -> registry -> Kubernetes"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: logging::LogArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,6 +98,9 @@ pub struct ServeArgs {
         env = "DROPSHIP_HOST_IS_CONTAINER"
     )]
     pub host_is_container: bool,
+    /// Log lines as text or JSON objects (default text).
+    #[arg(long, env = "DROPSHIP_LOG_FORMAT", value_name = "text|json")]
+    pub log_format: Option<logging::LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -439,7 +445,7 @@ pub async fn build(a: BuildArgs) -> Result<i32> {
             if a.registry.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
-                eprintln!("==> image {}", out.image);
+                report::progress!("==> image {}", out.image);
                 println!("{}", out.image);
             }
             Ok(0)
@@ -458,12 +464,13 @@ pub async fn build(a: BuildArgs) -> Result<i32> {
 }
 
 /// `dropship serve`.
-pub async fn serve(a: ServeArgs) -> Result<i32> {
+pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
     use dropship::service::config::{Config, FileConfig, Overrides};
     let file = match &a.config {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
+    logging::init_serve(log, a.log_format, &file)?;
     let overrides = Overrides {
         listen: a.listen,
         data_dir: a.data_dir.as_deref().map(absolute).transpose()?,
@@ -512,7 +519,7 @@ pub async fn stack_import(a: ImportArgs) -> Result<i32> {
     )
     .await?;
     for fix in &r.fixes {
-        eprintln!("==> stack: {fix}");
+        report::progress!("==> stack: {fix}");
     }
     let image = match &target {
         ImageRef::Registry(t) => format!("{}@{}", t.repo_name(), r.digest),
@@ -525,7 +532,7 @@ pub async fn stack_import(a: ImportArgs) -> Result<i32> {
         });
         println!("{out}");
     } else {
-        eprintln!("==> stack image {image}");
+        report::progress!("==> stack image {image}");
         println!("{image}");
     }
     Ok(0)

@@ -108,7 +108,7 @@ pub async fn push(a: PushArgs) -> Result<i32> {
         }
         Source::Zip(bits) => bits,
     };
-    eprintln!(
+    super::report::progress!(
         "uploading {} files ({:.2} MB), {} already on the server",
         bits.files,
         bits.len as f64 / 1e6,
@@ -128,7 +128,7 @@ pub async fn push(a: PushArgs) -> Result<i32> {
     }
     let build = api.post("/v3/builds", body).await?;
     let build_guid = str_field(&build, "guid")?;
-    eprintln!("==> staging {name} (build {build_guid})");
+    super::report::progress!("==> staging {name} (build {build_guid})");
     api.follow_log(&build_guid).await;
     let build = api.wait_for_build(&build_guid).await?;
     if build["state"] == "FAILED" {
@@ -149,7 +149,7 @@ pub async fn push(a: PushArgs) -> Result<i32> {
         });
         println!("{out}");
     } else {
-        eprintln!("==> image {image}");
+        super::report::progress!("==> image {image}");
         println!("{image}");
     }
     Ok(0)
@@ -574,12 +574,12 @@ impl Api {
 
     async fn find_or_create_app(&self, name: &str) -> Result<Value> {
         if let Some(app) = self.find_app(name).await? {
-            eprintln!("==> app {name}");
+            super::report::progress!("==> app {name}");
             return Ok(app);
         }
         match self.post("/v3/apps", json!({"name": name})).await {
             Ok(app) => {
-                eprintln!("==> app {name} (created)");
+                super::report::progress!("==> app {name} (created)");
                 Ok(app)
             }
             // Created by someone else in the meantime.
@@ -662,11 +662,14 @@ impl Api {
     /// write): once the build is STAGED or FAILED, the server's stream gets a few seconds to
     /// deliver what is left. A broken stream is reported, not fatal.
     async fn follow_log(&self, build: &str) {
+        if super::report::quiet() {
+            return;
+        }
         let url = self.url(&format!("/v3/builds/{build}/logs?follow=true"));
         let mut resp = match self.send(Method::GET, &url, |r| r).await {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("dropship: warning: no staging log: {e:#}");
+                tracing::warn!("no staging log: {e:#}");
                 return;
             }
         };
@@ -688,8 +691,8 @@ impl Api {
                     }
                     Ok(None) => return,
                     Err(e) => {
-                        eprintln!(
-                            "dropship: warning: the staging log broke off: {}",
+                        tracing::warn!(
+                            "the staging log broke off: {}",
                             causes(&e)
                         );
                         return;

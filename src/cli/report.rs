@@ -6,8 +6,30 @@ use dropship::report::{BlobOutcome, Event, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// `-q`: no progress lines at all (the result on stdout and errors are still printed).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// A progress line on stderr (`eprintln!` unless `-q`): output for people, not a diagnostic.
+macro_rules! progress {
+    ($($arg:tt)*) => {
+        if !$crate::cli::report::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use progress;
 
 pub struct CliReporter {
     tty: bool,
@@ -61,6 +83,9 @@ impl CliReporter {
 
 impl Reporter for CliReporter {
     fn event(&self, event: Event) {
+        if quiet() {
+            return;
+        }
         match event {
             // Buildpack output as the buildpacks wrote it, as Cloud Foundry shows it.
             Event::Output(l) => self.line(&l),

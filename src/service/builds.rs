@@ -3,6 +3,7 @@
 
 use super::apps::{base, parse_body};
 use super::error::{ApiError, ApiResult};
+use super::lifecycle;
 use super::logs::BuildLog;
 use super::{json, Shared};
 use crate::k8s::HealthCheck;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 #[derive(Deserialize, Default)]
 struct LifecycleData {
@@ -131,7 +133,8 @@ pub async fn create(
         let _ = std::fs::remove_file(&log_path);
         return Err(e.into());
     }
-    tokio::spawn(run(state.clone(), build.clone(), app, pkg, Arc::new(log)));
+    let span = lifecycle::span(&build, &app);
+    tokio::spawn(run(state.clone(), build.clone(), app, pkg, Arc::new(log)).instrument(span));
     Ok((
         StatusCode::CREATED,
         Json(json::build(&build, &base(&state))),
@@ -226,6 +229,7 @@ fn options(
 
 /// Waits for a slot, runs the pipeline, records the droplet or the failure.
 async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<BuildLog>) {
+    lifecycle::queued(&pkg.guid);
     state
         .metrics
         .queued
@@ -239,6 +243,7 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
         Ok(p) => p,
         Err(_) => return,
     };
+    lifecycle::started();
     log.line(&format!(
         "==> staging {} with stack {}",
         app.name, build.stack
@@ -246,7 +251,7 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     let droplet_guid = store::new_guid();
     let started = Instant::now();
     let outcome = match options(&state, &build, &app, &droplet_guid) {
-        Ok(opts) => pipeline::build(&opts, log.clone())
+        Ok(opts) => pipeline::build(&opts, lifecycle::reporter(&log))
             .await
             .map_err(|e| cf_error(&e)),
         Err(e) => Err(format!("StagingError - {e}")),
@@ -261,7 +266,7 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
                     gone.len()
                 )),
                 Ok(_) => {}
-                Err(e) => eprintln!("dropship: evicting build caches: {e}"),
+                Err(e) => tracing::warn!("evicting build caches: {e}"),
             }
             let image = match &state.config.registry.prefix {
                 Some(_) => out.image.clone(),
@@ -289,10 +294,13 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
                 updated_at: t,
             };
             log.line(&format!("==> droplet {} image {}", d.guid, d.image));
+            lifecycle::pushed(&d.image, &out.digest);
+            lifecycle::staged(&d.guid, started.elapsed());
             ("STAGED", None, Some(d))
         }
         Err(e) => {
             log.line(&format!("==> staging failed: {e}"));
+            lifecycle::failed(&e, started.elapsed());
             ("FAILED", Some(e), None)
         }
     };
@@ -319,7 +327,7 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
         })
         .await;
     if let Err(e) = result {
-        eprintln!("dropship: recording build {}: {e}", build.guid);
+        tracing::error!("recording build {}: {e}", build.guid);
     }
     state.builds_ended.send_modify(|n| *n += 1);
 }

@@ -76,6 +76,10 @@ pub struct FileConfig {
     pub sandbox: Option<String>,
     /// `sandbox = "none"` as root without writable cgroups: run anyway.
     pub host_is_container: Option<bool>,
+    /// error | warn | info | debug | trace (read by the binary, which installs the logger).
+    pub log_level: Option<String>,
+    /// text | json.
+    pub log_format: Option<String>,
 }
 
 impl FileConfig {

@@ -287,8 +287,8 @@ impl Store {
             for f in files {
                 match place(&root, &f) {
                     Ok(()) => placed.push((f.sha1, f.size)),
-                    Err(e) => eprintln!(
-                        "dropship: content store: keeping {} ({}) failed: {e}",
+                    Err(e) => tracing::warn!(
+                        "content store: keeping {} ({}) failed: {e}",
                         f.sha1,
                         f.path.display()
                     ),
@@ -379,7 +379,7 @@ impl Store {
                 match fs::remove_file(file_path(&root, &sha1)) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => eprintln!("dropship: content store: removing {sha1}: {e}"),
+                    Err(e) => tracing::warn!("content store: removing {sha1}: {e}"),
                 }
                 done.files += 1;
                 done.bytes += size;

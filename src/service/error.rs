@@ -1,7 +1,10 @@
 //! API errors in Cloud Foundry's v3 shape: `{"errors":[{"code":…,"title":"CF-…","detail":"…"}]}`
-//! with CF's codes and HTTP statuses.
+//! with CF's codes and HTTP statuses. Responses that were not made here (axum's 405, extractor
+//! rejections) are given the same shape by [`shape`].
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -21,6 +24,28 @@ impl ApiError {
             title,
             detail: detail.into(),
         }
+    }
+
+    /// 404 CF-NotFound (10000) "Unknown request": no such endpoint, as Cloud Foundry says it.
+    pub fn unknown_request() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            10000,
+            "CF-NotFound",
+            "Unknown request",
+        )
+    }
+
+    /// 405 for a known path and another method. Cloud Foundry has no 405 (its router answers
+    /// 404 CF-NotFound, 10000, "Unknown request"): the status stays HTTP's, with an `Allow`
+    /// header (axum's), the code is CF's for an unknown request and the title names the status.
+    pub fn method_not_allowed(method: &Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            10000,
+            "CF-MethodNotAllowed",
+            format!("Unknown request: {path} does not take {method} (see the Allow header)"),
+        )
     }
 
     /// 404 CF-ResourceNotFound (10010), e.g. "App not found".
@@ -76,7 +101,7 @@ impl ApiError {
     /// 507 when the data dir's file system is full. Cloud Foundry has no error of its own for
     /// this: the title says what happened, the code is CF's server error's.
     pub fn disk_full(what: &str) -> Self {
-        eprintln!("dropship: the disk is full: {what} could not be stored");
+        tracing::error!("the disk is full: {what} could not be stored");
         Self::new(
             StatusCode::INSUFFICIENT_STORAGE,
             10001,
@@ -96,7 +121,7 @@ impl ApiError {
 
     /// 500 CF-ServerError (10001); the detail is logged, not shown.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        eprintln!("dropship: internal error: {detail}");
+        tracing::error!("internal error: {detail}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             10001,
@@ -122,6 +147,70 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Gives error responses made outside [`ApiError`] (axum's 404 and 405, extractor rejections:
+/// anything 4xx/5xx that is not JSON) CF's shape, with the rejection's text as the detail and
+/// their other headers kept (axum adds `Allow` to a 405 further out). The registry endpoint
+/// keeps the distribution spec's errors: there only a 405 is reshaped, as `UNSUPPORTED`.
+pub async fn shape(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let registry = path == "/v2" || path.starts_with("/v2/");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("json"));
+    let error = status.is_client_error() || status.is_server_error();
+    if !error || is_json || (registry && status != StatusCode::METHOD_NOT_ALLOWED) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let mut shaped = if registry {
+        let detail = format!("{path} does not take {method}");
+        let error = serde_json::json!({"code": "UNSUPPORTED", "message": detail, "detail": null});
+        (status, Json(serde_json::json!({ "errors": [error] }))).into_response()
+    } else {
+        reshaped(status, &method, &path, text).into_response()
+    };
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().append(name, value.clone());
+        }
+    }
+    shaped
+}
+
+/// The CF error for a status that came with `text` (axum's rejection message) or nothing.
+fn reshaped(status: StatusCode, method: &Method, path: &str, text: String) -> ApiError {
+    let detail = |fallback: &str| {
+        if text.is_empty() {
+            fallback.to_string()
+        } else {
+            text.clone()
+        }
+    };
+    match status {
+        StatusCode::NOT_FOUND => ApiError::unknown_request(),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::method_not_allowed(method, path),
+        StatusCode::UNAUTHORIZED => ApiError::not_authenticated(),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(detail("The request is too large")),
+        s if s.is_server_error() => ApiError {
+            status: s,
+            ..ApiError::internal(detail("no detail"))
+        },
+        s => ApiError {
+            status: s,
+            ..ApiError::bad_request(detail(s.canonical_reason().unwrap_or("Bad request")))
+        },
+    }
+}
 
 /// Whether an error or one of its causes is ENOSPC or EDQUOT.
 pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -152,6 +241,38 @@ mod tests {
         assert_eq!(v["errors"][0]["code"], 10010);
         assert_eq!(v["errors"][0]["title"], "CF-ResourceNotFound");
         assert_eq!(v["errors"][0]["detail"], "App not found");
+    }
+
+    #[test]
+    fn router_answers_get_cf_codes() {
+        let get = Method::GET;
+        let e = reshaped(StatusCode::NOT_FOUND, &get, "/v3/x", String::new());
+        assert_eq!(
+            (e.code, e.title, e.detail.as_str()),
+            (10000, "CF-NotFound", "Unknown request")
+        );
+        let e = reshaped(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &get,
+            "/v3/builds",
+            String::new(),
+        );
+        assert_eq!((e.status.as_u16(), e.title), (405, "CF-MethodNotAllowed"));
+        assert!(
+            e.detail.contains("/v3/builds does not take GET"),
+            "{}",
+            e.detail
+        );
+        let why = "Failed to deserialize query string".to_string();
+        let e = reshaped(StatusCode::BAD_REQUEST, &get, "/v3/apps", why.clone());
+        assert_eq!((e.code, e.detail), (1001, why));
+        let e = reshaped(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &get,
+            "/v3/apps",
+            String::new(),
+        );
+        assert_eq!((e.status.as_u16(), e.title), (415, "CF-MessageParseError"));
     }
 
     #[test]

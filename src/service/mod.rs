@@ -1,6 +1,7 @@
 //! `dropship serve`: the cf push-style HTTP API (CF v3 shapes), a build queue running the same
 //! pipeline as the CLI, staging logs, and a read-only OCI registry endpoint for the images.
 
+pub mod access;
 pub mod apps;
 pub mod auth;
 pub mod body;
@@ -10,6 +11,7 @@ pub mod content;
 pub mod droplets;
 pub mod error;
 pub mod json;
+pub mod lifecycle;
 pub mod listen;
 pub mod logs;
 pub mod metrics;
@@ -98,7 +100,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/droplets/{guid}/kubernetes", get(droplets::kubernetes))
         .route("/v2/", get(registry::base))
         .route("/v2/{*path}", get(registry::dispatch))
-        .fallback(|| async { error::ApiError::not_found("Endpoint") })
+        .fallback(|| async { error::ApiError::unknown_request() })
         // Extractors that read whole bodies stop here; handlers read theirs through
         // `body.rs` (CF-shaped 413s), the upload streams with its own limit.
         .layer(DefaultBodyLimit::max(body::JSON_LIMIT as usize))
@@ -106,11 +108,15 @@ pub fn router(state: Shared) -> Router {
             state.clone(),
             auth::check,
         ))
+        .layer(axum::middleware::from_fn(error::shape))
+        .layer(axum::middleware::from_fn(access::log))
         .with_state(state)
 }
 
-/// Opens the data dir, recovers from a previous crash, and serves until the process ends.
+/// Binds the listen address (before anything is written: a taken port leaves the data dir as it
+/// was), opens the data dir, recovers from a previous crash, and serves until the process ends.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = bind(config.listen).await?;
     let paths = Paths {
         root: config.data_dir.clone(),
     };
@@ -138,22 +144,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     if builds.len() + packages > 0 {
-        eprintln!(
-            "dropship: marked {} interrupted build(s) and {packages} upload(s) FAILED after a restart",
+        tracing::warn!(
+            "marked {} interrupted build(s) and {packages} upload(s) FAILED after a restart",
             builds.len()
         );
     }
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    eprintln!(
-        "dropship: listening on http://{} (data in {}, {} build(s) at once, stacks: {}, registry: {})",
-        config.listen,
-        paths.root.display(),
-        config.concurrency,
-        if config.stacks.is_empty() { "none".to_string() } else { config.stacks.keys().cloned().collect::<Vec<_>>().join(", ") },
-        config.registry.prefix.clone().unwrap_or_else(|| format!("embedded at {}/v2/", config.public_address)),
-    );
+    started(&config, &paths);
     let state = Arc::new(State {
         builds: Arc::new(Semaphore::new(config.concurrency)),
         config,
@@ -164,8 +162,49 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let header_timeout = state.config.header_timeout;
     listen::serve(listener, router(state), header_timeout, stop_signal()).await;
-    eprintln!("dropship: stopped");
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// The listener, or an error naming the address: `cannot listen on 127.0.0.1:8080: Address
+/// already in use`.
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let text = e.to_string();
+        // "Address already in use (os error 98)": the number tells people nothing.
+        let text = match text.rfind(" (os error ") {
+            Some(i) => &text[..i],
+            None => &text,
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {text}")
+    })
+}
+
+/// The start-up line: where it listens and what it runs with (no secrets: tokens are counted).
+fn started(config: &Config, paths: &Paths) {
+    let stacks = if config.stacks.is_empty() {
+        "none".to_string()
+    } else {
+        config.stacks.keys().cloned().collect::<Vec<_>>().join(", ")
+    };
+    let sandbox = match config.sandbox {
+        crate::staging::sandbox::SandboxKind::Bwrap => "bwrap",
+        crate::staging::sandbox::SandboxKind::None => "none",
+    };
+    let registry = (config.registry.prefix.clone())
+        .unwrap_or_else(|| format!("embedded at {}/v2/", config.public_address));
+    tracing::info!(
+        listen = %config.listen,
+        data_dir = %paths.root.display(),
+        stacks = %stacks,
+        default_stack = config.default_stack.as_deref().unwrap_or("none"),
+        sandbox,
+        concurrency = config.concurrency,
+        registry = %registry,
+        tokens = config.tokens.len(),
+        "listening on http://{}",
+        config.listen
+    );
 }
 
 /// SIGTERM or SIGINT (as PID 1 in a container nothing else would stop the process).
@@ -181,11 +220,11 @@ async fn stop_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    eprintln!("dropship: stopping (builds still staging will be marked FAILED at the next start)");
+    tracing::info!("stopping (builds still staging will be marked FAILED at the next start)");
     // Open requests (a followed log can last as long as a build) get a few seconds, no more.
     tokio::spawn(async {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        eprintln!("dropship: stopped (requests still open were cut)");
+        tracing::info!("stopped (requests still open were cut)");
         std::process::exit(0);
     });
 }

@@ -63,8 +63,8 @@ pub async fn ensure_default(config: &mut Config, paths: &Paths) {
     };
     if !made {
         let Some(busybox) = static_busybox() else {
-            eprintln!(
-                "dropship: no stack configured and no static busybox to make one: builds will fail \
+            tracing::warn!(
+                "no stack configured and no static busybox to make one: builds will fail \
                  until a stack is set (--stack, or [stacks] in the config file)"
             );
             return;
@@ -96,11 +96,11 @@ pub async fn ensure_default(config: &mut Config, paths: &Paths) {
         }
         .await;
         if let Err(e) = result {
-            eprintln!("dropship: could not make the default busybox stack: {e}");
+            tracing::error!("could not make the default busybox stack: {e}");
             return;
         }
-        eprintln!(
-            "dropship: made the default stack 'busybox' from {}",
+        tracing::info!(
+            "made the default stack 'busybox' from {}",
             busybox.display()
         );
     }

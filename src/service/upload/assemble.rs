@@ -119,7 +119,7 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
         Ok(sum) => sum,
         Err(Failure::Damaged { sha1, reason }) => {
             if let Err(e) = store.forget(&sha1).await {
-                eprintln!("dropship: content store: forgetting {sha1}: {e}");
+                tracing::warn!("content store: forgetting {sha1}: {e}");
             }
             return Err(Failure::Damaged { sha1, reason });
         }
@@ -133,7 +133,7 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
     let walker = tokio::task::spawn_blocking(move || super::hash::hash_tree(&tree, max, &tx));
     while let Some(batch) = rx.recv().await {
         if let Err(e) = store.put(batch).await {
-            eprintln!("dropship: content store: {e}");
+            tracing::warn!("content store: {e}");
             break;
         }
     }

@@ -30,10 +30,7 @@ pub(super) fn hash_tree(
                 size,
             }),
             Ok(_) => {}
-            Err(e) => eprintln!(
-                "dropship: content store: hashing {}: {e}",
-                entry.path().display()
-            ),
+            Err(e) => tracing::warn!("content store: hashing {}: {e}", entry.path().display()),
         }
         if out.len() == HASH_BATCH {
             let full = std::mem::replace(&mut out, Vec::with_capacity(HASH_BATCH));

@@ -164,7 +164,7 @@ async fn sweep(paths: store::Paths) {
                 };
                 match gone {
                     Ok(()) => n += 1,
-                    Err(err) => eprintln!("dropship: removing {}: {err}", path.display()),
+                    Err(err) => tracing::warn!("removing {}: {err}", path.display()),
                 }
             }
         }
@@ -173,7 +173,7 @@ async fn sweep(paths: store::Paths) {
     .await
     .unwrap_or(0);
     if swept > 0 {
-        eprintln!("dropship: removed {swept} temp file(s) of interrupted uploads");
+        tracing::info!("removed {swept} temp file(s) of interrupted uploads");
     }
 }
 
