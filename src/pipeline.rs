@@ -567,7 +567,7 @@ pub async fn build(
     let registry = Registry::new(opts.registry.clone(), &in_use, reporter.clone())?;
     for target in std::iter::once(&opts.target).chain(&opts.also) {
         if let ImageRef::Registry(r) = target {
-            registry.check_reachable(r).await?;
+            registry.preflight(r).await?;
         }
     }
     let (source, app_dir, limits) = (opts.source.clone(), ws.dirs.app.clone(), opts.limits);

@@ -226,9 +226,11 @@ impl Registry {
         self.probe(r).await.unwrap_or(true)
     }
 
-    /// Fails at once when `r`'s registry cannot be reached at all (DNS, refused, TLS), so that
-    /// a build does not stage for minutes towards a registry it will never reach.
-    pub async fn check_reachable(&self, r: &RegistryRef) -> Result<(), RegistryError> {
+    /// Fails at once when `r`'s registry cannot be reached at all (DNS, refused, TLS) or its
+    /// credentials cannot be had (a failing helper), so that a build does not stage for
+    /// minutes towards a registry it will never reach.
+    pub async fn preflight(&self, r: &RegistryRef) -> Result<(), RegistryError> {
+        self.credentials(r).await?;
         match self.probe(r).await {
             Err(e) => match unreachable(&e) {
                 Some(u) => Err(RegistryError::Unreachable {
