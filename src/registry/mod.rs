@@ -8,6 +8,7 @@ pub mod layout;
 pub mod push;
 pub mod retry;
 pub mod source;
+pub mod wire;
 
 pub use client::{RawManifest, Registry, RegistryOptions};
 use oci_client::errors::OciDistributionError;
