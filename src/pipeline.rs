@@ -599,6 +599,11 @@ pub async fn build(
         })
         .collect();
     let registry = Registry::new(opts.registry.clone(), &in_use, reporter.clone())?;
+    for target in std::iter::once(&opts.target).chain(&opts.also) {
+        if let ImageRef::Registry(r) = target {
+            registry.preflight(r).await?;
+        }
+    }
     let (source, app_dir, limits) = (opts.source.clone(), ws.dirs.app.clone(), opts.limits);
     let quota_ws = ws.clone();
     let intake_job = blocking(move || {

@@ -263,8 +263,27 @@ impl FromStr for ImageRef {
                 ));
             }
         }
+        if let Some(transport) = unknown_transport(input) {
+            return Err(err(
+                input,
+                format!("unknown transport {transport} (use docker:// or oci:)"),
+            ));
+        }
         Ok(ImageRef::Registry(input.parse()?))
     }
+}
+
+/// `NAME://...` with a NAME other than docker, or `NAME:X/...` where X is not a port number
+/// (a registry's `HOST:PORT/`): a transport this tool does not know.
+fn unknown_transport(input: &str) -> Option<&str> {
+    if let Some((name, _)) = input.split_once("://") {
+        return (name != "docker").then_some(name);
+    }
+    let (name, rest) = input.split_once(':')?;
+    let port = rest.split('/').next().unwrap_or("");
+    let looks_like_port = !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
+    let is_host = name.contains('.') || name == "localhost" || name.starts_with('[');
+    (!name.contains('/') && rest.contains('/') && !looks_like_port && !is_host).then_some(name)
 }
 
 #[cfg(test)]
@@ -315,5 +334,15 @@ mod tests {
             })
         );
         assert!("docker-archive:/x.tar".parse::<ImageRef>().is_err());
+        for bad in ["dockr://x/y", "dockr:x/y", "https://reg.example.com/a"] {
+            let e = bad.parse::<ImageRef>().unwrap_err().to_string();
+            assert!(
+                e.contains("unknown transport") && e.contains("use docker:// or oci:"),
+                "{e}"
+            );
+        }
+        for good in ["debian:12", "localhost:5000/x", "reg.example.com:443/a/b:1"] {
+            assert!(good.parse::<ImageRef>().is_ok(), "{good}");
+        }
     }
 }

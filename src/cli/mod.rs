@@ -10,7 +10,7 @@ use dropship::intake::Limits;
 use dropship::k8s::HealthCheck;
 use dropship::pipeline::{self, BuildOptions};
 use dropship::refs::ImageRef;
-use dropship::registry::auth::{CredentialSources, Credentials};
+use dropship::registry::auth::CredentialSources;
 use dropship::registry::{Registry, RegistryOptions};
 use dropship::stack::{self, StackCache};
 use dropship::staging::sandbox::SandboxKind;
@@ -112,7 +112,8 @@ pub enum StackCommand {
 /// Options shared by every command that talks to registries.
 #[derive(Args, Clone)]
 pub struct RegistryArgs {
-    /// Registry credentials (else DROPSHIP_REGISTRY_USER/PASSWORD, else docker config.json).
+    /// Credentials for the target's registry only (else DROPSHIP_REGISTRY_USER/PASSWORD,
+    /// else auth.json, docker config.json and their credential helpers).
     #[arg(long, value_name = "USER:PASS")]
     pub creds: Option<String>,
     /// A registry that speaks plain HTTP (loopback registries always do).
@@ -140,6 +141,10 @@ pub struct BuildArgs {
     /// Where the image goes: docker://HOST/REPO[:TAG] or oci:DIR[:TAG].
     #[arg(long)]
     pub image: String,
+    /// Credentials for the stack's registry only (else DROPSHIP_STACK_REGISTRY_USER/PASSWORD,
+    /// else auth.json and docker config.json); --creds are never sent there.
+    #[arg(long, value_name = "USER:PASS")]
+    pub stack_creds: Option<String>,
     /// Buildpack name or path (repeatable; skips detection; the last one is final).
     #[arg(long = "buildpack", value_name = "NAME|PATH")]
     pub buildpacks: Vec<String>,
@@ -241,14 +246,35 @@ fn parse_env(items: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions> {
-    let explicit = match &args.creds {
-        Some(c) => Some(Credentials::parse(c).map_err(anyhow::Error::msg)?),
-        None => None,
-    };
+/// Registry options; `--creds` go to the target's registry, `--stack-creds` to the stack's.
+fn registry_options(
+    args: &RegistryArgs,
+    target: &ImageRef,
+    stack: Option<(&ImageRef, Option<&str>)>,
+) -> Result<RegistryOptions> {
+    let mut credentials = CredentialSources::default();
+    credentials
+        .bind_image(
+            target,
+            ("--creds", args.creds.as_deref()),
+            ("DROPSHIP_REGISTRY_USER", "DROPSHIP_REGISTRY_PASSWORD"),
+        )
+        .map_err(anyhow::Error::msg)?;
+    if let Some((stack, flag)) = stack {
+        credentials
+            .bind_image(
+                stack,
+                ("--stack-creds", flag),
+                (
+                    "DROPSHIP_STACK_REGISTRY_USER",
+                    "DROPSHIP_STACK_REGISTRY_PASSWORD",
+                ),
+            )
+            .map_err(anyhow::Error::msg)?;
+    }
     Ok(RegistryOptions {
         insecure: args.insecure.clone(),
-        credentials: CredentialSources::from_env(explicit),
+        credentials,
         retry: Default::default(),
         read_timeout_secs: RegistryOptions::timeout_from_env(),
     })
@@ -371,6 +397,8 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
     if memory_mb == 0 || disk_mb == 0 {
         bail!("--memory and --disk must be at least 1M");
     }
+    let stack_creds = Some((&stack, a.stack_creds.as_deref()));
+    let registry = registry_options(&a.registry, &target, stack_creds)?;
     Ok(BuildOptions {
         source: absolute(&a.source)?,
         name: match &a.name {
@@ -400,7 +428,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         staging_pids: a.staging_pids,
         sandbox: a.sandbox,
         host_is_container: a.host_is_container,
-        registry: registry_options(&a.registry)?,
+        registry,
         work_dir: absolute(&work_dir(&a.registry, Some(&a.source), disk_mb << 20))?,
         stack_cache: stack_cache(&a.registry),
         limits: Limits {
@@ -503,7 +531,8 @@ pub async fn stack_import(a: ImportArgs) -> Result<i32> {
         ImageRef::Layout(_) => vec![],
     };
     let reporter = Arc::new(report::CliReporter::new());
-    let registry = Registry::new(registry_options(&a.registry)?, &in_use, reporter.clone())?;
+    let opts = registry_options(&a.registry, &target, None)?;
+    let registry = Registry::new(opts, &in_use, reporter.clone())?;
     let base = work_dir(&a.registry, None, 0);
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
     let work = tempfile::Builder::new()

@@ -1,15 +1,31 @@
-//! Registry credentials: `--creds USER:PASS`, then `DROPSHIP_REGISTRY_USER`/`_PASSWORD`, then the
-//! docker `config.json` (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
-//! Credentials never appear in Debug output, logs or errors.
+//! Registry credentials, found the way podman and skopeo find them (containers/image):
+//!
+//! 1. credentials given for *that* registry: `--creds` (or `DROPSHIP_REGISTRY_USER`/`_PASSWORD`)
+//!    for the target's, `--stack-creds` (or `DROPSHIP_STACK_REGISTRY_USER`/`_PASSWORD`) for the
+//!    stack's; no other registry ever sees them;
+//! 2. the credential files, first one that knows the registry wins: `$REGISTRY_AUTH_FILE` alone
+//!    when set (as containers/image does), else `$XDG_RUNTIME_DIR/containers/auth.json`,
+//!    `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`, then docker's
+//!    `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`);
+//! 3. anonymous.
+//!
+//! In each file (`authfile.rs`): `credHelpers` for the host, else the most specific `auths` key,
+//! else `credsStore`. Credentials never appear in Debug output, logs or errors.
 
-use base64::Engine;
+use super::authfile::{AuthFile, Found};
+use super::helper;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     Anonymous,
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
+    /// An OAuth2 refresh token (`identitytoken`, or a helper's `<token>` user).
+    IdentityToken(String),
 }
 
 impl fmt::Debug for Credentials {
@@ -17,8 +33,29 @@ impl fmt::Debug for Credentials {
         match self {
             Credentials::Anonymous => f.write_str("Anonymous"),
             Credentials::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
+            Credentials::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
         }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("credentials file {path}: {detail}")]
+    File { path: String, detail: String },
+    #[error("credential helper {helper} (for {registry}): {detail}")]
+    Helper {
+        helper: String,
+        registry: String,
+        detail: String,
+    },
+    #[error("{registry}: {origin} gives an identity token (OAuth2 refresh token), which dropship cannot use yet: log in with a username and password")]
+    IdentityToken { registry: String, origin: String },
+    #[error("{registry}: {first} and {second} give different credentials for the same registry")]
+    Conflict {
+        registry: String,
+        first: String,
+        second: String,
+    },
 }
 
 impl Credentials {
@@ -33,143 +70,232 @@ impl Credentials {
         }
     }
 
+    /// A `USER`/`PASSWORD` pair of environment variables, when the user one is set.
+    pub fn from_env_pair(user_var: &str, password_var: &str) -> Option<Credentials> {
+        let user = std::env::var(user_var).ok().filter(|u| !u.is_empty())?;
+        let password = std::env::var(password_var).unwrap_or_default();
+        Some(Credentials::Basic { user, password })
+    }
+
     pub fn to_oci(&self) -> oci_client::secrets::RegistryAuth {
         match self {
-            Credentials::Anonymous => oci_client::secrets::RegistryAuth::Anonymous,
             Credentials::Basic { user, password } => {
                 oci_client::secrets::RegistryAuth::Basic(user.clone(), password.clone())
             }
+            _ => oci_client::secrets::RegistryAuth::Anonymous,
         }
     }
 }
 
-/// Where credentials come from, in order of precedence.
+/// Credentials given for one registry (`host[:port]`), with where they came from.
+#[derive(Debug, Clone)]
+pub struct Explicit {
+    pub registry: String,
+    pub creds: Credentials,
+    pub origin: String,
+}
+
+/// Where credentials come from; see the module documentation for the order.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSources {
-    /// `--creds`, applies to every registry the command talks to.
-    pub explicit: Option<Credentials>,
-    /// The docker config file to read; `None` means the default location.
-    pub docker_config: Option<PathBuf>,
+    pub explicit: Vec<Explicit>,
+    /// Credential files in the order they are asked; `None` means [`default_files`].
+    pub files: Option<Vec<PathBuf>>,
+}
+
+/// Credentials found for a registry, and where: `--creds`, a file and key, a helper.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub creds: Credentials,
+    pub origin: String,
 }
 
 impl CredentialSources {
-    /// Explicit credentials, else the `DROPSHIP_REGISTRY_USER`/`_PASSWORD` pair.
-    pub fn from_env(explicit: Option<Credentials>) -> Self {
-        let env = match (
-            std::env::var("DROPSHIP_REGISTRY_USER"),
-            std::env::var("DROPSHIP_REGISTRY_PASSWORD"),
-        ) {
-            (Ok(user), Ok(password)) if !user.is_empty() => {
-                Some(Credentials::Basic { user, password })
-            }
-            _ => None,
+    /// Gives the credentials of a flag (`USER:PASS`), else of an environment pair, to the
+    /// registry `image` lives in (nothing when it is not in a registry).
+    pub fn bind_image(
+        &mut self,
+        image: &crate::refs::ImageRef,
+        flag: (&str, Option<&str>),
+        env: (&str, &str),
+    ) -> Result<(), String> {
+        let crate::refs::ImageRef::Registry(r) = image else {
+            return Ok(());
         };
-        CredentialSources {
-            explicit: explicit.or(env),
-            docker_config: None,
+        let (creds, origin) = match flag.1 {
+            Some(v) => (
+                Credentials::parse(v).map_err(|e| format!("{}: {e}", flag.0))?,
+                flag.0,
+            ),
+            None => match Credentials::from_env_pair(env.0, env.1) {
+                Some(c) => (c, env.0),
+                None => return Ok(()),
+            },
+        };
+        self.bind(&r.registry, creds, origin)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Gives `creds` (from `origin`, e.g. `--creds`) to `registry` only. Two different
+    /// credentials for one registry are refused.
+    pub fn bind(
+        &mut self,
+        registry: &str,
+        creds: Credentials,
+        origin: &str,
+    ) -> Result<(), AuthError> {
+        if let Some(have) = self.explicit.iter().find(|e| e.registry == registry) {
+            if have.creds != creds {
+                return Err(AuthError::Conflict {
+                    registry: registry.to_string(),
+                    first: have.origin.clone(),
+                    second: origin.to_string(),
+                });
+            }
+            return Ok(());
         }
+        self.explicit.push(Explicit {
+            registry: registry.to_string(),
+            creds,
+            origin: origin.to_string(),
+        });
+        Ok(())
     }
 
-    /// Credentials for `registry` (`host[:port]`).
-    pub fn for_registry(&self, registry: &str) -> Credentials {
-        if let Some(c) = &self.explicit {
-            return c.clone();
+    /// Credentials for `repository` on `registry`, running a credential helper if a file
+    /// names one. Identity tokens are refused with a clear error (see [`AuthError`]).
+    pub async fn resolve(&self, registry: &str, repository: &str) -> Result<Resolved, AuthError> {
+        let found = self.find(registry, repository).await?;
+        if let Credentials::IdentityToken(_) = found.creds {
+            return Err(AuthError::IdentityToken {
+                registry: registry.to_string(),
+                origin: found.origin,
+            });
         }
-        let path = self.docker_config.clone().or_else(default_docker_config);
-        path.and_then(|p| from_docker_config(&p, registry))
-            .unwrap_or(Credentials::Anonymous)
+        Ok(found)
+    }
+
+    async fn find(&self, registry: &str, repository: &str) -> Result<Resolved, AuthError> {
+        if let Some(e) = self.explicit.iter().find(|e| e.registry == registry) {
+            return Ok(Resolved {
+                creds: e.creds.clone(),
+                origin: e.origin.clone(),
+            });
+        }
+        let files = self.files.clone().unwrap_or_else(default_files);
+        for path in files {
+            let Some(file) = AuthFile::load(&path)? else {
+                continue;
+            };
+            let origin = |what: String| format!("{} ({what})", path.display());
+            match file.lookup(registry, repository)? {
+                None => continue,
+                Some(Found::Stored { creds, key }) => {
+                    return Ok(Resolved {
+                        creds,
+                        origin: origin(format!("auths.{key:?}")),
+                    })
+                }
+                Some(Found::Helper { helper, server }) => {
+                    let got = helper::get(&helper, &server, registry, helper::TIMEOUT).await?;
+                    return Ok(Resolved {
+                        creds: got.unwrap_or(Credentials::Anonymous),
+                        origin: origin(format!("docker-credential-{helper}")),
+                    });
+                }
+            }
+        }
+        Ok(Resolved {
+            creds: Credentials::Anonymous,
+            origin: "no credentials".to_string(),
+        })
     }
 }
 
-fn default_docker_config() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        return Some(PathBuf::from(dir).join("config.json"));
+/// The credential files podman and skopeo read, then docker's (see the module documentation).
+pub fn default_files() -> Vec<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(file) = var("REGISTRY_AUTH_FILE") {
+        return vec![file];
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
-}
-
-/// The keys docker uses for a registry in `auths`.
-fn keys_for(registry: &str) -> Vec<String> {
-    let mut keys = vec![
-        registry.to_string(),
-        format!("https://{registry}"),
-        format!("http://{registry}"),
-        format!("https://{registry}/v1/"),
-        format!("https://{registry}/v2/"),
-    ];
-    if registry == "docker.io" || registry == "index.docker.io" {
-        keys.push("https://index.docker.io/v1/".to_string());
-        keys.push("index.docker.io".to_string());
+    let home = var("HOME");
+    let mut files = Vec::new();
+    if let Some(run) = var("XDG_RUNTIME_DIR") {
+        files.push(run.join("containers/auth.json"));
     }
-    keys
-}
-
-/// Reads `auths.<registry>` from a docker config file: `auth` (base64 `user:pass`) or
-/// `username`/`password`. Credential helpers are not run.
-pub fn from_docker_config(path: &Path, registry: &str) -> Option<Credentials> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let auths = json.get("auths")?.as_object()?;
-    let entry = keys_for(registry).iter().find_map(|k| auths.get(k))?;
-    if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .ok()?;
-        return Credentials::parse(&String::from_utf8(decoded).ok()?).ok();
+    if let Some(config) =
+        var("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config")))
+    {
+        files.push(config.join("containers/auth.json"));
     }
-    let user = entry.get("username")?.as_str()?;
-    let password = entry.get("password")?.as_str()?;
-    Some(Credentials::Basic {
-        user: user.to_string(),
-        password: password.to_string(),
-    })
+    if let Some(docker) = var("DOCKER_CONFIG").or_else(|| home.as_ref().map(|h| h.join(".docker")))
+    {
+        files.push(docker.join("config.json"));
+    }
+    files
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn reads_docker_config() {
+    #[tokio::test]
+    async fn explicit_credentials_go_to_their_registry_only() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("config.json");
+        std::fs::write(&p, r#"{"auths":{"other.example.com":{"auth":"dTpw"}}}"#).unwrap();
+        let mut s = CredentialSources {
+            explicit: vec![],
+            files: Some(vec![d.path().join("absent.json"), p]),
+        };
+        let alice = Credentials::parse("alice:s3cret").unwrap();
+        s.bind("reg.example.com", alice.clone(), "--creds").unwrap();
+        let got = s.resolve("reg.example.com", "a").await.unwrap();
+        assert_eq!((got.creds, got.origin.as_str()), (alice.clone(), "--creds"));
+        let got = s.resolve("other.example.com", "a").await.unwrap();
+        assert_eq!(got.creds, Credentials::parse("u:p").unwrap());
+        assert!(got.origin.contains("config.json"), "{}", got.origin);
+        let got = s.resolve("third.example.com", "a").await.unwrap();
+        assert_eq!(got.creds, Credentials::Anonymous);
+        // The same credentials twice are fine; different ones for one registry are not.
+        s.bind("reg.example.com", alice, "DROPSHIP_REGISTRY_USER")
+            .unwrap();
+        let bob = Credentials::parse("bob:x").unwrap();
+        let e = s.bind("reg.example.com", bob, "--stack-creds").unwrap_err();
+        assert!(e.to_string().contains("--creds and --stack-creds"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn identity_tokens_are_refused_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("auth.json");
         std::fs::write(
             &p,
-            r#"{"auths":{"reg.example.com":{"auth":"dXNlcjpwYTpzcw=="},
-                "https://other.example.com":{"username":"u2","password":"p2"}}}"#,
+            r#"{"auths":{"r.example.com":{"identitytoken":"T0KEN"}}}"#,
         )
         .unwrap();
-        assert_eq!(
-            from_docker_config(&p, "reg.example.com"),
-            Some(Credentials::Basic {
-                user: "user".into(),
-                password: "pa:ss".into()
-            })
-        );
-        assert_eq!(
-            from_docker_config(&p, "other.example.com"),
-            Some(Credentials::Basic {
-                user: "u2".into(),
-                password: "p2".into()
-            })
-        );
-        assert_eq!(from_docker_config(&p, "nope.example.com"), None);
-        let sources = CredentialSources {
-            explicit: None,
-            docker_config: Some(p),
+        let s = CredentialSources {
+            explicit: vec![],
+            files: Some(vec![p]),
         };
-        assert_eq!(
-            sources.for_registry("nope.example.com"),
-            Credentials::Anonymous
-        );
+        let e = s
+            .resolve("r.example.com", "x")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("identity token") && !e.contains("T0KEN"), "{e}");
     }
 
     #[test]
-    fn debug_hides_the_password() {
+    fn debug_hides_secrets() {
         let c = Credentials::parse("alice:s3cret").unwrap();
-        let shown = format!("{c:?}");
+        let shown = format!("{c:?} {:?}", Credentials::IdentityToken("t0k".into()));
         assert!(
-            shown.contains("alice") && !shown.contains("s3cret"),
+            shown.contains("alice") && !shown.contains("s3cret") && !shown.contains("t0k"),
             "{shown}"
         );
         assert!(Credentials::parse("nocolon").is_err());

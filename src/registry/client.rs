@@ -2,8 +2,10 @@
 //! with backoff on transient failures, 202-on-mount handled as "not mounted", streaming blobs
 //! from and to files, index resolution to linux/amd64, and errors that name the registry answer.
 
-use super::auth::CredentialSources;
-use super::retry::{is_transient, RetryPolicy};
+use super::auth::Credentials;
+use super::retry::{unreachable, worth_retrying};
+use super::wire::file_chunks;
+pub use super::wire::{manifest_media_type, pick_platform, RawManifest, RegistryOptions, CHUNK};
 use super::{describe, RegistryError};
 use crate::image::media;
 use crate::layer::hash::{sha256_digest, HashWriter};
@@ -17,47 +19,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A manifest as the registry stores it.
-#[derive(Debug, Clone)]
-pub struct RawManifest {
-    pub bytes: Vec<u8>,
-    pub digest: String,
-    pub media_type: String,
-}
-
-/// Which registries to talk to and how.
-#[derive(Debug, Clone)]
-pub struct RegistryOptions {
-    /// `host[:port]` of registries that speak plain HTTP although they are not on loopback.
-    pub insecure: Vec<String>,
-    pub credentials: CredentialSources,
-    pub retry: RetryPolicy,
-    /// Longest wait for a registry's answer (`DROPSHIP_REGISTRY_TIMEOUT`, default 120 s).
-    pub read_timeout_secs: u64,
-}
-
-impl Default for RegistryOptions {
-    fn default() -> Self {
-        RegistryOptions {
-            insecure: Vec::new(),
-            credentials: CredentialSources::default(),
-            retry: RetryPolicy::default(),
-            read_timeout_secs: 120,
-        }
-    }
-}
-
-impl RegistryOptions {
-    /// The timeout from `DROPSHIP_REGISTRY_TIMEOUT` (seconds), else 120 s.
-    pub fn timeout_from_env() -> u64 {
-        std::env::var("DROPSHIP_REGISTRY_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&s| s > 0)
-            .unwrap_or(120)
-    }
-}
-
 #[derive(Clone)]
 pub struct Registry {
     /// Reads (manifests, blobs): oci-client's pull calls always register credentials.
@@ -69,55 +30,14 @@ pub struct Registry {
     http: reqwest::Client,
     plain: Arc<Vec<String>>,
     probed: Arc<tokio::sync::Mutex<std::collections::HashSet<String>>>,
+    /// What `GET /v2/` showed per registry: a challenge or not.
+    challenged: Arc<tokio::sync::Mutex<std::collections::HashMap<String, bool>>>,
+    /// Credentials resolved per `HOST/REPO` (a helper runs once per repository).
+    creds: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Credentials>>>,
+    /// Registries that answered this process: a refused connection there is worth a retry.
+    answered: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     opts: Arc<RegistryOptions>,
     reporter: Arc<dyn Reporter>,
-}
-
-/// The media type a manifest document declares, or the one its shape implies.
-pub fn manifest_media_type(bytes: &[u8]) -> String {
-    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
-    match v.get("mediaType").and_then(|m| m.as_str()) {
-        Some(m) => m.to_string(),
-        None if v.get("manifests").is_some() => media::OCI_INDEX.to_string(),
-        None => media::OCI_MANIFEST.to_string(),
-    }
-}
-
-/// Picks the linux/amd64 entry of an index.
-pub fn pick_platform(index: &[u8], os: &str, arch: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(index).ok()?;
-    v.get("manifests")?.as_array()?.iter().find_map(|m| {
-        let p = m.get("platform")?;
-        (p.get("os")?.as_str()? == os && p.get("architecture")?.as_str()? == arch)
-            .then(|| m.get("digest")?.as_str().map(str::to_string))?
-    })
-}
-
-/// Upload chunk size: oci-client sends each stream item as one PATCH, and 4 MiB is the largest
-/// chunk every major registry accepts.
-pub const CHUNK: usize = 4 << 20;
-
-/// A file as a stream of `CHUNK`-sized pieces (the last one shorter).
-fn file_chunks(
-    file: tokio::fs::File,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>> {
-    use tokio::io::AsyncReadExt;
-    futures_util::stream::try_unfold(Some(file), |file| async move {
-        let Some(mut file) = file else {
-            return Ok(None);
-        };
-        let mut buf = bytes::BytesMut::with_capacity(CHUNK);
-        while buf.len() < CHUNK {
-            if file.read_buf(&mut buf).await? == 0 {
-                break;
-            }
-        }
-        if buf.is_empty() {
-            return Ok(None);
-        }
-        let more = buf.len() == CHUNK;
-        Ok(Some((buf.freeze(), more.then_some(file))))
-    })
 }
 
 impl Registry {
@@ -161,53 +81,95 @@ impl Registry {
             http,
             plain: Arc::new(plain),
             probed: Default::default(),
+            challenged: Default::default(),
+            creds: Default::default(),
+            answered: Default::default(),
             opts: Arc::new(opts),
             reporter,
         })
     }
 
+    /// The credentials for `r`'s repository (resolved once; see `auth.rs` for the order).
+    async fn credentials(&self, r: &RegistryRef) -> Result<Credentials, RegistryError> {
+        let mut cache = self.creds.lock().await;
+        if let Some(c) = cache.get(&r.repo_name()) {
+            return Ok(c.clone());
+        }
+        let found = self
+            .opts
+            .credentials
+            .resolve(&r.registry, &r.repository)
+            .await?;
+        cache.insert(r.repo_name(), found.creds.clone());
+        Ok(found.creds)
+    }
+
     /// Registers credentials for reads.
-    async fn auth(&self, r: &RegistryRef) {
-        let creds = self.opts.credentials.for_registry(&r.registry);
+    async fn auth(&self, r: &RegistryRef) -> Result<Credentials, RegistryError> {
+        let creds = self.credentials(r).await?;
         self.client
             .store_auth_if_needed(&r.registry, &creds.to_oci())
             .await;
+        Ok(creds)
     }
 
-    /// Does the registry answer `/v2/` with a token challenge?
-    async fn challenges(&self, r: &RegistryRef) -> bool {
+    /// `GET /v2/` once per registry: does it answer with a challenge (token or basic)?
+    async fn probe(&self, r: &RegistryRef) -> Result<bool, OciDistributionError> {
+        let mut known = self.challenged.lock().await;
+        if let Some(c) = known.get(&r.registry) {
+            return Ok(*c);
+        }
         let scheme = if self.plain.contains(&r.registry) {
             "http"
         } else {
             "https"
         };
-        match self
-            .http
-            .get(format!("{scheme}://{}/v2/", r.registry))
-            .send()
-            .await
-        {
-            Ok(res) => res
-                .headers()
-                .contains_key(reqwest::header::WWW_AUTHENTICATE),
-            // Unknown: register anonymous access; it costs requests, not correctness.
-            Err(_) => true,
+        let url = format!("{scheme}://{}/v2/", r.registry);
+        let res = self.http.get(url).send().await?;
+        let challenges = res
+            .headers()
+            .contains_key(reqwest::header::WWW_AUTHENTICATE);
+        self.mark_answered(&r.registry);
+        known.insert(r.registry.clone(), challenges);
+        Ok(challenges)
+    }
+
+    /// Does the registry ask for credentials? Unknown counts as yes: registering anonymous
+    /// access costs requests, not correctness.
+    async fn challenges(&self, r: &RegistryRef) -> bool {
+        self.probe(r).await.unwrap_or(true)
+    }
+
+    /// Fails at once when `r`'s registry cannot be reached at all (DNS, refused, TLS) or its
+    /// credentials cannot be had (a failing helper), so that a build does not stage for
+    /// minutes towards a registry it will never reach.
+    pub async fn preflight(&self, r: &RegistryRef) -> Result<(), RegistryError> {
+        self.credentials(r).await?;
+        match self.probe(r).await {
+            Err(e) => match unreachable(&e) {
+                Some(u) => Err(RegistryError::Unreachable {
+                    detail: u.describe(&r.registry),
+                }),
+                None => Ok(()),
+            },
+            Ok(_) => Ok(()),
         }
     }
 
     /// Registers credentials for writes, once per registry, only where they are needed.
-    async fn push_auth(&self, r: &RegistryRef) {
+    async fn push_auth(&self, r: &RegistryRef) -> Result<(), RegistryError> {
         let mut probed = self.probed.lock().await;
         if probed.contains(&r.registry) {
-            return;
+            return Ok(());
         }
-        let creds = self.opts.credentials.for_registry(&r.registry);
-        if creds != super::auth::Credentials::Anonymous || self.challenges(r).await {
+        let creds = self.credentials(r).await?;
+        if creds != Credentials::Anonymous || self.challenges(r).await {
             self.push_client
                 .store_auth_if_needed(&r.registry, &creds.to_oci())
                 .await;
         }
         probed.insert(r.registry.clone());
+        Ok(())
     }
 
     /// Runs `op` with the retry policy; transient failures are reported and retried.
@@ -224,10 +186,16 @@ impl Registry {
         let policy = &self.opts.retry;
         let mut attempt = 1;
         loop {
+            let answered = self.answered(&r.registry);
             match op().await {
-                Ok(v) => return Ok(v),
-                Err(e) if attempt < policy.attempts && is_transient(&e) => {
-                    let delay = policy.delay(attempt);
+                Ok(v) => {
+                    if !answered {
+                        self.mark_answered(&r.registry);
+                    }
+                    return Ok(v);
+                }
+                Err(e) if attempt < policy.attempts && worth_retrying(&e, answered) => {
+                    let delay = policy.jittered(attempt);
                     warn(
                         self.reporter.as_ref(),
                         format!(
@@ -241,21 +209,46 @@ impl Registry {
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
-                Err(e) => {
-                    return Err(RegistryError::Remote {
-                        registry: r.registry.clone(),
-                        what: what.to_string(),
-                        detail: describe(&e),
-                    })
-                }
+                Err(e) => return Err(self.failure(what, r, e)),
             }
         }
     }
 
+    fn answered(&self, registry: &str) -> bool {
+        let set = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        set.contains(registry)
+    }
+
+    fn mark_answered(&self, registry: &str) {
+        let mut set = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(registry.to_string());
+    }
+
+    /// The error for a failed `what` on `r`: one short line when the registry cannot be
+    /// reached, the registry's answer otherwise.
+    fn failure(&self, what: &str, r: &RegistryRef, e: OciDistributionError) -> RegistryError {
+        if let Some(u) = unreachable(&e) {
+            return RegistryError::Unreachable {
+                detail: u.describe(&r.registry),
+            };
+        }
+        if what.starts_with("fetching manifest") && super::is_not_found(&e) {
+            let image = match r.digest {
+                Some(_) => r.to_string(),
+                None => format!("{}:{}", r.repo_name(), r.reference()),
+            };
+            return RegistryError::NotFound { image };
+        }
+        RegistryError::Remote {
+            registry: r.registry.clone(),
+            what: what.to_string(),
+            detail: describe(&e),
+        }
+    }
+
     async fn raw_manifest(&self, r: &RegistryRef) -> Result<RawManifest, RegistryError> {
-        self.auth(r).await;
+        let creds = self.auth(r).await?.to_oci();
         let oci = r.to_oci();
-        let creds = self.opts.credentials.for_registry(&r.registry).to_oci();
         let (bytes, _) = self
             .retry(&format!("fetching manifest {}", r.reference()), r, || {
                 self.client
@@ -300,7 +293,7 @@ impl Registry {
         digest: &str,
         dest: &Path,
     ) -> Result<u64, RegistryError> {
-        self.auth(r).await;
+        self.auth(r).await?;
         let oci = r.to_oci();
         let dir = dest.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
@@ -328,7 +321,7 @@ impl Registry {
 
     /// HEAD on a blob.
     pub async fn blob_exists(&self, r: &RegistryRef, digest: &str) -> Result<bool, RegistryError> {
-        self.push_auth(r).await;
+        self.push_auth(r).await?;
         let oci = r.to_oci();
         self.retry(&format!("checking blob {digest}"), r, || {
             self.push_client.blob_exists(&oci, digest)
@@ -344,7 +337,7 @@ impl Registry {
         from: &RegistryRef,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        self.push_auth(target).await;
+        self.push_auth(target).await?;
         let oci = target.to_oci();
         let source = from.to_oci();
         let res = self
@@ -375,7 +368,7 @@ impl Registry {
         path: &Path,
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<(), RegistryError> {
-        self.push_auth(r).await;
+        self.push_auth(r).await?;
         let oci = r.to_oci();
         let size = std::fs::metadata(path)
             .map_err(|e| RegistryError::io(path, e))?
@@ -410,7 +403,7 @@ impl Registry {
         bytes: &[u8],
         media_type: &str,
     ) -> Result<String, RegistryError> {
-        self.push_auth(r).await;
+        self.push_auth(r).await?;
         let oci = r.to_oci();
         let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| {
             RegistryError::Client {

@@ -1,11 +1,14 @@
 //! Registries and OCI layouts: reading base images, writing built ones.
 
 pub mod auth;
+pub mod authfile;
 pub mod client;
+pub mod helper;
 pub mod layout;
 pub mod push;
 pub mod retry;
 pub mod source;
+pub mod wire;
 
 pub use client::{RawManifest, Registry, RegistryOptions};
 use oci_client::errors::OciDistributionError;
@@ -19,6 +22,13 @@ pub enum RegistryError {
         what: String,
         detail: String,
     },
+    /// The registry could not be reached at all (DNS, refused, TLS): one line, no retries.
+    #[error("{detail}")]
+    Unreachable { detail: String },
+    #[error("{image}: not found (the registry has no such repository or tag)")]
+    NotFound { image: String },
+    #[error(transparent)]
+    Credentials(#[from] auth::AuthError),
     #[error("registry client: {detail}")]
     Client { detail: String },
     #[error("{what}: expected digest {expected}, got {actual}")]
@@ -49,7 +59,22 @@ impl RegistryError {
     }
 }
 
-const AUTH_HINT: &str = "check --creds, DROPSHIP_REGISTRY_USER/PASSWORD or the docker config.json";
+const AUTH_HINT: &str =
+    "check --creds (--stack-creds for the stack), auth.json or the docker config.json";
+
+/// Whether the registry said that a manifest's repository or tag does not exist.
+pub fn is_not_found(e: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode as C;
+    match e {
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, C::ManifestUnknown | C::NameUnknown | C::NotFound)),
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        _ => false,
+    }
+}
 
 /// A registry's error body, `{"errors":[{"code":..,"message":..}]}`, as `CODE: message; ...`.
 fn error_body(body: &str) -> String {

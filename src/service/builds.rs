@@ -189,11 +189,13 @@ fn options(
         }
         None => (local, vec![]),
     };
+    let stack: ImageRef = stack_ref
+        .parse()
+        .map_err(|e: crate::refs::RefError| e.to_string())?;
+    let registry = state.registry_options(&stack)?;
     Ok(BuildOptions {
         source: paths.package(&build.package_guid),
-        stack: stack_ref
-            .parse()
-            .map_err(|e: crate::refs::RefError| e.to_string())?,
+        stack,
         target,
         also,
         name: app.name.clone(),
@@ -218,7 +220,7 @@ fn options(
         staging_pids: cfg.staging_pids,
         sandbox: cfg.sandbox,
         host_is_container: cfg.host_is_container,
-        registry: state.registry_options(),
+        registry,
         work_dir: paths.work(),
         stack_cache: StackCache {
             dir: paths.stack_cache(),

@@ -24,7 +24,8 @@ pub mod stacks;
 pub mod upload;
 pub mod validate;
 
-use crate::registry::auth::{CredentialSources, Credentials};
+use crate::refs::ImageRef;
+use crate::registry::auth::CredentialSources;
 use crate::registry::RegistryOptions;
 use crate::store::{Db, Paths};
 use axum::extract::DefaultBodyLimit;
@@ -49,22 +50,35 @@ pub struct State {
 pub type Shared = Arc<State>;
 
 impl State {
-    /// Options for registries the service pushes to or pulls stacks from.
-    pub fn registry_options(&self) -> RegistryOptions {
+    /// Options for registries the service pushes to or pulls `stack` from: `[registry]`
+    /// username/password (else DROPSHIP_REGISTRY_USER/PASSWORD) go to the push prefix's
+    /// registry only, DROPSHIP_STACK_REGISTRY_USER/PASSWORD to the stack's.
+    pub fn registry_options(&self, stack: &ImageRef) -> Result<RegistryOptions, String> {
         let r = &self.config.registry;
-        let explicit = match (&r.username, &r.password) {
-            (Some(u), Some(p)) => Some(Credentials::Basic {
-                user: u.clone(),
-                password: p.clone(),
-            }),
-            _ => None,
-        };
-        RegistryOptions {
+        let mut credentials = CredentialSources::default();
+        if let Some(prefix) = &r.prefix {
+            let target: ImageRef = format!("{}/x", prefix.trim_end_matches('/'))
+                .parse()
+                .map_err(|e: crate::refs::RefError| e.to_string())?;
+            let pair = (r.username.as_ref())
+                .map(|u| format!("{u}:{}", r.password.as_deref().unwrap_or("")));
+            credentials.bind_image(
+                &target,
+                ("[registry] username", pair.as_deref()),
+                ("DROPSHIP_REGISTRY_USER", "DROPSHIP_REGISTRY_PASSWORD"),
+            )?;
+        }
+        let stack_env = (
+            "DROPSHIP_STACK_REGISTRY_USER",
+            "DROPSHIP_STACK_REGISTRY_PASSWORD",
+        );
+        credentials.bind_image(stack, ("", None), stack_env)?;
+        Ok(RegistryOptions {
             insecure: r.insecure.clone(),
-            credentials: CredentialSources::from_env(explicit),
+            credentials,
             read_timeout_secs: RegistryOptions::timeout_from_env(),
             ..Default::default()
-        }
+        })
     }
 }
 
