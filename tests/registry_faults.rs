@@ -920,9 +920,12 @@ fn manifest_put_500_fails_after_bounded_retries() {
             "error line lacks {want:?}: {err}\n{ctx}"
         );
     }
-    assert!(
-        !run.out.stdout.iter().any(|c| !c.is_ascii_whitespace()),
-        "no JSON on failure:\n{ctx}"
+    // --json: one error object on stdout, with the exit code and what failed.
+    let v: serde_json::Value = serde_json::from_slice(&run.out.stdout).expect(&ctx);
+    assert_eq!(
+        (v["error"]["code"].as_i64(), v["error"]["kind"].as_str()),
+        (Some(1), Some("registry")),
+        "{ctx}"
     );
     // Not in the registry.
     assert_eq!(
