@@ -13,6 +13,7 @@ pub mod registry;
 pub mod report;
 pub mod safefs;
 pub mod service;
+pub mod size;
 pub mod stack;
 pub mod staging;
 pub mod store;

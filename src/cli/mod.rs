@@ -216,23 +216,9 @@ pub struct ImportArgs {
 }
 
 /// Bytes from `512M`, `1G`, `100K`, `1T` (powers of 1024); a bare number is megabytes, as in
-/// `cf push -m`.
+/// `cf push -m` (see [`dropship::size::parse_size`], which the app manifest uses too).
 pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim().to_ascii_uppercase();
-    let t = t.strip_suffix('B').unwrap_or(&t);
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'K')) => (&t[..i], 1u64 << 10),
-        Some((i, 'M')) => (&t[..i], 1 << 20),
-        Some((i, 'G')) => (&t[..i], 1 << 30),
-        Some((i, 'T')) => (&t[..i], 1 << 40),
-        _ => (t, 1 << 20),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("{s:?} is not a size like 512M or 1G"))?;
-    n.checked_mul(mult)
-        .with_context(|| format!("{s:?} is too large"))
+    dropship::size::parse_size(s).map_err(anyhow::Error::msg)
 }
 
 fn parse_env(items: &[String]) -> Result<Vec<(String, String)>> {
