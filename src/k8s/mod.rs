@@ -154,6 +154,13 @@ pub struct AppSpec {
     /// the downward-API ones (`POD_NAME`, `CF_INSTANCE_GUID|IP|INTERNAL_IP|INDEX`).
     pub env: BTreeMap<String, String>,
     pub port: u16,
+    /// The droplet's process types and their commands. `web` runs the image's Cmd and has the
+    /// Service; every other type gets its own StatefulSet running its command (no Service,
+    /// health check `process`).
+    pub processes: BTreeMap<String, String>,
+    /// How long an instance may take to start, in seconds (Cloud Foundry's
+    /// `health_check_timeout`, the manifest's `timeout`): the startup probe's budget.
+    pub startup_timeout_s: u32,
     /// Empty means [`DEFAULT_SPACE_ORG`].
     pub space_name: String,
     /// Empty means [`DEFAULT_SPACE_ORG`].
@@ -173,6 +180,8 @@ impl Default for AppSpec {
             health_check: HealthCheck::Port,
             env: BTreeMap::new(),
             port: 8080,
+            processes: BTreeMap::new(),
+            startup_timeout_s: statefulset::STARTUP_TIMEOUT_S as u32,
             space_name: String::new(),
             org_name: String::new(),
         }
@@ -231,6 +240,13 @@ impl AppSpec {
         if self.port == 0 {
             return Err(invalid("port", "must not be 0"));
         }
+        if !(1..=3600).contains(&self.startup_timeout_s) {
+            return Err(invalid(
+                "health check timeout",
+                format!("{} s: expected 1 to 3600", self.startup_timeout_s),
+            ));
+        }
+        self.validate_processes()?;
         if let HealthCheck::Http { endpoint } = &self.health_check {
             if !valid_endpoint(endpoint) {
                 return Err(invalid(
@@ -246,6 +262,33 @@ impl AppSpec {
             ));
         }
         Ok(())
+    }
+
+    /// Process types must be label values as they are (they name objects and label pods);
+    /// the ones with a StatefulSet of their own need a command.
+    fn validate_processes(&self) -> Result<(), K8sError> {
+        for (kind, command) in &self.processes {
+            if label_value(kind) != *kind || kind.is_empty() {
+                return Err(invalid(
+                    "process type",
+                    format!(
+                        "{kind:?} must be a label value ([A-Za-z0-9] with -_. inside, at most 63)"
+                    ),
+                ));
+            }
+            if kind != PROCESS_TYPE_WEB && command.trim().is_empty() {
+                return Err(invalid("process type", format!("{kind:?} has no command")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The process types other than `web`, sorted, with their commands.
+    pub fn other_processes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.processes
+            .iter()
+            .filter(|(k, _)| k.as_str() != PROCESS_TYPE_WEB)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }
 
@@ -283,15 +326,20 @@ fn is_env_var_name(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub app_guid: String,
+    /// The process's GUID, Eirini's LRP GUID (`cloudfoundry.org/guid`): the app GUID for
+    /// `web` (as Cloud Controller's web process), derived from it and the type for others.
+    pub guid: String,
+    pub process_type: String,
     /// Stable across rebuilds of the same app ON PURPOSE: the StatefulSet selector includes
     /// the version and selectors are immutable, so a rebuilt app must keep its version for
     /// `kubectl apply` to update the same StatefulSet in place; the new image digest in the
     /// pod template is what rolls the pods. (In CF a new version means a new LRP; here it
     /// would mean a second StatefulSet next to the old one.)
     pub version: String,
-    /// `<app_guid>-<version>`, Eirini's `cloudfoundry.org/process_guid` annotation.
+    /// `<guid>-<version>`, Eirini's `cloudfoundry.org/process_guid` annotation.
     pub process_guid: String,
-    /// StatefulSet and PDB name.
+    /// StatefulSet and PDB name: Eirini's `<app>-<space>-<hash>` for `web` (unchanged, so
+    /// existing StatefulSets keep their names), `<app>-<type>-<space>-<hash>` for others.
     pub name: String,
     /// Service name, also the `app.kubernetes.io/name` label.
     pub service_name: String,
@@ -306,6 +354,8 @@ impl Identity {
         let app_guid = app_guid(spec.namespace().unwrap_or(""), &spec.name);
         let version = version(&app_guid);
         Identity {
+            guid: app_guid.clone(),
+            process_type: PROCESS_TYPE_WEB.to_string(),
             process_guid: format!("{app_guid}-{version}"),
             name: stateful_set_name(&spec.name, spec.space_name(), &app_guid, &version),
             service_name: service_name(&spec.name, &app_guid),
@@ -318,6 +368,29 @@ impl Identity {
         }
     }
 
+    /// The identity of the process type `kind`'s StatefulSet ([`Identity::new`] for `web`).
+    pub fn for_process(spec: &AppSpec, kind: &str) -> Identity {
+        let mut id = Identity::new(spec);
+        if kind == PROCESS_TYPE_WEB {
+            return id;
+        }
+        let guid = process_guid(&id.app_guid, kind);
+        id.name = stateful_set_name(
+            &format!("{}-{kind}", spec.name),
+            spec.space_name(),
+            &guid,
+            &id.version,
+        );
+        id.process_guid = format!("{guid}-{}", id.version);
+        id.guid = guid;
+        id.process_type = kind.to_string();
+        id
+    }
+
+    pub fn is_web(&self) -> bool {
+        self.process_type == PROCESS_TYPE_WEB
+    }
+
     /// The StatefulSet selector: Eirini's guid, version and source type.
     ///
     /// `cloudfoundry.org/guid` holds the app GUID, not the process GUID: in Eirini it is the
@@ -325,7 +398,7 @@ impl Identity {
     /// GUID; `<guid>-<version>` (73 characters) would not fit a label value anyway.
     pub fn selector_labels(&self) -> BTreeMap<String, String> {
         string_map([
-            (LABEL_GUID, self.app_guid.as_str()),
+            (LABEL_GUID, self.guid.as_str()),
             (LABEL_VERSION, &self.version),
             (LABEL_SOURCE_TYPE, SOURCE_TYPE_APP),
         ])
@@ -343,7 +416,7 @@ impl Identity {
         let mut labels = self.selector_labels();
         labels.extend(string_map([
             (LABEL_APP_GUID, self.app_guid.as_str()),
-            (LABEL_PROCESS_TYPE, PROCESS_TYPE_WEB),
+            (LABEL_PROCESS_TYPE, &self.process_type),
             (LABEL_ORG_NAME, &label_value(&self.org_name)),
             (LABEL_SPACE_NAME, &label_value(&self.space_name)),
             (LABEL_K8S_NAME, &self.service_name),
@@ -389,22 +462,45 @@ fn string_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeM
         .collect()
 }
 
-/// The objects for one app. `pdb` is present only with more than one instance.
+/// The objects for one app: the web process's StatefulSet, PDB and Service, then one
+/// StatefulSet (and PDB) per other process type. PDBs only with more than one instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifests {
     pub stateful_set: StatefulSet,
     pub pdb: Option<PodDisruptionBudget>,
     pub service: Service,
+    /// Sorted by process type.
+    pub processes: Vec<ProcessSet>,
+}
+
+/// A process type other than `web`: its StatefulSet, and its PDB as for `web`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSet {
+    pub process_type: String,
+    pub stateful_set: StatefulSet,
+    pub pdb: Option<PodDisruptionBudget>,
 }
 
 /// Builds the manifests after [`AppSpec::validate`].
 pub fn manifests(spec: &AppSpec) -> Result<Manifests, K8sError> {
     spec.validate()?;
     let id = Identity::new(spec);
+    let processes = spec
+        .other_processes()
+        .map(|(kind, _)| {
+            let pid = Identity::for_process(spec, kind);
+            ProcessSet {
+                process_type: kind.to_string(),
+                stateful_set: statefulset::stateful_set(spec, &pid),
+                pdb: pdb::pod_disruption_budget(spec, &pid),
+            }
+        })
+        .collect();
     Ok(Manifests {
         stateful_set: statefulset::stateful_set(spec, &id),
         pdb: pdb::pod_disruption_budget(spec, &id),
         service: service::service(spec, &id),
+        processes,
     })
 }
 
@@ -426,11 +522,16 @@ struct List<'a> {
 }
 
 impl Manifests {
-    /// StatefulSet, PodDisruptionBudget (if any), Service, in that order.
+    /// StatefulSet, PodDisruptionBudget (if any), Service, in that order; then each other
+    /// process's StatefulSet and PodDisruptionBudget (if any).
     fn items(&self) -> Vec<Item<'_>> {
         let mut items = vec![Item::StatefulSet(&self.stateful_set)];
         items.extend(self.pdb.as_ref().map(Item::Pdb));
         items.push(Item::Service(&self.service));
+        for p in &self.processes {
+            items.push(Item::StatefulSet(&p.stateful_set));
+            items.extend(p.pdb.as_ref().map(Item::Pdb));
+        }
         items
     }
 
