@@ -8,6 +8,16 @@ use dropship::intake::Limits;
 use dropship::k8s::HealthCheck;
 use std::path::Path;
 
+/// The warning of `dropship build` about a manifest's stack: it stages on `--stack`, an image
+/// reference, where a manifest names a stack.
+pub fn build_warnings(file: &ManifestFile) -> Option<String> {
+    let stack = file.manifest.stack.as_ref()?;
+    Some(format!(
+        "warning: {}: stack: ignored, {stack:?} is a name: dropship build stages on --stack",
+        file.name
+    ))
+}
+
 /// The manifest of the app at `source`, if it has one; prints one line saying it is read and
 /// one warning per attribute not applied.
 pub fn load(source: &Path, limits: &Limits) -> Result<Option<ManifestFile>> {
@@ -50,11 +60,6 @@ const DEFAULT_MB: u64 = 1024;
 
 /// Flags over the manifest; `--env` replaces the manifest's variable of the same name.
 pub fn build_settings(flags: BuildFlags<'_>, m: AppManifest) -> BuildSettings {
-    if let Some(stack) = &m.stack {
-        eprintln!(
-            "warning: manifest stack {stack:?} is not used: dropship build stages on --stack"
-        );
-    }
     let mut env: std::collections::BTreeMap<String, String> = m.env.into_iter().collect();
     env.extend(flags.env);
     BuildSettings {
@@ -90,8 +95,8 @@ pub fn push_warnings(m: &AppManifest) -> Vec<String> {
         .filter(|(_, given)| *given)
         .map(|(attr, _)| {
             format!(
-                "{attr}: not applied by dropship push (the service API takes only name, env, \
-                 buildpacks and stack; use dropship build for it)"
+                "{attr}: ignored by dropship push: the service API takes only name, env, \
+                 buildpacks and stack (dropship build applies it)"
             )
         })
         .collect()

@@ -372,8 +372,12 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         max_bytes: parse_size(&a.max_app_size).context("--max-app-size")?,
         max_ratio: a.max_zip_ratio,
     };
-    let m = manifest::load(&a.source, &limits)?.map(|f| f.manifest);
-    let s = manifest::build_settings(build_flags(a)?, m.unwrap_or_default());
+    let file = manifest::load(&a.source, &limits)?;
+    if let Some(w) = file.as_ref().and_then(manifest::build_warnings) {
+        eprintln!("{w}");
+    }
+    let m = file.map(|f| f.manifest).unwrap_or_default();
+    let s = manifest::build_settings(build_flags(a)?, m);
     if s.memory_mb == 0 || s.disk_mb == 0 {
         bail!("--memory and --disk must be at least 1M");
     }

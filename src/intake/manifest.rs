@@ -81,7 +81,7 @@ pub fn parse(text: &str) -> Result<AppManifest, ManifestError> {
             "applications" => apps = Some(v),
             "version" => version(&v)?,
             other => m.warnings.push(format!(
-                "{other}: top-level attribute not supported (only `applications` and `version`): ignored"
+                "{other}: ignored, not supported: only `applications` and `version` are read at the top level"
             )),
         }
     }
@@ -133,11 +133,11 @@ fn unsupported(attr: &str) -> Option<&'static str> {
     Some(match attr {
         "routes" | "route" | "random-route" | "no-route" | "default-route" | "host" | "hosts"
         | "domain" | "domains" | "no-hostname" => {
-            "no routes are made: the web process gets a ClusterIP Service; expose it with an Ingress or Gateway"
+            "no routes are made; the web process gets a ClusterIP Service, expose it with an Ingress or Gateway"
         }
-        "services" => "service bindings are not made (VCAP_SERVICES stays {})",
+        "services" => "no service bindings are made, VCAP_SERVICES stays {}",
         "sidecars" => "sidecars are not run",
-        "processes" => "per-process settings are not applied: every process type runs with the app's instances, memory and disk (use `command` for the web process)",
+        "processes" => "every process type runs with the app's instances, memory and disk; `command` sets the web process's",
         "path" => "the app is the SOURCE given on the command line",
         "docker" => "docker images are not staged",
         "metadata" => "labels and annotations are not applied",
@@ -163,12 +163,12 @@ fn parse_app(app: Value, m: &mut AppManifest) -> Result<(), ManifestError> {
         let attr = key(k, "applications[0]")?;
         if let Some(why) = unsupported(attr) {
             m.warnings
-                .push(format!("{attr}: not supported ({why}): ignored"));
+                .push(format!("{attr}: ignored, not supported: {why}"));
             continue;
         }
         if has_vars(v) {
             m.warnings.push(format!(
-                "{attr}: ((variables)) are not interpolated (dropship has no --vars): used as written"
+                "{attr}: ((variables)) are not interpolated, dropship has no --vars: used as written"
             ));
         }
         match attr {
@@ -193,7 +193,7 @@ fn parse_app(app: Value, m: &mut AppManifest) -> Result<(), ManifestError> {
             "timeout" => m.timeout_s = Some(timeout(v)?),
             other => m
                 .warnings
-                .push(format!("{other}: not supported by dropship: ignored")),
+                .push(format!("{other}: ignored, not supported by dropship")),
         }
     }
     m.health_check = health_check(hc_type, endpoint, &mut m.warnings)?;
@@ -354,7 +354,7 @@ fn health_check(
     };
     if endpoint.is_some() && !matches!(hc, Some(HealthCheck::Http { .. })) {
         warnings.push(
-            "health-check-http-endpoint: used only with health-check-type: http: ignored".into(),
+            "health-check-http-endpoint: ignored, used only with health-check-type http".into(),
         );
     }
     Ok(hc)
