@@ -337,18 +337,7 @@ fn push_uses_the_manifest_name_env_and_buildpacks() {
         "applications:\n- name: pushed-by-manifest\n  buildpacks: [binary]\n  instances: 2\n  \
          env: {GREETING: hello-push}\n",
     );
-    let o = Command::new(bin())
-        .args([
-            "push",
-            app.to_str().unwrap(),
-            "--api",
-            &svc.base(),
-            "--json",
-        ])
-        .env_remove("DROPSHIP_API")
-        .env_remove("DROPSHIP_TOKEN")
-        .output()
-        .unwrap();
+    let o = push(&app, &svc.base());
     assert!(o.status.success(), "{}\n{}", text(&o), svc.log());
     let err = stderr(&o);
     assert!(
@@ -384,4 +373,57 @@ fn push_uses_the_manifest_name_env_and_buildpacks() {
     let file = tmp.path().join("k8s.yaml");
     std::fs::write(&file, &yaml).unwrap();
     kubernetes_validate(&file);
+
+    // A second push of the existing app sets the manifest's variables, keeps the others.
+    write(
+        &app.join("manifest.yml"),
+        "applications:\n- name: pushed-by-manifest\n  buildpack: binary\n  env: {MORE: yes-more}\n",
+    );
+    let o = push(&app, &svc.base());
+    assert!(o.status.success(), "{}\n{}", text(&o), svc.log());
+    let guid = out["app"].as_str().unwrap();
+    let (status, body) = http_get(svc.port, &format!("/v3/apps/{guid}/environment_variables"))
+        .expect("the service answers");
+    assert_eq!(status, 200, "{body}");
+    let env: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        env["var"],
+        serde_json::json!({"GREETING": "hello-push", "MORE": "yes-more"})
+    );
+    // The endpoint itself: null removes, names are checked as at creation.
+    let path = format!("/v3/apps/{guid}/environment_variables");
+    let (status, body) = patch(svc.port, &path, r#"{"var": {"MORE": null}}"#);
+    assert_eq!(status, 200, "{body}");
+    let env: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(env["var"], serde_json::json!({"GREETING": "hello-push"}));
+    let (status, body) = patch(svc.port, &path, r#"{"var": {"CF_X": "y"}}"#);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("CF_X"), "{body}");
+}
+
+/// `PATCH path` with a JSON body: status and body.
+fn patch(port: u16, path: &str, json: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "PATCH {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+fn push(app: &Path, api: &str) -> Output {
+    Command::new(bin())
+        .args(["push", app.to_str().unwrap(), "--api", api, "--json"])
+        .env_remove("DROPSHIP_API")
+        .env_remove("DROPSHIP_TOKEN")
+        .output()
+        .unwrap()
 }

@@ -79,8 +79,8 @@ pub fn build_settings(flags: BuildFlags<'_>, m: AppManifest) -> BuildSettings {
     }
 }
 
-/// What `dropship push` can send (the service API takes a name, environment variables,
-/// buildpacks and a stack); one warning for each other setting the manifest gives.
+/// What `dropship push` cannot send (the service API takes a name, environment variables,
+/// buildpacks and a stack): one warning for each other setting the manifest gives.
 pub fn push_warnings(m: &AppManifest) -> Vec<String> {
     let not_sent = [
         ("instances", m.instances.is_some()),

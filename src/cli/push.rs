@@ -2,7 +2,9 @@
 //!
 //! 1. The app: a directory (walked with `intake::dir::list_dir`, so `.cfignore` and the cf
 //!    CLI's default ignores apply exactly as in `dropship build`) or a zip, uploaded as is.
-//! 2. Find the app by name (`GET /v3/apps?names=`), else create it (`POST /v3/apps`).
+//! 2. The app's settings from its `manifest.yml` (see `cli/manifest.rs`), flags first. Find
+//!    the app by name (`GET /v3/apps?names=`) and set the manifest's env
+//!    (`PATCH /v3/apps/:guid/environment_variables`), else create it with them (`POST /v3/apps`).
 //! 3. `POST /v3/packages` (bits).
 //! 4. Directory apps: SHA-1 and size of every file (streamed, on a few threads), then
 //!    `POST /v3/resource_matches` to learn which the server already has.
@@ -575,13 +577,17 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: Value) -> Result<Value> {
         let url = self.url(path);
         let resp = self
-            .send(Method::POST, &url, |r| {
+            .send(method.clone(), &url, |r| {
                 r.timeout(REQUEST_TIMEOUT).json(&body)
             })
             .await?;
-        Self::json_of(&Method::POST, &url, resp).await
+        Self::json_of(&method, &url, resp).await
     }
 
     async fn find_app(&self, name: &str) -> Result<Option<Value>> {
@@ -595,21 +601,22 @@ impl Api {
             .cloned())
     }
 
-    /// The app named `name`; created with `env` as its environment variables when missing (an
-    /// existing app keeps its own: the service cannot change them, and a warning says so).
+    /// The app named `name` with `env` among its environment variables: created with them, or
+    /// found and given them (`PATCH .../environment_variables`: its other variables stay, as
+    /// `cf push` does).
     async fn find_or_create_app(&self, name: &str, env: &[(String, String)]) -> Result<Value> {
+        let vars: serde_json::Map<String, Value> =
+            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         if let Some(app) = self.find_app(name).await? {
             eprintln!("==> app {name}");
-            if !env.is_empty() {
-                eprintln!(
-                    "warning: env: {name} exists already and the service cannot change its \
-                     environment variables: the manifest's env is not applied"
-                );
+            if !vars.is_empty() {
+                let guid = str_field(&app, "guid")?;
+                let path = format!("/v3/apps/{guid}/environment_variables");
+                self.send_json(Method::PATCH, &path, json!({"var": vars}))
+                    .await?;
             }
             return Ok(app);
         }
-        let vars: serde_json::Map<String, Value> =
-            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let body = json!({"name": name, "environment_variables": vars});
         match self.post("/v3/apps", body).await {
             Ok(app) => {
