@@ -43,6 +43,12 @@ pub struct BuildOptions {
     pub memory_mb: u64,
     pub disk_mb: u64,
     pub health_check: HealthCheck,
+    /// The web process's start command in place of the buildpack's (the manifest's
+    /// `command`): the image's Cmd.
+    pub command: Option<String>,
+    /// How long an instance may take to start, in seconds (the manifest's `timeout`); `None`:
+    /// Cloud Foundry's 60.
+    pub health_check_timeout: Option<u32>,
     pub namespace: Option<String>,
     pub manifests_dir: Option<PathBuf>,
     pub droplet_out: Option<PathBuf>,
@@ -125,6 +131,8 @@ pub struct LayerInfo {
 /// What a build produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BuildOutcome {
+    /// The app's name.
+    pub name: String,
     /// `REPO@sha256:...` (registry) or `oci:DIR@sha256:...` (layout).
     pub image: String,
     pub digest: String,
@@ -190,9 +198,24 @@ async fn blocking<T: Send + 'static>(
 /// The buildpacks to run, copied into the work dir (as Cloud Foundry downloads them into the
 /// staging container): root's, readable by everyone, so the staging user can run them from
 /// wherever they are installed and no buildpack can change another.
-fn staged_buildpacks(opts: &BuildOptions, work: &Path) -> Result<Vec<Buildpack>, BuildError> {
+fn staged_buildpacks(
+    opts: &BuildOptions,
+    work: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Buildpack>, BuildError> {
     let bps: Vec<Buildpack> = if opts.buildpacks.is_empty() {
-        buildpacks::detection_order(&opts.buildpacks_dir)?
+        let order = buildpacks::detection_order(&opts.buildpacks_dir)?;
+        if !order.unlisted.is_empty() {
+            info(
+                reporter,
+                format!(
+                    "buildpacks not named in {}: {}: tried after the listed ones",
+                    opts.buildpacks_dir.join("order").display(),
+                    order.unlisted.join(", ")
+                ),
+            );
+        }
+        order.buildpacks
     } else {
         let unpack = work.join("buildpacks");
         opts.buildpacks
@@ -312,8 +335,8 @@ async fn stage(
     reporter: Arc<dyn Reporter>,
 ) -> Result<crate::staging::StagingResult, BuildError> {
     let skip_detect = !opts.buildpacks.is_empty();
-    let (o, w) = (opts.clone(), ws.clone());
-    let bps = blocking(move || staged_buildpacks(&o, w.path())).await?;
+    let (o, w, r) = (opts.clone(), ws.clone(), reporter.clone());
+    let bps = blocking(move || staged_buildpacks(&o, w.path(), r.as_ref())).await?;
     check_reachable(opts, &rootfs, ws.path())?;
     let confine = confinement(opts, &ws, reporter.as_ref())?;
     let sandbox = Sandbox::new(opts.sandbox, &rootfs, ws.dirs.clone(), mounts(&bps))
@@ -360,6 +383,23 @@ async fn stage(
     .await
 }
 
+/// The manifest's `command` replaces the buildpack's web command, as in Cloud Foundry (the
+/// droplet's `staging_info.yml` keeps the buildpack's).
+fn apply_command(
+    opts: &BuildOptions,
+    staged: &mut crate::staging::StagingResult,
+    reporter: &dyn Reporter,
+) {
+    if let Some(cmd) = &opts.command {
+        info(reporter, format!("start command (web): {cmd}"));
+        staged.start_command = cmd.clone();
+        staged
+            .process_types
+            .insert(k8s::PROCESS_TYPE_WEB.to_string(), cmd.clone());
+    }
+}
+
+/// `info` with the start command the image runs (which may be the manifest's).
 fn image_spec(
     opts: &BuildOptions,
     stack: &Stack,
@@ -418,6 +458,7 @@ fn write_manifests(
     opts: &BuildOptions,
     dir: &Path,
     image_by_digest: &str,
+    processes: &BTreeMap<String, String>,
 ) -> Result<PathBuf, BuildError> {
     let mut spec = AppSpec::new(opts.name.clone(), image_by_digest.to_string());
     spec.namespace = opts.namespace.clone();
@@ -426,6 +467,10 @@ fn write_manifests(
     spec.disk_mb = opts.disk_mb;
     spec.health_check = opts.health_check.clone();
     spec.env = opts.env.iter().cloned().collect();
+    spec.processes = processes.clone();
+    if let Some(t) = opts.health_check_timeout {
+        spec.startup_timeout_s = t;
+    }
     let yaml = k8s::manifests(&spec)?.to_yaml()?;
     std::fs::create_dir_all(dir).map_err(other("creating the manifests dir"))?;
     let file = k8s::sanitize_name(&opts.name, "app");
@@ -642,7 +687,7 @@ pub async fn build(
             .map_err(other("giving the staging dirs to the staging user"))
     })
     .await?;
-    let staged = stage(opts, &stack, rootfs, ws.clone(), reporter.clone()).await?;
+    let mut staged = stage(opts, &stack, rootfs, ws.clone(), reporter.clone()).await?;
     let (o, w, r) = (opts.clone(), ws.clone(), reporter.clone());
     blocking(move || {
         keep_cache(&o, &w, r.as_ref());
@@ -677,7 +722,12 @@ pub async fn build(
     };
     timer.lap("droplet");
 
-    let spec = image_spec(opts, &stack, &info_doc, &tgz, &staged.buildpacks);
+    apply_command(opts, &mut staged, reporter.as_ref());
+    let run_info = StagingInfo {
+        start_command: staged.start_command.clone(),
+        ..info_doc.clone()
+    };
+    let spec = image_spec(opts, &stack, &run_info, &tgz, &staged.buildpacks);
     let new_layers = [
         NewLayer {
             blob: launcher.clone(),
@@ -735,7 +785,7 @@ pub async fn build(
 
     let manifests = match &opts.manifests_dir {
         Some(dir) => {
-            let p = write_manifests(opts, dir, &image_ref)?;
+            let p = write_manifests(opts, dir, &image_ref, &staged.process_types)?;
             timer.lap("manifests");
             Some(p)
         }
@@ -751,6 +801,7 @@ pub async fn build(
         })
         .collect();
     Ok(BuildOutcome {
+        name: opts.name.clone(),
         image: image_ref,
         digest,
         droplet_digest: tgz.digest,

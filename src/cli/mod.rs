@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their translation into library calls.
 
 pub mod logging;
+pub mod manifest;
 pub mod push;
 pub mod report;
 
@@ -151,26 +152,33 @@ pub struct BuildArgs {
     /// Directory of buildpacks used for detection.
     #[arg(long, env = "DROPSHIP_BUILDPACKS_DIR", value_name = "DIR")]
     pub buildpacks_dir: Option<PathBuf>,
-    /// App name (default: the source's base name).
+    /// App name (default: the manifest's, else the source's base name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Environment variable for staging and running (repeatable).
+    /// Environment variable for staging and running (repeatable; over the manifest's env).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
-    #[arg(long, default_value_t = 1)]
-    pub instances: u32,
-    /// Memory limit (e.g. 512M, 1G), of the app and of its staging.
-    #[arg(long, default_value = "1G")]
-    pub memory: String,
-    /// Disk limit (e.g. 1G), of the app and of its staging (app, deps, cache, /tmp).
-    #[arg(long, default_value = "1G")]
-    pub disk: String,
+    /// Instances (default: the manifest's, else 1).
+    #[arg(long)]
+    pub instances: Option<u32>,
+    /// Memory limit (e.g. 512M, 1G), of the app and of its staging (default: the
+    /// manifest's, else 1G).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Disk limit (e.g. 1G), of the app and of its staging (app, deps, cache, /tmp)
+    /// (default: the manifest's disk_quota, else 1G).
+    #[arg(long)]
+    pub disk: Option<String>,
+    /// Start command of the web process, in place of the buildpack's (default: the
+    /// manifest's command).
+    #[arg(long)]
+    pub command: Option<String>,
     /// Processes (and threads) staging may run at once.
     #[arg(long, env = "DROPSHIP_STAGING_PIDS", default_value_t = dropship::staging::limits::StagingLimits::DEFAULT_PIDS)]
     pub staging_pids: u64,
-    /// port | http:PATH | process
-    #[arg(long = "health-check", default_value = "port")]
-    pub health_check: String,
+    /// port | http:PATH | process (default: the manifest's, else port).
+    #[arg(long = "health-check")]
+    pub health_check: Option<String>,
     #[arg(long)]
     pub namespace: Option<String>,
     /// Write the StatefulSet, PodDisruptionBudget and Service to DIR/<app>.yaml.
@@ -391,33 +399,43 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
     if !a.source.exists() {
         bail!("{}: no such file or directory", a.source.display());
     }
-    let health_check: HealthCheck = a.health_check.parse().context("--health-check")?;
-    let memory_mb = parse_size(&a.memory).context("--memory")? >> 20;
-    let disk_mb = parse_size(&a.disk).context("--disk")? >> 20;
-    if memory_mb == 0 || disk_mb == 0 {
+    let limits = Limits {
+        max_files: a.max_app_files,
+        max_bytes: parse_size(&a.max_app_size).context("--max-app-size")?,
+        max_ratio: a.max_zip_ratio,
+    };
+    let file = manifest::load(&a.source, &limits)?;
+    if let Some(w) = file.as_ref().and_then(manifest::build_warnings) {
+        eprintln!("{w}");
+    }
+    let m = file.map(|f| f.manifest).unwrap_or_default();
+    let s = manifest::build_settings(build_flags(a)?, m);
+    if s.memory_mb == 0 || s.disk_mb == 0 {
         bail!("--memory and --disk must be at least 1M");
     }
     let stack_creds = Some((&stack, a.stack_creds.as_deref()));
     let registry = registry_options(&a.registry, &target, stack_creds)?;
     Ok(BuildOptions {
         source: absolute(&a.source)?,
-        name: match &a.name {
-            Some(n) => n.clone(),
+        name: match s.name {
+            Some(n) => n,
             None => app_name(&a.source)?,
         },
         stack,
         target,
         also: Vec::new(),
-        buildpacks: a.buildpacks.clone(),
+        buildpacks: s.buildpacks,
         buildpacks_dir: absolute(&match &a.buildpacks_dir {
             Some(d) => d.clone(),
             None => default_buildpacks_dir()?,
         })?,
-        env: parse_env(&a.env)?,
-        instances: a.instances,
-        memory_mb,
-        disk_mb,
-        health_check,
+        env: s.env,
+        instances: s.instances,
+        memory_mb: s.memory_mb,
+        disk_mb: s.disk_mb,
+        health_check: s.health_check,
+        command: s.command,
+        health_check_timeout: s.timeout,
         namespace: a.namespace.clone(),
         manifests_dir: a.manifests.as_deref().map(absolute).transpose()?,
         droplet_out: a.droplet.as_deref().map(absolute).transpose()?,
@@ -429,13 +447,32 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
         sandbox: a.sandbox,
         host_is_container: a.host_is_container,
         registry,
-        work_dir: absolute(&work_dir(&a.registry, Some(&a.source), disk_mb << 20))?,
+        work_dir: absolute(&work_dir(&a.registry, Some(&a.source), s.disk_mb << 20))?,
         stack_cache: stack_cache(&a.registry),
-        limits: Limits {
-            max_files: a.max_app_files,
-            max_bytes: parse_size(&a.max_app_size).context("--max-app-size")?,
-            max_ratio: a.max_zip_ratio,
-        },
+        limits,
+    })
+}
+
+/// The flags of `dropship build` that the app manifest may also set, parsed.
+fn build_flags(a: &BuildArgs) -> Result<manifest::BuildFlags<'_>> {
+    let mb = |v: &Option<String>, flag: &str| -> Result<Option<u64>> {
+        v.as_deref()
+            .map(|s| parse_size(s).context(flag.to_string()).map(|b| b >> 20))
+            .transpose()
+    };
+    Ok(manifest::BuildFlags {
+        name: a.name.as_deref(),
+        buildpacks: &a.buildpacks,
+        env: parse_env(&a.env)?,
+        instances: a.instances,
+        memory_mb: mb(&a.memory, "--memory")?,
+        disk_mb: mb(&a.disk, "--disk")?,
+        health_check: a
+            .health_check
+            .as_deref()
+            .map(|h| h.parse::<HealthCheck>().context("--health-check"))
+            .transpose()?,
+        command: a.command.as_deref().filter(|c| !c.trim().is_empty()),
     })
 }
 

@@ -2,7 +2,9 @@
 //!
 //! 1. The app: a directory (walked with `intake::dir::list_dir`, so `.cfignore` and the cf
 //!    CLI's default ignores apply exactly as in `dropship build`) or a zip, uploaded as is.
-//! 2. Find the app by name (`GET /v3/apps?names=`), else create it (`POST /v3/apps`).
+//! 2. The app's settings from its `manifest.yml` (see `cli/manifest.rs`), flags first. Find
+//!    the app by name (`GET /v3/apps?names=`) and set the manifest's env
+//!    (`PATCH /v3/apps/:guid/environment_variables`), else create it with them (`POST /v3/apps`).
 //! 3. `POST /v3/packages` (bits).
 //! 4. Directory apps: SHA-1 and size of every file (streamed, on a few threads), then
 //!    `POST /v3/resource_matches` to learn which the server already has.
@@ -21,6 +23,8 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use dropship::intake::dir::{self, AppEntryKind};
+use dropship::intake::manifest::AppManifest;
+use dropship::intake::Limits;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
@@ -36,13 +40,14 @@ pub struct PushArgs {
     /// The dropship serve API, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "DROPSHIP_API", value_name = "URL")]
     pub api: String,
-    /// App name (default: the source's base name).
+    /// App name (default: the manifest's, else the source's base name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Admin buildpack to use (repeatable; skips detection; the last one is final).
+    /// Admin buildpack to use (repeatable; skips detection; the last one is final; default:
+    /// the manifest's buildpacks).
     #[arg(long = "buildpack", value_name = "NAME")]
     pub buildpacks: Vec<String>,
-    /// Stack to stage on (default: the server's).
+    /// Stack to stage on (default: the manifest's, else the server's).
     #[arg(long)]
     pub stack: Option<String>,
     /// API token, sent as `Authorization: Bearer`.
@@ -70,10 +75,18 @@ pub async fn push(a: PushArgs) -> Result<i32> {
     if !meta.is_dir() && !meta.is_file() {
         bail!("{}: not a directory or a zip file", a.source.display());
     }
-    let name = match &a.name {
-        Some(n) => n.trim().to_string(),
-        None => super::app_name(&a.source)?,
+    let m = manifest_settings(&a)?;
+    let name = match (&a.name, &m.name) {
+        (Some(n), _) => n.trim().to_string(),
+        (None, Some(n)) => n.clone(),
+        (None, None) => super::app_name(&a.source)?,
     };
+    let buildpacks = if a.buildpacks.is_empty() {
+        m.buildpacks.clone().unwrap_or_default()
+    } else {
+        a.buildpacks.clone()
+    };
+    let stack = a.stack.clone().or(m.stack.clone());
     if name.is_empty() {
         bail!("--name: the app name cannot be empty");
     }
@@ -89,7 +102,7 @@ pub async fn push(a: PushArgs) -> Result<i32> {
     };
 
     // The app, then a package for it.
-    let app = api.find_or_create_app(&name).await?;
+    let app = api.find_or_create_app(&name, &m.env).await?;
     let app_guid = str_field(&app, "guid")?;
     let package = api
         .post(
@@ -119,9 +132,9 @@ pub async fn push(a: PushArgs) -> Result<i32> {
 
     // Staging.
     let mut body = json!({"package": {"guid": package_guid}});
-    if !a.buildpacks.is_empty() || a.stack.is_some() {
-        let mut data = json!({"buildpacks": a.buildpacks});
-        if let Some(s) = &a.stack {
+    if !buildpacks.is_empty() || stack.is_some() {
+        let mut data = json!({"buildpacks": buildpacks});
+        if let Some(s) = &stack {
             data["stack"] = json!(s);
         }
         body["lifecycle"] = json!({"type": "buildpack", "data": data});
@@ -153,6 +166,18 @@ pub async fn push(a: PushArgs) -> Result<i32> {
         println!("{image}");
     }
     Ok(0)
+}
+
+/// The app manifest at the source's root (empty without one), its warnings printed, and one
+/// more for each setting the service API cannot take.
+fn manifest_settings(a: &PushArgs) -> Result<AppManifest> {
+    let Some(file) = super::manifest::load(&a.source, &Limits::default())? else {
+        return Ok(AppManifest::default());
+    };
+    for w in super::manifest::push_warnings(&file.manifest) {
+        eprintln!("warning: {}: {w}", file.name);
+    }
+    Ok(file.manifest)
 }
 
 /// The exit code of Cloud Foundry's builder for a build error such as
@@ -552,13 +577,17 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: Value) -> Result<Value> {
         let url = self.url(path);
         let resp = self
-            .send(Method::POST, &url, |r| {
+            .send(method.clone(), &url, |r| {
                 r.timeout(REQUEST_TIMEOUT).json(&body)
             })
             .await?;
-        Self::json_of(&Method::POST, &url, resp).await
+        Self::json_of(&method, &url, resp).await
     }
 
     async fn find_app(&self, name: &str) -> Result<Option<Value>> {
@@ -572,12 +601,24 @@ impl Api {
             .cloned())
     }
 
-    async fn find_or_create_app(&self, name: &str) -> Result<Value> {
+    /// The app named `name` with `env` among its environment variables: created with them, or
+    /// found and given them (`PATCH .../environment_variables`: its other variables stay, as
+    /// `cf push` does).
+    async fn find_or_create_app(&self, name: &str, env: &[(String, String)]) -> Result<Value> {
+        let vars: serde_json::Map<String, Value> =
+            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         if let Some(app) = self.find_app(name).await? {
             super::report::progress!("==> app {name}");
+            if !vars.is_empty() {
+                let guid = str_field(&app, "guid")?;
+                let path = format!("/v3/apps/{guid}/environment_variables");
+                self.send_json(Method::PATCH, &path, json!({"var": vars}))
+                    .await?;
+            }
             return Ok(app);
         }
-        match self.post("/v3/apps", json!({"name": name})).await {
+        let body = json!({"name": name, "environment_variables": vars});
+        match self.post("/v3/apps", body).await {
             Ok(app) => {
                 super::report::progress!("==> app {name} (created)");
                 Ok(app)

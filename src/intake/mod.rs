@@ -23,6 +23,8 @@ pub mod dir;
 mod error;
 pub mod limits;
 pub mod links;
+pub mod manifest;
+pub mod manifest_file;
 mod names;
 mod out;
 pub mod zip;

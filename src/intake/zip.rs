@@ -224,3 +224,72 @@ fn read_target(
     out.budget.bytes(target.len() as u64)?;
     Ok(PathBuf::from(OsString::from_vec(target)))
 }
+
+/// What [`read_root_file`] found under the name asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RootEntry {
+    /// A regular file's content (at most the cap).
+    File(Vec<u8>),
+    /// Something else under that name: `"symlink"` or `"directory"`.
+    NotAFile(&'static str),
+    /// A regular file larger than the cap.
+    TooLarge,
+}
+
+/// The entry `rel` of the zip's root (e.g. `manifest.yml`), read with the same checks as an
+/// extraction (pre-check of the central directory, entry names, budget of entries), the file
+/// at most `cap` bytes decompressed; `None` when there is no such entry. A name seen twice is
+/// refused, as extraction refuses it.
+pub fn read_root_file(
+    zip: &Path,
+    rel: &Path,
+    cap: u64,
+    limits: &Limits,
+) -> Result<Option<RootEntry>, IntakeError> {
+    let mut file = File::open(zip).map_err(|e| IntakeError::io(zip, e))?;
+    cdir::precheck(zip, &mut file, limits)?;
+    let path = zip.display().to_string();
+    let mut archive =
+        ZipIterable::try_new(BufReader::new(file), Config::default()).map_err(zip_error(&path))?;
+    let mut found = None;
+    let files = archive.files().map_err(zip_error(&path))?;
+    while let Some(meta) = files.next() {
+        let meta = meta.map_err(zip_error(&path))?;
+        let Some(e) = classify(&meta, &path)? else {
+            continue;
+        };
+        if e.rel != rel {
+            continue;
+        }
+        if found.is_some() {
+            return Err(IntakeError::Duplicate {
+                path,
+                entry: e.name,
+            });
+        }
+        found = Some(match e.kind {
+            Kind::Dir => RootEntry::NotAFile("directory"),
+            Kind::Symlink => RootEntry::NotAFile("symlink"),
+            Kind::File => {
+                let mut src = meta
+                    .with_reader(files.reader_mut(), ZipReadOptions::new())
+                    .map_err(zip_error(&path))?;
+                let mut out = Vec::new();
+                (&mut src)
+                    .take(cap + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|io| IntakeError::Corrupt {
+                        path: path.clone(),
+                        entry: e.name.clone(),
+                        detail: io.to_string(),
+                    })?;
+                if out.len() as u64 > cap {
+                    RootEntry::TooLarge
+                } else {
+                    RootEntry::File(out)
+                }
+            }
+        });
+    }
+    Ok(found)
+}

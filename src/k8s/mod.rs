@@ -1,26 +1,29 @@
 //! Kubernetes manifests for an app image, shaped like the ones Eirini (Cloud Foundry on
 //! Kubernetes) produced: a StatefulSet, a PodDisruptionBudget when there is more than one
-//! instance, and a ClusterIP Service. Pure: typed objects in, YAML or JSON text out, no IO,
+//! instance, and a ClusterIP Service for the web process; a StatefulSet (and PDB) for each other
+//! process type. Pure: typed objects in, YAML or JSON text out, no IO,
 //! no clock, no randomness, so the same [`AppSpec`] always gives byte-identical output.
 //!
 //! Sources followed (cloudfoundry/eirini): k8s/stset/lrp_to_statefulset.go (StatefulSet),
 //! k8s/utils/names.go (names), k8s/probe.go (probes), k8s/pdb/update.go (PDB).
 //!
-//! Layout: this file holds the input ([`AppSpec`], [`HealthCheck`]), the derived identities
-//! ([`Identity`]) and the output ([`Manifests`]); names, GUIDs and label values are derived in
-//! `names.rs`; the objects are built in `statefulset.rs`, `pdb.rs` and `service.rs`.
+//! Layout: this file holds the input ([`AppSpec`], [`HealthCheck`]) and the output
+//! ([`Manifests`]); the derived identities ([`Identity`]) are in `identity.rs`; names, GUIDs
+//! and label values are derived in `names.rs`; the objects are built in `statefulset.rs`,
+//! `pdb.rs` and `service.rs`.
 
+mod identity;
 mod names;
 pub mod pdb;
 pub mod service;
 pub mod statefulset;
 
+pub use identity::Identity;
 pub use names::*;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -154,6 +157,13 @@ pub struct AppSpec {
     /// the downward-API ones (`POD_NAME`, `CF_INSTANCE_GUID|IP|INTERNAL_IP|INDEX`).
     pub env: BTreeMap<String, String>,
     pub port: u16,
+    /// The droplet's process types and their commands. `web` runs the image's Cmd and has the
+    /// Service; every other type gets its own StatefulSet running its command (no Service,
+    /// health check `process`).
+    pub processes: BTreeMap<String, String>,
+    /// How long an instance may take to start, in seconds (Cloud Foundry's
+    /// `health_check_timeout`, the manifest's `timeout`): the startup probe's budget.
+    pub startup_timeout_s: u32,
     /// Empty means [`DEFAULT_SPACE_ORG`].
     pub space_name: String,
     /// Empty means [`DEFAULT_SPACE_ORG`].
@@ -173,6 +183,8 @@ impl Default for AppSpec {
             health_check: HealthCheck::Port,
             env: BTreeMap::new(),
             port: 8080,
+            processes: BTreeMap::new(),
+            startup_timeout_s: statefulset::STARTUP_TIMEOUT_S as u32,
             space_name: String::new(),
             org_name: String::new(),
         }
@@ -231,6 +243,13 @@ impl AppSpec {
         if self.port == 0 {
             return Err(invalid("port", "must not be 0"));
         }
+        if !(1..=3600).contains(&self.startup_timeout_s) {
+            return Err(invalid(
+                "health check timeout",
+                format!("{} s: expected 1 to 3600", self.startup_timeout_s),
+            ));
+        }
+        self.validate_processes()?;
         if let HealthCheck::Http { endpoint } = &self.health_check {
             if !valid_endpoint(endpoint) {
                 return Err(invalid(
@@ -246,6 +265,33 @@ impl AppSpec {
             ));
         }
         Ok(())
+    }
+
+    /// Process types must be label values as they are (they name objects and label pods);
+    /// the ones with a StatefulSet of their own need a command.
+    fn validate_processes(&self) -> Result<(), K8sError> {
+        for (kind, command) in &self.processes {
+            if label_value(kind) != *kind || kind.is_empty() {
+                return Err(invalid(
+                    "process type",
+                    format!(
+                        "{kind:?} must be a label value ([A-Za-z0-9] with -_. inside, at most 63)"
+                    ),
+                ));
+            }
+            if kind != PROCESS_TYPE_WEB && command.trim().is_empty() {
+                return Err(invalid("process type", format!("{kind:?} has no command")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The process types other than `web`, sorted, with their commands.
+    pub fn other_processes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.processes
+            .iter()
+            .filter(|(k, _)| k.as_str() != PROCESS_TYPE_WEB)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }
 
@@ -279,132 +325,45 @@ fn is_env_var_name(name: &str) -> bool {
     matches!(bytes.next(), Some(b) if ok(b) && !b.is_ascii_digit()) && bytes.all(ok)
 }
 
-/// Names and GUIDs derived from an [`AppSpec`], shared by the three objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub app_guid: String,
-    /// Stable across rebuilds of the same app ON PURPOSE: the StatefulSet selector includes
-    /// the version and selectors are immutable, so a rebuilt app must keep its version for
-    /// `kubectl apply` to update the same StatefulSet in place; the new image digest in the
-    /// pod template is what rolls the pods. (In CF a new version means a new LRP; here it
-    /// would mean a second StatefulSet next to the old one.)
-    pub version: String,
-    /// `<app_guid>-<version>`, Eirini's `cloudfoundry.org/process_guid` annotation.
-    pub process_guid: String,
-    /// StatefulSet and PDB name.
-    pub name: String,
-    /// Service name, also the `app.kubernetes.io/name` label.
-    pub service_name: String,
-    pub namespace: Option<String>,
-    pub app_name: String,
-    pub space_name: String,
-    pub org_name: String,
-}
-
-impl Identity {
-    pub fn new(spec: &AppSpec) -> Identity {
-        let app_guid = app_guid(spec.namespace().unwrap_or(""), &spec.name);
-        let version = version(&app_guid);
-        Identity {
-            process_guid: format!("{app_guid}-{version}"),
-            name: stateful_set_name(&spec.name, spec.space_name(), &app_guid, &version),
-            service_name: service_name(&spec.name, &app_guid),
-            namespace: spec.namespace().map(str::to_string),
-            app_name: spec.name.clone(),
-            space_name: spec.space_name().to_string(),
-            org_name: spec.org_name().to_string(),
-            app_guid,
-            version,
-        }
-    }
-
-    /// The StatefulSet selector: Eirini's guid, version and source type.
-    ///
-    /// `cloudfoundry.org/guid` holds the app GUID, not the process GUID: in Eirini it is the
-    /// LRP's GUID, i.e. Cloud Controller's process GUID, which for the web process is the app
-    /// GUID; `<guid>-<version>` (73 characters) would not fit a label value anyway.
-    pub fn selector_labels(&self) -> BTreeMap<String, String> {
-        string_map([
-            (LABEL_GUID, self.app_guid.as_str()),
-            (LABEL_VERSION, &self.version),
-            (LABEL_SOURCE_TYPE, SOURCE_TYPE_APP),
-        ])
-    }
-
-    pub fn selector(&self) -> LabelSelector {
-        LabelSelector {
-            match_labels: Some(self.selector_labels()),
-            ..LabelSelector::default()
-        }
-    }
-
-    /// Labels of the StatefulSet, its pod template and the Service.
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        let mut labels = self.selector_labels();
-        labels.extend(string_map([
-            (LABEL_APP_GUID, self.app_guid.as_str()),
-            (LABEL_PROCESS_TYPE, PROCESS_TYPE_WEB),
-            (LABEL_ORG_NAME, &label_value(&self.org_name)),
-            (LABEL_SPACE_NAME, &label_value(&self.space_name)),
-            (LABEL_K8S_NAME, &self.service_name),
-            (LABEL_K8S_MANAGED_BY, "dropship"),
-        ]));
-        labels
-    }
-
-    /// Annotations of the StatefulSet and its pod template (raw, unsanitized names). No
-    /// `last_updated` timestamp, unlike Eirini: the output must be deterministic.
-    pub fn annotations(&self) -> BTreeMap<String, String> {
-        string_map([
-            (ANNOTATION_APP_NAME, self.app_name.as_str()),
-            (ANNOTATION_APP_ID, &self.app_guid),
-            (ANNOTATION_PROCESS_GUID, &self.process_guid),
-            (ANNOTATION_VERSION, &self.version),
-            (ANNOTATION_SPACE_NAME, &self.space_name),
-            (ANNOTATION_ORG_NAME, &self.org_name),
-        ])
-    }
-
-    /// Top-level metadata: `name`, the namespace if any, and the given labels.
-    fn metadata(
-        &self,
-        name: &str,
-        labels: BTreeMap<String, String>,
-        annotations: Option<BTreeMap<String, String>>,
-    ) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: self.namespace.clone(),
-            labels: Some(labels),
-            annotations,
-            ..ObjectMeta::default()
-        }
-    }
-}
-
-fn string_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// The objects for one app. `pdb` is present only with more than one instance.
+/// The objects for one app: the web process's StatefulSet, PDB and Service, then one
+/// StatefulSet (and PDB) per other process type. PDBs only with more than one instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifests {
     pub stateful_set: StatefulSet,
     pub pdb: Option<PodDisruptionBudget>,
     pub service: Service,
+    /// Sorted by process type.
+    pub processes: Vec<ProcessSet>,
+}
+
+/// A process type other than `web`: its StatefulSet, and its PDB as for `web`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSet {
+    pub process_type: String,
+    pub stateful_set: StatefulSet,
+    pub pdb: Option<PodDisruptionBudget>,
 }
 
 /// Builds the manifests after [`AppSpec::validate`].
 pub fn manifests(spec: &AppSpec) -> Result<Manifests, K8sError> {
     spec.validate()?;
     let id = Identity::new(spec);
+    let processes = spec
+        .other_processes()
+        .map(|(kind, _)| {
+            let pid = Identity::for_process(spec, kind);
+            ProcessSet {
+                process_type: kind.to_string(),
+                stateful_set: statefulset::stateful_set(spec, &pid),
+                pdb: pdb::pod_disruption_budget(spec, &pid),
+            }
+        })
+        .collect();
     Ok(Manifests {
         stateful_set: statefulset::stateful_set(spec, &id),
         pdb: pdb::pod_disruption_budget(spec, &id),
         service: service::service(spec, &id),
+        processes,
     })
 }
 
@@ -426,11 +385,16 @@ struct List<'a> {
 }
 
 impl Manifests {
-    /// StatefulSet, PodDisruptionBudget (if any), Service, in that order.
+    /// StatefulSet, PodDisruptionBudget (if any), Service, in that order; then each other
+    /// process's StatefulSet and PodDisruptionBudget (if any).
     fn items(&self) -> Vec<Item<'_>> {
         let mut items = vec![Item::StatefulSet(&self.stateful_set)];
         items.extend(self.pdb.as_ref().map(Item::Pdb));
         items.push(Item::Service(&self.service));
+        for p in &self.processes {
+            items.push(Item::StatefulSet(&p.stateful_set));
+            items.extend(p.pdb.as_ref().map(Item::Pdb));
+        }
         items
     }
 

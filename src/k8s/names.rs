@@ -28,6 +28,12 @@ pub fn app_guid(namespace: &str, name: &str) -> String {
     name_uuid(&format!("dropship-app:{namespace}/{name}"))
 }
 
+/// The GUID of a process type other than `web` (whose GUID is the app's), from
+/// sha256("dropship-process:" + app_guid + "/" + type): stable across rebuilds, like the app's.
+pub fn process_guid(app_guid: &str, process_type: &str) -> String {
+    name_uuid(&format!("dropship-process:{app_guid}/{process_type}"))
+}
+
 /// From sha256("dropship-version:" + app_guid): see [`Identity::version`] for why it does not
 /// change between builds.
 pub fn version(app_guid: &str) -> String {

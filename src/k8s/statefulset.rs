@@ -2,7 +2,7 @@
 //! what needs a cluster-side component (service account, registry secret, instance-index
 //! webhook) and with a restricted-profile security context.
 
-use super::{AppSpec, HealthCheck, Identity, PROCESS_TYPE_WEB};
+use super::{AppSpec, HealthCheck, Identity};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
@@ -45,8 +45,9 @@ pub fn stateful_set(spec: &AppSpec, id: &Identity) -> StatefulSet {
             replicas: Some(i32::try_from(spec.instances).unwrap_or(i32::MAX)),
             pod_management_policy: Some("Parallel".to_string()),
             // Our Service is a ClusterIP one, not headless, so no per-pod DNS records come
-            // of this; it only names the Service that goes with the set.
-            service_name: Some(id.service_name.clone()),
+            // of this; it only names the Service that goes with the set (web's only: other
+            // process types have none).
+            service_name: id.is_web().then(|| id.service_name.clone()),
             template: PodTemplateSpec {
                 metadata: Some(pod_meta),
                 spec: Some(pod_spec(spec, id, &selector)),
@@ -59,15 +60,16 @@ pub fn stateful_set(spec: &AppSpec, id: &Identity) -> StatefulSet {
 }
 
 fn pod_spec(spec: &AppSpec, id: &Identity, selector: &LabelSelector) -> PodSpec {
-    let (liveness_probe, readiness_probe, startup_probe) = probes(spec);
+    let (liveness_probe, readiness_probe, startup_probe) = probes(spec, id);
     let container = Container {
         name: CONTAINER_NAME.to_string(),
         image: Some(spec.image.clone()),
         // The image is named by digest, so `Always` would only re-check a digest that
         // cannot change.
         image_pull_policy: Some("IfNotPresent".to_string()),
-        // No command or args: the image's Entrypoint (`/lifecycle/launch`) and Cmd carry the
-        // start command.
+        // No command: the image's Entrypoint (`/lifecycle/launch`) runs the process. Its Cmd
+        // is the web start command; other process types replace it with theirs.
+        args: process_args(spec, id),
         env: Some(env(spec, id)),
         ports: Some(vec![ContainerPort {
             container_port: i32::from(spec.port),
@@ -108,6 +110,16 @@ fn pod_spec(spec: &AppSpec, id: &Identity, selector: &LabelSelector) -> PodSpec 
         affinity: Some(anti_affinity(selector)),
         ..PodSpec::default()
     }
+}
+
+/// The container's args: none for `web` (the image's Cmd), `[command]` for other types.
+fn process_args(spec: &AppSpec, id: &Identity) -> Option<Vec<String>> {
+    if id.is_web() {
+        return None;
+    }
+    spec.processes
+        .get(&id.process_type)
+        .map(|c| vec![c.clone()])
 }
 
 /// Prefer spreading instances over nodes: one `In` expression per selector label.
@@ -243,7 +255,7 @@ fn vcap_application(spec: &AppSpec, id: &Identity) -> String {
         },
         name: &spec.name,
         process_id: &id.process_guid,
-        process_type: PROCESS_TYPE_WEB,
+        process_type: &id.process_type,
         space_name: &id.space_name,
         organization_name: &id.org_name,
         uris: [],
@@ -286,11 +298,17 @@ fn resources(spec: &AppSpec) -> ResourceRequirements {
 
 /// (liveness, readiness, startup). Eirini's liveness probe waited `health_check_timeout`
 /// seconds (initialDelaySeconds) before its first check; a startup probe with the same check
-/// instead allows up to [`STARTUP_TIMEOUT_S`] for the app to come up and lets a fast one
-/// become ready at once, while a slow one is not killed.
-fn probes(spec: &AppSpec) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
+/// instead allows up to `startup_timeout_s` (default [`STARTUP_TIMEOUT_S`]) for the app to
+/// come up and lets a fast one become ready at once, while a slow one is not killed. Process
+/// types other than `web` have CF's default for them, `process`: no probes.
+fn probes(spec: &AppSpec, id: &Identity) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
     let port = IntOrString::Int(i32::from(spec.port));
-    let handler = match &spec.health_check {
+    let check = if id.is_web() {
+        &spec.health_check
+    } else {
+        &HealthCheck::Process
+    };
+    let handler = match check {
         HealthCheck::Process => return (None, None, None),
         HealthCheck::Port => Probe {
             tcp_socket: Some(TCPSocketAction { port, host: None }),
@@ -314,11 +332,21 @@ fn probes(spec: &AppSpec) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
         Some(with(LIVENESS_FAILURE_THRESHOLD, None)),
         Some(with(READINESS_FAILURE_THRESHOLD, None)),
         Some(with(
-            STARTUP_TIMEOUT_S / STARTUP_PERIOD_S,
+            startup_failures(spec.startup_timeout_s),
             Some(STARTUP_PERIOD_S),
         )),
     )
 }
+
+/// Checks every [`STARTUP_PERIOD_S`] for `timeout_s` seconds (rounded up).
+fn startup_failures(timeout_s: u32) -> i32 {
+    let period = STARTUP_PERIOD_S as u32;
+    i32::try_from(timeout_s.div_ceil(period).max(1)).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+#[path = "statefulset_tests.rs"]
+mod process_tests;
 
 #[cfg(test)]
 mod tests {

@@ -162,6 +162,68 @@ pub async fn set_current_droplet(
     })))
 }
 
+#[derive(Deserialize)]
+struct EnvUpdate {
+    var: BTreeMap<String, Value>,
+}
+
+fn env_json(state: &Shared, guid: &str, env: &BTreeMap<String, String>) -> Value {
+    let b = base(state);
+    serde_json::json!({
+        "var": env,
+        "links": {
+            "self": {"href": format!("{b}/v3/apps/{guid}/environment_variables")},
+            "app": {"href": format!("{b}/v3/apps/{guid}")},
+        }
+    })
+}
+
+/// `GET /v3/apps/:guid/environment_variables`.
+pub async fn show_env(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let g = guid.clone();
+    let app = state
+        .db
+        .call(move |c| store::get_app(c, &g))
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    Ok(Json(env_json(&state, &guid, &app.env)))
+}
+
+/// `PATCH /v3/apps/:guid/environment_variables`: `{"var": {NAME: value}}` sets (checked as at
+/// creation), `{"var": {NAME: null}}` removes; the others are kept (as Cloud Controller).
+pub async fn update_env(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+    super::body::JsonBody(body): super::body::JsonBody,
+) -> ApiResult<Json<Value>> {
+    let req: EnvUpdate = parse_body(&body)?;
+    let (removed, set): (Vec<_>, Vec<_>) = req.var.into_iter().partition(|(_, v)| v.is_null());
+    let set = super::validate::env_vars(set.into_iter().collect())?;
+    let g = guid.clone();
+    let env = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let Some(app) = store::get_app(&tx, &g)? else {
+                return Ok(None);
+            };
+            let mut env = app.env;
+            for (k, _) in removed {
+                env.remove(&k);
+            }
+            env.extend(set);
+            store::set_app_env(&tx, &g, &env)?;
+            tx.commit()?;
+            Ok(Some(env))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    Ok(Json(env_json(&state, &guid, &env)))
+}
+
 /// `DELETE /v3/apps/:guid/cache`: forgets the app's buildpack cache (the next build starts cold).
 pub async fn delete_cache(
     State(state): State<Shared>,

@@ -210,6 +210,8 @@ fn options(
         memory_mb: app.memory_mb as u64,
         disk_mb: app.disk_mb as u64,
         health_check: app.health_check.parse().unwrap_or(HealthCheck::Port),
+        command: None,
+        health_check_timeout: None,
         namespace: None,
         manifests_dir: None,
         droplet_out: Some(paths.droplet(droplet_guid)),

@@ -59,8 +59,8 @@ pub async fn download(
         .into_response())
 }
 
-/// The StatefulSet, PodDisruptionBudget and Service for the droplet, from the app's settings:
-/// multi-document YAML, or a JSON `List` with `Accept: application/json`.
+/// The StatefulSet, PodDisruptionBudget and Service for the droplet, from the app's settings,
+/// and a StatefulSet per process type other than `web`: multi-document YAML, or a JSON `List` with `Accept: application/json`.
 pub async fn kubernetes(
     State(state): State<Shared>,
     Path(guid): Path<String>,
@@ -73,6 +73,8 @@ pub async fn kubernetes(
     spec.disk_mb = app.disk_mb as u64;
     spec.health_check = app.health_check.parse().unwrap_or_default();
     spec.env = app.env.clone();
+    // Every process type of the droplet (stored with each droplet since the first schema).
+    spec.processes = d.process_types.clone();
     let manifests = k8s::manifests(&spec).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let json = headers
         .get(header::ACCEPT)

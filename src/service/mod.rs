@@ -96,6 +96,10 @@ pub fn router(state: Shared) -> Router {
             axum::routing::delete(apps::delete_cache),
         )
         .route(
+            "/v3/apps/{guid}/environment_variables",
+            get(apps::show_env).patch(apps::update_env),
+        )
+        .route(
             "/v3/apps/{guid}/relationships/current_droplet",
             patch(apps::set_current_droplet),
         )

@@ -1,5 +1,6 @@
 //! Finding buildpacks: the detection order of a buildpacks directory (lexical, unless an
-//! `order` file says otherwise), and `--buildpack NAME|PATH` (a directory or a zip).
+//! `order` file says otherwise; buildpacks it does not name come after, never left out), and
+//! `--buildpack NAME|PATH` (a directory or a zip).
 
 use crate::intake;
 use std::path::{Path, PathBuf};
@@ -68,14 +69,40 @@ fn sanitize(name: &str) -> String {
     s.trim_start_matches('.').to_string()
 }
 
-/// The buildpacks of `dir` in detection order.
-pub fn detection_order(dir: &Path) -> Result<Vec<Buildpack>, BuildpackError> {
+/// A buildpacks directory's detection order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectionOrder {
+    pub buildpacks: Vec<Buildpack>,
+    /// Buildpacks of the directory that its `order` file does not name: tried after the
+    /// listed ones, by name (the caller says so in the build's log).
+    pub unlisted: Vec<String>,
+}
+
+/// The names of the buildpacks (directories holding `bin/`) in `dir`, sorted.
+fn buildpack_names(dir: &Path) -> Result<Vec<String>, BuildpackError> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|source| BuildpackError::Io {
+            what: format!("reading {}", dir.display()),
+            source,
+        })?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("bin").is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The buildpacks of `dir` in detection order: those its `order` file names, in that order,
+/// then the others by name; without an `order` file, all by name.
+pub fn detection_order(dir: &Path) -> Result<DetectionOrder, BuildpackError> {
     if !dir.is_dir() {
         return Err(BuildpackError::NoDir(dir.to_path_buf()));
     }
+    let all = buildpack_names(dir)?;
     let order = dir.join("order");
-    let names: Vec<String> = if order.is_file() {
-        std::fs::read_to_string(&order)
+    let (names, unlisted) = if order.is_file() {
+        let listed: Vec<String> = std::fs::read_to_string(&order)
             .map_err(|source| BuildpackError::Io {
                 what: format!("reading {}", order.display()),
                 source,
@@ -83,21 +110,14 @@ pub fn detection_order(dir: &Path) -> Result<Vec<Buildpack>, BuildpackError> {
             .lines()
             .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
             .filter(|l| !l.is_empty())
-            .collect()
-    } else {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .map_err(|source| BuildpackError::Io {
-                what: format!("reading {}", dir.display()),
-                source,
-            })?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().join("bin").is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
             .collect();
-        names.sort();
-        names
+        let unlisted: Vec<String> = all.into_iter().filter(|n| !listed.contains(n)).collect();
+        let names = listed.into_iter().chain(unlisted.clone()).collect();
+        (names, unlisted)
+    } else {
+        (all, Vec::new())
     };
-    names
+    let buildpacks = names
         .into_iter()
         .map(|name| {
             let path = dir.join(&name);
@@ -109,7 +129,11 @@ pub fn detection_order(dir: &Path) -> Result<Vec<Buildpack>, BuildpackError> {
             }
             Ok(Buildpack { name, dir: path })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(DetectionOrder {
+        buildpacks,
+        unlisted,
+    })
 }
 
 /// Resolves `--buildpack SPEC`: a name in `dir`, else a path to a directory or a zip (which is
@@ -172,13 +196,15 @@ mod tests {
             bp(d.path(), n);
         }
         std::fs::create_dir_all(d.path().join("not-a-buildpack")).unwrap();
-        let names = |v: Vec<Buildpack>| v.into_iter().map(|b| b.name).collect::<Vec<_>>();
-        assert_eq!(
-            names(detection_order(d.path()).unwrap()),
-            ["alpha", "mid", "zeta"]
-        );
+        let names =
+            |o: DetectionOrder| o.buildpacks.into_iter().map(|b| b.name).collect::<Vec<_>>();
+        let all = detection_order(d.path()).unwrap();
+        assert!(all.unlisted.is_empty());
+        assert_eq!(names(all), ["alpha", "mid", "zeta"]);
         std::fs::write(d.path().join("order"), "# first\nzeta\n\nalpha # comment\n").unwrap();
-        assert_eq!(names(detection_order(d.path()).unwrap()), ["zeta", "alpha"]);
+        let o = detection_order(d.path()).unwrap();
+        assert_eq!(o.unlisted, ["mid"]);
+        assert_eq!(names(o), ["zeta", "alpha", "mid"]);
         std::fs::write(d.path().join("order"), "ghost\n").unwrap();
         let err = detection_order(d.path()).unwrap_err().to_string();
         assert!(err.contains("\"ghost\""), "{err}");

@@ -171,6 +171,23 @@ pub fn list_apps(c: &Connection, names: Option<&[String]>) -> Result<Vec<App>, S
     })
 }
 
+/// Replaces the app's environment variables.
+pub fn set_app_env(
+    c: &Connection,
+    guid: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE apps SET env = ?2, updated_at = ?3 WHERE guid = ?1",
+        params![
+            guid,
+            serde_json::to_string(env).expect("json"),
+            super::now()
+        ],
+    )?;
+    Ok(())
+}
+
 pub fn set_current_droplet(c: &Connection, app: &str, droplet: &str) -> Result<(), StoreError> {
     c.execute(
         "UPDATE apps SET current_droplet = ?2, updated_at = ?3 WHERE guid = ?1",

@@ -1,0 +1,167 @@
+use super::*;
+
+fn warned(m: &AppManifest, attr: &str) -> bool {
+    m.warnings
+        .iter()
+        .any(|w| w.starts_with(&format!("{attr}: ")))
+}
+
+#[test]
+fn applies_the_first_application() {
+    let m = parse(
+        "---
+version: 1
+applications:
+- name: my-app
+  buildpacks: [python, binary]
+  stack: cflinuxfs4
+  instances: 3
+  memory: 512M
+  disk_quota: 2G
+  command: ./run web
+  health-check-type: http
+  health-check-http-endpoint: /healthz
+  timeout: 120
+  env:
+    GREETING: hello
+    COUNT: 3
+    DEBUG: true
+- name: other
+",
+    )
+    .unwrap();
+    assert_eq!(m.name.as_deref(), Some("my-app"));
+    assert_eq!(m.buildpacks, Some(vec!["python".into(), "binary".into()]));
+    assert_eq!(m.stack.as_deref(), Some("cflinuxfs4"));
+    assert_eq!(
+        (m.instances, m.memory_mb, m.disk_mb),
+        (Some(3), Some(512), Some(2048))
+    );
+    assert_eq!(m.command.as_deref(), Some("./run web"));
+    assert_eq!(
+        m.health_check,
+        Some(HealthCheck::Http {
+            endpoint: "/healthz".into()
+        })
+    );
+    assert_eq!(m.timeout_s, Some(120));
+    let env: Vec<_> = m.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(env, ["COUNT=3", "DEBUG=true", "GREETING=hello"]);
+    assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+    assert!(
+        m.warnings[0].contains("1 more ignored (\"other\")"),
+        "{:?}",
+        m.warnings
+    );
+}
+
+#[test]
+fn legacy_forms() {
+    let m = parse("applications:\n- buildpack: binary\n  health-check-type: none\n").unwrap();
+    assert_eq!(m.buildpacks, Some(vec!["binary".into()]));
+    assert_eq!(m.health_check, Some(HealthCheck::Process));
+    let m = parse("applications:\n- buildpacks: [default]\n  command: null\n").unwrap();
+    assert_eq!(m.buildpacks, Some(vec![]));
+    assert_eq!(m.command, None);
+    let e = parse("applications:\n- buildpack: a\n  buildpacks: [b]\n").unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+    let m = parse("applications:\n- memory: 256M\n  disk-quota: 1gb\n").unwrap();
+    assert_eq!((m.memory_mb, m.disk_mb), (Some(256), Some(1024)));
+    // As the cf CLI: a size needs its unit (one grammar: a bare number would be bytes).
+    let e = parse("applications:\n- memory: 256\n").unwrap_err();
+    assert!(e.to_string().contains("needs a unit"), "{e}");
+}
+
+#[test]
+fn unsupported_attributes_are_named_once_each() {
+    let m = parse(
+        "applications:
+- name: a
+  routes: [{route: a.example.com}]
+  random-route: true
+  services: [db]
+  sidecars: []
+  processes: [{type: worker, instances: 2}]
+  frobnicate: 1
+  health-check-http-endpoint: /h
+  env: {SECRET: ((secret))}
+extra: 1
+",
+    )
+    .unwrap();
+    for attr in [
+        "routes",
+        "random-route",
+        "services",
+        "sidecars",
+        "processes",
+        "frobnicate",
+        "health-check-http-endpoint",
+        "env",
+        "extra",
+    ] {
+        let n = m
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with(&format!("{attr}: ")))
+            .count();
+        assert_eq!(n, 1, "{attr}: {:?}", m.warnings);
+    }
+    assert_eq!(m.warnings.len(), 9, "{:?}", m.warnings);
+    assert_eq!(m.env, [("SECRET".to_string(), "((secret))".to_string())]);
+}
+
+#[test]
+fn empty_manifests_apply_nothing() {
+    for text in ["", "applications: []\n", "applications:\n", "version: 1\n"] {
+        let m = parse(text).unwrap();
+        assert_eq!(m.name, None, "{text:?}");
+        assert_eq!(m.warnings.len(), 1, "{text:?}: {:?}", m.warnings);
+    }
+    assert!(warned(&parse("applications: []").unwrap(), "applications"));
+}
+
+#[test]
+fn refuses_what_it_cannot_use() {
+    let err = |text: &str| parse(text).unwrap_err().to_string();
+    assert!(err("applications: [{env: {1BAD: x}}]").contains("1BAD"));
+    assert!(err("applications: [{env: {CF_STACK: x}}]").contains("platform owns it"));
+    assert!(err("applications: [{env: {A: [1]}}]").contains("env.A"));
+    assert!(err("applications: [{memory: lots}]").starts_with("memory: "));
+    assert!(err("applications: [{memory: 0M}]").contains("at least 1M"));
+    assert!(err("applications: [{instances: -1}]").starts_with("instances: "));
+    assert!(err("applications: [{instances: two}]").starts_with("instances: "));
+    assert!(err("applications: [{timeout: 0}]").starts_with("timeout: "));
+    assert!(err("applications: [{timeout: 100000}]").starts_with("timeout: "));
+    assert!(err("applications: [{health-check-type: tcp}]").contains("\"tcp\""));
+    assert!(err(
+        "applications: [{health-check-type: http, health-check-http-endpoint: 'no slash'}]"
+    )
+    .starts_with("health-check-http-endpoint: "));
+    assert!(err("applications: [{buildpacks: [/etc/bp]}]").contains("no paths or URLs"));
+    assert!(
+        err("applications: [{buildpacks: ['https://github.com/x/y']}]")
+            .contains("no paths or URLs")
+    );
+    assert!(err("applications: [{buildpacks: [../x]}]").contains("no paths"));
+    assert!(err("applications: [{name: ''}]").starts_with("name: "));
+    assert!(err("version: 2\napplications: []").starts_with("version: "));
+    assert!(err("applications: {name: a}").starts_with("applications: "));
+    assert!(err("- a\n- b\n").starts_with("manifest: "));
+    assert!(err("applications: [{name: a, name: b}]").starts_with("not valid YAML"));
+    assert!(err("applications: [").starts_with("not valid YAML"));
+}
+
+#[test]
+fn alias_bombs_are_refused() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    text.push_str("applications: [{name: *a11}]\n");
+    let e = parse(&text).unwrap_err();
+    assert!(matches!(e, ManifestError::Yaml(_)), "{e}");
+}
