@@ -21,6 +21,7 @@ use crate::staging::limits::{Confinement, StagingLimits};
 use crate::staging::sandbox::{staging_owner, Sandbox, SandboxKind};
 use crate::staging::workspace::Workspace;
 use crate::staging::{BuildpackMeta, StagingError};
+use crate::units::format_size;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -538,8 +539,8 @@ fn restore_cache(
                 info(
                     reporter,
                     format!(
-                        "restored the buildpack cache ({} bytes) from {}",
-                        c.bytes,
+                        "restored the buildpack cache ({}) from {}",
+                        format_size(c.bytes),
                         saved.display()
                     ),
                 );
@@ -567,8 +568,9 @@ fn keep_cache(opts: &BuildOptions, ws: &Workspace, reporter: &dyn Reporter) {
         warn(
             reporter,
             format!(
-                "the buildpack cache ({size} bytes) is larger than the limit ({} bytes): not kept",
-                opts.cache_max
+                "the buildpack cache ({}) is larger than the limit ({}): not kept",
+                format_size(size),
+                format_size(opts.cache_max)
             ),
         );
         let _ = std::fs::remove_dir_all(saved);
@@ -588,8 +590,8 @@ fn keep_cache(opts: &BuildOptions, ws: &Workspace, reporter: &dyn Reporter) {
             info(
                 reporter,
                 format!(
-                    "saved the buildpack cache ({} bytes) to {}",
-                    c.bytes,
+                    "saved the buildpack cache ({}) to {}",
+                    format_size(c.bytes),
                     saved.display()
                 ),
             );
@@ -669,9 +671,9 @@ pub async fn build(
     info(
         reporter.as_ref(),
         format!(
-            "app: {} files, {} bytes; stack {} ({})",
+            "app: {} files, {}; stack {} ({})",
             stats.files,
-            stats.bytes,
+            format_size(stats.bytes),
             stack.name,
             stack.digest()
         ),

@@ -122,9 +122,9 @@ pub async fn push(a: PushArgs) -> Result<i32> {
         Source::Zip(bits) => bits,
     };
     super::report::progress!(
-        "uploading {} files ({:.2} MB), {} already on the server",
+        "uploading {} files ({}), {} already on the server",
         bits.files,
-        bits.len as f64 / 1e6,
+        dropship::units::format_size(bits.len),
         bits.matched.len()
     );
     api.upload(&package_guid, bits).await?;

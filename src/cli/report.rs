@@ -49,18 +49,9 @@ fn short(digest: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// A size for people: `812 B`, `4.2 kB`, `12.3 MB`, `1.05 GB`.
+/// A size for people, as everywhere in dropship: `812 B`, `4.20 KiB`, `300.0 MiB`.
 pub fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if bytes < 1000 {
-        format!("{bytes} B")
-    } else if b < 1e6 {
-        format!("{:.1} kB", b / 1e3)
-    } else if b < 1e9 {
-        format!("{:.1} MB", b / 1e6)
-    } else {
-        format!("{:.2} GB", b / 1e9)
-    }
+    dropship::units::format_size(bytes)
 }
 
 impl CliReporter {

@@ -113,9 +113,10 @@ impl Reporter for BuildLog {
             Event::Stage { name, took } => {
                 self.line(&format!("==> {name}: {:.2}s", took.as_secs_f64()))
             }
-            Event::BlobStart { digest, size } => {
-                self.line(&format!("    uploading {digest} ({size} bytes)"))
-            }
+            Event::BlobStart { digest, size } => self.line(&format!(
+                "    uploading {digest} ({})",
+                crate::units::format_size(size)
+            )),
             Event::BlobProgress { .. } => {}
             Event::BlobDone {
                 digest, outcome, ..
