@@ -3,6 +3,7 @@
 
 mod beneath;
 pub mod import;
+pub mod record;
 pub mod rootfs;
 pub mod unpack;
 
@@ -129,12 +130,16 @@ impl Stack {
             .and_then(|c| c.labels().as_ref())
             .and_then(|l| l.get(STACK_LABEL).cloned())
             .unwrap_or_else(|| default_name(r));
-        Ok(Stack {
+        let stack = Stack {
             reference: r.clone(),
             name,
             source,
             resolved,
-        })
+        };
+        if let Err(e) = cache.record(&stack) {
+            tracing::debug!("recording stack {r} in {}: {e}", cache.dir.display());
+        }
+        Ok(stack)
     }
 
     pub fn digest(&self) -> &str {
