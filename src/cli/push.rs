@@ -40,10 +40,10 @@ pub struct PushArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Admin buildpack to use (repeatable; skips detection; the last one is final).
-    #[arg(long = "buildpack", value_name = "NAME")]
+    #[arg(short = 'b', long = "buildpack", value_name = "NAME")]
     pub buildpacks: Vec<String>,
     /// Stack to stage on (default: the server's).
-    #[arg(long)]
+    #[arg(short = 's', long)]
     pub stack: Option<String>,
     /// API token, sent as `Authorization: Bearer`.
     #[arg(long, env = "DROPSHIP_TOKEN", hide_env_values = true)]
