@@ -112,3 +112,42 @@ fn a_failed_build_with_json_says_why_on_stdout() {
         "{v}"
     );
 }
+
+#[test]
+fn long_phases_say_what_they_do_and_how_long_it_took() {
+    let reg = Registry::start();
+    let tmp = tempdir();
+    let root = busybox_rootfs(tmp.path());
+    let stack = format!("docker://{}/stacks/busybox:latest", reg.host());
+    let import = ["stack", "import", root.to_str().unwrap(), "--image", &stack];
+    let o = dropship(&import);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains("==> packing ") && err.contains(" into a layer"),
+        "{err}"
+    );
+    assert!(err.contains("==> packed the stack layer ("), "{err}");
+
+    // A cache of its own: the stack is pulled and unpacked by this build.
+    let cache = tmp.path().join("cache");
+    let site = app(&tmp.path().join("site"), 0);
+    let target = format!("oci:{}:app", tmp.path().join("out").display());
+    let build = ["build", &site, "--stack", &stack, "--image", &target];
+    let o = dropship_env(&build, &[("DROPSHIP_STACK_CACHE", cache.to_str().unwrap())]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{}", text(&o));
+    for line in [
+        "==> pulling stack layer ",
+        "==> pulled stack layer ",
+        "==> unpacking stack busybox (1 layer, ",
+        "==> unpacked stack busybox (1 layer, ",
+        "==> packaging the droplet (",
+    ] {
+        assert!(err.contains(line), "no {line:?}:\n{err}");
+    }
+    assert!(
+        err.contains(" MiB) in ") || err.contains(" KiB) in "),
+        "{err}"
+    );
+}

@@ -89,6 +89,11 @@ impl Registry {
         })
     }
 
+    /// Where this client's progress and warnings go.
+    pub fn reporter(&self) -> Arc<dyn Reporter> {
+        self.reporter.clone()
+    }
+
     /// The credentials for `r`'s repository (resolved once; see `auth.rs` for the order).
     async fn credentials(&self, r: &RegistryRef) -> Result<Credentials, RegistryError> {
         let mut cache = self.creds.lock().await;
