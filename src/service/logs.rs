@@ -116,7 +116,7 @@ impl Reporter for BuildLog {
             Event::BlobStart { digest, size } => {
                 self.line(&format!("    uploading {digest} ({size} bytes)"))
             }
-            Event::BlobProgress { .. } => {}
+            Event::BlobProgress { .. } | Event::Progress { .. } => {}
             Event::BlobDone {
                 digest, outcome, ..
             } => {

@@ -210,7 +210,7 @@ impl Stack {
         let what = format!("stack layer {short} ({})", format_size(size));
         info(self.reporter.as_ref(), format!("pulling {what}"));
         let started = std::time::Instant::now();
-        let path = self.source.blob_path(digest, &cache.blobs()).await?;
+        let path = self.source.pull(digest, size, &cache.blobs()).await?;
         let took = started.elapsed().as_secs_f64();
         info(
             self.reporter.as_ref(),
