@@ -21,6 +21,9 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use dropship::intake::dir::{self, AppEntryKind};
+use dropship::report::{Event, Reporter};
+use dropship::units::format_size;
+use futures_util::TryStreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
@@ -622,12 +625,23 @@ impl Api {
                 tokio::fs::File::from_std(f),
                 256 * 1024,
             );
+            let stream = upload_progress(stream, bits.len);
             let part = Part::stream_with_length(reqwest::Body::wrap_stream(stream), bits.len)
                 .file_name("application.zip")
                 .mime_str("application/zip")?;
             form = form.part("bits", part);
         }
+        let (started, zipped) = (Instant::now(), bits.len);
         self.send(Method::POST, &url, |r| r.multipart(form)).await?;
+        if zipped > 0 {
+            let secs = started.elapsed().as_secs_f64();
+            let rate = (zipped as f64 / secs.max(0.001)) as u64;
+            let size = format_size(zipped);
+            super::report::progress!(
+                "    uploaded {size} in {secs:.1}s ({}/s)",
+                format_size(rate)
+            );
+        }
         Ok(())
     }
 
@@ -743,6 +757,20 @@ fn cause_list(e: &reqwest::Error) -> Vec<String> {
         parts.push(e.to_string());
     }
     parts
+}
+
+/// The upload's bytes as `Event::Progress`: a bar on a terminal, a line every 5 s elsewhere.
+fn upload_progress(
+    stream: tokio_util::io::ReaderStream<tokio::fs::File>,
+    total: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    let reporter = super::report::CliReporter::new();
+    let mut done = 0u64;
+    stream.inspect_ok(move |chunk| {
+        done += chunk.len() as u64;
+        let task = "uploading the app".to_string();
+        reporter.event(Event::Progress { task, done, total });
+    })
 }
 
 #[cfg(test)]
