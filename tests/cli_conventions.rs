@@ -64,7 +64,7 @@ fn every_help_has_examples() {
 #[test]
 fn push_has_cf_short_flags() {
     let out = dropship_ok(&["push", "--help"]);
-    for flag in ["-b, --buildpack", "-s, --stack"] {
+    for flag in ["-b, --buildpack", "-s, --stack", "-p, --path"] {
         assert!(out.contains(flag), "{flag}:\n{out}");
     }
 }
@@ -121,4 +121,19 @@ fn stack_inspect_shows_digest_and_layers_and_list_shows_used_stacks() {
         .unwrap_or_default();
     assert!(line.contains(short) && line.contains(&stack), "{out}");
     assert!(line.contains("MiB") && line.contains(" yes "), "{out}");
+}
+
+#[test]
+fn push_takes_the_app_as_p_path_as_cf_does() {
+    let api = ["--api", "http://127.0.0.1:1"];
+    let o = dropship(&[&["push", "-p", "/nonexistent-app"][..], &api].concat());
+    assert!(!o.status.success());
+    assert!(text(&o).contains("/nonexistent-app"), "{}", text(&o));
+    let o = dropship(&[&["push", "/a", "-p", "/b"][..], &api].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "SOURCE and -p together: {}",
+        text(&o)
+    );
 }

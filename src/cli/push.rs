@@ -34,8 +34,13 @@ use std::time::{Duration, Instant};
 
 #[derive(Args)]
 pub struct PushArgs {
-    /// The app: a directory (.cfignore honoured) or a zip (uploaded as is).
+    /// The app: a directory (.cfignore honoured) or a zip (uploaded as is); as cf, the current
+    /// directory by default.
+    #[arg(conflicts_with = "path", default_value = ".")]
     pub source: PathBuf,
+    /// The app, as cf's `-p PATH` (instead of SOURCE).
+    #[arg(short = 'p', long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
     /// The dropship serve API, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "DROPSHIP_API", value_name = "URL")]
     pub api: String,
@@ -68,7 +73,8 @@ const POLL: Duration = Duration::from_millis(500);
 const LOG_GRACE: Duration = Duration::from_secs(10);
 
 /// `dropship push`; returns the process exit code.
-pub async fn push(a: PushArgs) -> Result<i32> {
+pub async fn push(mut a: PushArgs) -> Result<i32> {
+    a.source = a.path.take().unwrap_or(a.source);
     let meta = std::fs::metadata(&a.source).with_context(|| format!("{}", a.source.display()))?;
     if !meta.is_dir() && !meta.is_file() {
         bail!("{}: not a directory or a zip file", a.source.display());
