@@ -150,6 +150,12 @@ impl Stack {
         &self.resolved.manifest.digest
     }
 
+    /// Compressed bytes of the layers.
+    pub fn layers_size(&self) -> u64 {
+        let layers = self.resolved.base.manifest.layers();
+        layers.iter().map(|l| l.size()).sum()
+    }
+
     /// The stack's root filesystem, unpacked once per manifest digest.
     pub async fn rootfs(&self, cache: &StackCache) -> Result<PathBuf, StackError> {
         let dest = cache.rootfs_dir(self.digest());
@@ -163,14 +169,7 @@ impl Stack {
             layers.push((digest, path));
         }
         let d = dest.clone();
-        let total = self
-            .resolved
-            .base
-            .manifest
-            .layers()
-            .iter()
-            .map(|l| l.size())
-            .sum();
+        let total = self.layers_size();
         let plural = if layers.len() == 1 { "" } else { "s" };
         let what = format!(
             "stack {} ({} layer{plural}, {})",

@@ -25,8 +25,7 @@ pub struct StackRecord {
 
 impl StackRecord {
     pub fn of(stack: &Stack) -> StackRecord {
-        let m = &stack.resolved.base.manifest;
-        let size = m.config().size() + m.layers().iter().map(|l| l.size()).sum::<u64>();
+        let size = stack.resolved.base.manifest.config().size() + stack.layers_size();
         StackRecord {
             name: stack.name.clone(),
             digest: stack.digest().to_string(),
