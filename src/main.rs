@@ -22,6 +22,10 @@ fn main() {
             Command::Stack(StackCommand::Import(a)) => cli::stack_import(a).await,
             Command::Serve(a) => cli::serve(a, &args.log).await,
             Command::Push(a) => cli::push::push(a).await,
+            Command::Stack(StackCommand::List(a)) => cli::stacks::list(&a),
+            Command::Stack(StackCommand::Inspect(a)) => cli::stacks::inspect(&a).await,
+            Command::Version(a) => Ok(cli::meta::version(&a)),
+            Command::Completion(a) => Ok(cli::meta::completion(&a)?),
         }
     });
     let code = match result {

@@ -703,13 +703,18 @@ pub async fn build(
         start_command: staged.start_command.clone(),
     };
     let blob_dir = ws.blobs.clone();
-    info(
-        reporter.as_ref(),
-        "packaging the droplet (tgz and image layer)",
+    let (d, b, i, r) = (
+        droplet_dir.clone(),
+        blob_dir.clone(),
+        info_doc.clone(),
+        reporter.clone(),
     );
-    let (d, b, i) = (droplet_dir.clone(), blob_dir.clone(), info_doc.clone());
     let (tgz, layer, launcher) = blocking(move || {
         droplet::finish_layout(&d, &i).map_err(other("writing the droplet"))?;
+        let (files, bytes) = droplet::tally(&d);
+        let size = crate::units::format_size(bytes);
+        let what = format!("the droplet ({files} entries, {size}): tgz and image layer");
+        info(r.as_ref(), format!("packaging {what}"));
         let (tgz, layer) = droplet::package(&d, &b).map_err(other("packaging the droplet"))?;
         let launcher = droplet::launcher_layer(&b).map_err(other("writing the launcher layer"))?;
         Ok((tgz, layer, launcher))

@@ -28,6 +28,9 @@ pub enum Event {
     BlobStart { digest: String, size: u64 },
     /// Bytes of a blob upload sent so far.
     BlobProgress { digest: String, sent: u64 },
+    /// A long download: `done` of `total` bytes so far; `done == total` ends it. `task` names
+    /// it (e.g. `pulling 3f1c0a9b2d4e`) and tells apart the ones running at once.
+    Progress { task: String, done: u64, total: u64 },
     /// A blob is in the target.
     BlobDone {
         digest: String,

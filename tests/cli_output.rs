@@ -112,3 +112,79 @@ fn a_failed_build_with_json_says_why_on_stdout() {
         "{v}"
     );
 }
+
+#[test]
+fn long_phases_say_what_they_do_and_how_long_it_took() {
+    let reg = Registry::start();
+    let tmp = tempdir();
+    let root = busybox_rootfs(tmp.path());
+    let stack = format!("docker://{}/stacks/busybox:latest", reg.host());
+    let import = ["stack", "import", root.to_str().unwrap(), "--image", &stack];
+    let o = dropship(&import);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains("==> packing ") && err.contains(" into a layer"),
+        "{err}"
+    );
+    assert!(err.contains("==> packed the stack layer ("), "{err}");
+
+    // A cache of its own: the stack is pulled and unpacked by this build.
+    let cache = tmp.path().join("cache");
+    let site = app(&tmp.path().join("site"), 0);
+    let target = format!("oci:{}:app", tmp.path().join("out").display());
+    let build = ["build", &site, "--stack", &stack, "--image", &target];
+    let o = dropship_env(&build, &[("DROPSHIP_STACK_CACHE", cache.to_str().unwrap())]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{}", text(&o));
+    for line in [
+        "==> pulling stack layer ",
+        "==> pulled stack layer ",
+        "==> unpacking stack busybox (1 layer, ",
+        "==> unpacked stack busybox (1 layer, ",
+        "==> packaging the droplet (",
+    ] {
+        assert!(err.contains(line), "no {line:?}:\n{err}");
+    }
+    assert!(
+        err.contains(" MiB) in ") || err.contains(" KiB) in "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_terminal_gets_a_progress_bar_for_the_stack_pull() {
+    require("script", "bsdutils");
+    let reg = Registry::start();
+    let tmp = tempdir();
+    let root = busybox_rootfs(tmp.path());
+    random_file(&root.join("blob.bin"), 32 << 20);
+    let stack = format!("docker://{}/stacks/big:latest", reg.host());
+    dropship_ok(&["stack", "import", root.to_str().unwrap(), "--image", &stack]);
+    let site = app(&tmp.path().join("site"), 0);
+    let cmd = format!(
+        "{} build {site} --stack {stack} --image oci:{}:app",
+        bin().display(),
+        tmp.path().join("out").display()
+    );
+    let o = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("DROPSHIP_STACK_CACHE", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    let bar = regex_free_find(&out, "    pulling ", "] ");
+    assert!(bar, "no bar for the stack layer:\n{out}");
+    let counter = regex_free_find(&out, "    pulling ", " MiB/33.");
+    assert!(
+        counter,
+        "no byte counter (of the 33 MiB gzipped layer):\n{out}"
+    );
+}
+
+/// Whether some line has `start`, then later `then`.
+fn regex_free_find(out: &str, start: &str, then: &str) -> bool {
+    out.split(['\n', '\r'])
+        .any(|l| l.find(start).is_some_and(|i| l[i..].contains(then)))
+}

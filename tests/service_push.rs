@@ -152,6 +152,10 @@ fn push_stages_a_site_and_a_repush_uploads_only_the_changed_file() {
         err.contains("uploading 4 files (") && err.contains("), 0 already on the server"),
         "{err}"
     );
+    assert!(
+        err.contains("    uploaded ") && err.contains("/s)"),
+        "no upload time: {err}"
+    );
     let first = stdout(&o);
     assert_eq!(first.lines().count(), 1, "{first}");
     let first_digest = check_image(&svc, "my-site", &first, None);

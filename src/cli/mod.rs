@@ -1,9 +1,12 @@
 //! Command-line definitions (clap) and their translation into library calls.
 
+pub mod examples;
 pub mod logging;
 pub mod manifest;
+pub mod meta;
 pub mod push;
 pub mod report;
+pub mod stacks;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -22,7 +25,8 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "dropship",
-    version,
+    version = meta::VERSION,
+    after_help = examples::TOP,
     about = "App source -> buildpacks -> droplet -> OCI image -> registry -> Kubernetes"
 )]
 pub struct Cli {
@@ -35,14 +39,23 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Build an app: stage it with buildpacks, layer the droplet onto a stack, push the image.
+    #[command(after_help = examples::BUILD)]
     Build(Box<BuildArgs>),
     /// Manage stacks (base images).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::STACK)]
     Stack(StackCommand),
     /// Run the cf push-style API, build queue and registry endpoint.
+    #[command(after_help = examples::SERVE)]
     Serve(ServeArgs),
     /// Push an app to a `dropship serve` API the way `cf push` does: upload, stage, print the image.
+    #[command(after_help = examples::PUSH)]
     Push(push::PushArgs),
+    /// Print the version, the git commit and the build date.
+    #[command(after_help = examples::VERSION)]
+    Version(meta::VersionArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = examples::COMPLETION)]
+    Completion(meta::CompletionArgs),
 }
 
 /// Every flag can also come from the environment or the TOML config file (flag > env > file).
@@ -60,6 +73,7 @@ pub struct ServeArgs {
     /// The default stack's image reference.
     #[arg(long, env = "DROPSHIP_STACK", value_name = "REF")]
     pub stack: Option<String>,
+    /// Directory of admin buildpacks (default: the shipped ones).
     #[arg(long, env = "DROPSHIP_BUILDPACKS_DIR", value_name = "DIR")]
     pub buildpacks_dir: Option<PathBuf>,
     /// Push images to this registry prefix (e.g. registry.example.com/apps) as well.
@@ -76,6 +90,7 @@ pub struct ServeArgs {
     /// Builds that run at once (default: the number of cores).
     #[arg(long, env = "DROPSHIP_CONCURRENCY")]
     pub concurrency: Option<usize>,
+    /// Longest staging of one build, e.g. 15m, 90s (default 15m).
     #[arg(long, env = "DROPSHIP_STAGING_TIMEOUT")]
     pub staging_timeout: Option<String>,
     /// bwrap | none
@@ -107,11 +122,18 @@ pub struct ServeArgs {
 #[derive(Subcommand)]
 pub enum StackCommand {
     /// Turn a root filesystem (directory or tarball) into a one-layer stack image.
+    #[command(after_help = examples::STACK_IMPORT)]
     Import(ImportArgs),
+    /// List the stacks in the stack cache: name, digest, size, unpacked or not, reference.
+    #[command(after_help = examples::STACK_LIST)]
+    List(stacks::ListArgs),
+    /// Show a stack image (name, digest, platform, layers, labels) without unpacking it.
+    #[command(after_help = examples::STACK_INSPECT)]
+    Inspect(stacks::InspectArgs),
 }
 
 /// Options shared by every command that talks to registries.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 pub struct RegistryArgs {
     /// Credentials for the target's registry only (else DROPSHIP_REGISTRY_USER/PASSWORD,
     /// else auth.json, docker config.json and their credential helpers).
@@ -179,6 +201,7 @@ pub struct BuildArgs {
     /// port | http:PATH | process (default: the manifest's, else port).
     #[arg(long = "health-check")]
     pub health_check: Option<String>,
+    /// Kubernetes namespace of the manifests (default: none, kubectl's current one).
     #[arg(long)]
     pub namespace: Option<String>,
     /// Write the StatefulSet, PodDisruptionBudget and Service to DIR/<app>.yaml.
@@ -209,11 +232,13 @@ pub struct BuildArgs {
         env = "DROPSHIP_HOST_IS_CONTAINER"
     )]
     pub host_is_container: bool,
+    /// Most entries (files, directories, symlinks) an app may have.
     #[arg(long, env = "DROPSHIP_MAX_APP_FILES", default_value_t = Limits::default().max_files)]
     pub max_app_files: u64,
     /// Uncompressed app size limit (e.g. 4G).
     #[arg(long, env = "DROPSHIP_MAX_APP_SIZE", default_value = "4G")]
     pub max_app_size: String,
+    /// Most bytes a zip may expand to per byte of zip file (zip bombs).
     #[arg(long, env = "DROPSHIP_MAX_ZIP_RATIO", default_value_t = Limits::default().max_ratio)]
     pub max_zip_ratio: u64,
     #[command(flatten)]

@@ -25,6 +25,9 @@ use clap::Args;
 use dropship::intake::dir::{self, AppEntryKind};
 use dropship::intake::manifest::AppManifest;
 use dropship::intake::Limits;
+use dropship::report::{Event, Reporter};
+use dropship::units::format_size;
+use futures_util::TryStreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
@@ -35,8 +38,13 @@ use std::time::{Duration, Instant};
 
 #[derive(Args)]
 pub struct PushArgs {
-    /// The app: a directory (.cfignore honoured) or a zip (uploaded as is).
+    /// The app: a directory (.cfignore honoured) or a zip (uploaded as is); as cf, the current
+    /// directory by default.
+    #[arg(conflicts_with = "path", default_value = ".")]
     pub source: PathBuf,
+    /// The app, as cf's `-p PATH` (instead of SOURCE).
+    #[arg(short = 'p', long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
     /// The dropship serve API, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "DROPSHIP_API", value_name = "URL")]
     pub api: String,
@@ -45,10 +53,10 @@ pub struct PushArgs {
     pub name: Option<String>,
     /// Admin buildpack to use (repeatable; skips detection; the last one is final; default:
     /// the manifest's buildpacks).
-    #[arg(long = "buildpack", value_name = "NAME")]
+    #[arg(short = 'b', long = "buildpack", value_name = "NAME")]
     pub buildpacks: Vec<String>,
     /// Stack to stage on (default: the manifest's, else the server's).
-    #[arg(long)]
+    #[arg(short = 's', long)]
     pub stack: Option<String>,
     /// API token, sent as `Authorization: Bearer`.
     #[arg(long, env = "DROPSHIP_TOKEN", hide_env_values = true)]
@@ -70,7 +78,8 @@ const POLL: Duration = Duration::from_millis(500);
 const LOG_GRACE: Duration = Duration::from_secs(10);
 
 /// `dropship push`; returns the process exit code.
-pub async fn push(a: PushArgs) -> Result<i32> {
+pub async fn push(mut a: PushArgs) -> Result<i32> {
+    a.source = a.path.take().unwrap_or(a.source);
     let meta = std::fs::metadata(&a.source).with_context(|| format!("{}", a.source.display()))?;
     if !meta.is_dir() && !meta.is_file() {
         bail!("{}: not a directory or a zip file", a.source.display());
@@ -663,12 +672,23 @@ impl Api {
                 tokio::fs::File::from_std(f),
                 256 * 1024,
             );
+            let stream = upload_progress(stream, bits.len);
             let part = Part::stream_with_length(reqwest::Body::wrap_stream(stream), bits.len)
                 .file_name("application.zip")
                 .mime_str("application/zip")?;
             form = form.part("bits", part);
         }
+        let (started, zipped) = (Instant::now(), bits.len);
         self.send(Method::POST, &url, |r| r.multipart(form)).await?;
+        if zipped > 0 {
+            let secs = started.elapsed().as_secs_f64();
+            let rate = (zipped as f64 / secs.max(0.001)) as u64;
+            let size = format_size(zipped);
+            super::report::progress!(
+                "    uploaded {size} in {secs:.1}s ({}/s)",
+                format_size(rate)
+            );
+        }
         Ok(())
     }
 
@@ -784,6 +804,20 @@ fn cause_list(e: &reqwest::Error) -> Vec<String> {
         parts.push(e.to_string());
     }
     parts
+}
+
+/// The upload's bytes as `Event::Progress`: a bar on a terminal, a line every 5 s elsewhere.
+fn upload_progress(
+    stream: tokio_util::io::ReaderStream<tokio::fs::File>,
+    total: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    let reporter = super::report::CliReporter::new();
+    let mut done = 0u64;
+    stream.inspect_ok(move |chunk| {
+        done += chunk.len() as u64;
+        let task = "uploading the app".to_string();
+        reporter.event(Event::Progress { task, done, total });
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! and when it ends, so that a slow push never looks like a hang.
 
 use dropship::report::{BlobOutcome, Event, Reporter};
+use dropship::units::format_size;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -35,6 +36,13 @@ pub struct CliReporter {
     tty: bool,
     bars: MultiProgress,
     state: Mutex<HashMap<String, Upload>>,
+    /// Downloads in progress, by task.
+    tasks: Mutex<HashMap<String, Task>>,
+}
+
+struct Task {
+    bar: Option<ProgressBar>,
+    last_line: Instant,
 }
 
 struct Upload {
@@ -60,6 +68,45 @@ impl CliReporter {
             tty: std::io::stderr().is_terminal(),
             bars: MultiProgress::new(),
             state: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bar(&self, size: u64, msg: String) -> ProgressBar {
+        let b = self.bars.add(ProgressBar::new(size));
+        b.set_style(
+            ProgressStyle::with_template(
+                "    {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.set_message(msg);
+        b
+    }
+
+    /// A download's bar on a TTY; elsewhere a line every 5 seconds. Ends at `done == total`.
+    fn progress(&self, task: String, done: u64, total: u64) {
+        let mut tasks = self.tasks.lock().unwrap();
+        if done >= total {
+            if let Some(b) = tasks.remove(&task).and_then(|t| t.bar) {
+                b.finish_and_clear();
+            }
+            return;
+        }
+        let t = tasks.entry(task.clone()).or_insert_with(|| Task {
+            bar: self.tty.then(|| self.bar(total, task.clone())),
+            last_line: Instant::now(),
+        });
+        if let Some(b) = &t.bar {
+            b.set_position(done);
+        } else if t.last_line.elapsed() >= Duration::from_secs(5) {
+            t.last_line = Instant::now();
+            eprintln!(
+                "    {task}: {} of {}",
+                format_size(done),
+                format_size(total)
+            );
         }
     }
 
@@ -86,18 +133,7 @@ impl Reporter for CliReporter {
                 self.line(&format!("==> {name}: {:.2}s", took.as_secs_f64()))
             }
             Event::BlobStart { digest, size } => {
-                let bar = self.tty.then(|| {
-                    let b = self.bars.add(ProgressBar::new(size));
-                    b.set_style(
-                        ProgressStyle::with_template(
-                            "    {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                        )
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                    );
-                    b.set_message(short(&digest).to_string());
-                    b
-                });
+                let bar = self.tty.then(|| self.bar(size, short(&digest).to_string()));
                 if !self.tty {
                     self.line(&format!(
                         "    uploading {} ({})",
@@ -132,6 +168,7 @@ impl Reporter for CliReporter {
                     }
                 }
             }
+            Event::Progress { task, done, total } => self.progress(task, done, total),
             Event::BlobDone {
                 digest,
                 size,

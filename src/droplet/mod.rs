@@ -65,6 +65,23 @@ pub fn launcher_layer(blob_dir: &Path) -> io::Result<LayerBlob> {
     w.finish()
 }
 
+/// Entries and bytes of regular files in the droplet directory, for the progress line (links
+/// are not followed).
+pub fn tally(droplet: &Path) -> (u64, u64) {
+    walkdir::WalkDir::new(droplet)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .fold((0, 0), |(n, bytes), e| {
+            let len = e
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map_or(0, |m| m.len());
+            (n + 1, bytes + len)
+        })
+}
+
 /// The droplet tgz and the droplet layer, written at the same time on two threads.
 pub fn package(droplet: &Path, blob_dir: &Path) -> io::Result<(LayerBlob, LayerBlob)> {
     std::thread::scope(|s| {

@@ -85,7 +85,7 @@ async fn push_one(
                     return Ok(BlobOutcome::Mounted);
                 }
             }
-            base.blob_path(&blob.digest, input.cache).await?
+            base.pull(&blob.digest, blob.size, input.cache).await?
         }
     };
     let reporter = input.reporter.clone();
@@ -191,7 +191,7 @@ pub async fn to_layout(
             Some(p) => p.clone(),
             None => {
                 let base = input.base.ok_or_else(|| missing_file(&blob.digest))?;
-                base.blob_path(&blob.digest, input.cache).await?
+                base.pull(&blob.digest, blob.size, input.cache).await?
             }
         };
         let (layout_dir, digest) = (target.dir.clone(), blob.digest.clone());

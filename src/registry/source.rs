@@ -92,6 +92,25 @@ impl Source {
         digest: &str,
         cache: &BlobCache,
     ) -> Result<PathBuf, RegistryError> {
+        self.fetch(digest, None, cache).await
+    }
+
+    /// [`Source::blob_path`] for a blob of known size: a download reports its progress.
+    pub async fn pull(
+        &self,
+        digest: &str,
+        size: u64,
+        cache: &BlobCache,
+    ) -> Result<PathBuf, RegistryError> {
+        self.fetch(digest, Some(size), cache).await
+    }
+
+    async fn fetch(
+        &self,
+        digest: &str,
+        size: Option<u64>,
+        cache: &BlobCache,
+    ) -> Result<PathBuf, RegistryError> {
         match self {
             Source::Layout { layout, .. } => {
                 let p = layout.blob_path(digest);
@@ -109,7 +128,7 @@ impl Source {
             } => {
                 let p = cache.path(digest);
                 if !p.is_file() {
-                    registry.blob_to_file(reference, digest, &p).await?;
+                    registry.blob_to_file(reference, digest, &p, size).await?;
                 }
                 Ok(p)
             }

@@ -68,7 +68,10 @@ impl Reporter for Traced {
                     outcome,
                 } => debug!(digest = %digest, size, outcome = ?outcome, "blob in the target"),
                 Event::Info(message) => debug!("{message}"),
-                Event::Output(_) | Event::BlobStart { .. } | Event::BlobProgress { .. } => {}
+                Event::Output(_)
+                | Event::BlobStart { .. }
+                | Event::BlobProgress { .. }
+                | Event::Progress { .. } => {}
             }
         }
         self.log.event(event);

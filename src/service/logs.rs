@@ -117,7 +117,7 @@ impl Reporter for BuildLog {
                 "    uploading {digest} ({})",
                 crate::units::format_size(size)
             )),
-            Event::BlobProgress { .. } => {}
+            Event::BlobProgress { .. } | Event::Progress { .. } => {}
             Event::BlobDone {
                 digest, outcome, ..
             } => {

@@ -3,6 +3,7 @@
 
 mod beneath;
 pub mod import;
+pub mod record;
 pub mod rootfs;
 pub mod unpack;
 
@@ -13,7 +14,8 @@ use crate::refs::ImageRef;
 use crate::registry::push::{self, PushBlob, PushInput, PushReport};
 use crate::registry::source::{BlobCache, Resolved, Source};
 use crate::registry::{Registry, RegistryError};
-use crate::report::Reporter;
+use crate::report::{info, Reporter, SharedReporter};
+use crate::units::format_size;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -88,6 +90,8 @@ pub struct Stack {
     pub name: String,
     pub source: Source,
     pub resolved: Resolved,
+    /// Where pulling and unpacking say what they are doing (the registry client's reporter).
+    reporter: SharedReporter,
 }
 
 fn default_name(r: &ImageRef) -> String {
@@ -129,16 +133,27 @@ impl Stack {
             .and_then(|c| c.labels().as_ref())
             .and_then(|l| l.get(STACK_LABEL).cloned())
             .unwrap_or_else(|| default_name(r));
-        Ok(Stack {
+        let stack = Stack {
             reference: r.clone(),
             name,
             source,
             resolved,
-        })
+            reporter: registry.reporter(),
+        };
+        if let Err(e) = cache.record(&stack) {
+            tracing::debug!("recording stack {r} in {}: {e}", cache.dir.display());
+        }
+        Ok(stack)
     }
 
     pub fn digest(&self) -> &str {
         &self.resolved.manifest.digest
+    }
+
+    /// Compressed bytes of the layers.
+    pub fn layers_size(&self) -> u64 {
+        let layers = self.resolved.base.manifest.layers();
+        layers.iter().map(|l| l.size()).sum()
     }
 
     /// The stack's root filesystem, unpacked once per manifest digest.
@@ -150,17 +165,57 @@ impl Stack {
         let mut layers = Vec::new();
         for l in self.resolved.base.manifest.layers() {
             let digest = l.digest().to_string();
-            let path = self.source.blob_path(&digest, &cache.blobs()).await?;
+            let path = self.pull(&digest, l.size(), cache).await?;
             layers.push((digest, path));
         }
         let d = dest.clone();
+        let total = self.layers_size();
+        let plural = if layers.len() == 1 { "" } else { "s" };
+        let what = format!(
+            "stack {} ({} layer{plural}, {})",
+            self.name,
+            layers.len(),
+            format_size(total)
+        );
+        info(self.reporter.as_ref(), format!("unpacking {what}"));
+        let started = std::time::Instant::now();
         tokio::task::spawn_blocking(move || rootfs::unpack(&layers, &d))
             .await
             .map_err(|e| StackError::Io {
                 what: "unpacking stack".into(),
                 source: std::io::Error::other(e.to_string()),
             })??;
+        let took = started.elapsed().as_secs_f64();
+        info(
+            self.reporter.as_ref(),
+            format!("unpacked {what} in {took:.1}s"),
+        );
         Ok(dest)
+    }
+
+    /// A layer's local file; a download (one not in the cache yet) is announced and timed.
+    async fn pull(
+        &self,
+        digest: &str,
+        size: u64,
+        cache: &StackCache,
+    ) -> Result<PathBuf, StackError> {
+        let cached = cache.blobs().path(digest);
+        if self.source.registry_ref().is_none() || cached.is_file() {
+            return Ok(self.source.blob_path(digest, &cache.blobs()).await?);
+        }
+        let hex = digest.trim_start_matches("sha256:");
+        let short = &hex[..hex.len().min(12)];
+        let what = format!("stack layer {short} ({})", format_size(size));
+        info(self.reporter.as_ref(), format!("pulling {what}"));
+        let started = std::time::Instant::now();
+        let path = self.source.pull(digest, size, &cache.blobs()).await?;
+        let took = started.elapsed().as_secs_f64();
+        info(
+            self.reporter.as_ref(),
+            format!("pulled {what} in {took:.1}s"),
+        );
+        Ok(path)
     }
 }
 
@@ -186,6 +241,11 @@ pub async fn import(
         .map(str::to_string)
         .unwrap_or_else(|| default_name(target));
     let (src, blobs) = (rootfs.to_path_buf(), work_dir.join("blobs"));
+    info(
+        reporter.as_ref(),
+        format!("packing {} into a layer", rootfs.display()),
+    );
+    let started = std::time::Instant::now();
     let imported = tokio::task::spawn_blocking(move || import::rootfs_layer(&src, &blobs))
         .await
         .map_err(|e| StackError::Io {
@@ -196,6 +256,14 @@ pub async fn import(
             rootfs: rootfs.display().to_string(),
             source,
         })?;
+    info(
+        reporter.as_ref(),
+        format!(
+            "packed the stack layer ({}) in {:.1}s",
+            format_size(imported.layer.size),
+            started.elapsed().as_secs_f64()
+        ),
+    );
     let source_name = rootfs
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
