@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use dropship::intake::manifest::AppManifest;
+use dropship::intake::manifest::ManifestError;
 use dropship::intake::manifest_file::{self, ManifestFile};
 use dropship::intake::Limits;
 use dropship::k8s::HealthCheck;
@@ -21,7 +22,12 @@ pub fn build_warnings(file: &ManifestFile) -> Option<String> {
 /// The manifest of the app at `source`, if it has one; prints one line saying it is read and
 /// one warning per attribute not applied.
 pub fn load(source: &Path, limits: &Limits) -> Result<Option<ManifestFile>> {
-    let Some(file) = manifest_file::read(source, limits).context("app manifest")? else {
+    let file = match manifest_file::read(source, limits) {
+        // A zip the intake refuses is reported as such, not as a manifest problem.
+        Err(e @ ManifestError::Zip(_)) => return Err(anyhow::anyhow!("{e}")),
+        r => r.context("app manifest")?,
+    };
+    let Some(file) = file else {
         return Ok(None);
     };
     eprintln!("==> reading {} of {}", file.name, source.display());

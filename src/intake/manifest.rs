@@ -47,6 +47,9 @@ pub enum ManifestError {
     Invalid { field: String, reason: String },
     #[error("{0}")]
     Refused(String),
+    /// The zip holding the manifest is refused as an app (the intake would refuse it too).
+    #[error("intake: {0}")]
+    Zip(String),
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ManifestError {

@@ -81,7 +81,7 @@ fn from_dir(source: &Path, name: &str) -> Result<Option<Vec<u8>>, ManifestError>
 /// The entry `name` at the root of the zip `source`.
 fn from_zip(source: &Path, name: &str, limits: &Limits) -> Result<Option<Vec<u8>>, ManifestError> {
     let entry = read_root_file(source, Path::new(name), MAX_MANIFEST_BYTES, limits)
-        .map_err(|e| refused(name, e))?;
+        .map_err(|e| ManifestError::Zip(e.to_string()))?;
     match entry {
         None => Ok(None),
         Some(RootEntry::File(b)) => Ok(Some(b)),
