@@ -1,22 +1,28 @@
-//! Arbitrary bytes as the body of `POST /v3/resource_matches`: the parsing steps of
-//! `dropship::service::resources::matches`, up to the content store. Never panics.
+//! Arbitrary bytes as the body of `POST /v3/resource_matches` and as the upload's `resources`
+//! field, through the streaming parsers of `dropship::service::resource_list`. Never panics,
+//! never hands the sink more than the limit or a batch larger than `BATCH`.
 #![no_main]
 
-use dropship::service::resources::{descriptor, descriptors, MAX_RESOURCES};
+use dropship::service::resource_list::{parse_list, parse_request, Descriptor, BATCH};
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
+
+const MAX: usize = 64;
+
+fn check(entries: &mut usize) -> impl FnMut(Vec<Descriptor>) -> Result<(), String> + '_ {
+    move |batch| {
+        assert!(!batch.is_empty() && batch.len() <= BATCH);
+        *entries += batch.len();
+        assert!(*entries <= MAX, "{} entries past the limit of {MAX}", *entries);
+        for d in &batch {
+            assert!(d.mode.is_none_or(|m| m.bits() <= 0o777));
+        }
+        Ok(())
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(data) else {
-        return;
-    };
-    let Some(Value::Array(list)) = body.remove("resources") else {
-        return;
-    };
-    let parsed = descriptors(&list, MAX_RESOURCES);
-    assert_eq!(parsed.is_ok(), list.iter().all(|v| descriptor(v).is_ok()));
-    for d in parsed.into_iter().flatten() {
-        assert!(dropship::service::content::is_sha1(&d.sha1), "{:?}", d.sha1);
-        assert!(d.mode.is_none_or(|m| m <= 0o777), "{:?}", d.mode);
-    }
+    let mut n = 0;
+    let _ = parse_request(data, MAX, &mut check(&mut n));
+    let mut n = 0;
+    let _ = parse_list(data, MAX, &mut check(&mut n));
 });
