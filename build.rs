@@ -39,9 +39,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=build.rs");
     // A new commit re-runs this script (not every source edit: the crate would rebuild each time).
+    // Only paths that exist: cargo re-runs a script on every build for a missing one.
     for path in ["HEAD", "refs/heads", "packed-refs"] {
         if let Some(p) = git(&["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={p}");
+            if std::path::Path::new(&p).exists() {
+                println!("cargo:rerun-if-changed={p}");
+            }
         }
     }
 }
