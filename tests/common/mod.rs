@@ -37,12 +37,23 @@ pub fn require(tool: &str, package: &str) {
     );
 }
 
+/// A loopback port that was free a moment ago and that no other test of this process was
+/// given: tests run in parallel, and two of them handed the same port made one test talk to
+/// the other's registry until that one stopped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Stack blobs and unpacked stacks, shared by all tests (unpacking is atomic per digest).
@@ -109,6 +120,17 @@ impl Registry {
     /// A registry whose config gets `extra` (YAML, top level) appended, e.g. an `auth:` section.
     pub fn start_with(extra: &str) -> Registry {
         require("docker-registry", "docker-registry");
+        // A port that was free when picked can be taken (e.g. as the source port of an
+        // outgoing connection) before the registry binds it: then try another.
+        for _ in 0..3 {
+            if let Some(r) = Registry::try_start(extra) {
+                return r;
+            }
+        }
+        panic!("docker-registry could not bind a free port three times")
+    }
+
+    fn try_start(extra: &str) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
@@ -130,9 +152,20 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let r = Registry { child, port, dir };
+        let mut r = Registry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !matches!(http_status(port, "/v2/"), Some(200 | 401)) {
+        // Ready when it says it listens on its port and answers there.
+        let listening = format!("listening on 127.0.0.1:{port}");
+        while !(r.log().contains(&listening)
+            && matches!(http_status(port, "/v2/"), Some(200 | 401)))
+        {
+            if let Some(status) = r.child.try_wait().unwrap() {
+                eprintln!(
+                    "docker-registry on port {port} exited ({status}):\n{}",
+                    r.log()
+                );
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "registry did not start:\n{}",
@@ -140,7 +173,7 @@ impl Registry {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        r
+        Some(r)
     }
 
     pub fn host(&self) -> String {
@@ -493,8 +526,8 @@ impl Service {
 
     /// As [`Service::start_with`], with the data dir at `data` (e.g. a small file system).
     pub fn start_on(dir: tempfile::TempDir, data: PathBuf, args: &[&str]) -> Service {
-        let port = free_port();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let port = free_port();
         let child = Service::spawn(&dir, &data, port, &args);
         let mut s = Service {
             child,
@@ -503,8 +536,19 @@ impl Service {
             data,
             args,
         };
-        s.wait_healthy();
-        s
+        // A port free when picked can be taken before dropship binds it (dropship binds
+        // before it touches the data dir, so starting again on another port is clean).
+        for _ in 0..3 {
+            if s.wait_healthy() {
+                return s;
+            }
+            s.port = free_port();
+            s.child = Service::spawn(&s.dir, &s.data, s.port, &s.args);
+        }
+        panic!(
+            "dropship serve could not bind a free port three times:\n{}",
+            s.log()
+        )
     }
 
     fn spawn(dir: &tempfile::TempDir, data: &Path, port: u16, args: &[String]) -> Child {
@@ -534,10 +578,14 @@ impl Service {
         c.spawn().expect("start dropship serve")
     }
 
-    fn wait_healthy(&mut self) {
+    /// Waits for `/healthz`; false when dropship exited because its port was taken.
+    fn wait_healthy(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(120);
         while http_status(self.port, "/healthz") != Some(200) {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if self.log().contains("cannot listen on") {
+                    return false;
+                }
                 panic!(
                     "dropship serve exited ({status}) before answering:\n{}",
                     self.log()
@@ -550,6 +598,7 @@ impl Service {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        true
     }
 
     /// kill -9 of dropship (and whatever it started), then a new process on the same data dir
@@ -565,7 +614,12 @@ impl Service {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
-        self.wait_healthy();
+        assert!(
+            self.wait_healthy(),
+            "port {} was taken:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
     /// `http://127.0.0.1:PORT`.
