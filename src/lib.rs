@@ -1,6 +1,7 @@
 //! dropship: application source -> buildpack staging -> droplet -> OCI image -> registry ->
 //! Kubernetes manifests. See ARCHITECTURE.md for the map of stages to files.
 
+pub mod app;
 pub mod droplet;
 pub mod fsutil;
 pub mod image;

@@ -19,7 +19,7 @@ fn main() {
     let result = runtime.block_on(async {
         match args.command {
             Command::Build(a) => cli::build(*a).await,
-            Command::Stack(StackCommand::Import(a)) => cli::stack_import(a).await,
+            Command::Stack(StackCommand::Import(a)) => cli::stacks::import(a).await,
             Command::Serve(a) => cli::serve(a, &args.log).await,
             Command::Push(a) => cli::push::push(a).await,
             Command::Stack(StackCommand::List(a)) => cli::stacks::list(&a),

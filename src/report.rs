@@ -14,6 +14,49 @@ pub enum BlobOutcome {
     Uploaded,
 }
 
+/// A stage of the build, as timed and reported (`--json` timings and metrics use its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    Intake,
+    Stack,
+    Staging,
+    Droplet,
+    Image,
+    Push,
+    Manifests,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Intake,
+        Stage::Stack,
+        Stage::Staging,
+        Stage::Droplet,
+        Stage::Image,
+        Stage::Push,
+        Stage::Manifests,
+    ];
+
+    /// The name in reports and in the `--json` timings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Intake => "intake",
+            Stage::Stack => "stack",
+            Stage::Staging => "staging",
+            Stage::Droplet => "droplet",
+            Stage::Image => "image",
+            Stage::Push => "push",
+            Stage::Manifests => "manifests",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A line of buildpack output (stdout or stderr of a lifecycle script).
@@ -23,7 +66,7 @@ pub enum Event {
     /// Something went wrong but the build goes on (e.g. a retried request).
     Warn(String),
     /// A pipeline stage finished.
-    Stage { name: &'static str, took: Duration },
+    Stage { stage: Stage, took: Duration },
     /// A blob upload starts.
     BlobStart { digest: String, size: u64 },
     /// Bytes of a blob upload sent so far.

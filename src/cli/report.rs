@@ -129,8 +129,8 @@ impl Reporter for CliReporter {
             Event::Output(l) => self.line(&l),
             Event::Info(l) => self.line(&format!("==> {l}")),
             Event::Warn(l) => self.line(&format!("warning: {l}")),
-            Event::Stage { name, took } => {
-                self.line(&format!("==> {name}: {:.2}s", took.as_secs_f64()))
+            Event::Stage { stage, took } => {
+                self.line(&format!("==> {stage}: {:.2}s", took.as_secs_f64()))
             }
             Event::BlobStart { digest, size } => {
                 let bar = self.tty.then(|| self.bar(size, short(&digest).to_string()));

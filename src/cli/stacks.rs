@@ -1,7 +1,8 @@
-//! `dropship stack list` and `dropship stack inspect REF`.
+//! `dropship stack import`, `dropship stack list` and `dropship stack inspect REF`.
 
-use super::{registry_options, stack_cache, RegistryArgs};
-use anyhow::{Context, Result};
+use super::workdir::work_dir;
+use super::{registry_options, report, stack_cache, ImportArgs, RegistryArgs};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use dropship::refs::ImageRef;
 use dropship::registry::source::Source;
@@ -108,6 +109,53 @@ pub async fn inspect(a: &InspectArgs) -> Result<i32> {
     println!("labels:");
     for (k, v) in &labels {
         println!("  {k}={v}");
+    }
+    Ok(0)
+}
+
+/// `dropship stack import`.
+pub async fn import(a: ImportArgs) -> Result<i32> {
+    let target: ImageRef = a.image.parse().context("--image")?;
+    if !a.rootfs.exists() {
+        bail!("{}: no such file or directory", a.rootfs.display());
+    }
+    let in_use: Vec<_> = match &target {
+        ImageRef::Registry(r) => vec![r],
+        ImageRef::Layout(_) => vec![],
+    };
+    let reporter = Arc::new(report::CliReporter::new());
+    let opts = registry_options(&a.registry, &target, None)?;
+    let registry = Registry::new(opts, &in_use, reporter.clone())?;
+    let base = work_dir(&a.registry, None, 0);
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("dropship-stack-")
+        .tempdir_in(&base)?;
+    let r = dropship::stack::import(
+        &a.rootfs,
+        &target,
+        a.name.as_deref(),
+        &registry,
+        work.path(),
+        reporter,
+    )
+    .await?;
+    for fix in &r.fixes {
+        report::progress!("==> stack: {fix}");
+    }
+    let image = match &target {
+        ImageRef::Registry(t) => format!("{}@{}", t.repo_name(), r.digest),
+        ImageRef::Layout(l) => format!("oci:{}@{}", l.dir.display(), r.digest),
+    };
+    if a.registry.json {
+        let out = serde_json::json!({
+            "image": image, "digest": r.digest, "layer": {"digest": r.layer_digest, "size": r.layer_size},
+            "fixes": r.fixes, "push": r.push,
+        });
+        println!("{out}");
+    } else {
+        report::progress!("==> stack image {image}");
+        println!("{image}");
     }
     Ok(0)
 }

@@ -7,7 +7,7 @@
 //! `disk_quota`, `command`, `health-check-type` (`none` = `process`),
 //! `health-check-http-endpoint`, `timeout`; top-level `version` (must be 1).
 
-use crate::k8s::HealthCheck;
+use crate::app::HealthCheck;
 use serde_norway::Value;
 
 /// Largest manifest read.
@@ -345,7 +345,7 @@ fn health_check(
             Some(
                 format!("http:{e}")
                     .parse()
-                    .map_err(|e: crate::k8s::K8sError| {
+                    .map_err(|e: crate::app::HealthCheckError| {
                         invalid("health-check-http-endpoint", e.to_string())
                     })?,
             )

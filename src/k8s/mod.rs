@@ -26,11 +26,9 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-/// Space and org name used when the spec leaves them empty.
-pub const DEFAULT_SPACE_ORG: &str = "dropship";
+use crate::app::App;
+pub use crate::app::{app_guid, version, HealthCheck, DEFAULT_SPACE_ORG};
 
 pub const LABEL_APP_GUID: &str = "cloudfoundry.org/app_guid";
 pub const LABEL_GUID: &str = "cloudfoundry.org/guid";
@@ -66,8 +64,6 @@ const DNS_LABEL_MAX: usize = 63;
 pub enum K8sError {
     #[error("image {0:?} is not referenced by digest (expected HOST/REPO@sha256:<64 hex>)")]
     ImageNotByDigest(String),
-    #[error("invalid health check {input:?}: {reason}")]
-    HealthCheck { input: String, reason: String },
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error("serializing manifests to YAML: {0}")]
@@ -81,61 +77,6 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> K8sError {
         field,
         reason: reason.into(),
     }
-}
-
-/// How Kubernetes decides an instance is alive, as in `cf push --health-check-type`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum HealthCheck {
-    /// A TCP connect to the app port succeeds (CF's default).
-    #[default]
-    Port,
-    /// An HTTP GET of `endpoint` on the app port answers 2xx/3xx.
-    Http { endpoint: String },
-    /// The process is running: no probes at all.
-    Process,
-}
-
-impl FromStr for HealthCheck {
-    type Err = K8sError;
-
-    /// `port`, `process` (or CF's legacy alias `none`), `http` (endpoint `/`) or
-    /// `http:/PATH`.
-    fn from_str(input: &str) -> Result<Self, K8sError> {
-        let err = |reason: &str| K8sError::HealthCheck {
-            input: input.to_string(),
-            reason: reason.to_string(),
-        };
-        match input {
-            "port" => Ok(HealthCheck::Port),
-            "process" | "none" => Ok(HealthCheck::Process),
-            "http" => Ok(HealthCheck::Http {
-                endpoint: "/".to_string(),
-            }),
-            _ => match input.strip_prefix("http:") {
-                Some(endpoint) if valid_endpoint(endpoint) => Ok(HealthCheck::Http {
-                    endpoint: endpoint.to_string(),
-                }),
-                Some(_) => Err(err(
-                    "the endpoint must start with '/' and contain no whitespace",
-                )),
-                None => Err(err("expected port, process, http or http:/PATH")),
-            },
-        }
-    }
-}
-
-impl fmt::Display for HealthCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HealthCheck::Port => f.write_str("port"),
-            HealthCheck::Process => f.write_str("process"),
-            HealthCheck::Http { endpoint } => write!(f, "http:{endpoint}"),
-        }
-    }
-}
-
-fn valid_endpoint(endpoint: &str) -> bool {
-    endpoint.starts_with('/') && !endpoint.chars().any(char::is_whitespace)
 }
 
 /// What to run: everything the manifests are derived from.
@@ -200,6 +141,23 @@ impl AppSpec {
         }
     }
 
+    /// The one mapping of an app's settings to its spec, for the CLI, the build pipeline
+    /// and the service alike: `image` by digest, `processes` the droplet's process types.
+    pub fn for_app(app: &App, image: &str, processes: &BTreeMap<String, String>) -> Self {
+        let mut spec = AppSpec::new(app.name.clone(), image);
+        spec.namespace = app.namespace.clone();
+        spec.instances = app.instances;
+        spec.memory_mb = app.memory_mb;
+        spec.disk_mb = app.disk_mb;
+        spec.health_check = app.health_check.clone();
+        spec.env = app.env.iter().cloned().collect();
+        spec.processes = processes.clone();
+        if let Some(t) = app.health_check_timeout {
+            spec.startup_timeout_s = t;
+        }
+        spec
+    }
+
     /// The namespace, with `Some("")` read as `None`.
     pub fn namespace(&self) -> Option<&str> {
         self.namespace.as_deref().filter(|ns| !ns.is_empty())
@@ -251,7 +209,7 @@ impl AppSpec {
         }
         self.validate_processes()?;
         if let HealthCheck::Http { endpoint } = &self.health_check {
-            if !valid_endpoint(endpoint) {
+            if !crate::app::valid_endpoint(endpoint) {
                 return Err(invalid(
                     "health check endpoint",
                     format!("{endpoint:?} must start with '/' and contain no whitespace"),
@@ -431,27 +389,6 @@ pub(crate) mod tests {
             namespace: Some("apps".to_string()),
             ..AppSpec::new("My_App!!", IMAGE)
         }
-    }
-
-    #[test]
-    fn health_check_parses() {
-        assert_eq!("port".parse::<HealthCheck>().unwrap(), HealthCheck::Port);
-        assert_eq!(
-            "process".parse::<HealthCheck>().unwrap(),
-            HealthCheck::Process
-        );
-        let http = |e: &str| HealthCheck::Http {
-            endpoint: e.to_string(),
-        };
-        assert_eq!("http".parse::<HealthCheck>().unwrap(), http("/"));
-        assert_eq!(
-            "http:/healthz".parse::<HealthCheck>().unwrap(),
-            http("/healthz")
-        );
-        assert_eq!(http("/healthz").to_string(), "http:/healthz");
-        let err = "tcp".parse::<HealthCheck>().unwrap_err().to_string();
-        assert!(err.contains("expected port, process, http"), "{err}");
-        assert!("http:healthz".parse::<HealthCheck>().is_err());
     }
 
     #[test]

@@ -2,42 +2,13 @@
 //! Services, label values. Pure and deterministic.
 
 use super::{DNS_LABEL_MAX, NAME_PREFIX_MAX, NAME_SUFFIX_LEN};
+use crate::app::name_uuid;
 use sha2::{Digest, Sha256};
-
-/// A UUID-formatted string from sha256(`input`): the first 16 bytes with the version nibble
-/// set to 5 and the RFC 4122 variant bits, like a name-based UUID (sha256, not SHA-1).
-pub fn name_uuid(input: &str) -> String {
-    let hash = Sha256::digest(input.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&hash[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
-/// From sha256("dropship-app:" + namespace + "/" + name); no namespace counts as "".
-pub fn app_guid(namespace: &str, name: &str) -> String {
-    name_uuid(&format!("dropship-app:{namespace}/{name}"))
-}
 
 /// The GUID of a process type other than `web` (whose GUID is the app's), from
 /// sha256("dropship-process:" + app_guid + "/" + type): stable across rebuilds, like the app's.
 pub fn process_guid(app_guid: &str, process_type: &str) -> String {
     name_uuid(&format!("dropship-process:{app_guid}/{process_type}"))
-}
-
-/// From sha256("dropship-version:" + app_guid): see [`Identity::version`] for why it does not
-/// change between builds.
-pub fn version(app_guid: &str) -> String {
-    name_uuid(&format!("dropship-version:{app_guid}"))
 }
 
 /// Eirini's `GetStatefulsetName`: `<SanitizeName(app-space, guid)>-<10 hex of

@@ -21,6 +21,23 @@ pub fn base(state: &Shared) -> String {
     format!("http://{}", state.config.public_address)
 }
 
+/// The app's settings as its record holds them: the one source of its staging limits and
+/// of its Kubernetes spec (a health check that no longer parses is `port`, CF's default).
+pub fn settings(app: &App) -> crate::app::App {
+    crate::app::App {
+        instances: app.instances,
+        memory_mb: app.memory_mb as u64,
+        disk_mb: app.disk_mb as u64,
+        health_check: app.health_check.parse().unwrap_or_default(),
+        env: app
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..crate::app::App::named(app.name.clone())
+    }
+}
+
 pub fn default_stack(state: &Shared) -> String {
     state.config.default_stack.clone().unwrap_or_default()
 }

@@ -6,8 +6,9 @@ use super::error::{ApiError, ApiResult};
 use super::lifecycle;
 use super::logs::BuildLog;
 use super::{json, Shared};
-use crate::k8s::HealthCheck;
-use crate::pipeline::{self, BuildError, BuildOptions};
+use crate::pipeline::{
+    self, BuildError, BuildOptions, BuildRequest, CachePolicy, Outputs, Runtime, Targets,
+};
 use crate::refs::{ImageRef, LayoutRef, RegistryRef};
 use crate::stack::StackCache;
 use crate::store::{self, App, Build, Droplet, Package};
@@ -194,40 +195,35 @@ fn options(
         .map_err(|e: crate::refs::RefError| e.to_string())?;
     let registry = state.registry_options(&stack)?;
     Ok(BuildOptions {
-        source: paths.package(&build.package_guid),
-        stack,
-        target,
-        also,
-        name: app.name.clone(),
-        buildpacks: build.buildpacks.clone(),
-        buildpacks_dir: cfg.buildpacks_dir.clone(),
-        env: app
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        instances: app.instances,
-        memory_mb: app.memory_mb as u64,
-        disk_mb: app.disk_mb as u64,
-        health_check: app.health_check.parse().unwrap_or(HealthCheck::Port),
-        command: None,
-        health_check_timeout: None,
-        namespace: None,
-        manifests_dir: None,
-        droplet_out: Some(paths.droplet(droplet_guid)),
-        cache_dir: Some(paths.caches().join(&app.guid)),
-        no_cache: false,
-        cache_max: cfg.build_cache,
-        staging_timeout: cfg.staging_timeout,
-        staging_pids: cfg.staging_pids,
-        sandbox: cfg.sandbox,
-        host_is_container: cfg.host_is_container,
-        registry,
-        work_dir: paths.work(),
-        stack_cache: StackCache {
-            dir: paths.stack_cache(),
+        request: BuildRequest {
+            source: paths.package(&build.package_guid),
+            stack,
+            buildpacks: build.buildpacks.clone(),
+            buildpacks_dir: cfg.buildpacks_dir.clone(),
+            limits: cfg.limits,
         },
-        limits: cfg.limits,
+        app: super::apps::settings(app),
+        outputs: Outputs {
+            targets: Targets { target, also },
+            manifests_dir: None,
+            droplet: Some(paths.droplet(droplet_guid)),
+        },
+        cache: CachePolicy {
+            dir: Some(paths.caches().join(&app.guid)),
+            fresh: false,
+            max: cfg.build_cache,
+        },
+        runtime: Runtime {
+            work_dir: paths.work(),
+            stack_cache: StackCache {
+                dir: paths.stack_cache(),
+            },
+            registry,
+            sandbox: cfg.sandbox,
+            host_is_container: cfg.host_is_container,
+            staging_timeout: cfg.staging_timeout,
+            staging_pids: cfg.staging_pids,
+        },
     })
 }
 

@@ -67,14 +67,8 @@ pub async fn kubernetes(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (d, app) = get(&state, guid).await?;
-    let mut spec = AppSpec::new(app.name.clone(), d.image.clone());
-    spec.instances = app.instances;
-    spec.memory_mb = app.memory_mb as u64;
-    spec.disk_mb = app.disk_mb as u64;
-    spec.health_check = app.health_check.parse().unwrap_or_default();
-    spec.env = app.env.clone();
     // Every process type of the droplet (stored with each droplet since the first schema).
-    spec.processes = d.process_types.clone();
+    let spec = AppSpec::for_app(&super::apps::settings(&app), &d.image, &d.process_types);
     let manifests = k8s::manifests(&spec).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let json = headers
         .get(header::ACCEPT)

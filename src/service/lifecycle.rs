@@ -59,8 +59,12 @@ impl Reporter for Traced {
             let _in_build = self.span.enter();
             match &event {
                 Event::Warn(message) => warn!("{message}"),
-                Event::Stage { name, took } => {
-                    debug!(stage = name, seconds = took.as_secs_f64(), "stage done")
+                Event::Stage { stage, took } => {
+                    debug!(
+                        stage = stage.name(),
+                        seconds = took.as_secs_f64(),
+                        "stage done"
+                    )
                 }
                 Event::BlobDone {
                     digest,

@@ -110,8 +110,8 @@ impl Reporter for BuildLog {
             Event::Output(l) => self.output(&l),
             Event::Info(l) => self.line(&format!("==> {l}")),
             Event::Warn(l) => self.line(&format!("warning: {l}")),
-            Event::Stage { name, took } => {
-                self.line(&format!("==> {name}: {:.2}s", took.as_secs_f64()))
+            Event::Stage { stage, took } => {
+                self.line(&format!("==> {stage}: {:.2}s", took.as_secs_f64()))
             }
             Event::BlobStart { digest, size } => self.line(&format!(
                 "    uploading {digest} ({})",

@@ -3,6 +3,7 @@
 
 use super::Shared;
 use crate::pipeline::BuildOutcome;
+use crate::report::Stage;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -25,14 +26,10 @@ pub struct Metrics {
 impl Metrics {
     /// Records a finished build's timings and pushed bytes.
     pub fn observe(&self, out: &BuildOutcome, total: Duration) {
-        let ms = |stage: &str| {
-            out.timings
-                .get(stage)
-                .map(|s| (s * 1000.0) as u64)
-                .unwrap_or(0)
-        };
-        self.staging_ms.fetch_add(ms("staging"), Ordering::Relaxed);
-        self.push_ms.fetch_add(ms("push"), Ordering::Relaxed);
+        let ms = |stage: Stage| out.timings.get(stage).map_or(0, |d| d.as_millis() as u64);
+        self.staging_ms
+            .fetch_add(ms(Stage::Staging), Ordering::Relaxed);
+        self.push_ms.fetch_add(ms(Stage::Push), Ordering::Relaxed);
         self.build_ms
             .fetch_add(total.as_millis() as u64, Ordering::Relaxed);
         self.builds_timed.fetch_add(1, Ordering::Relaxed);

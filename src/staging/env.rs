@@ -19,6 +19,24 @@ pub struct AppInfo {
     pub user_env: Vec<(String, String)>,
 }
 
+impl AppInfo {
+    /// What staging tells of `app`, staged on the stack named `stack`.
+    pub fn new(app: &crate::app::App, stack: &str) -> AppInfo {
+        let id = app.identity();
+        AppInfo {
+            name: app.name.clone(),
+            app_guid: id.guid,
+            version: id.version,
+            memory_mb: app.memory_mb,
+            disk_mb: app.disk_mb,
+            stack: stack.to_string(),
+            space_name: id.space_name,
+            org_name: id.org_name,
+            user_env: app.env.clone(),
+        }
+    }
+}
+
 /// Why a user variable cannot be set at all (the API answers 422, the CLI refuses it): a name
 /// outside `[A-Za-z_][A-Za-z0-9_]*`, a NUL in the value, or a name Cloud Foundry reserves
 /// (`VCAP_*`, `VMC_*`, `CF_*`, `PORT`).

@@ -1,0 +1,33 @@
+//! `dropship serve`.
+
+use super::{absolute, default_buildpacks_dir, logging, ServeArgs};
+use anyhow::Result;
+
+/// `dropship serve`.
+pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
+    use dropship::service::config::{Config, FileConfig, Overrides};
+    let file = match &a.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    logging::init_serve(log, a.log_format, &file)?;
+    let overrides = Overrides {
+        listen: a.listen,
+        data_dir: a.data_dir.as_deref().map(absolute).transpose()?,
+        stack: a.stack,
+        buildpacks_dir: a.buildpacks_dir.as_deref().map(absolute).transpose()?,
+        registry: a.registry,
+        tokens: a.tokens,
+        concurrency: a.concurrency,
+        staging_timeout: a.staging_timeout,
+        sandbox: a.sandbox,
+        public_address: a.public_address,
+        max_log: a.max_log,
+        header_timeout: a.header_timeout,
+        staging_pids: a.staging_pids,
+        host_is_container: a.host_is_container,
+    };
+    let config = Config::resolve(file, overrides, || default_buildpacks_dir().ok())?;
+    dropship::service::serve(config).await?;
+    Ok(0)
+}

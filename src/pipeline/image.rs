@@ -1,0 +1,110 @@
+//! The image: the stack's layers, then the launcher and the droplet, with labels naming what
+//! went in. Pure: values in, the manifest and config bytes out.
+
+use super::error::BuildError;
+use super::package::DropletBlobs;
+use super::stage::Staged;
+use crate::app::App;
+use crate::image::{self, BuiltImage, ImageSpec, NewLayer};
+use crate::layer::fixed_mtime;
+use crate::refs::ImageRef;
+use crate::registry::push::PushBlob;
+use crate::stack::Stack;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The image of `staged` (its start command possibly the app's) on `stack`.
+pub fn assemble(
+    app: &App,
+    stack: &Stack,
+    staged: &Staged,
+    droplet: &DropletBlobs,
+) -> Result<BuiltImage, BuildError> {
+    let spec = image_spec(app, stack, staged, &droplet.tgz.digest);
+    let new_layers = [
+        NewLayer {
+            blob: droplet.launcher.clone(),
+            created_by: "dropship: /lifecycle/launch".into(),
+        },
+        NewLayer {
+            blob: droplet.layer.clone(),
+            created_by: format!(
+                "dropship: droplet of {} ({})",
+                app.name, droplet.info.detected_buildpack
+            ),
+        },
+    ];
+    Ok(image::build(&stack.resolved.base, &new_layers, &spec)?)
+}
+
+/// The blobs a push sends: the config (written at `config`), the stack's layers (from the
+/// stack's source), the launcher and the droplet layer.
+pub fn blobs(
+    built: &BuiltImage,
+    stack: &Stack,
+    droplet: &DropletBlobs,
+    config: PathBuf,
+) -> Vec<PushBlob> {
+    let config = PushBlob {
+        digest: built.config_digest.clone(),
+        size: built.config.len() as u64,
+        file: Some(config),
+    };
+    let base = stack
+        .resolved
+        .base
+        .manifest
+        .layers()
+        .iter()
+        .map(|l| PushBlob {
+            digest: l.digest().to_string(),
+            size: l.size(),
+            file: None,
+        });
+    let ours = [&droplet.launcher, &droplet.layer]
+        .into_iter()
+        .map(|l| PushBlob {
+            digest: l.digest.clone(),
+            size: l.size,
+            file: Some(l.path.clone()),
+        });
+    std::iter::once(config).chain(base).chain(ours).collect()
+}
+
+/// Labels and annotations naming the app, the base and the droplet; the start command.
+fn image_spec(app: &App, stack: &Stack, staged: &Staged, droplet_digest: &str) -> ImageSpec {
+    let r = &staged.result;
+    let mut labels = BTreeMap::new();
+    let mut annotations = BTreeMap::new();
+    // Only a pullable reference names the base: an OCI layout is a path on this machine, and
+    // would make the same build differ from one host to another.
+    let base_name = match &stack.reference {
+        ImageRef::Registry(r) => Some(r.to_string()),
+        ImageRef::Layout(_) => None,
+    };
+    for m in [&mut labels, &mut annotations] {
+        m.insert("org.opencontainers.image.title".into(), app.name.clone());
+        if let Some(name) = &base_name {
+            m.insert("org.opencontainers.image.base.name".into(), name.clone());
+        }
+        let digest = stack.digest().to_string();
+        m.insert("org.opencontainers.image.base.digest".into(), digest);
+    }
+    let metas = serde_json::to_string(&r.buildpacks).unwrap_or_default();
+    for (k, v) in [
+        ("io.dropship.droplet.digest", droplet_digest),
+        ("io.dropship.start-command", &r.start_command),
+        ("io.dropship.detected-buildpack", &r.detected_buildpack),
+        ("io.dropship.stack", &stack.name),
+        ("io.dropship.buildpacks", &metas),
+    ] {
+        labels.insert(k.to_string(), v.to_string());
+    }
+    ImageSpec {
+        start_command: r.start_command.clone(),
+        labels,
+        annotations,
+        port: image::DEFAULT_PORT,
+        created: image::rfc3339(fixed_mtime()),
+    }
+}

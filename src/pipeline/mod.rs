@@ -1,0 +1,121 @@
+//! The whole build, shared by the CLI and the service, as a list of stages: workspace ->
+//! intake (beside the stack) -> staging -> droplet -> image -> push -> Kubernetes manifests.
+//! Each stage is a function with typed input and output in a file of its own; each reports
+//! its duration; failures say which stage, which file, which blob, which registry answer.
+//! Blocking work (file system walks, copies, tar, scripts) runs inside the stages'
+//! `spawn_blocking`, never on the runtime's workers.
+
+mod buildpacks;
+mod cache;
+mod confine;
+mod error;
+mod image;
+mod intake;
+mod manifests;
+mod options;
+mod outcome;
+mod package;
+mod publish;
+mod stack;
+mod stage;
+mod workspace;
+
+pub use cache::CachePolicy;
+pub use error::BuildError;
+pub use options::{BuildOptions, BuildRequest, Outputs, Runtime, Targets};
+pub use outcome::{BuildOutcome, LayerInfo, StackInfo, Timings};
+
+use crate::report::{info, Reporter, Stage};
+use crate::staging::workspace::Workspace;
+use crate::units::format_size;
+use outcome::{timed, Parts, Timer};
+use publish::Via;
+use stage::StagingInput;
+use std::sync::Arc;
+
+/// Builds the app described by `opts` and pushes its image.
+pub async fn build(
+    opts: &BuildOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<BuildOutcome, BuildError> {
+    opts.check()?;
+    let ws = workspace::prepare(&opts.runtime, opts.app.disk_mb << 20, reporter.as_ref()).await?;
+    let out = stages(opts, ws.clone(), reporter).await;
+    workspace::remove(ws).await;
+    out
+}
+
+/// The stages, in order, in the workspace `ws`.
+async fn stages(
+    opts: &BuildOptions,
+    ws: Arc<Workspace>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<BuildOutcome, BuildError> {
+    let mut timer = Timer::start(reporter.as_ref());
+    let registry = publish::connect(opts, reporter.clone()).await?;
+    // Intake and stack resolution are independent: run them together.
+    let ((tree, intake_took), (stack, stack_took)) = tokio::join!(
+        timed(intake::intake(&opts.request, ws.clone())),
+        timed(stack::resolve(&opts.request, &opts.runtime, &registry)),
+    );
+    let (tree, stack) = (tree?, stack?);
+    let (files, size, s) = (tree.files, format_size(tree.bytes), &stack.stack);
+    let what = format!(
+        "app: {files} files, {size}; stack {} ({})",
+        s.name,
+        s.digest()
+    );
+    info(reporter.as_ref(), what);
+    timer.record(Stage::Stack, stack_took);
+    timer.record(Stage::Intake, intake_took);
+    timer.restart();
+
+    let input = StagingInput {
+        app: &opts.app,
+        request: &opts.request,
+        runtime: &opts.runtime,
+        cache: &opts.cache,
+        stack: &stack,
+        ws: ws.clone(),
+    };
+    let mut staged = stage::stage(input, reporter.clone()).await?;
+    timer.lap(Stage::Staging);
+
+    let droplet = package::package(&staged, opts.outputs.droplet.clone(), reporter.clone()).await?;
+    timer.lap(Stage::Droplet);
+
+    staged.apply_command(&opts.app, reporter.as_ref());
+    let built = image::assemble(&opts.app, &stack.stack, &staged, &droplet)?;
+    let blobs = image::blobs(&built, &stack.stack, &droplet, ws.blobs.join("config.json"));
+    timer.lap(Stage::Image);
+
+    let via = Via {
+        registry: &registry,
+        stack: &stack.stack,
+        stack_cache: &opts.runtime.stack_cache,
+        reporter: reporter.clone(),
+    };
+    let config = ws.blobs.join("config.json");
+    let published = publish::publish(&built, blobs, config, &opts.outputs.targets, &via).await?;
+    timer.lap(Stage::Push);
+
+    let manifests = match &opts.outputs.manifests_dir {
+        Some(dir) => {
+            let processes = &staged.result.process_types;
+            let p = manifests::write(&opts.app, dir, &published.image, processes).await?;
+            timer.lap(Stage::Manifests);
+            Some(p)
+        }
+        None => None,
+    };
+    Ok(BuildOutcome::from(Parts {
+        name: opts.app.name.clone(),
+        stack,
+        staged,
+        droplet,
+        built,
+        published,
+        manifests,
+        timings: timer.timings(),
+    }))
+}

@@ -1,0 +1,59 @@
+//! Packaging: the droplet's CF layout finished, then its tgz, its image layer and the
+//! launcher layer written as blobs (and the tgz copied out when asked). Blocking throughout.
+
+use super::error::{blocking, other, BuildError};
+use super::stage::Staged;
+use crate::droplet::{self, StagingInfo};
+use crate::layer::LayerBlob;
+use crate::report::{info, Reporter};
+use crate::units::format_size;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The droplet's blobs in the workspace.
+pub struct DropletBlobs {
+    /// The droplet as Cloud Foundry ships it (`droplet.tgz`).
+    pub tgz: LayerBlob,
+    /// The droplet as an image layer (`/home/vcap`).
+    pub layer: LayerBlob,
+    /// The launcher layer (`/lifecycle`).
+    pub launcher: LayerBlob,
+    /// The droplet's `staging_info.yml` (the buildpack's start command).
+    pub info: StagingInfo,
+    /// Where the tgz was copied, if asked.
+    pub kept: Option<PathBuf>,
+}
+
+/// Packages the staged droplet; `keep` gets a copy of the tgz.
+pub async fn package(
+    staged: &Staged,
+    keep: Option<PathBuf>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<DropletBlobs, BuildError> {
+    let info_doc = StagingInfo {
+        detected_buildpack: staged.result.detected_buildpack.clone(),
+        start_command: staged.result.start_command.clone(),
+    };
+    let ws = staged.ws.clone();
+    blocking(move || {
+        let (d, b) = (&ws.droplet, &ws.blobs);
+        droplet::finish_layout(d, &info_doc).map_err(other("writing the droplet"))?;
+        let (files, bytes) = droplet::tally(d);
+        let size = format_size(bytes);
+        let what = format!("the droplet ({files} entries, {size}): tgz and image layer");
+        info(reporter.as_ref(), format!("packaging {what}"));
+        let (tgz, layer) = droplet::package(d, b).map_err(other("packaging the droplet"))?;
+        let launcher = droplet::launcher_layer(b).map_err(other("writing the launcher layer"))?;
+        if let Some(p) = &keep {
+            std::fs::copy(&tgz.path, p).map_err(other(&format!("writing {}", p.display())))?;
+        }
+        Ok(DropletBlobs {
+            tgz,
+            layer,
+            launcher,
+            info: info_doc,
+            kept: keep,
+        })
+    })
+    .await
+}
