@@ -2,19 +2,19 @@
 //! Kubernetes manifests. See ARCHITECTURE.md for the map of stages to files.
 
 pub mod app;
-pub mod droplet;
+pub(crate) mod droplet;
 pub mod fsutil;
 pub mod image;
 pub mod intake;
-pub mod k8s;
-pub mod layer;
+pub(crate) mod k8s;
+pub(crate) mod layer;
 pub mod pipeline;
 pub mod refs;
 pub mod registry;
 pub mod report;
-pub mod safefs;
+pub(crate) mod safefs;
 pub mod service;
 pub mod stack;
 pub mod staging;
-pub mod store;
+pub(crate) mod store;
 pub mod units;

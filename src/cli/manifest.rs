@@ -2,11 +2,11 @@
 //! push`: read once, its warnings printed, its settings under the command's flags (flags win).
 
 use anyhow::{Context, Result};
+use dropship::app::HealthCheck;
 use dropship::intake::manifest::AppManifest;
 use dropship::intake::manifest::ManifestError;
 use dropship::intake::manifest_file::{self, ManifestFile};
 use dropship::intake::Limits;
-use dropship::k8s::HealthCheck;
 use std::path::Path;
 
 /// The warning of `dropship build` about a manifest's stack: it stages on `--stack`, an image

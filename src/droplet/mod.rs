@@ -24,12 +24,6 @@ pub fn finish_layout(droplet: &Path, info: &StagingInfo) -> io::Result<()> {
     std::fs::write(droplet.join("staging_info.yml"), json)
 }
 
-/// Reads `staging_info.yml` back.
-pub fn read_info(droplet: &Path) -> io::Result<StagingInfo> {
-    let bytes = std::fs::read(droplet.join("staging_info.yml"))?;
-    serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
 /// The CF droplet tgz (what `cf download-droplet` gives).
 pub fn droplet_tgz(droplet: &Path, blob_dir: &Path) -> io::Result<LayerBlob> {
     let mut w = LayerWriter::create(blob_dir)?;
@@ -97,6 +91,12 @@ pub fn package(droplet: &Path, blob_dir: &Path) -> io::Result<(LayerBlob, LayerB
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads `staging_info.yml` back.
+    fn read_info(droplet: &Path) -> io::Result<StagingInfo> {
+        let bytes = std::fs::read(droplet.join("staging_info.yml"))?;
+        serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
     use flate2::read::GzDecoder;
 
     fn names(blob: &LayerBlob) -> Vec<(String, u64)> {

@@ -1,8 +1,8 @@
 //! Pure image assembly: a base (stack) manifest and config plus new layers give a new manifest
 //! and config, as canonical JSON bytes with their digests. No IO here.
 
-pub mod canonical;
-pub mod media;
+pub(crate) mod canonical;
+pub(crate) mod media;
 pub mod stack;
 
 use crate::layer::{hash::sha256_digest, LayerBlob};

@@ -21,13 +21,13 @@
 mod cdir;
 pub mod dir;
 mod error;
-pub mod limits;
-pub mod links;
+pub(crate) mod limits;
+pub(crate) mod links;
 pub mod manifest;
 pub mod manifest_file;
 mod names;
 mod out;
-pub mod zip;
+pub(crate) mod zip;
 
 #[cfg(test)]
 mod dir_tests;

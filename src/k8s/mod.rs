@@ -56,7 +56,8 @@ const NAME_PREFIX_MAX: usize = 40;
 const NAME_SUFFIX_LEN: usize = 10;
 /// 40 + "-" + 10. Leaves room for the `controller-revision-hash` label
 /// (`<name>-<10 chars>`, itself limited to 63) that the StatefulSet controller adds to pods.
-pub const STATEFUL_SET_NAME_MAX: usize = NAME_PREFIX_MAX + 1 + NAME_SUFFIX_LEN;
+#[cfg(test)]
+const STATEFUL_SET_NAME_MAX: usize = NAME_PREFIX_MAX + 1 + NAME_SUFFIX_LEN;
 /// DNS label length limit (Service names, label values, namespaces).
 const DNS_LABEL_MAX: usize = 63;
 

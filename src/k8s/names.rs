@@ -12,7 +12,7 @@ pub fn process_guid(app_guid: &str, process_type: &str) -> String {
 }
 
 /// Eirini's `GetStatefulsetName`: `<SanitizeName(app-space, guid)>-<10 hex of
-/// sha256(guid-version)>`, at most [`STATEFUL_SET_NAME_MAX`] characters.
+/// sha256(guid-version)>`, at most 51 characters (40 + `-` + 10).
 pub fn stateful_set_name(app: &str, space: &str, guid: &str, version: &str) -> String {
     let prefix = sanitize_name(&format!("{app}-{space}"), guid);
     let hash = hex::encode(Sha256::digest(format!("{guid}-{version}").as_bytes()));

@@ -12,8 +12,6 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-pub use tree::{append_parent_dir, append_tree, Owner, TreeOptions};
-
 /// The gzip level used for every layer and droplet. Chosen from `bench` figures: see README.
 pub const GZIP_LEVEL: u32 = 6;
 
@@ -93,11 +91,4 @@ impl LayerWriter {
             path,
         })
     }
-}
-
-/// Convenience: one layer holding the tree at `src` under `opts.prefix`.
-pub fn layer_from_tree(dir: &Path, src: &Path, opts: &TreeOptions) -> io::Result<LayerBlob> {
-    let mut w = LayerWriter::create(dir)?;
-    append_tree(w.tar(), src, opts)?;
-    w.finish()
 }

@@ -5,7 +5,7 @@
 use super::auth::Credentials;
 use super::retry::{unreachable, worth_retrying};
 use super::wire::file_chunks;
-pub use super::wire::{manifest_media_type, pick_platform, RawManifest, RegistryOptions, CHUNK};
+pub use super::wire::{manifest_media_type, pick_platform, RawManifest, RegistryOptions};
 use super::{describe, RegistryError};
 use crate::image::media;
 use crate::layer::hash::{sha256_digest, HashWriter};

@@ -1,14 +1,14 @@
 //! Registries and OCI layouts: reading base images, writing built ones.
 
 pub mod auth;
-pub mod authfile;
-pub mod client;
-pub mod helper;
-pub mod layout;
-pub mod push;
-pub mod retry;
+pub(crate) mod authfile;
+pub(crate) mod client;
+pub(crate) mod helper;
+pub(crate) mod layout;
+pub(crate) mod push;
+pub(crate) mod retry;
 pub mod source;
-pub mod wire;
+pub(crate) mod wire;
 
 pub use client::{RawManifest, Registry, RegistryOptions};
 use oci_client::errors::OciDistributionError;

@@ -174,7 +174,6 @@ pub async fn set_current_droplet(
         "data": {"guid": droplet},
         "links": {
             "self": {"href": format!("{b}/v3/apps/{guid}/relationships/current_droplet")},
-            "related": {"href": format!("{b}/v3/apps/{guid}/droplets/current")},
         }
     })))
 }

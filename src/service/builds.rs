@@ -227,6 +227,15 @@ fn options(
     })
 }
 
+/// Drops the least recently used build caches over `limits.build_cache` (a walk of every
+/// cache: off the runtime).
+async fn evict_caches(state: &Shared) -> std::io::Result<Vec<String>> {
+    let (root, limit) = (state.paths.caches(), state.config.build_cache);
+    tokio::task::spawn_blocking(move || crate::staging::cache::evict_lru(&root, limit))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 /// Waits for a slot, runs the pipeline, records the droplet or the failure.
 async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<BuildLog>) {
     lifecycle::queued(&pkg.guid);
@@ -259,8 +268,7 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     let (state_name, error, droplet) = match outcome {
         Ok(out) => {
             state.metrics.observe(&out, started.elapsed());
-            match crate::staging::cache::evict_lru(&state.paths.caches(), state.config.build_cache)
-            {
+            match evict_caches(&state).await {
                 Ok(gone) if !gone.is_empty() => log.line(&format!(
                     "==> build caches over limits.build_cache: dropped {} least recently used",
                     gone.len()

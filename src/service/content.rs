@@ -321,7 +321,9 @@ impl Store {
         Ok(n)
     }
 
-    /// Evicts least-recently-used files (pinned ones excepted) until the store fits its limit.
+    /// Evicts least-recently-used files (pinned ones excepted) until the store fits its limit
+    /// (`put` does it after every batch; tests call it alone).
+    #[cfg(test)]
     pub async fn evict(&self) -> Result<Evicted, StoreError> {
         let _lock = LOCK.lock().await;
         self.evict_locked().await

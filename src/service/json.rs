@@ -1,4 +1,6 @@
-//! Cloud Foundry v3 JSON shapes of apps, packages, builds and droplets.
+//! Cloud Foundry v3 JSON shapes of apps, packages, builds and droplets. Links name only
+//! routes the service has (CF's others, such as an app's packages or current droplet, wait
+//! for the fuller CF API of issue 11).
 
 use crate::store::{App, Build, Droplet, Package};
 use serde_json::{json, Value};
@@ -26,8 +28,6 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
         "metadata": metadata(),
         "links": {
             "self": href(base, &format!("/v3/apps/{}", a.guid)),
-            "packages": href(base, &format!("/v3/apps/{}/packages", a.guid)),
-            "current_droplet": href(base, &format!("/v3/apps/{}/droplets/current", a.guid)),
             "environment_variables": href(base, &format!("/v3/apps/{}/environment_variables", a.guid)),
         },
     })
@@ -49,7 +49,6 @@ pub fn package(p: &Package, base: &str) -> Value {
         "links": {
             "self": href(base, &format!("/v3/packages/{}", p.guid)),
             "upload": {"href": format!("{base}/v3/packages/{}/upload", p.guid), "method": "POST"},
-            "download": {"href": format!("{base}/v3/packages/{}/download", p.guid), "method": "GET"},
             "app": href(base, &format!("/v3/apps/{}", p.app_guid)),
         },
     })

@@ -1,28 +1,28 @@
 //! `dropship serve`: the cf push-style HTTP API (CF v3 shapes), a build queue running the same
 //! pipeline as the CLI, staging logs, and a read-only OCI registry endpoint for the images.
 
-pub mod access;
-pub mod apps;
-pub mod auth;
-pub mod body;
-pub mod builds;
+pub(crate) mod access;
+pub(crate) mod apps;
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod builds;
 pub mod config;
-pub mod content;
-pub mod droplets;
-pub mod error;
-pub mod json;
-pub mod lifecycle;
-pub mod listen;
-pub mod logs;
-pub mod metrics;
-pub mod packages;
-pub mod registry;
+pub(crate) mod content;
+pub(crate) mod droplets;
+pub(crate) mod error;
+pub(crate) mod json;
+pub(crate) mod lifecycle;
+pub(crate) mod listen;
+pub(crate) mod logs;
+pub(crate) mod metrics;
+pub(crate) mod packages;
+pub(crate) mod registry;
 mod resource_entry;
 pub mod resource_list;
-pub mod resources;
-pub mod stacks;
-pub mod upload;
-pub mod validate;
+pub(crate) mod resources;
+pub(crate) mod stacks;
+pub(crate) mod upload;
+pub(crate) mod validate;
 
 use crate::refs::ImageRef;
 use crate::registry::auth::CredentialSources;

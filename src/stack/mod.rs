@@ -2,10 +2,10 @@
 //! in. Blobs and unpacked root filesystems are cached by digest under the stack cache.
 
 mod beneath;
-pub mod import;
-pub mod record;
+pub(crate) mod import;
+pub(crate) mod record;
 pub mod rootfs;
-pub mod unpack;
+pub(crate) mod unpack;
 
 use crate::image::stack::{build_stack, STACK_LABEL};
 use crate::image::{rfc3339, ImageError};

@@ -1,16 +1,16 @@
 //! Staging: an app directory goes through buildpacks, in a sandbox built from the stack's root
 //! filesystem, and comes out as the contents of a droplet.
 
-pub mod buildpacks;
-pub mod cache;
-pub mod cgroup;
+pub(crate) mod buildpacks;
+pub(crate) mod cache;
+pub(crate) mod cgroup;
 pub mod env;
-pub mod lifecycle;
+pub(crate) mod lifecycle;
 pub mod limits;
 pub mod release;
 pub mod run;
 pub mod sandbox;
-pub mod workspace;
+pub(crate) mod workspace;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
