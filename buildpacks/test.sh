@@ -1,5 +1,5 @@
 #!/bin/sh
-# Tests for the shipped buildpacks (staticfile, binary):  sh buildpacks/test.sh
+# Tests for the shipped buildpacks (staticfile, binary, then each buildpack's own test.sh):  sh buildpacks/test.sh
 #
 #  1. static checks: executable bits, shebangs, syntax under each shell, order file
 #  2. bin/detect, bin/supply, bin/finalize, bin/release of each buildpack, run

@@ -1,4 +1,4 @@
-//! `/v3/packages`: create (type bits, for an app) and show. Uploading is in `upload.rs`.
+//! `/v3/packages`: create (type bits, for an app) and show. Uploading is in `upload/`.
 
 use super::apps::{base, parse_body};
 use super::error::{ApiError, ApiResult};

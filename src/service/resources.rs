@@ -1,6 +1,6 @@
 //! `POST /v3/resource_matches`: which of these files does the service already have? `cf push`
 //! sends the SHA-1 and size of every non-empty file of the app, then uploads only the others
-//! (the matched ones are named in the upload's `resources` field, see `upload.rs`).
+//! (the matched ones are named in the upload's `resources` field, see `upload/mod.rs`).
 //!
 //! Body: `{"resources":[{"checksum":{"value":SHA1},"size_in_bytes":N,"path":..,"mode":..},..]}`
 //! (the v2 shape `{"sha1":..,"size":..,"fn":..,"mode":..}` is accepted too). Answer: 201 with
