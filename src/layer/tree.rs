@@ -198,6 +198,72 @@ fn archive_name(prefix: &str, rel: &Path, is_dir: bool) -> io::Result<String> {
     Ok(name)
 }
 
+/// Appends one entry of the walk (`rel` below the root): a directory, a file (opened
+/// beneath `root`, checked), a symlink, or a device/FIFO when kept; anything else is counted
+/// as skipped.
+fn append_entry<W: Write>(
+    tar: &mut tar::Builder<W>,
+    root: &std::os::fd::OwnedFd,
+    entry: &walkdir::DirEntry,
+    rel: &Path,
+    opts: &TreeOptions,
+    stats: &mut TreeStats,
+) -> io::Result<()> {
+    let meta = entry.metadata().map_err(io::Error::other)?;
+    let ft = meta.file_type();
+    let owner = opts.owner.unwrap_or(Owner {
+        uid: meta.uid() as u64,
+        gid: meta.gid() as u64,
+    });
+    let mtime = opts.mtime.unwrap_or(meta.mtime().max(0) as u64);
+    let mut mode = meta.mode() & 0o7777;
+    if !opts.keep_setid {
+        mode &= !0o6000;
+    }
+    if ft.is_dir() {
+        let name = archive_name(&opts.prefix, rel, true)?;
+        let mut h = new_header(tar::EntryType::Directory, mode, owner, mtime);
+        tar.append_data(&mut h, &name, io::empty())?;
+        stats.dirs += 1;
+    } else if ft.is_file() {
+        let name = archive_name(&opts.prefix, rel, false)?;
+        let mut h = new_header(tar::EntryType::Regular, mode, owner, mtime);
+        h.set_size(meta.len());
+        let f = open_checked(&root, rel, &meta, opts)?;
+        let reader = Exact {
+            inner: f,
+            left: meta.len(),
+            path: entry.path().to_path_buf(),
+        };
+        tar.append_data(&mut h, &name, reader)?;
+        stats.files += 1;
+        stats.bytes += meta.len();
+    } else if ft.is_symlink() {
+        let name = archive_name(&opts.prefix, rel, false)?;
+        let target = fs::read_link(entry.path())?;
+        let mut h = new_header(tar::EntryType::Symlink, 0o777, owner, mtime);
+        tar.append_link(&mut h, &name, &target)?;
+        stats.symlinks += 1;
+    } else if opts.keep_special && (ft.is_char_device() || ft.is_block_device() || ft.is_fifo()) {
+        let name = archive_name(&opts.prefix, rel, false)?;
+        let kind = if ft.is_char_device() {
+            tar::EntryType::Char
+        } else if ft.is_block_device() {
+            tar::EntryType::Block
+        } else {
+            tar::EntryType::Fifo
+        };
+        let mut h = new_header(kind, mode, owner, mtime);
+        let rdev = meta.rdev();
+        h.set_device_major(libc::major(rdev))?;
+        h.set_device_minor(libc::minor(rdev))?;
+        tar.append_data(&mut h, &name, io::empty())?;
+    } else {
+        stats.skipped += 1;
+    }
+    Ok(())
+}
+
 /// Appends the tree rooted at `src` (the root itself becomes `opts.prefix` when non-empty).
 pub fn append_tree<W: Write>(
     tar: &mut tar::Builder<W>,
@@ -231,59 +297,7 @@ pub fn append_tree<W: Write>(
         if opts.exclude.iter().any(|x| x == rel) {
             continue;
         }
-        let meta = entry.metadata().map_err(io::Error::other)?;
-        let ft = meta.file_type();
-        let owner = opts.owner.unwrap_or(Owner {
-            uid: meta.uid() as u64,
-            gid: meta.gid() as u64,
-        });
-        let mtime = opts.mtime.unwrap_or(meta.mtime().max(0) as u64);
-        let mut mode = meta.mode() & 0o7777;
-        if !opts.keep_setid {
-            mode &= !0o6000;
-        }
-        if ft.is_dir() {
-            let name = archive_name(&opts.prefix, rel, true)?;
-            let mut h = new_header(tar::EntryType::Directory, mode, owner, mtime);
-            tar.append_data(&mut h, &name, io::empty())?;
-            stats.dirs += 1;
-        } else if ft.is_file() {
-            let name = archive_name(&opts.prefix, rel, false)?;
-            let mut h = new_header(tar::EntryType::Regular, mode, owner, mtime);
-            h.set_size(meta.len());
-            let f = open_checked(&root, rel, &meta, opts)?;
-            let reader = Exact {
-                inner: f,
-                left: meta.len(),
-                path: entry.path().to_path_buf(),
-            };
-            tar.append_data(&mut h, &name, reader)?;
-            stats.files += 1;
-            stats.bytes += meta.len();
-        } else if ft.is_symlink() {
-            let name = archive_name(&opts.prefix, rel, false)?;
-            let target = fs::read_link(entry.path())?;
-            let mut h = new_header(tar::EntryType::Symlink, 0o777, owner, mtime);
-            tar.append_link(&mut h, &name, &target)?;
-            stats.symlinks += 1;
-        } else if opts.keep_special && (ft.is_char_device() || ft.is_block_device() || ft.is_fifo())
-        {
-            let name = archive_name(&opts.prefix, rel, false)?;
-            let kind = if ft.is_char_device() {
-                tar::EntryType::Char
-            } else if ft.is_block_device() {
-                tar::EntryType::Block
-            } else {
-                tar::EntryType::Fifo
-            };
-            let mut h = new_header(kind, mode, owner, mtime);
-            let rdev = meta.rdev();
-            h.set_device_major(libc::major(rdev))?;
-            h.set_device_minor(libc::minor(rdev))?;
-            tar.append_data(&mut h, &name, io::empty())?;
-        } else {
-            stats.skipped += 1;
-        }
+        append_entry(tar, &root, &entry, rel, opts, &mut stats)?;
     }
     Ok(stats)
 }

@@ -195,78 +195,22 @@ impl Config {
         o: Overrides,
         default_buildpacks: impl FnOnce() -> Option<PathBuf>,
     ) -> Result<Config, ConfigError> {
-        let listen_text = o
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            ConfigError::Invalid(format!("listen address {listen_text:?} is not IP:PORT"))
-        })?;
-        let tokens: Vec<String> = if o.tokens.is_empty() {
+        let flag_tokens = if o.tokens.is_empty() {
             file.tokens
         } else {
             o.tokens
         };
-        let tokens: Vec<String> = tokens
-            .into_iter()
-            .filter(|t| !t.trim().is_empty())
-            .collect();
-        if !listen.ip().is_loopback() && tokens.is_empty() {
-            return Err(ConfigError::Invalid(format!(
-                "refusing to listen on {listen} without API tokens: anyone who can reach it could \
-                 build and run code. Configure tokens (tokens = [\"...\"] in the config file, or \
-                 DROPSHIP_TOKENS), or listen on 127.0.0.1"
-            )));
-        }
-        let mut stacks = file.stacks.clone();
-        let mut default_stack = file.default_stack.clone();
-        if let Some(reference) = o.stack.or(file.stack) {
-            let name = stack_name(&reference);
-            stacks.insert(name.clone(), reference);
-            default_stack = Some(name);
-        }
-        if default_stack.is_none() && stacks.len() == 1 {
-            default_stack = stacks.keys().next().cloned();
-        }
-        if let Some(d) = &default_stack {
-            if !stacks.contains_key(d) {
-                return Err(ConfigError::Invalid(format!(
-                    "default_stack {d:?} is not in [stacks]"
-                )));
-            }
-        }
-        let mut registry = file.registry.clone();
+        let (listen, tokens) = listen_and_tokens(o.listen.or(file.listen), flag_tokens)?;
+        let (stacks, default_stack) =
+            stacks(o.stack.or(file.stack), file.stacks, file.default_stack)?;
+        let mut registry = file.registry;
         if let Some(prefix) = o.registry {
             registry.prefix = Some(prefix);
         }
         let lim = &file.limits;
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_files: lim.max_app_files.unwrap_or(defaults.max_files),
-            max_bytes: match &lim.max_app_size {
-                Some(s) => parse_bytes(s)?,
-                None => defaults.max_bytes,
-            },
-            max_ratio: lim.max_zip_ratio.unwrap_or(defaults.max_ratio),
-        };
-        let timeout_text = o
-            .staging_timeout
-            .or(file.staging_timeout)
-            .unwrap_or_else(|| "15m".into());
-        let staging_timeout = humantime::parse_duration(&timeout_text)
-            .map_err(|e| ConfigError::Invalid(format!("staging_timeout {timeout_text:?}: {e}")))?;
-        let max_log = parse_bytes(
-            o.max_log
-                .or(lim.max_log.clone())
-                .as_deref()
-                .unwrap_or("32M"),
-        )?;
-        let header_text = o
-            .header_timeout
-            .or(lim.header_timeout.clone())
-            .unwrap_or_else(|| "30s".into());
-        let header_timeout = humantime::parse_duration(&header_text)
-            .map_err(|e| ConfigError::Invalid(format!("header_timeout {header_text:?}: {e}")))?;
+        let timeout_text = o.staging_timeout.or(file.staging_timeout);
+        let max_log = o.max_log.or(lim.max_log.clone());
+        let header_text = o.header_timeout.or(lim.header_timeout.clone());
         let sandbox_text = o.sandbox.or(file.sandbox).unwrap_or_else(|| "bwrap".into());
         let buildpacks_dir = o
             .buildpacks_dir
@@ -293,12 +237,12 @@ impl Config {
             buildpacks_dir,
             registry,
             max_upload: parse_bytes(lim.max_upload.as_deref().unwrap_or("2G"))?,
-            limits,
+            limits: app_limits(lim)?,
             resource_cache: parse_bytes(lim.resource_cache.as_deref().unwrap_or("2G"))?,
             build_cache: parse_bytes(lim.build_cache.as_deref().unwrap_or("4G"))?,
-            max_log,
-            header_timeout,
-            staging_timeout,
+            max_log: parse_bytes(max_log.as_deref().unwrap_or("32M"))?,
+            header_timeout: duration("header_timeout", header_text, "30s")?,
+            staging_timeout: duration("staging_timeout", timeout_text, "15m")?,
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
             tokens,
             sandbox: sandbox_text.parse().map_err(ConfigError::Invalid)?,
@@ -309,6 +253,74 @@ impl Config {
             host_is_container: o.host_is_container || file.host_is_container.unwrap_or(false),
         })
     }
+}
+
+/// The listen address, and the tokens (blank ones dropped): none only on loopback.
+fn listen_and_tokens(
+    listen: Option<String>,
+    tokens: Vec<String>,
+) -> Result<(SocketAddr, Vec<String>), ConfigError> {
+    let listen_text = listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        ConfigError::Invalid(format!("listen address {listen_text:?} is not IP:PORT"))
+    })?;
+    let tokens: Vec<String> = tokens
+        .into_iter()
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    if !listen.ip().is_loopback() && tokens.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "refusing to listen on {listen} without API tokens: anyone who can reach it could \
+             build and run code. Configure tokens (tokens = [\"...\"] in the config file, or \
+             DROPSHIP_TOKENS), or listen on 127.0.0.1"
+        )));
+    }
+    Ok((listen, tokens))
+}
+
+/// The stacks by name and the default one: `stack` (flag or file) is added and becomes the
+/// default; a single stack is the default.
+fn stacks(
+    stack: Option<String>,
+    mut stacks: BTreeMap<String, String>,
+    mut default_stack: Option<String>,
+) -> Result<(BTreeMap<String, String>, Option<String>), ConfigError> {
+    if let Some(reference) = stack {
+        let name = stack_name(&reference);
+        stacks.insert(name.clone(), reference);
+        default_stack = Some(name);
+    }
+    if default_stack.is_none() && stacks.len() == 1 {
+        default_stack = stacks.keys().next().cloned();
+    }
+    if let Some(d) = &default_stack {
+        if !stacks.contains_key(d) {
+            return Err(ConfigError::Invalid(format!(
+                "default_stack {d:?} is not in [stacks]"
+            )));
+        }
+    }
+    Ok((stacks, default_stack))
+}
+
+/// The intake budgets of `[limits]`.
+fn app_limits(lim: &LimitsSection) -> Result<Limits, ConfigError> {
+    let defaults = Limits::default();
+    Ok(Limits {
+        max_files: lim.max_app_files.unwrap_or(defaults.max_files),
+        max_bytes: match &lim.max_app_size {
+            Some(s) => parse_bytes(s)?,
+            None => defaults.max_bytes,
+        },
+        max_ratio: lim.max_zip_ratio.unwrap_or(defaults.max_ratio),
+    })
+}
+
+/// A duration setting (`15m`, `90s`), `default` when unset.
+fn duration(name: &str, text: Option<String>, default: &str) -> Result<Duration, ConfigError> {
+    let text = text.unwrap_or_else(|| default.into());
+    humantime::parse_duration(&text)
+        .map_err(|e| ConfigError::Invalid(format!("{name} {text:?}: {e}")))
 }
 
 #[cfg(test)]

@@ -188,10 +188,22 @@ impl Lifecycle<'_> {
 
     /// Stages the app: the buildpacks' output goes to the log as it comes.
     pub fn stage(mut self) -> Result<StagingResult, StagingError> {
-        let app = self.sandbox.app();
-        let deps = self.sandbox.deps();
+        let (total, cache_keys) = self.cache_keys();
         // Every directory a script is handed exists before the first script runs.
-        let (total, mut cache_keys) = if self.skip_detect {
+        self.prepare_dirs(total, &cache_keys)?;
+        self.preflight()?;
+        let (supply, final_bp, detected) = self.choose()?;
+        let mut used = self.supply_all(&supply, total, &cache_keys)?;
+        let idx = deps_index(total - 1, total);
+        self.finalize(&final_bp, &idx, !supply.is_empty())?;
+        used.push((final_bp.clone(), idx.clone()));
+        let processes = self.processes(&used, &final_bp, &idx)?;
+        self.result(&used, processes, detected)
+    }
+
+    /// How many buildpacks run, and the cache dir of each (`supply-<name>`, then `final`).
+    fn cache_keys(&self) -> (usize, Vec<String>) {
+        let (total, mut keys) = if self.skip_detect {
             let n = self.buildpacks.len();
             let supply = &self.buildpacks[..n.saturating_sub(1)];
             let keys = supply.iter().map(|b| format!("supply-{}", b.name));
@@ -199,122 +211,150 @@ impl Lifecycle<'_> {
         } else {
             (1, Vec::new())
         };
-        cache_keys.push("final".to_string());
-        self.prepare_dirs(total, &cache_keys)?;
-        self.preflight()?;
-        let (supply, final_bp, detected) = if self.skip_detect {
+        keys.push("final".to_string());
+        (total, keys)
+    }
+
+    /// The supply buildpacks, the final one and the detected name: the named buildpacks (last
+    /// one final), else the first that detects.
+    fn choose(&mut self) -> Result<(Vec<Buildpack>, Buildpack, Option<String>), StagingError> {
+        if self.skip_detect {
             let (last, rest) = self
                 .buildpacks
                 .split_last()
                 .ok_or_else(|| StagingError::Io("no buildpack to stage with".to_string()))?;
-            (rest.to_vec(), last.clone(), None)
-        } else {
-            let (i, name) = self.detect()?;
-            (Vec::new(), self.buildpacks[i].clone(), Some(name))
-        };
-        for bp in &supply {
-            if !self.has(bp, "supply") {
-                return Err(StagingError::SupplyFailed {
-                    buildpack: bp.name.clone(),
-                    reason: "it has no bin/supply: it cannot supply dependencies to a \
-                             multi-buildpack app (name it last)"
-                        .into(),
-                });
-            }
+            return Ok((rest.to_vec(), last.clone(), None));
+        }
+        let (i, name) = self.detect()?;
+        Ok((Vec::new(), self.buildpacks[i].clone(), Some(name)))
+    }
+
+    /// Runs `bin/supply` of each non-final buildpack (all must have one); returns them with
+    /// their deps index.
+    fn supply_all(
+        &mut self,
+        supply: &[Buildpack],
+        total: usize,
+        cache_keys: &[String],
+    ) -> Result<Vec<(Buildpack, String)>, StagingError> {
+        if let Some(bp) = supply.iter().find(|bp| !self.has(bp, "supply")) {
+            return Err(StagingError::SupplyFailed {
+                buildpack: bp.name.clone(),
+                reason: "it has no bin/supply: it cannot supply dependencies to a \
+                         multi-buildpack app (name it last)"
+                    .into(),
+            });
         }
         let mut used = Vec::new();
         for (i, bp) in supply.iter().enumerate() {
             let idx = deps_index(i, total);
             let cache = self.cache_for(&cache_keys[i]);
-            let f = self.script(
-                bp,
-                "supply",
-                vec![app.clone(), cache, deps.clone(), idx.clone()],
-                false,
-            )?;
-            if f.code != 0 {
-                return Err(StagingError::SupplyFailed {
-                    buildpack: bp.name.clone(),
-                    reason: format!("bin/supply exited with status {}", f.code),
-                });
-            }
+            self.supply(bp, cache, &idx)?;
             used.push((bp.clone(), idx));
         }
+        Ok(used)
+    }
 
-        let idx = deps_index(total - 1, total);
+    fn supply(&mut self, bp: &Buildpack, cache: String, idx: &str) -> Result<(), StagingError> {
+        let (app, deps) = (self.sandbox.app(), self.sandbox.deps());
+        let f = self.script(bp, "supply", vec![app, cache, deps, idx.to_string()], false)?;
+        if f.code != 0 {
+            return Err(StagingError::SupplyFailed {
+                buildpack: bp.name.clone(),
+                reason: format!("bin/supply exited with status {}", f.code),
+            });
+        }
+        Ok(())
+    }
+
+    /// The final buildpack: `supply` (if any) and `finalize`, else the legacy `compile`.
+    fn finalize(
+        &mut self,
+        bp: &Buildpack,
+        idx: &str,
+        after_supply: bool,
+    ) -> Result<(), StagingError> {
+        let (app, deps) = (self.sandbox.app(), self.sandbox.deps());
         let cache = self.cache_for("final");
-        if self.has(&final_bp, "finalize") {
-            if self.has(&final_bp, "supply") {
-                let args = vec![app.clone(), cache.clone(), deps.clone(), idx.clone()];
-                let f = self.script(&final_bp, "supply", args, false)?;
-                if f.code != 0 {
-                    return Err(StagingError::SupplyFailed {
-                        buildpack: final_bp.name.clone(),
-                        reason: format!("bin/supply exited with status {}", f.code),
-                    });
-                }
+        let failed = |script: &str, code: i32| format!("bin/{script} exited with status {code}");
+        if self.has(bp, "finalize") {
+            if self.has(bp, "supply") {
+                self.supply(bp, cache.clone(), idx)?;
             }
-            let args = vec![
-                app.clone(),
-                cache,
-                deps.clone(),
-                idx.clone(),
-                self.sandbox.profile_d(),
-            ];
-            let f = self.script(&final_bp, "finalize", args, false)?;
+            let args = vec![app, cache, deps, idx.to_string(), self.sandbox.profile_d()];
+            let f = self.script(bp, "finalize", args, false)?;
             if f.code != 0 {
                 return Err(StagingError::FinalizeFailed {
-                    buildpack: final_bp.name.clone(),
-                    reason: format!("bin/finalize exited with status {}", f.code),
+                    buildpack: bp.name.clone(),
+                    reason: failed("finalize", f.code),
                 });
             }
-        } else if self.has(&final_bp, "compile") {
-            if !supply.is_empty() {
-                (self.log)("Warning: the last buildpack is not compatible with multi-buildpack apps and cannot make use of any dependencies supplied by the buildpacks specified before it");
-            }
-            let f = self.script(&final_bp, "compile", vec![app.clone(), cache], false)?;
-            if f.code != 0 {
-                return Err(StagingError::CompileFailed {
-                    buildpack: final_bp.name.clone(),
-                    reason: format!("bin/compile exited with status {}", f.code),
-                });
-            }
-        } else {
+            return Ok(());
+        }
+        if !self.has(bp, "compile") {
             return Err(StagingError::CompileFailed {
-                buildpack: final_bp.name.clone(),
+                buildpack: bp.name.clone(),
                 reason: "it has neither bin/finalize nor bin/compile".into(),
             });
         }
-        used.push((final_bp.clone(), idx.clone()));
+        if after_supply {
+            (self.log)("Warning: the last buildpack is not compatible with multi-buildpack apps and cannot make use of any dependencies supplied by the buildpacks specified before it");
+        }
+        let f = self.script(bp, "compile", vec![app, cache], false)?;
+        if f.code != 0 {
+            return Err(StagingError::CompileFailed {
+                buildpack: bp.name.clone(),
+                reason: failed("compile", f.code),
+            });
+        }
+        Ok(())
+    }
 
+    /// Process types: the supply buildpacks' launch.yml, then the final one's (else its
+    /// `bin/release`), then the app's Procfile.
+    fn processes(
+        &mut self,
+        used: &[(Buildpack, String)],
+        final_bp: &Buildpack,
+        idx: &str,
+    ) -> Result<ProcessTypes, StagingError> {
         let mut processes = ProcessTypes::new();
         for (_, i) in used.iter().take(used.len() - 1) {
             self.merge_launch(i, &mut processes)?;
         }
-        if !self.merge_launch(&idx, &mut processes)? {
-            if !self.has(&final_bp, "release") {
-                return Err(StagingError::ReleaseFailed {
-                    buildpack: final_bp.name.clone(),
-                    reason: "it has no bin/release".into(),
-                });
-            }
-            let f = self.script(&final_bp, "release", vec![app.clone()], true)?;
-            if f.code != 0 {
-                return Err(StagingError::ReleaseFailed {
-                    buildpack: final_bp.name.clone(),
-                    reason: format!("bin/release exited with status {}", f.code),
-                });
-            }
-            let released =
-                parse_release(&f.stdout).map_err(|reason| StagingError::ReleaseFailed {
-                    buildpack: final_bp.name.clone(),
-                    reason,
-                })?;
-            processes.extend(released);
+        if !self.merge_launch(idx, &mut processes)? {
+            processes.extend(self.release(final_bp)?);
         }
         if let Some(text) = self.ws.read_doc(Area::App, "Procfile")? {
             processes.extend(parse_procfile(&text).map_err(StagingError::Procfile)?);
         }
+        Ok(processes)
+    }
+
+    /// The process types `bin/release` prints.
+    fn release(&mut self, bp: &Buildpack) -> Result<ProcessTypes, StagingError> {
+        let failed = |reason: String| StagingError::ReleaseFailed {
+            buildpack: bp.name.clone(),
+            reason,
+        };
+        if !self.has(bp, "release") {
+            return Err(failed("it has no bin/release".into()));
+        }
+        let f = self.script(bp, "release", vec![self.sandbox.app()], true)?;
+        if f.code != 0 {
+            return Err(failed(format!("bin/release exited with status {}", f.code)));
+        }
+        parse_release(&f.stdout).map_err(failed)
+    }
+
+    /// The staging result: the web command, the buildpacks' metadata, the detected name (the
+    /// final buildpack's config.yml name, else what detect printed).
+    fn result(
+        &mut self,
+        used: &[(Buildpack, String)],
+        processes: ProcessTypes,
+        detected: Option<String>,
+    ) -> Result<StagingResult, StagingError> {
         let start_command = processes.get("web").cloned().unwrap_or_default();
         if start_command.is_empty() {
             (self.log)("No start command specified by buildpack or via Procfile.");
@@ -322,7 +362,7 @@ impl Lifecycle<'_> {
         }
         let mut buildpacks = Vec::new();
         let mut has_config = false;
-        for (b, i) in &used {
+        for (b, i) in used {
             let (meta, has) = self.meta(b, i)?;
             buildpacks.push(meta);
             has_config = has;

@@ -126,6 +126,41 @@ fn kill_group(pid: u32) {
     }
 }
 
+/// Where a script's output goes: stdout captured (bounded) when asked, every other line to
+/// the log.
+struct Output<'a> {
+    capture: bool,
+    stdout: Vec<u8>,
+    log: &'a mut dyn FnMut(&str),
+}
+
+impl Output<'_> {
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Out(line) if self.capture => {
+                if self.stdout.len() + line.len() <= MAX_CAPTURE {
+                    self.stdout.extend_from_slice(&line);
+                }
+            }
+            Msg::Out(line) | Msg::Err(line) => {
+                let text = String::from_utf8_lossy(&line);
+                (self.log)(text.trim_end_matches(['\n', '\r']));
+            }
+        }
+    }
+}
+
+/// How the watching ended.
+#[derive(Default)]
+struct Watched {
+    timed_out: bool,
+    breach: Option<Breach>,
+    /// Both pipes closed.
+    drained: bool,
+    /// When the script itself exited (what it started was killed then).
+    exited_at: Option<Instant>,
+}
+
 /// Runs `cmd` until it exits or `deadline` passes. Every output line goes to `log` (stdout
 /// lines too, unless `capture` is set, in which case they are returned instead). `watch` is
 /// checked while it runs; once the script exits, what it left running is killed.
@@ -150,94 +185,33 @@ pub fn run(
         pump(child.stdout.take().expect("piped"), tx.clone(), true),
         pump(child.stderr.take().expect("piped"), tx, false),
     ];
-    let mut stdout = Vec::new();
-    let (mut timed_out, mut breach, mut drained) = (false, None, false);
-    let mut exited_at: Option<Instant> = None;
-    let mut watched = Instant::now() - WATCH_EVERY;
-    let emit = |bytes: &[u8], log: &mut dyn FnMut(&str)| {
-        let text = String::from_utf8_lossy(bytes);
-        log(text.trim_end_matches(['\n', '\r']));
+    let mut out = Output {
+        capture,
+        stdout: Vec::new(),
+        log,
     };
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            timed_out = true;
-            break;
-        }
-        if cancelled() {
-            break;
-        }
-        if now.duration_since(watched) >= WATCH_EVERY {
-            watched = now;
-            breach = watch.breach();
-            if breach.is_some() {
-                break;
-            }
-            if exited_at.is_none() && child.try_wait()?.is_some() {
-                exited_at = Some(now);
-                kill_group(pid);
-                watch.kill_all();
-            }
-        }
-        if exited_at.is_some_and(|t| now.duration_since(t) > GRACE) {
-            break;
-        }
-        match rx.recv_timeout((deadline - now).min(WATCH_EVERY)) {
-            Ok(Msg::Out(line)) if capture => {
-                if stdout.len() + line.len() <= MAX_CAPTURE {
-                    stdout.extend_from_slice(&line);
-                }
-            }
-            Ok(Msg::Out(line)) | Ok(Msg::Err(line)) => emit(&line, log),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            // Both pipes closed: the process (and everything holding its pipes) is done.
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                drained = true;
-                break;
-            }
-        }
-    }
-    if drained && !timed_out {
-        // Pipes are closed, but a child that closed them may still be running: wait until the
-        // deadline, then kill.
-        loop {
-            if child.try_wait()?.is_some() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                timed_out = true;
-                break;
-            }
-            if let Some(b) = watch.breach() {
-                breach = Some(b);
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+    let mut w = supervise(&mut child, &rx, deadline, watch, &mut out)?;
+    if w.drained && !w.timed_out {
+        wait_exit(&mut child, deadline, watch, &mut w)?;
     }
     // Reap, and make sure no straggler survives, in the group or anywhere else.
     kill_group(pid);
     watch.kill_all();
     let status = child.wait()?;
     // A limit hit just before the script ended (a failed fork, an OOM kill it survived).
-    if breach.is_none() && !timed_out {
-        breach = watch.breach();
+    if w.breach.is_none() && !w.timed_out {
+        w.breach = watch.breach();
     }
-    if drained || breach.is_some() || timed_out || exited_at.is_some() {
+    if w.drained || w.breach.is_some() || w.timed_out || w.exited_at.is_some() {
         // Everything holding the pipes is dead now, unless it escaped both kills (possible
         // only without a control group): then its pump thread is left to end with it.
         for p in pumps {
-            if p.is_finished() || drained {
+            if p.is_finished() || w.drained {
                 let _ = p.join();
             }
         }
     }
-    for msg in rx.try_iter() {
-        match msg {
-            Msg::Out(line) if capture => stdout.extend_from_slice(&line),
-            Msg::Out(line) | Msg::Err(line) => emit(&line, log),
-        }
-    }
+    rx.try_iter().for_each(|msg| out.take(msg));
     if cancelled() {
         return Err(cancelled_error());
     }
@@ -246,10 +220,81 @@ pub fn run(
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(Finished {
         code,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        timed_out,
-        breach,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        timed_out: w.timed_out,
+        breach: w.breach,
     })
+}
+
+/// Forwards output until the pipes close, the deadline passes, a limit breaks, the build is
+/// cancelled, or the script has exited and its grace is over.
+fn supervise(
+    child: &mut std::process::Child,
+    rx: &mpsc::Receiver<Msg>,
+    deadline: Instant,
+    watch: &dyn Watch,
+    out: &mut Output<'_>,
+) -> io::Result<Watched> {
+    let mut w = Watched::default();
+    let mut watched = Instant::now() - WATCH_EVERY;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            w.timed_out = true;
+            return Ok(w);
+        }
+        if cancelled() {
+            return Ok(w);
+        }
+        if now.duration_since(watched) >= WATCH_EVERY {
+            watched = now;
+            w.breach = watch.breach();
+            if w.breach.is_some() {
+                return Ok(w);
+            }
+            if w.exited_at.is_none() && child.try_wait()?.is_some() {
+                w.exited_at = Some(now);
+                kill_group(child.id());
+                watch.kill_all();
+            }
+        }
+        if w.exited_at.is_some_and(|t| now.duration_since(t) > GRACE) {
+            return Ok(w);
+        }
+        match rx.recv_timeout((deadline - now).min(WATCH_EVERY)) {
+            Ok(msg) => out.take(msg),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Both pipes closed: the process (and everything holding its pipes) is done.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                w.drained = true;
+                return Ok(w);
+            }
+        }
+    }
+}
+
+/// Pipes are closed, but a child that closed them may still be running: waits until it
+/// exits, the deadline passes or a limit breaks.
+fn wait_exit(
+    child: &mut std::process::Child,
+    deadline: Instant,
+    watch: &dyn Watch,
+    w: &mut Watched,
+) -> io::Result<()> {
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            w.timed_out = true;
+            return Ok(());
+        }
+        if let Some(b) = watch.breach() {
+            w.breach = Some(b);
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[cfg(test)]

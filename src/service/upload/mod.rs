@@ -310,35 +310,7 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
                 "The upload has more than one {name} field"
             )));
         }
-        let stored = |e| ApiError::storage("the upload", e);
-        let file = tempfile::Builder::new()
-            .prefix("upload-")
-            .tempfile_in(&dir)
-            .map_err(stored)?;
-        let mut out = tokio::fs::File::from_std(file.reopen().map_err(stored)?);
-        let mut hash = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| multipart_error(e, &over, limit))?
-        {
-            size += chunk.len() as u64;
-            if name == "resources" && size > max_resources_field(state) {
-                return Err(ApiError::too_large(format!(
-                    "The resources field is larger than {} bytes",
-                    max_resources_field(state)
-                )));
-            }
-            hash.update(&chunk);
-            out.write_all(&chunk).await.map_err(stored)?;
-        }
-        out.flush().await.map_err(stored)?;
-        *slot = Some(Spooled {
-            file,
-            size,
-            sha256: hex::encode(hash.finalize()),
-        });
+        *slot = Some(spool(state, &mut field, &name, &dir, (&over, limit)).await?);
     }
     let max = state.config.limits.max_files as usize;
     let resources = match resources {
@@ -350,6 +322,46 @@ async fn receive(state: &Shared, req: Request, limit: u64) -> ApiResult<Received
     Ok(Received {
         bits: bits.filter(|b| b.size > 0),
         resources,
+    })
+}
+
+/// Writes one field to a temp file under `dir`, hashing it; a `resources` field over its
+/// limit stops the upload (`over` and `limit`: the whole body's, for the error).
+async fn spool(
+    state: &Shared,
+    field: &mut axum::extract::multipart::Field<'_>,
+    name: &str,
+    dir: &std::path::Path,
+    (over, limit): (&AtomicBool, u64),
+) -> ApiResult<Spooled> {
+    let stored = |e| ApiError::storage("the upload", e);
+    let file = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempfile_in(dir)
+        .map_err(stored)?;
+    let mut out = tokio::fs::File::from_std(file.reopen().map_err(stored)?);
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, over, limit))?
+    {
+        size += chunk.len() as u64;
+        if name == "resources" && size > max_resources_field(state) {
+            return Err(ApiError::too_large(format!(
+                "The resources field is larger than {} bytes",
+                max_resources_field(state)
+            )));
+        }
+        hash.update(&chunk);
+        out.write_all(&chunk).await.map_err(stored)?;
+    }
+    out.flush().await.map_err(stored)?;
+    Ok(Spooled {
+        file,
+        size,
+        sha256: hex::encode(hash.finalize()),
     })
 }
 
