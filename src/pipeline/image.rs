@@ -108,3 +108,48 @@ fn image_spec(app: &App, stack: &Stack, staged: &Staged, droplet_digest: &str) -
         created: image::rfc3339(fixed_mtime()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::package::package;
+    use super::super::testkit::{fixture, staged};
+    use super::*;
+    use crate::report::Silent;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn the_stack_then_the_launcher_then_the_droplet() {
+        let f = fixture().await;
+        let (stack, mut s) = staged(&f).await;
+        let d = package(&s, None, Arc::new(Silent)).await.unwrap();
+        let mut app = f.opts.app.clone();
+        app.command = Some("run-it".into());
+        s.apply_command(&app, &Silent);
+        let built = assemble(&app, &stack.stack, &s, &d).unwrap();
+        let base = stack.stack.resolved.base.manifest.layers().len();
+        assert_eq!(built.layers.len(), base + 2);
+        let last = built.layers.last().unwrap().digest().to_string();
+        assert_eq!(last, d.layer.digest);
+        let config: serde_json::Value = serde_json::from_slice(&built.config).unwrap();
+        let labels = &config["config"]["Labels"];
+        assert_eq!(labels["io.dropship.start-command"], "run-it");
+        assert_eq!(labels["org.opencontainers.image.title"], "shop");
+        assert_eq!(labels["io.dropship.stack"], "tiny");
+        assert!(
+            labels.get("org.opencontainers.image.base.name").is_none(),
+            "a layout is a path"
+        );
+        let again = assemble(&app, &stack.stack, &s, &d).unwrap();
+        assert_eq!(
+            (again.config, again.manifest),
+            (built.config.clone(), built.manifest.clone())
+        );
+        let pushed = blobs(&built, &stack.stack, &d, PathBuf::from("config.json"));
+        assert_eq!(
+            pushed.len(),
+            base + 3,
+            "config, base layers, launcher, droplet"
+        );
+        assert_eq!(pushed[0].digest, built.config_digest);
+    }
+}

@@ -18,6 +18,8 @@ mod package;
 mod publish;
 mod stack;
 mod stage;
+#[cfg(test)]
+mod testkit;
 mod workspace;
 
 pub use cache::CachePolicy;
@@ -118,4 +120,54 @@ async fn stages(
         manifests,
         timings: timer.timings(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Silent;
+
+    #[tokio::test]
+    async fn builds_into_an_oci_layout_and_times_every_stage() {
+        let mut f = testkit::fixture().await;
+        let kept = f.dir.path().join("droplet.tgz");
+        f.opts.outputs.droplet = Some(kept.clone());
+        let out = build(&f.opts, Arc::new(Silent)).await.unwrap();
+        assert!(out.image.starts_with("oci:") && out.image.ends_with(&out.digest));
+        assert_eq!(
+            (out.detected_buildpack.as_str(), out.stack.name.as_str()),
+            ("static", "tiny")
+        );
+        assert_eq!(out.droplet.as_deref(), Some(kept.as_path()));
+        let json = serde_json::to_value(&out).unwrap();
+        let stages: Vec<_> = json["timings"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            stages,
+            ["droplet", "image", "intake", "push", "stack", "staging"]
+        );
+        let left = std::fs::read_dir(&f.opts.runtime.work_dir).unwrap().count();
+        assert_eq!(left, 0, "the workspace is removed");
+        let again = build(&f.opts, Arc::new(Silent)).await.unwrap();
+        assert_eq!(again.digest, out.digest, "same inputs, same image");
+    }
+
+    #[tokio::test]
+    async fn a_failed_stage_is_named_and_leaves_no_workspace() {
+        let f = testkit::fixture().await;
+        std::fs::remove_file(f.opts.request.source.join("index.html")).unwrap();
+        std::fs::write(f.opts.request.source.join("app.txt"), "no site").unwrap();
+        let e = build(&f.opts, Arc::new(Silent)).await.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.exit_code()),
+            ("NoAppDetectedError", 222),
+            "{e}"
+        );
+        let left = std::fs::read_dir(&f.opts.runtime.work_dir).unwrap().count();
+        assert_eq!(left, 0);
+    }
 }

@@ -109,7 +109,7 @@ pub(crate) mod tests {
         BuildOptions {
             request: BuildRequest {
                 source: dir.join("app"),
-                stack: format!("oci:{}", dir.join("stack").display())
+                stack: format!("oci:{}:tiny", dir.join("stack").display())
                     .parse()
                     .unwrap(),
                 buildpacks: vec![],

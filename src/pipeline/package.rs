@@ -57,3 +57,30 @@ pub async fn package(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{fixture, staged};
+    use super::*;
+    use crate::report::Silent;
+
+    #[tokio::test]
+    async fn writes_the_droplet_blobs_and_a_copy() {
+        let f = fixture().await;
+        let (_, s) = staged(&f).await;
+        let keep = f.dir.path().join("droplet.tgz");
+        let d = package(&s, Some(keep.clone()), Arc::new(Silent))
+            .await
+            .unwrap();
+        for b in [&d.tgz, &d.layer, &d.launcher] {
+            assert!(b.path.is_file() && b.digest.starts_with("sha256:"), "{b:?}");
+        }
+        assert_eq!(
+            std::fs::read(&keep).unwrap(),
+            std::fs::read(&d.tgz.path).unwrap()
+        );
+        assert_eq!(d.kept, Some(keep));
+        assert_eq!(d.info.start_command, "httpd -f");
+        assert!(s.ws.droplet.join("staging_info.yml").is_file());
+    }
+}

@@ -28,3 +28,33 @@ pub async fn resolve(
     };
     Ok(ResolvedStack { stack, rootfs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::fixture;
+    use super::*;
+    use crate::registry::RegistryOptions;
+    use crate::report::Silent;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn resolves_a_layout_stack_without_unpacking_it_for_no_sandbox() {
+        let f = fixture().await;
+        let registry = Registry::new(RegistryOptions::default(), &[], Arc::new(Silent)).unwrap();
+        let r = resolve(&f.opts.request, &f.opts.runtime, &registry)
+            .await
+            .unwrap();
+        assert_eq!(r.stack.name, "tiny");
+        assert!(r.stack.digest().starts_with("sha256:"));
+        assert!(r.rootfs.is_none());
+        let mut missing = f.opts.request.clone();
+        missing.stack = format!("oci:{}:nope", f.dir.path().join("stack").display())
+            .parse()
+            .unwrap();
+        let e = resolve(&missing, &f.opts.runtime, &registry)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), "stack", "{e}");
+    }
+}

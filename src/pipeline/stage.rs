@@ -127,3 +127,44 @@ fn environment(
     }
     staging_env(&app, &sandbox.home(), &sandbox.tmp())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{fixture, staged};
+    use super::*;
+    use crate::report::Silent;
+
+    #[tokio::test]
+    async fn stages_with_the_detected_buildpack_and_keeps_the_cache() {
+        let mut f = fixture().await;
+        let saved = f.dir.path().join("cache");
+        f.opts.cache = CachePolicy {
+            dir: Some(saved.clone()),
+            fresh: false,
+            max: 1 << 30,
+        };
+        let (_, mut s) = staged(&f).await;
+        assert_eq!(s.result.detected_buildpack, "static");
+        assert_eq!(s.result.start_command, "httpd -f");
+        let seen = std::fs::read_to_string(saved.join("final/seen")).unwrap();
+        assert_eq!(seen, "kept\n", "the cache is saved after staging");
+        let mut app = App::named("shop");
+        app.command = Some("run-it".into());
+        s.apply_command(&app, &Silent);
+        assert_eq!(s.result.start_command, "run-it");
+        assert_eq!(s.result.process_types["web"], "run-it");
+    }
+
+    #[tokio::test]
+    async fn a_cache_over_its_limit_is_not_kept() {
+        let mut f = fixture().await;
+        let saved = f.dir.path().join("cache");
+        f.opts.cache = CachePolicy {
+            dir: Some(saved.clone()),
+            fresh: false,
+            max: 1,
+        };
+        staged(&f).await;
+        assert!(!saved.exists());
+    }
+}
