@@ -229,7 +229,7 @@ fn append_entry<W: Write>(
         let name = archive_name(&opts.prefix, rel, false)?;
         let mut h = new_header(tar::EntryType::Regular, mode, owner, mtime);
         h.set_size(meta.len());
-        let f = open_checked(&root, rel, &meta, opts)?;
+        let f = open_checked(root, rel, &meta, opts)?;
         let reader = Exact {
             inner: f,
             left: meta.len(),

@@ -134,15 +134,22 @@ mod tests {
     use super::*;
     use crate::report::Silent;
 
-    #[tokio::test]
-    async fn stages_with_the_detected_buildpack_and_keeps_the_cache() {
+    /// The fixture with a saved cache kept up to `max` bytes.
+    async fn with_cache(max: u64) -> (super::super::testkit::Fixture, std::path::PathBuf) {
         let mut f = fixture().await;
         let saved = f.dir.path().join("cache");
+        let dir = Some(saved.clone());
         f.opts.cache = CachePolicy {
-            dir: Some(saved.clone()),
+            dir,
             fresh: false,
-            max: 1 << 30,
+            max,
         };
+        (f, saved)
+    }
+
+    #[tokio::test]
+    async fn stages_with_the_detected_buildpack_and_keeps_the_cache() {
+        let (f, saved) = with_cache(1 << 30).await;
         let (_, mut s) = staged(&f).await;
         assert_eq!(s.result.detected_buildpack, "static");
         assert_eq!(s.result.start_command, "httpd -f");
@@ -157,13 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cache_over_its_limit_is_not_kept() {
-        let mut f = fixture().await;
-        let saved = f.dir.path().join("cache");
-        f.opts.cache = CachePolicy {
-            dir: Some(saved.clone()),
-            fresh: false,
-            max: 1,
-        };
+        let (f, saved) = with_cache(1).await;
         staged(&f).await;
         assert!(!saved.exists());
     }
