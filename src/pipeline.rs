@@ -11,7 +11,7 @@ use crate::layer::{fixed_mtime, LayerBlob};
 use crate::refs::ImageRef;
 use crate::registry::push::{self, PushBlob, PushInput, PushReport};
 use crate::registry::{Registry, RegistryError, RegistryOptions};
-use crate::report::{info, warn, Event, Reporter};
+use crate::report::{info, warn, Event, Meter, Reporter};
 use crate::stack::{Stack, StackCache, StackError};
 use crate::staging::buildpacks::{self, Buildpack};
 use crate::staging::cache;
@@ -711,11 +711,15 @@ pub async fn build(
     );
     let (tgz, layer, launcher) = blocking(move || {
         droplet::finish_layout(&d, &i).map_err(other("writing the droplet"))?;
-        let (files, bytes) = droplet::tally(&d);
+        let (files, bytes) = crate::fsutil::tally(&d);
         let size = crate::units::format_size(bytes);
         let what = format!("the droplet ({files} entries, {size}): tgz and image layer");
         info(r.as_ref(), format!("packaging {what}"));
-        let (tgz, layer) = droplet::package(&d, &b).map_err(other("packaging the droplet"))?;
+        // Tar headers (512 B per entry) on top of the content: an estimate of the tar's size.
+        let mut meter = Meter::new(r.clone(), "packing the droplet", bytes + 512 * files);
+        let progress = Box::new(move |n| meter.set(n));
+        let (tgz, layer) =
+            droplet::package(&d, &b, Some(progress)).map_err(other("packaging the droplet"))?;
         let launcher = droplet::launcher_layer(&b).map_err(other("writing the launcher layer"))?;
         Ok((tgz, layer, launcher))
     })
