@@ -653,3 +653,130 @@ async fn two_services_build_the_same_image_digest() {
     }
     assert_eq!(digests[0], digests[1]);
 }
+
+/// The app's processes (web and a Procfile's worker, CF's shapes and links), `actions/scale`
+/// with CF's range errors, and the Kubernetes objects following the scale.
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_list_and_scale_and_kubernetes_follows() {
+    let api = Api::start(&[]);
+    let files: &[F] = &[
+        ("index.html", b"<h1>hi</h1>\n", 0o644),
+        ("Procfile", b"worker: sleep 1000\n", 0o644),
+    ];
+    let (app, pkg) = api.ready_package("scaled", files).await;
+    let (s, v) = api.get(&format!("/v3/apps/{app}/processes")).await;
+    assert_eq!(
+        (s, v["resources"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["resources"][0]["type"], "web", "before any droplet: {v}");
+
+    let (_, b) = api.build(&pkg, None).await;
+    let b = api
+        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    let current = json!({"data": {"guid": droplet}});
+    let path = format!("/v3/apps/{app}/relationships/current_droplet");
+    let r = api
+        .http
+        .patch(api.svc.url(&path))
+        .json(&current)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let (_, v) = api.get(&format!("/v3/apps/{app}/processes")).await;
+    let types: Vec<&str> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["web", "worker"], "{v}");
+    let worker = &v["resources"][1];
+    assert_eq!(worker["command"], "sleep 1000", "{v}");
+    // Every link resolves; the web process is the app's GUID, as in CF.
+    let (s, web) = api.get(&format!("/v3/apps/{app}/processes/web")).await;
+    assert_eq!(
+        (s, web["guid"].as_str()),
+        (200, Some(app.as_str())),
+        "{web}"
+    );
+    for p in [&web, worker] {
+        let href = p["links"]["self"]["href"].as_str().unwrap();
+        let (s, got) = api.get(href.strip_prefix(&api.svc.base()).unwrap()).await;
+        assert_eq!((s, &got["type"]), (200, &p["type"]), "{href}: {got}");
+        let app_href = p["links"]["app"]["href"].as_str().unwrap();
+        assert!(app_href.ends_with(&format!("/v3/apps/{app}")), "{p}");
+    }
+
+    let scale = |guid: &str| format!("/v3/processes/{guid}/actions/scale");
+    for (bad, words) in [
+        (
+            json!({"instances": -1}),
+            "Instances must be greater than or equal to 0",
+        ),
+        (
+            json!({"memory_in_mb": 0}),
+            "Memory in mb must be greater than or equal to 1",
+        ),
+        (
+            json!({"disk_in_mb": 1u64 << 40}),
+            "Disk in mb must be less than or equal to",
+        ),
+        (json!({"instances": "three"}), "invalid request body"),
+    ] {
+        let (s, e) = api.post_json(&scale(&app), &bad).await;
+        assert_eq!(s, 422, "{bad}: {e}");
+        assert!(
+            e["errors"][0]["detail"].as_str().unwrap().contains(words),
+            "{bad}: {e}"
+        );
+    }
+    let worker_guid = worker["guid"].as_str().unwrap();
+    let (s, e) = api
+        .post_json(&scale(worker_guid), &json!({"instances": 2}))
+        .await;
+    assert_eq!(s, 422, "only web scales: {e}");
+
+    let body = json!({"instances": 3, "memory_in_mb": 256, "disk_in_mb": 512});
+    let (s, p) = api.post_json(&scale(&app), &body).await;
+    assert_eq!(s, 202, "{p}");
+    assert_eq!(
+        (&p["instances"], &p["memory_in_mb"], &p["disk_in_mb"]),
+        (&json!(3), &json!(256), &json!(512))
+    );
+    let (_, worker) = api.get(&format!("/v3/processes/{worker_guid}")).await;
+    assert_eq!(
+        worker["instances"], 3,
+        "the worker runs with web's scale: {worker}"
+    );
+
+    let (_, _, list) = api
+        .text(
+            &format!("/v3/droplets/{droplet}/kubernetes"),
+            Some("application/json"),
+        )
+        .await;
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let sets: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "StatefulSet")
+        .collect();
+    assert_eq!(sets.len(), 2, "{list}");
+    for set in sets {
+        assert_eq!(set["spec"]["replicas"], 3, "{set}");
+        let limits = &set["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"];
+        assert_eq!(limits["memory"], "256M", "{set}");
+    }
+    let (s, _) = api
+        .get("/v3/processes/00000000-0000-4000-8000-00000000dead")
+        .await;
+    assert_eq!(s, 404);
+}

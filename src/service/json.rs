@@ -27,6 +27,7 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
         "links": {
             "self": href(base, &format!("/v3/apps/{}", a.guid)),
             "packages": href(base, &format!("/v3/apps/{}/packages", a.guid)),
+            "processes": href(base, &format!("/v3/apps/{}/processes", a.guid)),
             "current_droplet": href(base, &format!("/v3/apps/{}/droplets/current", a.guid)),
             "environment_variables": href(base, &format!("/v3/apps/{}/environment_variables", a.guid)),
         },

@@ -16,6 +16,7 @@ pub mod listen;
 pub mod logs;
 pub mod metrics;
 pub mod packages;
+pub mod processes;
 pub mod registry;
 mod resource_entry;
 pub mod resource_list;
@@ -103,6 +104,17 @@ pub fn router(state: Shared) -> Router {
             "/v3/apps/{guid}/relationships/current_droplet",
             patch(apps::set_current_droplet),
         )
+        .route("/v3/apps/{guid}/processes", get(processes::list_for_app))
+        .route(
+            "/v3/apps/{guid}/processes/{kind}",
+            get(processes::show_for_app),
+        )
+        .route(
+            "/v3/apps/{guid}/processes/{kind}/actions/scale",
+            post(processes::scale_for_app),
+        )
+        .route("/v3/processes/{guid}", get(processes::show))
+        .route("/v3/processes/{guid}/actions/scale", post(processes::scale))
         .route("/v3/packages", post(packages::create))
         .route("/v3/packages/{guid}", get(packages::show))
         .route(

@@ -188,6 +188,22 @@ pub fn set_app_env(
     Ok(())
 }
 
+/// The web process's scale, which every process type of the app runs with.
+pub fn set_app_scale(
+    c: &Connection,
+    guid: &str,
+    instances: u32,
+    memory_mb: u32,
+    disk_mb: u32,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE apps SET instances = ?2, memory_mb = ?3, disk_mb = ?4, updated_at = ?5
+         WHERE guid = ?1",
+        params![guid, instances, memory_mb, disk_mb, now()],
+    )?;
+    Ok(())
+}
+
 pub fn set_current_droplet(c: &Connection, app: &str, droplet: &str) -> Result<(), StoreError> {
     c.execute(
         "UPDATE apps SET current_droplet = ?2, updated_at = ?3 WHERE guid = ?1",
