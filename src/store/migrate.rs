@@ -7,8 +7,11 @@ use super::StoreError;
 use crate::failure::FailureKind;
 use rusqlite::{params, Connection, Transaction};
 
+/// One schema change, run inside its transaction.
+type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
+
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[fn(&Transaction<'_>) -> Result<(), StoreError>] = &[failure_kind];
+const STEPS: &[Step] = &[failure_kind];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     let done: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;

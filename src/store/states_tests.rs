@@ -72,8 +72,13 @@ fn guards_say_which_transitions_are_allowed() {
     assert!(PackageState::AwaitingUpload.can_upload());
     assert!(!PackageState::Ready.can_upload() && PackageState::Ready.can_stage());
     assert!(!PackageState::ProcessingUpload.can_stage());
-    let json = serde_json::to_value(PackageState::AwaitingUpload).unwrap();
-    assert_eq!(json, "AWAITING_UPLOAD");
+    // JSON and the database say the same words.
+    for s in PackageState::ALL {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+    }
+    for s in BuildState::ALL {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+    }
 }
 
 /// A database written before failure kinds: its failed builds get their kind from CF's error
