@@ -1,5 +1,6 @@
 //! `/v3/builds`: a build is queued (at most `concurrency` run at once), runs the same
-//! `pipeline::build` as the CLI, and ends STAGED with a droplet or FAILED with CF's error text.
+//! `pipeline::build` as the CLI, and ends STAGED with a droplet or FAILED with its
+//! `BuildFailure` (a kind, shown as CF's error text).
 
 use super::apps::{base, parse_body};
 use super::error::{ApiError, ApiResult};
@@ -343,14 +344,16 @@ async fn record(
         .db
         .call(move |c| {
             let tx = c.transaction()?;
-            match &outcome {
+            let ended = match &outcome {
                 Ok(d) => {
                     store::insert_droplet(&tx, d)?;
-                    store::build_staged(&tx, &guid, &d.guid)?;
+                    store::build_staged(&tx, &guid, &d.guid)?
                 }
-                Err(f) => {
-                    store::build_failed(&tx, &guid, f)?;
-                }
+                Err(f) => store::build_failed(&tx, &guid, f)?,
+            };
+            if !ended {
+                tracing::warn!("build {guid} was no longer STAGING: its end is not recorded");
+                return Ok(());
             }
             tx.commit()?;
             Ok(())
