@@ -112,57 +112,32 @@ fn parse<T>(
     })
 }
 
-impl ToSql for BuildState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
+/// A column of `$t`: written as its `Display` form, read back through `$from` (`&str` to
+/// `Option<$t>`).
+macro_rules! text_column {
+    ($t:ty, $what:literal, $from:expr) => {
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(self.to_string().into())
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                parse(v, $what, $from)
+            }
+        }
+    };
 }
 
-impl FromSql for BuildState {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        parse(v, "build state", |s| {
-            BuildState::ALL.into_iter().find(|b| b.as_str() == s)
-        })
-    }
-}
-
-impl ToSql for PackageState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl FromSql for PackageState {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        parse(v, "package state", |s| {
-            PackageState::ALL.into_iter().find(|p| p.as_str() == s)
-        })
-    }
-}
-
-impl ToSql for FailureKind {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(self.to_string().into())
-    }
-}
-
-impl FromSql for FailureKind {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        parse(v, "failure kind", |s| s.parse().ok())
-    }
-}
-
-impl ToSql for HealthCheck {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(self.to_string().into())
-    }
-}
-
-impl FromSql for HealthCheck {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        parse(v, "health check type", |s| s.parse().ok())
-    }
-}
+text_column!(BuildState, "build state", |s| {
+    BuildState::ALL.into_iter().find(|b| b.as_str() == s)
+});
+text_column!(PackageState, "package state", |s| {
+    PackageState::ALL.into_iter().find(|p| p.as_str() == s)
+});
+text_column!(FailureKind, "failure kind", |s| s.parse().ok());
+text_column!(HealthCheck, "health check type", |s| s.parse().ok());
 
 #[cfg(test)]
 #[path = "states_tests.rs"]
