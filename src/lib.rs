@@ -2,6 +2,7 @@
 //! Kubernetes manifests. See ARCHITECTURE.md for the map of stages to files.
 
 pub mod droplet;
+pub mod failure;
 pub mod fsutil;
 pub mod image;
 pub mod intake;

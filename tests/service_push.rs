@@ -374,3 +374,77 @@ fn push_streams_the_staging_log_live() {
         "the log came in one piece: started at {started:?}, finished at {finished:?}"
     );
 }
+
+/// Writes buildpack `name` into `dir`: `(script, body)` become `bin/script`.
+fn write_buildpack(dir: &Path, name: &str, scripts: &[(&str, &str)]) {
+    use std::os::unix::fs::PermissionsExt;
+    for (script, body) in scripts {
+        let p = dir.join(name).join("bin").join(script);
+        write(&p, &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// `dropship push` of `app` (with `extra` flags) and the build it made, as the API shows it.
+fn push_build(svc: &Service, app: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let base = svc.base();
+    let mut args = vec![app.to_str().unwrap(), "--api", &base];
+    args.extend_from_slice(extra);
+    let o = push(&args, &[]);
+    let err = stderr(&o);
+    let guid = err
+        .split("(build ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no build guid in the output: {}", text(&o)));
+    (o, get_json(svc, &format!("/v3/builds/{guid}"), None))
+}
+
+/// The exit code comes from the failure's kind, stored with the build and sent as
+/// `failure.kind`: only codes and kinds are asserted here, never the wording of an error, so
+/// error messages can be reworded freely. A supply failure proves it: its CF error name is
+/// the generic `StagingError`, yet it exits 225.
+#[test]
+fn push_exit_codes_follow_the_stored_failure_kind() {
+    let bps = tempdir();
+    let release = "printf -- '---\\ndefault_process_types:\\n  web: httpd -f -p $PORT\\n'";
+    let picky = [
+        ("detect", "test -f \"$1/compile-me\""),
+        ("compile", "echo 'compile: giving up'; exit 1"),
+        ("release", release),
+    ];
+    write_buildpack(bps.path(), "picky", &picky);
+    let supplier = [("detect", "exit 1"), ("supply", "exit 3")];
+    write_buildpack(bps.path(), "supplier", &supplier);
+    let last = [
+        ("detect", "exit 1"),
+        ("finalize", "exit 0"),
+        ("release", release),
+    ];
+    write_buildpack(bps.path(), "last", &last);
+    let svc = Service::start_with(&["--buildpacks-dir", bps.path().to_str().unwrap()]);
+    let tmp = tempdir();
+    let app = tmp.path().join("app");
+    write(&app.join("index.html"), "hi\n");
+    let cases: [(&str, &[&str], i32, &str); 3] = [
+        ("nothing detects", &[], 222, "no_app_detected"),
+        ("compile fails", &[], 223, "compile_failed"),
+        (
+            "supply fails",
+            &["-b", "supplier", "-b", "last"],
+            225,
+            "supply_failed",
+        ),
+    ];
+    for (what, extra, code, kind) in cases {
+        if code == 223 {
+            write(&app.join("compile-me"), "");
+        }
+        let (o, build) = push_build(&svc, &app, extra);
+        assert_eq!(o.status.code(), Some(code), "{what}: {}", text(&o));
+        assert_eq!(build["state"], "FAILED", "{what}: {build}");
+        assert_eq!(build["failure"]["kind"], kind, "{what}: {build}");
+        assert_eq!(build["failure"]["exit_code"], code, "{what}: {build}");
+        assert!(stdout(&o).is_empty(), "{what}: {}", text(&o));
+    }
+}

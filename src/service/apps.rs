@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
+use crate::k8s::HealthCheck;
 use crate::store::{self, App};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -53,7 +54,7 @@ pub async fn create(
         instances: 1,
         memory_mb: 1024,
         disk_mb: 1024,
-        health_check: "port".into(),
+        health_check: HealthCheck::Port,
         created_at: t.clone(),
         updated_at: t,
     };

@@ -71,7 +71,7 @@ pub async fn kubernetes(
     spec.instances = app.instances;
     spec.memory_mb = app.memory_mb as u64;
     spec.disk_mb = app.disk_mb as u64;
-    spec.health_check = app.health_check.parse().unwrap_or_default();
+    spec.health_check = app.health_check.clone();
     spec.env = app.env.clone();
     // Every process type of the droplet (stored with each droplet since the first schema).
     spec.processes = d.process_types.clone();

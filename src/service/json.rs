@@ -56,6 +56,8 @@ pub fn package(p: &Package, base: &str) -> Value {
     })
 }
 
+/// A build as CF's v3 resource, plus `failure` (a dropship extension, null unless FAILED):
+/// `{"kind": "compile_failed", "exit_code": 223}`. Clients read the kind, never `error`'s text.
 pub fn build(b: &Build, base: &str) -> Value {
     let mut links = json!({
         "self": href(base, &format!("/v3/builds/{}", b.guid)),
@@ -70,7 +72,8 @@ pub fn build(b: &Build, base: &str) -> Value {
         "created_at": b.created_at,
         "updated_at": b.updated_at,
         "state": b.state,
-        "error": b.error,
+        "error": b.failure.as_ref().map(|f| f.cf_error()),
+        "failure": b.failure.as_ref().map(|f| json!({"kind": f.kind, "exit_code": f.kind.exit_code()})),
         "lifecycle": {"type": "buildpack", "data": {"buildpacks": b.buildpacks, "stack": b.stack}},
         "package": {"guid": b.package_guid},
         "droplet": b.droplet_guid.as_ref().map(|g| json!({"guid": g})),

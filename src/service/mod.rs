@@ -170,7 +170,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // The build is FAILED already: say why at the end of its log.
         if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
             log.line("==> dropship stopped while this build was staging");
-            log.finish("FAILED");
+            log.finish(crate::store::BuildState::Failed);
         }
     }
     if builds.len() + packages > 0 {
