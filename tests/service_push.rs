@@ -448,3 +448,43 @@ fn push_exit_codes_follow_the_stored_failure_kind() {
         assert!(stdout(&o).is_empty(), "{what}: {}", text(&o));
     }
 }
+
+/// `-i/-m/-k` and the manifest's instances, memory and disk_quota reach the app's web
+/// process (flags win, attribute by attribute); a scale above the server's limits fails the
+/// push before anything is uploaded, with the server's words.
+#[test]
+fn push_scales_the_web_process_from_flags_and_manifest() {
+    let svc = Service::start();
+    let tmp = tempdir();
+    let app = tmp.path().join("scaled");
+    write(&app.join("index.html"), "<h1>scaled</h1>\n");
+    write(
+        &app.join("manifest.yml"),
+        "applications:\n- name: scaled\n  instances: 3\n  memory: 128M\n  disk_quota: 256M\n",
+    );
+    let src = app.to_str().unwrap();
+    let o = push(&[src, "--api", &svc.base(), "-m", "192M"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = stderr(&o);
+    for attr in ["instances", "memory", "disk_quota"] {
+        assert!(!err.contains(&format!("{attr}: ignored")), "{err}");
+    }
+    let apps = get_json(&svc, "/v3/apps?names=scaled", None);
+    let guid = apps["resources"][0]["guid"].as_str().unwrap().to_string();
+    let web = get_json(&svc, &format!("/v3/apps/{guid}/processes/web"), None);
+    let scale = (&web["instances"], &web["memory_in_mb"], &web["disk_in_mb"]);
+    assert_eq!(scale, (&3.into(), &192.into(), &256.into()), "{web}");
+
+    let o = push(&[src, "--api", &svc.base(), "-i", "1", "-k", "5G"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Disk in mb must be less than or equal to 4096"),
+        "{err}"
+    );
+    let web = get_json(&svc, &format!("/v3/apps/{guid}/processes/web"), None);
+    assert_eq!(
+        web["instances"], 3,
+        "a refused scale changes nothing: {web}"
+    );
+}

@@ -1,9 +1,11 @@
 //! `/v3/processes` and `/v3/apps/:guid/processes`: one process per process type of the app's
 //! current droplet (`web` always, its GUID the app's, as in Cloud Foundry), and `actions/scale`,
 //! which `cf push -i/-m/-k` and `dropship push` use. Every process type runs with the app's
-//! instances, memory and disk, so only `web` scales; the others follow it.
+//! instances, memory and disk, so only `web` scales; the others follow it. Staging runs with
+//! the app's memory and disk too, so they are capped by the server's `[limits]`.
 
 use super::apps::{base, parse_body};
+use super::config::AppMax;
 use super::error::{ApiError, ApiResult};
 use super::Shared;
 use crate::k8s::process_guid;
@@ -14,11 +16,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-/// Largest instance count, memory and disk one scale may ask for: far above any real app, low
-/// enough that the numbers stay meaningful in Kubernetes quantities.
-const MAX_INSTANCES: u32 = 10_000;
-const MAX_MB: u32 = 1 << 20;
 
 /// An app's process types (from its current droplet) with their commands; `web` always.
 async fn process_types(state: &Shared, app: &App) -> ApiResult<BTreeMap<String, Option<String>>> {
@@ -51,7 +48,7 @@ fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> Val
         "memory_in_mb": app.memory_mb,
         "disk_in_mb": app.disk_mb,
         "log_rate_limit_in_bytes_per_second": -1,
-        "health_check": {"type": app.health_check, "data": {"timeout": null, "invocation_timeout": null}},
+        "health_check": {"type": app.health_check.to_string(), "data": {"timeout": null, "invocation_timeout": null}},
         "relationships": {"app": {"data": {"guid": app.guid}}, "revision": null},
         "metadata": {"labels": {}, "annotations": {}},
         "created_at": app.created_at,
@@ -143,8 +140,9 @@ pub struct Scale {
     log_rate_limit_in_bytes_per_second: Option<i64>,
 }
 
-/// The scale's numbers checked, with CF's wording for what is out of range.
-fn checked(s: &Scale, app: &App) -> ApiResult<(u32, u32, u32)> {
+/// The scale's numbers checked against the server's `[limits]`, with CF's wording for what is
+/// out of range.
+fn checked(s: &Scale, app: &App, max: AppMax) -> ApiResult<(u32, u32, u32)> {
     let range = |v: Option<i64>, now: u32, min: i64, max: u32, what: &str| -> ApiResult<u32> {
         match v {
             None => Ok(now),
@@ -158,9 +156,15 @@ fn checked(s: &Scale, app: &App) -> ApiResult<(u32, u32, u32)> {
         }
     };
     Ok((
-        range(s.instances, app.instances, 0, MAX_INSTANCES, "Instances")?,
-        range(s.memory_in_mb, app.memory_mb, 1, MAX_MB, "Memory in mb")?,
-        range(s.disk_in_mb, app.disk_mb, 1, MAX_MB, "Disk in mb")?,
+        range(s.instances, app.instances, 0, max.instances, "Instances")?,
+        range(
+            s.memory_in_mb,
+            app.memory_mb,
+            1,
+            max.memory_mb,
+            "Memory in mb",
+        )?,
+        range(s.disk_in_mb, app.disk_mb, 1, max.disk_mb, "Disk in mb")?,
     ))
 }
 
@@ -178,7 +182,7 @@ async fn scale_process(
              instances, memory and disk"
         )));
     }
-    let (instances, memory, disk) = checked(&req, &app)?;
+    let (instances, memory, disk) = checked(&req, &app, state.config.app_max)?;
     let guid = app.guid.clone();
     let app = state
         .db

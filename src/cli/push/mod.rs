@@ -61,6 +61,17 @@ pub struct PushArgs {
     /// Stack to stage on (default: the manifest's, else the server's).
     #[arg(short = 's', long)]
     pub stack: Option<String>,
+    /// Instances of the app (default: the manifest's, else what the app has: 1 when new).
+    #[arg(short = 'i', long)]
+    pub instances: Option<u32>,
+    /// Memory limit of the app and its staging, e.g. 512M, 1G (default: the manifest's, else
+    /// what the app has: 1G when new).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Disk limit of the app and its staging, e.g. 1G (default: the manifest's disk_quota,
+    /// else what the app has: 1G when new).
+    #[arg(short = 'k', long = "disk")]
+    pub disk: Option<String>,
     /// API token, sent as `Authorization: Bearer`.
     #[arg(long, env = "DROPSHIP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -78,6 +89,8 @@ struct Settings {
     buildpacks: Vec<String>,
     stack: Option<String>,
     env: Vec<(String, String)>,
+    /// The web process's scale, set before staging (staging runs with its memory and disk).
+    scale: super::manifest::Scale,
 }
 
 /// `dropship push`; returns the process exit code.
@@ -99,6 +112,10 @@ pub async fn push(mut a: PushArgs) -> Result<i32> {
     };
     let app = api.find_or_create_app(&s.name, &s.env).await?;
     let app = str_field(&app, "guid")?;
+    if !s.scale.is_empty() {
+        let path = format!("/v3/apps/{app}/processes/web/actions/scale");
+        api.post(&path, s.scale.to_json()).await?;
+    }
     let package = api.create_package(&app).await?;
     let bits = source.bits(&api, &a.source).await?;
     super::report::progress!(
@@ -124,6 +141,7 @@ pub async fn push(mut a: PushArgs) -> Result<i32> {
 /// The settings: flags, else the manifest's, else defaults (the source's base name).
 fn settings(a: &PushArgs) -> Result<Settings> {
     let m = manifest_settings(a)?;
+    let scale_of_manifest = super::manifest::Scale::default().over(&m);
     let name = match (&a.name, m.name) {
         (Some(n), _) => n.trim().to_string(),
         (None, Some(n)) => n,
@@ -137,9 +155,23 @@ fn settings(a: &PushArgs) -> Result<Settings> {
     } else {
         a.buildpacks.clone()
     };
+    let mb = |v: &Option<String>, flag: &str| -> Result<Option<u64>> {
+        let bytes = v.as_deref().map(super::parse_size).transpose();
+        let mb = bytes.with_context(|| flag.to_string())?.map(|b| b >> 20);
+        if mb == Some(0) {
+            bail!("{flag} must be at least 1M");
+        }
+        Ok(mb)
+    };
+    let flags = super::manifest::Scale {
+        instances: a.instances,
+        memory_mb: mb(&a.memory, "--memory")?,
+        disk_mb: mb(&a.disk, "--disk")?,
+    };
     Ok(Settings {
         name,
         buildpacks,
+        scale: flags.or(scale_of_manifest),
         stack: a.stack.clone().or(m.stack),
         env: m.env,
     })
