@@ -3,11 +3,9 @@
 //! a buildpack printing the old end-of-log line, headers sent slowly, invalid names and
 //! environment variables, a full disk (507), a zip of 99,000 long names.
 
-mod common;
-
-use common::api::*;
-use common::bounds::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::bounds::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;

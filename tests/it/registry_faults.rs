@@ -8,9 +8,7 @@
 //! forwards it on a new upstream connection with `Connection: close`, relays the answer until
 //! EOF (pointing absolute `Location`s at itself) and closes the client connection.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -4,9 +4,7 @@
 //! `--buildpack python --buildpack binary`; apps without their dependencies fail saying what
 //! to vendor; the build cache is reused on a second build and ignored with `--no-cache`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::Path;
 use std::time::Duration;
 

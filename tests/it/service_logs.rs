@@ -3,10 +3,8 @@
 //! password; API errors made by the router (404, 405, rejections) have CF's shape; `serve` on a
 //! taken port names the address and writes nothing; `build -q` prints only the result.
 
-mod common;
-
-use common::api::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

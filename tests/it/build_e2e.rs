@@ -1,9 +1,7 @@
 //! `dropship build` end to end, through the binary: real registry, real stacks, images read by
 //! skopeo and run by podman, manifests checked by kubernetes-validate.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

@@ -4,10 +4,8 @@
 //! answers 413 before the body is read; hostile zips and unknown resources FAIL the package with
 //! the reason; many uploads at once keep the service's memory flat; the store is bounded (LRU).
 
-mod common;
-
-use common::api::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::io::{Cursor, Read, Write};
 use std::net::TcpStream;

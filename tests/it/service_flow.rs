@@ -2,10 +2,8 @@
 //! droplet -> kubernetes, the image pulled from the embedded registry by skopeo and run by
 //! podman; logs followed live; kill -9 in the middle of staging; tokens.
 
-mod common;
-
-use common::api::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::Path;

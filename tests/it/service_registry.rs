@@ -3,10 +3,8 @@
 //! only stored manifests are served as manifests, blobs honour `Range` and HEAD, bad names
 //! and digests are 400 with the OCI error codes, and skopeo still copies the image.
 
-mod common;
-
-use common::api::Api;
-use common::*;
+use crate::support::api::Api;
+use crate::support::*;
 use serde_json::Value;
 
 const REPO: &str = "/v2/stacks/busybox";

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod bounds;
 pub mod staging;
+pub mod tap;
 
 use std::io::Read;
 use std::net::TcpListener;

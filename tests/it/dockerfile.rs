@@ -5,9 +5,7 @@
 //! replaced with this test's own binary (`--build-context build=...`) and the Debian base is
 //! made with mmdebstrap; every other instruction of the Dockerfile runs as written.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
