@@ -1,6 +1,7 @@
 //! An HTTP client for `dropship serve` in tests: CF v3 calls, uploads, and helpers for the
 //! apps they send (zips, SHA-1s, the resource-match shape).
 
+pub use super::client::Client;
 use super::*;
 use serde_json::{json, Value};
 use sha1::Digest as _;
@@ -95,26 +96,6 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn app(&self, name: &str) -> String {
-        let (s, v) = self.post_json("/v3/apps", &json!({"name": name})).await;
-        assert_eq!(s, 201, "{v}");
-        v["guid"].as_str().unwrap().to_string()
-    }
-
-    pub async fn package(&self, app: &str) -> String {
-        let body = json!({"type": "bits", "relationships": {"app": {"data": {"guid": app}}}});
-        let (s, v) = self.post_json("/v3/packages", &body).await;
-        assert_eq!(s, 201, "{v}");
-        assert_eq!(v["state"], "AWAITING_UPLOAD");
-        v["guid"].as_str().unwrap().to_string()
-    }
-
-    pub async fn show(&self, pkg: &str) -> Value {
-        let (s, v) = self.get(&format!("/v3/packages/{pkg}")).await;
-        assert_eq!(s, 200, "{v}");
-        v
-    }
-
     /// POST .../upload with the given fields (resources sent as the JSON text cf push sends).
     pub async fn upload(
         &self,
@@ -143,11 +124,6 @@ impl Api {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn matches(&self, list: &[Value]) -> (u16, Value) {
-        self.post_json("/v3/resource_matches", &json!({ "resources": list }))
-            .await
     }
 
     pub fn package_file(&self, pkg: &str) -> std::path::PathBuf {

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod bounds;
+pub mod client;
 pub mod fault_proxy;
 pub mod staging;
 pub mod tap;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 mod cli;
 mod host;
+mod in_process;
 mod net;
 mod podman;
 mod registry;
@@ -31,6 +33,7 @@ mod vendor;
 
 pub use cli::*;
 pub use host::*;
+pub use in_process::*;
 pub use net::*;
 pub use podman::*;
 pub use registry::*;
