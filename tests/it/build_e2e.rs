@@ -182,6 +182,7 @@ fn debian_stack_static_site_and_procfile_app_run() {
     let tmp = tempdir();
     let rootfs = debian_rootfs();
     let stack = format!("docker://{}/stacks/debian:bookworm", reg.host());
+    progress(format_args!("importing the Debian stack to {stack}"));
     let out = dropship_ok(&[
         "stack",
         "import",

@@ -72,6 +72,7 @@ fn debian_env() -> Env {
     let tmp = tempdir();
     let stack = format!("docker://{}/stacks/debian:v2", reg.host());
     let rootfs = debian_rootfs();
+    progress(format_args!("importing the Debian stack to {stack}"));
     dropship_ok(&[
         "stack",
         "import",

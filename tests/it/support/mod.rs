@@ -40,3 +40,10 @@ pub use registry::*;
 pub use service::*;
 pub use stacks::*;
 pub use vendor::*;
+
+/// A line on stderr at the start of a slow phase (`[it] making the Debian stack ...`), so that
+/// a long run shows where it is: printed live with `cargo test --test it -- --nocapture`, and
+/// kept with the output of a test that fails.
+pub fn progress(what: impl std::fmt::Display) {
+    eprintln!("[it] {what}");
+}

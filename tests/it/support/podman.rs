@@ -41,6 +41,7 @@ impl Podman {
     /// Runs `image` detached with PORT=`port` on the host network.
     pub fn run(&self, image: &str, port: u16) -> Container<'_> {
         let name = format!("dropship-test-{}", free_port());
+        progress(format_args!("podman run {image} as {name}"));
         let out = self
             .cmd()
             .args([

@@ -27,6 +27,7 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
 /// Imports a busybox stack to `target` (e.g. `docker://HOST/stacks/busybox:latest`).
 pub fn busybox_stack(dir: &Path, target: &str) -> String {
     let root = busybox_rootfs(dir);
+    progress(format_args!("importing a busybox stack to {target}"));
     dropship_ok(&[
         "stack",
         "import",
@@ -49,6 +50,10 @@ pub fn debian_rootfs() -> PathBuf {
         return path;
     }
     require("mmdebstrap", "mmdebstrap");
+    progress(format_args!(
+        "making the Debian stack rootfs with mmdebstrap (about 35 s, once): {}",
+        path.display()
+    ));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let tmp = path.with_extension("partial");
     let status = Command::new("mmdebstrap")

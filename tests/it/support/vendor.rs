@@ -10,6 +10,10 @@ pub fn vendor_cache(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
     if dir.join(".complete").is_file() {
         return dir;
     }
+    progress(format_args!(
+        "fetching {name} into {} (once)",
+        dir.display()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     make(&dir);
