@@ -71,7 +71,27 @@ impl Api {
         }
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+    /// Nothing left in uploads/ or work/ (temp files and dirs of uploads are removed).
+    pub fn assert_no_leftovers(&self) {
+        for d in ["uploads", "work"] {
+            let left: Vec<_> = std::fs::read_dir(self.svc.data_dir().join(d))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().starts_with("upload-"))
+                .collect();
+            assert!(left.is_empty(), "left in {d}/: {left:?}");
+        }
+        let tmp: Vec<_> = std::fs::read_dir(self.svc.data_dir().join("packages"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(tmp.is_empty(), "temp files in packages/: {tmp:?}");
+    }
+}
+
+impl Client for Api {
+    async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
             .post(self.svc.url(path))
@@ -84,7 +104,7 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .http
             .get(self.svc.url(path))
@@ -96,8 +116,7 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// POST .../upload with the given fields (resources sent as the JSON text cf push sends).
-    pub async fn upload(
+    async fn upload(
         &self,
         pkg: &str,
         bits: Option<Vec<u8>>,
@@ -126,29 +145,12 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub fn package_file(&self, pkg: &str) -> std::path::PathBuf {
-        self.svc
-            .data_dir()
-            .join("packages")
-            .join(format!("{pkg}.zip"))
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.svc.data_dir()
     }
 
-    /// Nothing left in uploads/ or work/ (temp files and dirs of uploads are removed).
-    pub fn assert_no_leftovers(&self) {
-        for d in ["uploads", "work"] {
-            let left: Vec<_> = std::fs::read_dir(self.svc.data_dir().join(d))
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .filter(|n| n.to_string_lossy().starts_with("upload-"))
-                .collect();
-            assert!(left.is_empty(), "left in {d}/: {left:?}");
-        }
-        let tmp: Vec<_> = std::fs::read_dir(self.svc.data_dir().join("packages"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(tmp.is_empty(), "temp files in packages/: {tmp:?}");
+    fn log(&self) -> String {
+        self.svc.log()
     }
 }
 

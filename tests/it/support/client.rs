@@ -1,9 +1,7 @@
-//! The CF v3 calls tests make, the same against `dropship serve` in a process ([`Api`]) and
-//! against its router in the test process ([`InProcess`]): each answers `post_json`, `get` and
+//! The CF v3 calls tests make, the same against `dropship serve` in a process (`api::Api`) and
+//! against its router in the test process (`InProcess`): each answers `post_json`, `get` and
 //! `upload`; the rest is made of those.
 
-use super::api::Api;
-use super::InProcess;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -17,10 +15,15 @@ pub trait Client {
         bits: Option<Vec<u8>>,
         resources: Option<&Value>,
     ) -> (u16, Value);
-    /// Where the service keeps a package's zip.
-    fn package_file(&self, pkg: &str) -> PathBuf;
+    /// The service's data dir.
+    fn data_dir(&self) -> PathBuf;
     /// What the service logged so far (nothing in process: it has no log of its own).
     fn log(&self) -> String;
+
+    /// Where the service keeps a package's zip.
+    fn package_file(&self, pkg: &str) -> PathBuf {
+        self.data_dir().join("packages").join(format!("{pkg}.zip"))
+    }
 
     async fn app(&self, name: &str) -> String {
         let (s, v) = self.post_json("/v3/apps", &json!({"name": name})).await;
@@ -45,51 +48,5 @@ pub trait Client {
     async fn matches(&self, list: &[Value]) -> (u16, Value) {
         self.post_json("/v3/resource_matches", &json!({ "resources": list }))
             .await
-    }
-}
-
-impl Client for Api {
-    async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        Api::post_json(self, path, body).await
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        Api::get(self, path).await
-    }
-    async fn upload(
-        &self,
-        pkg: &str,
-        bits: Option<Vec<u8>>,
-        resources: Option<&Value>,
-    ) -> (u16, Value) {
-        Api::upload(self, pkg, bits, resources).await
-    }
-    fn package_file(&self, pkg: &str) -> PathBuf {
-        Api::package_file(self, pkg)
-    }
-    fn log(&self) -> String {
-        self.svc.log()
-    }
-}
-
-impl Client for InProcess {
-    async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        InProcess::post_json(self, path, body).await
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        InProcess::get(self, path).await
-    }
-    async fn upload(
-        &self,
-        pkg: &str,
-        bits: Option<Vec<u8>>,
-        resources: Option<&Value>,
-    ) -> (u16, Value) {
-        InProcess::upload(self, pkg, bits, resources).await
-    }
-    fn package_file(&self, pkg: &str) -> PathBuf {
-        InProcess::package_file(self, pkg)
-    }
-    fn log(&self) -> String {
-        String::new()
     }
 }

@@ -3,6 +3,7 @@
 //! socket, signal or log of a process. The state is the one `serve` opens
 //! (`dropship::service::open`), on a fresh data dir.
 
+use super::client::Client;
 use super::*;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request};
@@ -56,10 +57,6 @@ impl InProcess {
         }
     }
 
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
     /// A request to `path`, with the token when set.
     pub fn request(&self, method: Method, path: &str) -> axum::http::request::Builder {
         let r = Request::builder().method(method).uri(path);
@@ -98,13 +95,15 @@ impl InProcess {
         }
         self.send(r.body(Body::from(body)).unwrap()).await
     }
+}
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+impl Client for InProcess {
+    async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.call(Method::GET, path, None, []).await;
         (r.status, r.json())
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+    async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .call(
                 Method::POST,
@@ -116,8 +115,8 @@ impl InProcess {
         (r.status, r.json())
     }
 
-    /// POST .../upload as multipart/form-data with the given fields, as cf push sends them.
-    pub async fn upload(
+    /// As multipart/form-data, the fields as cf push sends them.
+    async fn upload(
         &self,
         pkg: &str,
         bits: Option<Vec<u8>>,
@@ -156,8 +155,12 @@ impl InProcess {
         (r.status, r.json())
     }
 
-    /// `data/packages/GUID.zip`.
-    pub fn package_file(&self, pkg: &str) -> PathBuf {
-        self.data_dir().join("packages").join(format!("{pkg}.zip"))
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// None: the router in this process has no log of its own.
+    fn log(&self) -> String {
+        String::new()
     }
 }
