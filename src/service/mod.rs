@@ -144,9 +144,21 @@ pub fn router(state: Shared) -> Router {
 }
 
 /// Binds the listen address (before anything is written: a taken port leaves the data dir as it
-/// was), opens the data dir, recovers from a previous crash, and serves until the process ends.
+/// was), opens the data dir ([`open`]), and serves until the process ends.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = bind(config.listen).await?;
+    let state = open(config).await?;
+    started(&state.config, &state.paths);
+    let header_timeout = state.config.header_timeout;
+    listen::serve(listener, router(state), header_timeout, stop_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The state `serve` runs the router on, from `config`: opens the data dir, recovers from a
+/// previous crash (interrupted builds and uploads FAILED, scratch dirs emptied) and makes the
+/// default stack when none is configured. Tests call it to run the router in their process.
+pub async fn open(config: Config) -> anyhow::Result<Shared> {
     let paths = Paths {
         root: config.data_dir.clone(),
     };
@@ -181,19 +193,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
-    started(&config, &paths);
-    let state = Arc::new(State {
+    Ok(Arc::new(State {
         builds: Arc::new(Semaphore::new(config.concurrency)),
         config,
         paths,
         db,
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
-    });
-    let header_timeout = state.config.header_timeout;
-    listen::serve(listener, router(state), header_timeout, stop_signal()).await;
-    tracing::info!("stopped");
-    Ok(())
+    }))
 }
 
 /// The listener, or an error naming the address: `cannot listen on 127.0.0.1:8080: Address

@@ -3,11 +3,9 @@
 //! a buildpack printing the old end-of-log line, headers sent slowly, invalid names and
 //! environment variables, a full disk (507), a zip of 99,000 long names.
 
-mod common;
-
-use common::api::*;
-use common::bounds::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::bounds::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -244,9 +242,10 @@ async fn a_buildpack_printing_the_end_marker_does_not_end_followers() {
     assert!(err.contains("after-the-fake-end"), "{err}");
 }
 
+/// In process: validation answers need no socket.
 #[tokio::test(flavor = "multi_thread")]
 async fn env_names_and_app_names_are_checked_at_creation() {
-    let api = Api::start(&[]);
+    let api = InProcess::start("").await;
     for env in [
         json!({"A=B": "x"}),
         json!({"1A": "x"}),

@@ -3,10 +3,8 @@
 //! (222-226, 124), that buildpack output reaches the user, that a timeout kills everything the
 //! buildpack started, what a buildpack can see from inside bubblewrap, and the CF environment.
 
-mod common;
-
-use common::staging::Fixture;
-use common::*;
+use crate::support::staging::Fixture;
+use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

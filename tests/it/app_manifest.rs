@@ -3,10 +3,8 @@
 //! and bad env names are refused); every process type of a Procfile gets its own StatefulSet
 //! (checked by kubernetes-validate); a buildpack missing from the `order` file is still tried.
 
-mod common;
-
-use common::staging::Fixture;
-use common::*;
+use crate::support::staging::Fixture;
+use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,10 +2,11 @@
 //! droplet -> kubernetes, the image pulled from the embedded registry by skopeo and run by
 //! podman; logs followed live; kill -9 in the middle of staging; tokens.
 
-mod common;
-
-use common::api::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::*;
+use axum::body::Body;
+use axum::http::Request;
+use base64::Engine as _;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::Path;
@@ -330,9 +331,10 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
     );
 }
 
+/// In process: the router decides who may call what.
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_guard_everything_but_healthz() {
-    let mut api = Api::start(&["--token", "s3cr3t-token"]);
+    let mut api = InProcess::start("tokens = [\"s3cr3t-token\"]\n").await;
     let (s, v) = api.get("/v3/apps").await;
     assert_eq!(
         (s, v["errors"][0]["code"].as_u64()),
@@ -340,18 +342,33 @@ async fn tokens_guard_everything_but_healthz() {
         "{v}"
     );
     assert_eq!(v["errors"][0]["title"], "CF-NotAuthenticated");
-    assert_eq!(http_status(api.svc.port, "/healthz"), Some(200));
+    assert_eq!(api.get("/healthz").await.0, 200);
     api.token = Some("wrong".into());
     assert_eq!(api.get("/v3/apps").await.0, 401);
     api.token = Some("s3cr3t-token".into());
     assert_eq!(api.get("/v3/apps").await.0, 200);
     // The registry endpoint challenges, and takes the token as a Basic password.
-    let r = api.http.get(api.svc.url("/v2/")).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 401);
-    assert!(r.headers()["www-authenticate"]
+    let anonymous = |path: &str| Request::get(path);
+    let r = api
+        .send(anonymous("/v2/").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.headers["www-authenticate"]
         .to_str()
         .unwrap()
         .starts_with("Basic"));
+    let basic = base64::engine::general_purpose::STANDARD.encode("anyone:s3cr3t-token");
+    let r = anonymous("/v2/").header("authorization", format!("Basic {basic}"));
+    let r = api.send(r.body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, 200);
+}
+
+/// The process: what it logs, and what it refuses to start with.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_never_reach_the_log_and_are_required_beyond_loopback() {
+    let mut api = Api::start(&["--token", "s3cr3t-token"]);
+    api.token = Some("s3cr3t-token".into());
+    assert_eq!(api.get("/v3/apps").await.0, 200);
     let r = api
         .http
         .get(api.svc.url("/v2/"))

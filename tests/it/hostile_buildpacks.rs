@@ -6,10 +6,8 @@
 //! directory keeps its owner; the same on a second build restoring the cache. With bwrap and
 //! with `--sandbox none`.
 
-mod common;
-
-use common::staging::Fixture;
-use common::*;
+use crate::support::staging::Fixture;
+use crate::support::*;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -3,10 +3,9 @@
 //! password; API errors made by the router (404, 405, rejections) have CF's shape; `serve` on a
 //! taken port names the address and writes nothing; `build -q` prints only the result.
 
-mod common;
-
-use common::api::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::*;
+use axum::http::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -162,9 +161,10 @@ async fn json_logs_have_requests_and_build_events_and_no_secrets() {
     );
 }
 
+/// In process: the router's answers need no socket.
 #[tokio::test(flavor = "multi_thread")]
 async fn router_errors_have_cf_shape() {
-    let api = Api::start(&[]);
+    let api = InProcess::start("").await;
     let cf = |v: &Value, code: u64, title: &str| {
         let e = &v["errors"][0];
         assert_eq!(
@@ -179,11 +179,12 @@ async fn router_errors_have_cf_shape() {
         assert_eq!(s, 405, "{path}: {v}");
         cf(&v, 10000, "CF-MethodNotAllowed");
     }
-    let r = api.http.delete(api.svc.url("/v3/apps/some-guid")).send();
-    let r = r.await.unwrap();
-    assert_eq!(r.status().as_u16(), 405);
-    assert!(r.headers().contains_key("allow"));
-    cf(&r.json().await.unwrap(), 10000, "CF-MethodNotAllowed");
+    let r = api
+        .call(Method::DELETE, "/v3/apps/some-guid", None, [])
+        .await;
+    assert_eq!(r.status, 405);
+    assert!(r.headers.contains_key("allow"));
+    cf(&r.json(), 10000, "CF-MethodNotAllowed");
 
     let (s, v) = api.get("/v3/no-such-thing").await;
     assert_eq!(s, 404);
@@ -194,23 +195,31 @@ async fn router_errors_have_cf_shape() {
     assert_eq!(s, 400, "{v}");
     cf(&v, 1001, "CF-MessageParseError");
     // A body that is not JSON.
-    let r = api.http.post(api.svc.url("/v3/apps")).body("{not json");
-    let r = r
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16() / 100, 4);
-    let v: Value = r.json().await.unwrap();
+    let r = api
+        .call(
+            Method::POST,
+            "/v3/apps",
+            Some("application/json"),
+            "{not json",
+        )
+        .await;
+    assert_eq!(r.status / 100, 4);
+    let v = r.json();
     assert!(
         v["errors"][0]["title"].as_str().unwrap().starts_with("CF-"),
         "{v}"
     );
     // The registry endpoint answers in the distribution spec's shape.
-    let r = api.http.put(api.svc.url("/v2/apps/x/manifests/latest"));
-    let r = r.json(&json!({})).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 405);
-    let v: Value = r.json().await.unwrap();
+    let r = api
+        .call(
+            Method::PUT,
+            "/v2/apps/x/manifests/latest",
+            Some("application/json"),
+            json!({}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 405);
+    let v = r.json();
     assert_eq!(v["errors"][0]["code"], "UNSUPPORTED", "{v}");
 }
 

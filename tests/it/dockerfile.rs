@@ -5,9 +5,7 @@
 //! replaced with this test's own binary (`--build-context build=...`) and the Debian base is
 //! made with mmdebstrap; every other instruction of the Dockerfile runs as written.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,6 +17,7 @@ fn base_tarball() -> PathBuf {
         return path;
     }
     require("mmdebstrap", "mmdebstrap");
+    progress("making a minimal Debian base with mmdebstrap (once)");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let tmp = path.with_extension("partial");
     let st = Command::new("mmdebstrap")
@@ -59,6 +58,7 @@ fn the_image_builds_runs_the_service_and_stages_inside() {
     let ctx = tmp.path().join("build-stage");
     std::fs::create_dir_all(ctx.join("out")).unwrap();
     std::fs::copy(bin(), ctx.join("out/dropship")).unwrap();
+    progress("podman build of the Dockerfile");
     run(podman.cmd().args([
         "build",
         "--network",
@@ -78,6 +78,7 @@ fn the_image_builds_runs_the_service_and_stages_inside() {
 
     let port = free_port();
     let _cleanup = Removed(&podman, "dropship-svc");
+    progress("running the image: dropship serve in a container");
     run(podman.cmd().args([
         "run",
         "-d",
@@ -109,6 +110,7 @@ fn the_image_builds_runs_the_service_and_stages_inside() {
     std::fs::create_dir_all(&site).unwrap();
     std::fs::write(site.join("index.html"), "hi from the container\n").unwrap();
     let api = format!("http://127.0.0.1:{port}");
+    progress("dropship push to the containerised service");
     let o = Command::new(bin())
         .args(["push", site.to_str().unwrap(), "--api", &api])
         .output()

@@ -1,9 +1,7 @@
 //! `dropship build` end to end, through the binary: real registry, real stacks, images read by
 //! skopeo and run by podman, manifests checked by kubernetes-validate.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -184,6 +182,7 @@ fn debian_stack_static_site_and_procfile_app_run() {
     let tmp = tempdir();
     let rootfs = debian_rootfs();
     let stack = format!("docker://{}/stacks/debian:bookworm", reg.host());
+    progress(format_args!("importing the Debian stack to {stack}"));
     let out = dropship_ok(&[
         "stack",
         "import",

@@ -2,10 +2,8 @@
 //! `dropship` binary. When dropship runs as root (as in CI), scripts run as host uid 2000: never
 //! as host root, not even inside the sandbox's user namespace.
 
-mod common;
-
-use common::staging::Fixture;
-use common::*;
+use crate::support::staging::Fixture;
+use crate::support::*;
 use std::os::unix::fs::PermissionsExt;
 
 const DETECT_OK: (&str, &str) = ("detect", "echo custom");

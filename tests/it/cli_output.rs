@@ -1,9 +1,7 @@
 //! What `dropship build` prints: progress bars for the push when stderr is a terminal (run under
 //! `script`, which gives it one), and the `--json` object's fields.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::process::Command;
 
 fn app(dir: &std::path::Path, big: u64) -> String {
@@ -97,7 +95,7 @@ fn json_output_has_the_documented_fields() {
 
 #[test]
 fn a_failed_build_with_json_says_why_on_stdout() {
-    let f = common::staging::Fixture::new();
+    let f = crate::support::staging::Fixture::new();
     f.buildpack("never", &[("detect", "exit 1")]);
     let o = f.build(&["--json"]);
     assert_eq!(o.status.code(), Some(222), "{}", text(&o));

@@ -1,9 +1,7 @@
 //! Conventions every CLI has: `version`, `completion`, help with examples, cf's short flags on
 //! `push`, and `stack list|inspect`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 
 #[test]
 fn version_has_a_commit_and_a_build_date() {

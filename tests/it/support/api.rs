@@ -1,6 +1,7 @@
 //! An HTTP client for `dropship serve` in tests: CF v3 calls, uploads, and helpers for the
 //! apps they send (zips, SHA-1s, the resource-match shape).
 
+pub use super::client::Client;
 use super::*;
 use serde_json::{json, Value};
 use sha1::Digest as _;
@@ -70,7 +71,27 @@ impl Api {
         }
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+    /// Nothing left in uploads/ or work/ (temp files and dirs of uploads are removed).
+    pub fn assert_no_leftovers(&self) {
+        for d in ["uploads", "work"] {
+            let left: Vec<_> = std::fs::read_dir(self.svc.data_dir().join(d))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().starts_with("upload-"))
+                .collect();
+            assert!(left.is_empty(), "left in {d}/: {left:?}");
+        }
+        let tmp: Vec<_> = std::fs::read_dir(self.svc.data_dir().join("packages"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(tmp.is_empty(), "temp files in packages/: {tmp:?}");
+    }
+}
+
+impl Client for Api {
+    async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
             .post(self.svc.url(path))
@@ -83,7 +104,7 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .http
             .get(self.svc.url(path))
@@ -95,28 +116,7 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn app(&self, name: &str) -> String {
-        let (s, v) = self.post_json("/v3/apps", &json!({"name": name})).await;
-        assert_eq!(s, 201, "{v}");
-        v["guid"].as_str().unwrap().to_string()
-    }
-
-    pub async fn package(&self, app: &str) -> String {
-        let body = json!({"type": "bits", "relationships": {"app": {"data": {"guid": app}}}});
-        let (s, v) = self.post_json("/v3/packages", &body).await;
-        assert_eq!(s, 201, "{v}");
-        assert_eq!(v["state"], "AWAITING_UPLOAD");
-        v["guid"].as_str().unwrap().to_string()
-    }
-
-    pub async fn show(&self, pkg: &str) -> Value {
-        let (s, v) = self.get(&format!("/v3/packages/{pkg}")).await;
-        assert_eq!(s, 200, "{v}");
-        v
-    }
-
-    /// POST .../upload with the given fields (resources sent as the JSON text cf push sends).
-    pub async fn upload(
+    async fn upload(
         &self,
         pkg: &str,
         bits: Option<Vec<u8>>,
@@ -145,34 +145,12 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn matches(&self, list: &[Value]) -> (u16, Value) {
-        self.post_json("/v3/resource_matches", &json!({ "resources": list }))
-            .await
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.svc.data_dir()
     }
 
-    pub fn package_file(&self, pkg: &str) -> std::path::PathBuf {
-        self.svc
-            .data_dir()
-            .join("packages")
-            .join(format!("{pkg}.zip"))
-    }
-
-    /// Nothing left in uploads/ or work/ (temp files and dirs of uploads are removed).
-    pub fn assert_no_leftovers(&self) {
-        for d in ["uploads", "work"] {
-            let left: Vec<_> = std::fs::read_dir(self.svc.data_dir().join(d))
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .filter(|n| n.to_string_lossy().starts_with("upload-"))
-                .collect();
-            assert!(left.is_empty(), "left in {d}/: {left:?}");
-        }
-        let tmp: Vec<_> = std::fs::read_dir(self.svc.data_dir().join("packages"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(tmp.is_empty(), "temp files in packages/: {tmp:?}");
+    fn log(&self) -> String {
+        self.svc.log()
     }
 }
 

@@ -4,9 +4,7 @@
 //! `--buildpack python --buildpack binary`; apps without their dependencies fail saying what
 //! to vendor; the build cache is reused on a second build and ignored with `--no-cache`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::Path;
 use std::time::Duration;
 
@@ -74,6 +72,7 @@ fn debian_env() -> Env {
     let tmp = tempdir();
     let stack = format!("docker://{}/stacks/debian:v2", reg.host());
     let rootfs = debian_rootfs();
+    progress(format_args!("importing the Debian stack to {stack}"));
     dropship_ok(&[
         "stack",
         "import",

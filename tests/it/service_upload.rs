@@ -4,10 +4,9 @@
 //! answers 413 before the body is read; hostile zips and unknown resources FAIL the package with
 //! the reason; many uploads at once keep the service's memory flat; the store is bounded (LRU).
 
-mod common;
-
-use common::api::*;
-use common::*;
+use crate::support::api::*;
+use crate::support::*;
+use axum::http::Method;
 use serde_json::{json, Value};
 use std::io::{Cursor, Read, Write};
 use std::net::TcpStream;
@@ -52,11 +51,11 @@ fn first_files() -> Vec<F<'static>> {
 }
 
 /// App + package + bits upload of [`first_files`]; returns the package guid.
-async fn first_push(api: &Api, app: &str) -> String {
+async fn first_push(api: &impl Client, app: &str) -> String {
     let pkg = api.package(app).await;
     let bits = zip_of(&first_files());
     let (s, v) = api.upload(&pkg, Some(bits.clone()), None).await;
-    assert_eq!(s, 200, "{v}\n{}", api.svc.log());
+    assert_eq!(s, 200, "{v}\n{}", api.log());
     assert_eq!(v["state"], "READY", "{v}");
     let file = std::fs::read(api.package_file(&pkg)).unwrap();
     assert_eq!(file, bits, "bits alone: the package is the uploaded zip");
@@ -517,9 +516,10 @@ async fn zip_slip_fails_the_package_naming_the_entry() {
     api.assert_no_leftovers();
 }
 
+/// In process: a CF error shape needs no socket.
 #[tokio::test]
 async fn unknown_package_is_404_in_cf_shape() {
-    let api = Api::start(&[]);
+    let api = InProcess::start("").await;
     let (s, v) = api
         .upload(
             "00000000-0000-4000-8000-00000000dead",
@@ -534,9 +534,10 @@ async fn unknown_package_is_404_in_cf_shape() {
     );
 }
 
+/// In process: status codes and bodies of resource matching need no socket.
 #[tokio::test]
 async fn resource_matches_20000_entries_and_bad_requests() {
-    let api = Api::start(&[]);
+    let api = InProcess::start("").await;
     let app = api.app("many").await;
     first_push(&api, &app).await;
     let known = [
@@ -580,15 +581,15 @@ async fn resource_matches_20000_entries_and_bad_requests() {
     );
 
     let r = api
-        .http
-        .post(api.svc.url("/v3/resource_matches"))
-        .header("content-type", "application/json")
-        .body("{\"resources\": [")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
-    let v: Value = r.json().await.unwrap();
+        .call(
+            Method::POST,
+            "/v3/resource_matches",
+            Some("application/json"),
+            "{\"resources\": [",
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let v: Value = r.json();
     assert_eq!(v["errors"][0]["code"], 10008);
     assert_eq!(v["errors"][0]["title"], "CF-UnprocessableEntity");
     assert!(v["errors"][0]["detail"]

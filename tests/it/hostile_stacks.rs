@@ -3,10 +3,8 @@
 //! layer that whites out `etc/` through that link must delete nothing outside the stack's root
 //! filesystem, and the build must fail naming the entry.
 
-mod common;
-
-use common::staging::Fixture;
-use common::*;
+use crate::support::staging::Fixture;
+use crate::support::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::Write;

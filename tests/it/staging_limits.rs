@@ -4,10 +4,8 @@
 //! process); with `--sandbox none` nothing a script starts outlives it; platform variables
 //! in the app's environment do not reach staging.
 
-mod common;
-
-use common::staging::Fixture;
-use common::*;
+use crate::support::staging::Fixture;
+use crate::support::*;
 use std::process::Output;
 use std::time::{Duration, Instant};
 

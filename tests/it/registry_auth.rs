@@ -4,12 +4,10 @@
 //! Credential helpers (`credHelpers`) and podman's auth.json; the stack's registry never sees the
 //! target's credentials; registry errors that name what is wrong and come at once.
 
-mod common;
-#[path = "common/tap.rs"]
-mod tap;
+use crate::support::tap;
 
+use crate::support::*;
 use base64::Engine;
-use common::*;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-Pa55";

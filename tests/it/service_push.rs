@@ -2,9 +2,7 @@
 //! served by the embedded registry (read by skopeo), a re-push that uploads only the changed
 //! file (checked in the droplet the server built), builder exit codes, API tokens.
 
-mod common;
-
-use common::{bin, free_port, random_file, skopeo_inspect, tempdir, text, Service};
+use crate::support::{bin, free_port, random_file, skopeo_inspect, tempdir, text, Service};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,9 +4,7 @@
 //! removed again), and push nothing. A well-formed zip builds, so failures are not "everything
 //! fails".
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
