@@ -84,6 +84,22 @@ pub fn unreachable_ancestor(path: &Path, uid: u32, gid: u32) -> Option<PathBuf> 
     })
 }
 
+/// Entries and bytes of regular files under `dir`, for progress lines (links are not followed).
+pub fn tally(dir: &Path) -> (u64, u64) {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .fold((0, 0), |(n, bytes), e| {
+            let len = e
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map_or(0, |m| m.len());
+            (n + 1, bytes + len)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

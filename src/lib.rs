@@ -3,6 +3,7 @@
 
 pub mod app;
 pub(crate) mod droplet;
+pub mod failure;
 pub mod fsutil;
 pub mod image;
 pub mod intake;
@@ -16,5 +17,5 @@ pub(crate) mod safefs;
 pub mod service;
 pub mod stack;
 pub mod staging;
-pub(crate) mod store;
+pub mod store;
 pub mod units;

@@ -12,7 +12,7 @@ fuzz_target!(
     |data: &[u8]| {
         let s = Scratch::new(data);
         let layer = [("sha256:fuzz".to_string(), s.input.clone())];
-        let _ = dropship::stack::rootfs::unpack(&layer, &s.dest.join("rootfs"));
+        let _ = dropship::stack::rootfs::unpack(&layer, &s.dest.join("rootfs"), &mut |_| ());
         s.assert_nothing_outside();
     }
 );

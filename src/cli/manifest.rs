@@ -85,13 +85,58 @@ pub fn build_settings(flags: BuildFlags<'_>, m: AppManifest) -> BuildSettings {
     }
 }
 
+/// The web process's scale `dropship push` sets: `-i/-m/-k`, else the manifest's; `None`:
+/// neither says (the server keeps what the app has).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    pub instances: Option<u32>,
+    pub memory_mb: Option<u64>,
+    pub disk_mb: Option<u64>,
+}
+
+impl Scale {
+    /// Flags over the manifest, attribute by attribute.
+    pub fn over(self, m: &AppManifest) -> Scale {
+        self.or(Scale {
+            instances: m.instances,
+            memory_mb: m.memory_mb,
+            disk_mb: m.disk_mb,
+        })
+    }
+
+    /// This scale's settings, else `other`'s.
+    pub fn or(self, other: Scale) -> Scale {
+        Scale {
+            instances: self.instances.or(other.instances),
+            memory_mb: self.memory_mb.or(other.memory_mb),
+            disk_mb: self.disk_mb.or(other.disk_mb),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Scale::default()
+    }
+
+    /// The body of `POST .../processes/web/actions/scale`.
+    pub fn to_json(self) -> serde_json::Value {
+        let mut body = serde_json::json!({});
+        if let Some(i) = self.instances {
+            body["instances"] = i.into();
+        }
+        if let Some(m) = self.memory_mb {
+            body["memory_in_mb"] = m.into();
+        }
+        if let Some(d) = self.disk_mb {
+            body["disk_in_mb"] = d.into();
+        }
+        body
+    }
+}
+
 /// What `dropship push` cannot send (the service API takes a name, environment variables,
-/// buildpacks and a stack): one warning for each other setting the manifest gives.
+/// buildpacks, a stack and the web process's scale): one warning for each other setting.
 pub fn push_warnings(m: &AppManifest) -> Vec<String> {
     let not_sent = [
-        ("instances", m.instances.is_some()),
-        ("memory", m.memory_mb.is_some()),
-        ("disk_quota", m.disk_mb.is_some()),
         ("command", m.command.is_some()),
         ("health-check-type", m.health_check.is_some()),
         ("timeout", m.timeout_s.is_some()),
@@ -101,8 +146,8 @@ pub fn push_warnings(m: &AppManifest) -> Vec<String> {
         .filter(|(_, given)| *given)
         .map(|(attr, _)| {
             format!(
-                "{attr}: ignored by dropship push: the service API takes only name, env, \
-                 buildpacks and stack (dropship build applies it)"
+                "{attr}: ignored by dropship push: the service API takes name, env, buildpacks, \
+                 stack, instances, memory and disk_quota (dropship build applies it)"
             )
         })
         .collect()
@@ -175,10 +220,21 @@ mod tests {
     fn push_names_what_it_cannot_send() {
         let w = push_warnings(&manifest());
         let attrs: Vec<_> = w.iter().map(|l| l.split(':').next().unwrap()).collect();
-        assert_eq!(
-            attrs,
-            ["instances", "memory", "command", "health-check-type"]
-        );
+        assert_eq!(attrs, ["command", "health-check-type"]);
         assert!(push_warnings(&AppManifest::default()).is_empty());
+    }
+
+    #[test]
+    fn push_scale_flags_over_manifest() {
+        let flags = Scale {
+            memory_mb: Some(64),
+            ..Scale::default()
+        };
+        let s = flags.over(&manifest());
+        assert_eq!(
+            s.to_json(),
+            serde_json::json!({"instances": 3, "memory_in_mb": 64})
+        );
+        assert!(Scale::default().over(&AppManifest::default()).is_empty());
     }
 }

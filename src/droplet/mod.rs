@@ -31,9 +31,16 @@ pub fn droplet_tgz(droplet: &Path, blob_dir: &Path) -> io::Result<LayerBlob> {
     w.finish()
 }
 
-/// The droplet as an image layer under `/home/vcap`.
-pub fn droplet_layer(droplet: &Path, blob_dir: &Path) -> io::Result<LayerBlob> {
+/// The droplet as an image layer under `/home/vcap`; `progress` is told the tar bytes written.
+pub fn droplet_layer(
+    droplet: &Path,
+    blob_dir: &Path,
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
+) -> io::Result<LayerBlob> {
     let mut w = LayerWriter::create(blob_dir)?;
+    if let Some(p) = progress {
+        w.on_progress(p);
+    }
     append_parent_dir(w.tar(), "home/", 0o755, Owner::ROOT, fixed_mtime())?;
     append_tree(w.tar(), droplet, &TreeOptions::app("home/vcap/"))?;
     w.finish()
@@ -59,28 +66,16 @@ pub fn launcher_layer(blob_dir: &Path) -> io::Result<LayerBlob> {
     w.finish()
 }
 
-/// Entries and bytes of regular files in the droplet directory, for the progress line (links
-/// are not followed).
-pub fn tally(droplet: &Path) -> (u64, u64) {
-    walkdir::WalkDir::new(droplet)
-        .follow_links(false)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .fold((0, 0), |(n, bytes), e| {
-            let len = e
-                .metadata()
-                .ok()
-                .filter(|m| m.is_file())
-                .map_or(0, |m| m.len());
-            (n + 1, bytes + len)
-        })
-}
-
-/// The droplet tgz and the droplet layer, written at the same time on two threads.
-pub fn package(droplet: &Path, blob_dir: &Path) -> io::Result<(LayerBlob, LayerBlob)> {
+/// The droplet tgz and the droplet layer, written at the same time on two threads; `progress`
+/// follows the layer (both read the same files at about the same pace).
+pub fn package(
+    droplet: &Path,
+    blob_dir: &Path,
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
+) -> io::Result<(LayerBlob, LayerBlob)> {
     std::thread::scope(|s| {
         let tgz = s.spawn(|| droplet_tgz(droplet, blob_dir));
-        let layer = droplet_layer(droplet, blob_dir);
+        let layer = droplet_layer(droplet, blob_dir, progress);
         let tgz = tgz
             .join()
             .map_err(|_| io::Error::other("droplet packaging panicked"))?;
@@ -123,7 +118,15 @@ mod tests {
         };
         finish_layout(&droplet, &info).unwrap();
         assert_eq!(read_info(&droplet).unwrap(), info);
-        let (tgz, layer) = package(&droplet, &d.path().join("blobs")).unwrap();
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let w = written.clone();
+        let progress = Box::new(move |n| w.store(n, std::sync::atomic::Ordering::Relaxed));
+        let (tgz, layer) = package(&droplet, &d.path().join("blobs"), Some(progress)).unwrap();
+        // The progress ends at the layer's whole tar.
+        assert_eq!(
+            written.load(std::sync::atomic::Ordering::Relaxed),
+            layer.tar_size
+        );
         let tgz_names = names(&tgz);
         assert!(
             tgz_names.contains(&("app/index.html".into(), 2000)),
@@ -135,7 +138,7 @@ mod tests {
         assert_eq!(layer_names[0], ("home/".to_string(), 0));
         assert_eq!(layer_names[1], ("home/vcap/".to_string(), 2000));
         assert!(layer_names.contains(&("home/vcap/app/index.html".into(), 2000)));
-        let (tgz2, layer2) = package(&droplet, &d.path().join("blobs2")).unwrap();
+        let (tgz2, layer2) = package(&droplet, &d.path().join("blobs2"), None).unwrap();
         assert_eq!((tgz2.digest, layer2.digest), (tgz.digest, layer.digest));
         let l1 = launcher_layer(&d.path().join("blobs")).unwrap();
         let l2 = launcher_layer(&d.path().join("blobs3")).unwrap();

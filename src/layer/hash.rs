@@ -7,6 +7,8 @@ pub struct HashWriter<W> {
     inner: W,
     hasher: Sha256,
     bytes: u64,
+    /// Told the byte count after each write (a progress meter).
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
 }
 
 impl<W: Write> HashWriter<W> {
@@ -15,7 +17,13 @@ impl<W: Write> HashWriter<W> {
             inner,
             hasher: Sha256::new(),
             bytes: 0,
+            progress: None,
         }
+    }
+
+    /// `progress` is told how many bytes went through after every write.
+    pub fn on_progress(&mut self, progress: Box<dyn FnMut(u64) + Send>) {
+        self.progress = Some(progress);
     }
 
     /// The inner writer, `sha256:<hex>` of everything written, and its length.
@@ -30,6 +38,9 @@ impl<W: Write> Write for HashWriter<W> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        if let Some(p) = &mut self.progress {
+            p(self.bytes);
+        }
         Ok(n)
     }
 

@@ -67,6 +67,11 @@ impl LayerWriter {
         })
     }
 
+    /// `progress` is told how many bytes of tar were written so far, as they are.
+    pub fn on_progress(&mut self, progress: Box<dyn FnMut(u64) + Send>) {
+        self.builder.get_mut().on_progress(progress);
+    }
+
     pub fn tar(&mut self) -> &mut tar::Builder<impl Write> {
         &mut self.builder
     }

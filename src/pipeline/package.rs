@@ -5,7 +5,7 @@ use super::error::{blocking, other, BuildError};
 use super::stage::Staged;
 use crate::droplet::{self, StagingInfo};
 use crate::layer::LayerBlob;
-use crate::report::{info, Reporter};
+use crate::report::{info, Meter, Reporter};
 use crate::units::format_size;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,11 +38,15 @@ pub async fn package(
     blocking(move || {
         let (d, b) = (&ws.droplet, &ws.blobs);
         droplet::finish_layout(d, &info_doc).map_err(other("writing the droplet"))?;
-        let (files, bytes) = droplet::tally(d);
+        let (files, bytes) = crate::fsutil::tally(d);
         let size = format_size(bytes);
         let what = format!("the droplet ({files} entries, {size}): tgz and image layer");
         info(reporter.as_ref(), format!("packaging {what}"));
-        let (tgz, layer) = droplet::package(d, b).map_err(other("packaging the droplet"))?;
+        // Tar headers (512 B per entry) on top of the content: an estimate of the tar's size.
+        let mut meter = Meter::new(reporter.clone(), "packing the droplet", bytes + 512 * files);
+        let progress = Box::new(move |n| meter.set(n));
+        let (tgz, layer) =
+            droplet::package(d, b, Some(progress)).map_err(other("packaging the droplet"))?;
         let launcher = droplet::launcher_layer(b).map_err(other("writing the launcher layer"))?;
         if let Some(p) = &keep {
             std::fs::copy(&tgz.path, p).map_err(other(&format!("writing {}", p.display())))?;

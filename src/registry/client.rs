@@ -10,7 +10,7 @@ use super::{describe, RegistryError};
 use crate::image::media;
 use crate::layer::hash::{sha256_digest, HashWriter};
 use crate::refs::RegistryRef;
-use crate::report::{warn, Event, Reporter};
+use crate::report::{warn, Meter, Reporter};
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
@@ -308,7 +308,9 @@ impl Registry {
             let tmp = tempfile::NamedTempFile::new_in(dir)?;
             let mut w = HashWriter::new(std::io::BufWriter::new(tmp));
             let mut stream = self.client.pull_blob_stream(&oci, digest).await?;
-            let mut progress = size.map(|total| PullProgress::new(self, digest, total));
+            let hex = digest.trim_start_matches("sha256:");
+            let task = format!("pulling {}", &hex[..hex.len().min(12)]);
+            let mut progress = size.map(|total| Meter::new(self.reporter(), task, total));
             while let Some(chunk) = stream.try_next().await? {
                 w.write_all(&chunk)?;
                 if let Some(p) = &mut progress {
@@ -316,7 +318,7 @@ impl Registry {
                 }
             }
             if let Some(p) = progress {
-                p.done();
+                p.finish();
             }
             let (buf, got, n) = w.finish();
             if got != digest {
@@ -429,45 +431,5 @@ impl Registry {
         })
         .await?;
         Ok(sha256_digest(bytes))
-    }
-}
-
-/// `Event::Progress` for a blob download, at most once per MiB.
-struct PullProgress {
-    reporter: Arc<dyn Reporter>,
-    task: String,
-    done: u64,
-    reported: u64,
-    total: u64,
-}
-
-impl PullProgress {
-    fn new(registry: &Registry, digest: &str, total: u64) -> PullProgress {
-        let hex = digest.trim_start_matches("sha256:");
-        PullProgress {
-            reporter: registry.reporter(),
-            task: format!("pulling {}", &hex[..hex.len().min(12)]),
-            done: 0,
-            reported: 0,
-            total,
-        }
-    }
-
-    fn add(&mut self, n: u64) {
-        self.done += n;
-        if self.done - self.reported >= 1 << 20 && self.done < self.total {
-            self.reported = self.done;
-            self.send(self.done);
-        }
-    }
-
-    fn done(self) {
-        self.send(self.total.max(self.done));
-    }
-
-    fn send(&self, done: u64) {
-        let total = self.total.max(done);
-        let task = self.task.clone();
-        self.reporter.event(Event::Progress { task, done, total });
     }
 }

@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
+use crate::k8s::HealthCheck;
 use crate::store::{self, App};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -22,13 +23,13 @@ pub fn base(state: &Shared) -> String {
 }
 
 /// The app's settings as its record holds them: the one source of its staging limits and
-/// of its Kubernetes spec (a health check that no longer parses is `port`, CF's default).
+/// of its Kubernetes spec.
 pub fn settings(app: &App) -> crate::app::App {
     crate::app::App {
         instances: app.instances,
         memory_mb: app.memory_mb as u64,
         disk_mb: app.disk_mb as u64,
-        health_check: app.health_check.parse().unwrap_or_default(),
+        health_check: app.health_check.clone(),
         env: app
             .env
             .iter()
@@ -70,7 +71,7 @@ pub async fn create(
         instances: 1,
         memory_mb: 1024,
         disk_mb: 1024,
-        health_check: "port".into(),
+        health_check: HealthCheck::Port,
         created_at: t.clone(),
         updated_at: t,
     };

@@ -1,22 +1,25 @@
 //! `/v3/builds`: a build is queued (at most `concurrency` run at once), runs the same
-//! `pipeline::build` as the CLI, and ends STAGED with a droplet or FAILED with CF's error text.
+//! `pipeline::build` as the CLI, and ends STAGED with a droplet or FAILED with its
+//! `BuildFailure` (a kind, shown as CF's error text).
 
 use super::apps::{base, parse_body};
 use super::error::{ApiError, ApiResult};
 use super::lifecycle;
 use super::logs::BuildLog;
 use super::{json, Shared};
+use crate::failure::{BuildFailure, FailureKind};
 use crate::pipeline::{
     self, BuildError, BuildOptions, BuildRequest, CachePolicy, Outputs, Runtime, Targets,
 };
 use crate::refs::{ImageRef, LayoutRef, RegistryRef};
 use crate::stack::StackCache;
-use crate::store::{self, App, Build, Droplet, Package};
+use crate::store::{self, App, Build, BuildState, Droplet, Package};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -100,7 +103,7 @@ pub async fn create(
                 "Unable to use package. Ensure that the package exists and you have access to it.",
             )
         })?;
-    if pkg.state != "READY" {
+    if !pkg.state.can_stage() {
         return Err(ApiError::unprocessable(format!(
             "Package state is {}: it must be READY to be staged",
             pkg.state
@@ -117,8 +120,8 @@ pub async fn create(
         guid: store::new_guid(),
         app_guid: app.guid.clone(),
         package_guid: pkg.guid.clone(),
-        state: "STAGING".into(),
-        error: None,
+        state: BuildState::Staging,
+        failure: None,
         droplet_guid: None,
         buildpacks: lifecycle.buildpacks,
         stack,
@@ -151,12 +154,19 @@ pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
     Ok(Json(json::build(&build, &base(&state))))
 }
 
-/// The CF error text of a failed build.
-pub fn cf_error(e: &BuildError) -> String {
-    match e {
-        BuildError::Staging(s) => s.cf_error(),
-        other => format!("StagingError - {other}"),
-    }
+/// Why a build failed: staging failures keep their own kind, the other stages are named.
+pub fn failure(e: &BuildError) -> BuildFailure {
+    let kind = match e {
+        BuildError::Staging(s) => return BuildFailure::new(s.kind(), s.to_string()),
+        BuildError::Intake(_) => FailureKind::Intake,
+        BuildError::Stack(_) => FailureKind::Stack,
+        BuildError::Registry(_) => FailureKind::Registry,
+        BuildError::K8s(_) => FailureKind::Kubernetes,
+        BuildError::Image(_) => FailureKind::Image,
+        BuildError::Buildpacks(_) => FailureKind::Buildpacks,
+        BuildError::Other(_) => FailureKind::Other,
+    };
+    BuildFailure::new(kind, e.to_string())
 }
 
 fn options(
@@ -227,115 +237,129 @@ fn options(
     })
 }
 
-/// Drops the least recently used build caches over `limits.build_cache` (a walk of every
-/// cache: off the runtime).
-async fn evict_caches(state: &Shared) -> std::io::Result<Vec<String>> {
-    let (root, limit) = (state.paths.caches(), state.config.build_cache);
-    tokio::task::spawn_blocking(move || crate::staging::cache::evict_lru(&root, limit))
-        .await
-        .map_err(std::io::Error::other)?
-}
-
 /// Waits for a slot, runs the pipeline, records the droplet or the failure.
 async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<BuildLog>) {
     lifecycle::queued(&pkg.guid);
-    state
-        .metrics
-        .queued
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let queued = &state.metrics.queued;
+    queued.fetch_add(1, Ordering::Relaxed);
     let permit = state.builds.clone().acquire_owned().await;
-    state
-        .metrics
-        .queued
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    let _permit = match permit {
-        Ok(p) => p,
-        Err(_) => return,
-    };
+    queued.fetch_sub(1, Ordering::Relaxed);
+    let Ok(_permit) = permit else { return };
     lifecycle::started();
     log.line(&format!(
         "==> staging {} with stack {}",
         app.name, build.stack
     ));
-    let droplet_guid = store::new_guid();
     let started = Instant::now();
-    let outcome = match options(&state, &build, &app, &droplet_guid) {
-        Ok(opts) => pipeline::build(&opts, lifecycle::reporter(&log))
-            .await
-            .map_err(|e| cf_error(&e)),
-        Err(e) => Err(format!("StagingError - {e}")),
-    };
-    let (state_name, error, droplet) = match outcome {
-        Ok(out) => {
-            state.metrics.observe(&out, started.elapsed());
-            match evict_caches(&state).await {
-                Ok(gone) if !gone.is_empty() => log.line(&format!(
-                    "==> build caches over limits.build_cache: dropped {} least recently used",
-                    gone.len()
-                )),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("evicting build caches: {e}"),
-            }
-            let image = match &state.config.registry.prefix {
-                Some(_) => out.image.clone(),
-                None => format!(
-                    "{}/{}@{}",
-                    state.config.public_address,
-                    repository(&app.name),
-                    out.digest
-                ),
-            };
-            let t = store::now();
-            let d = Droplet {
-                guid: droplet_guid.clone(),
-                app_guid: app.guid.clone(),
-                build_guid: build.guid.clone(),
-                package_guid: pkg.guid.clone(),
-                checksum: out.droplet_digest.clone(),
-                image,
-                process_types: out.process_types.clone(),
-                buildpacks: serde_json::to_value(&out.buildpacks).unwrap_or_default(),
-                stack: build.stack.clone(),
-                detected_buildpack: out.detected_buildpack.clone(),
-                start_command: out.start_command.clone(),
-                created_at: t.clone(),
-                updated_at: t,
-            };
+    let outcome = stage(&state, &build, &app, &pkg, &log).await;
+    match &outcome {
+        Ok(d) => {
             log.line(&format!("==> droplet {} image {}", d.guid, d.image));
-            lifecycle::pushed(&d.image, &out.digest);
             lifecycle::staged(&d.guid, started.elapsed());
-            ("STAGED", None, Some(d))
         }
-        Err(e) => {
-            log.line(&format!("==> staging failed: {e}"));
-            lifecycle::failed(&e, started.elapsed());
-            ("FAILED", Some(e), None)
+        Err(f) => {
+            log.line(&format!("==> staging failed: {}", f.cf_error()));
+            lifecycle::failed(f, started.elapsed());
         }
-    };
+    }
     // The log is complete before the state is final: followers stop at the final state once
     // they have read the file to its end.
-    log.finish(state_name);
-    let guid = build.guid.clone();
-    let result = state
-        .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            if let Some(d) = &droplet {
-                store::insert_droplet(&tx, d)?;
-            }
-            store::finish_build(
-                &tx,
-                &guid,
-                state_name,
-                error.as_deref(),
-                droplet.as_ref().map(|d| d.guid.as_str()),
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await;
-    if let Err(e) = result {
+    log.finish(match outcome {
+        Ok(_) => BuildState::Staged,
+        Err(_) => BuildState::Failed,
+    });
+    if let Err(e) = record(&state, &build.guid, outcome).await {
         tracing::error!("recording build {}: {e}", build.guid);
     }
     state.builds_ended.send_modify(|n| *n += 1);
+}
+
+/// Runs the pipeline; the droplet it made, or why it failed.
+async fn stage(
+    state: &Shared,
+    build: &Build,
+    app: &App,
+    pkg: &Package,
+    log: &Arc<BuildLog>,
+) -> Result<Droplet, BuildFailure> {
+    let droplet_guid = store::new_guid();
+    let started = Instant::now();
+    let opts = options(state, build, app, &droplet_guid)
+        .map_err(|e| BuildFailure::new(FailureKind::Other, e))?;
+    let out = pipeline::build(&opts, lifecycle::reporter(log))
+        .await
+        .map_err(|e| failure(&e))?;
+    state.metrics.observe(&out, started.elapsed());
+    evict_caches(state, log).await;
+    let image = match &state.config.registry.prefix {
+        Some(_) => out.image.clone(),
+        None => format!(
+            "{}/{}@{}",
+            state.config.public_address,
+            repository(&app.name),
+            out.digest
+        ),
+    };
+    lifecycle::pushed(&image, &out.digest);
+    let t = store::now();
+    Ok(Droplet {
+        guid: droplet_guid,
+        app_guid: app.guid.clone(),
+        build_guid: build.guid.clone(),
+        package_guid: pkg.guid.clone(),
+        checksum: out.droplet_digest.clone(),
+        image,
+        process_types: out.process_types.clone(),
+        buildpacks: serde_json::to_value(&out.buildpacks).unwrap_or_default(),
+        stack: build.stack.clone(),
+        detected_buildpack: out.detected_buildpack.clone(),
+        start_command: out.start_command.clone(),
+        created_at: t.clone(),
+        updated_at: t,
+    })
+}
+
+/// Drops the least recently used build caches over `limits.build_cache` (a walk of every
+/// cache: off the runtime).
+async fn evict_caches(state: &Shared, log: &BuildLog) {
+    let (root, limit) = (state.paths.caches(), state.config.build_cache);
+    let evicted = tokio::task::spawn_blocking(move || crate::staging::cache::evict_lru(&root, limit))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    match evicted {
+        Ok(gone) if !gone.is_empty() => log.line(&format!(
+            "==> build caches over limits.build_cache: dropped {} least recently used",
+            gone.len()
+        )),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("evicting build caches: {e}"),
+    }
+}
+
+/// The build's end in the store: STAGED with its droplet, or FAILED with its failure.
+async fn record(
+    state: &Shared,
+    guid: &str,
+    outcome: Result<Droplet, BuildFailure>,
+) -> Result<(), store::StoreError> {
+    let guid = guid.to_string();
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let ended = match &outcome {
+                Ok(d) => {
+                    store::insert_droplet(&tx, d)?;
+                    store::build_staged(&tx, &guid, &d.guid)?
+                }
+                Err(f) => store::build_failed(&tx, &guid, f)?,
+            };
+            if !ended {
+                tracing::warn!("build {guid} was no longer STAGING: its end is not recorded");
+                return Ok(());
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
 }

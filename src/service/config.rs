@@ -48,6 +48,40 @@ pub struct LimitsSection {
     pub header_timeout: Option<String>,
     /// Processes (and threads) one build's staging may run at once.
     pub staging_pids: Option<u64>,
+    /// Most instances an app may be scaled to.
+    pub max_instances: Option<u32>,
+    /// Most memory an app may be given, e.g. "4G": its staging runs with it, too.
+    pub max_memory: Option<String>,
+    /// Most disk an app may be given, e.g. "4G": its staging tmpfs is that big.
+    pub max_disk: Option<String>,
+}
+
+/// The most an app may be scaled to (`[limits] max_instances`, `max_memory`, `max_disk`):
+/// tenants choose their app's memory and disk, and staging runs with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppMax {
+    pub instances: u32,
+    pub memory_mb: u32,
+    pub disk_mb: u32,
+}
+
+impl AppMax {
+    fn resolve(lim: &LimitsSection) -> Result<AppMax, ConfigError> {
+        let mb = |v: &Option<String>, key: &str| -> Result<u32, ConfigError> {
+            let bytes = parse_bytes(v.as_deref().unwrap_or("4G"))?;
+            match u32::try_from(bytes >> 20) {
+                Ok(mb) if mb >= 1 => Ok(mb),
+                _ => Err(ConfigError::Invalid(format!(
+                    "[limits] {key}: between 1M and 4P"
+                ))),
+            }
+        };
+        Ok(AppMax {
+            instances: lim.max_instances.unwrap_or(100),
+            memory_mb: mb(&lim.max_memory, "max_memory")?,
+            disk_mb: mb(&lim.max_disk, "max_disk")?,
+        })
+    }
 }
 
 /// The TOML file, every key optional.
@@ -117,6 +151,7 @@ pub struct Config {
     pub tokens: Vec<String>,
     pub sandbox: crate::staging::sandbox::SandboxKind,
     pub staging_pids: u64,
+    pub app_max: AppMax,
     pub host_is_container: bool,
 }
 
@@ -250,6 +285,7 @@ impl Config {
                 .staging_pids
                 .or(lim.staging_pids)
                 .unwrap_or(crate::staging::limits::StagingLimits::DEFAULT_PIDS),
+            app_max: AppMax::resolve(lim)?,
             host_is_container: o.host_is_container || file.host_is_container.unwrap_or(false),
         })
     }

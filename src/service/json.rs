@@ -28,6 +28,7 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
         "metadata": metadata(),
         "links": {
             "self": href(base, &format!("/v3/apps/{}", a.guid)),
+            "processes": href(base, &format!("/v3/apps/{}/processes", a.guid)),
             "environment_variables": href(base, &format!("/v3/apps/{}/environment_variables", a.guid)),
         },
     })
@@ -54,6 +55,8 @@ pub fn package(p: &Package, base: &str) -> Value {
     })
 }
 
+/// A build as CF's v3 resource, plus `failure` (a dropship extension, null unless FAILED):
+/// `{"kind": "compile_failed", "exit_code": 223}`. Clients read the kind, never `error`'s text.
 pub fn build(b: &Build, base: &str) -> Value {
     let mut links = json!({
         "self": href(base, &format!("/v3/builds/{}", b.guid)),
@@ -68,7 +71,8 @@ pub fn build(b: &Build, base: &str) -> Value {
         "created_at": b.created_at,
         "updated_at": b.updated_at,
         "state": b.state,
-        "error": b.error,
+        "error": b.failure.as_ref().map(|f| f.cf_error()),
+        "failure": b.failure.as_ref().map(|f| json!({"kind": f.kind, "exit_code": f.kind.exit_code()})),
         "lifecycle": {"type": "buildpack", "data": {"buildpacks": b.buildpacks, "stack": b.stack}},
         "package": {"guid": b.package_guid},
         "droplet": b.droplet_guid.as_ref().map(|g| json!({"guid": g})),

@@ -5,6 +5,7 @@
 //! enters the span on whichever thread reports, and still go to the build's staging log.
 
 use super::logs::BuildLog;
+use crate::failure::BuildFailure;
 use crate::report::{Event, Reporter, SharedReporter};
 use crate::store::{App, Build};
 use std::sync::Arc;
@@ -34,8 +35,9 @@ pub fn staged(droplet_guid: &str, took: Duration) {
 }
 
 /// `reason` is CF's error text, e.g. `NoAppDetectedError - ...`.
-pub fn failed(reason: &str, took: Duration) {
-    warn!(error = %reason, seconds = took.as_secs_f64(), "build failed");
+pub fn failed(failure: &BuildFailure, took: Duration) {
+    let (kind, error) = (failure.kind, failure.cf_error());
+    warn!(%kind, %error, seconds = took.as_secs_f64(), "build failed");
 }
 
 /// The build's log as the pipeline's reporter, with the pipeline's events mirrored into the

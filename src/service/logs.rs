@@ -8,7 +8,7 @@
 use super::error::{ApiError, ApiResult};
 use super::Shared;
 use crate::report::{BlobOutcome, Event, Reporter};
-use crate::store;
+use crate::store::{self, BuildState};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
@@ -98,7 +98,7 @@ impl BuildLog {
 
     /// Writes the last line and syncs the file. Call before the build's final state is
     /// recorded: followers stop once they see that state and have read the file to its end.
-    pub fn finish(&self, state: &str) {
+    pub fn finish(&self, state: BuildState) {
         self.line(&format!("{END}{state}"));
         let _ = self.lock().file.sync_all();
     }
@@ -270,7 +270,7 @@ impl Tail {
         self.seen_ended = ended;
         let g = self.guid.clone();
         match self.state.db.call(move |c| store::get_build(c, &g)).await {
-            Ok(Some(b)) => b.state != "STAGING",
+            Ok(Some(b)) => b.state.is_final(),
             Ok(None) => true,
             Err(_) => false,
         }

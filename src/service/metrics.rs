@@ -50,11 +50,11 @@ pub async fn render(State(state): State<Shared>) -> impl IntoResponse {
         s,
         "# HELP dropship_builds Builds by state.\n# TYPE dropship_builds gauge"
     );
-    for st in ["STAGING", "STAGED", "FAILED"] {
+    for st in crate::store::BuildState::ALL {
         let _ = writeln!(
             s,
             "dropship_builds{{state=\"{st}\"}} {}",
-            counts.get(st).copied().unwrap_or(0)
+            counts.get(&st).copied().unwrap_or(0)
         );
     }
     let _ = writeln!(s, "# HELP dropship_build_queue_length Builds waiting for a slot.\n# TYPE dropship_build_queue_length gauge");

@@ -16,6 +16,7 @@ pub(crate) mod listen;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod packages;
+pub(crate) mod processes;
 pub(crate) mod registry;
 mod resource_entry;
 pub mod resource_list;
@@ -103,6 +104,17 @@ pub fn router(state: Shared) -> Router {
             "/v3/apps/{guid}/relationships/current_droplet",
             patch(apps::set_current_droplet),
         )
+        .route("/v3/apps/{guid}/processes", get(processes::list_for_app))
+        .route(
+            "/v3/apps/{guid}/processes/{kind}",
+            get(processes::show_for_app),
+        )
+        .route(
+            "/v3/apps/{guid}/processes/{kind}/actions/scale",
+            post(processes::scale_for_app),
+        )
+        .route("/v3/processes/{guid}", get(processes::show))
+        .route("/v3/processes/{guid}/actions/scale", post(processes::scale))
         .route("/v3/packages", post(packages::create))
         .route("/v3/packages/{guid}", get(packages::show))
         .route(
@@ -132,9 +144,21 @@ pub fn router(state: Shared) -> Router {
 }
 
 /// Binds the listen address (before anything is written: a taken port leaves the data dir as it
-/// was), opens the data dir, recovers from a previous crash, and serves until the process ends.
+/// was), opens the data dir ([`open`]), and serves until the process ends.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = bind(config.listen).await?;
+    let state = open(config).await?;
+    started(&state.config, &state.paths);
+    let header_timeout = state.config.header_timeout;
+    listen::serve(listener, router(state), header_timeout, stop_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The state `serve` runs the router on, from `config`: opens the data dir, recovers from a
+/// previous crash (interrupted builds and uploads FAILED, scratch dirs emptied) and makes the
+/// default stack when none is configured. Tests call it to run the router in their process.
+pub async fn open(config: Config) -> anyhow::Result<Shared> {
     let paths = Paths {
         root: config.data_dir.clone(),
     };
@@ -158,7 +182,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // The build is FAILED already: say why at the end of its log.
         if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
             log.line("==> dropship stopped while this build was staging");
-            log.finish("FAILED");
+            log.finish(crate::store::BuildState::Failed);
         }
     }
     if builds.len() + packages > 0 {
@@ -169,19 +193,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
-    started(&config, &paths);
-    let state = Arc::new(State {
+    Ok(Arc::new(State {
         builds: Arc::new(Semaphore::new(config.concurrency)),
         config,
         paths,
         db,
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
-    });
-    let header_timeout = state.config.header_timeout;
-    listen::serve(listener, router(state), header_timeout, stop_signal()).await;
-    tracing::info!("stopped");
-    Ok(())
+    }))
 }
 
 /// The listener, or an error naming the address: `cannot listen on 127.0.0.1:8080: Address

@@ -3,7 +3,7 @@
 use super::apps::{base, parse_body};
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
-use crate::store::{self, Package};
+use crate::store::{self, Package, PackageState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -48,7 +48,7 @@ pub async fn create(
     let pkg = Package {
         guid: store::new_guid(),
         app_guid: app_guid.clone(),
-        state: "AWAITING_UPLOAD".into(),
+        state: PackageState::AwaitingUpload,
         error: None,
         checksum: None,
         created_at: t.clone(),

@@ -191,13 +191,29 @@ fn from_dir<W: Write>(tar: &mut tar::Builder<W>, src: &Path) -> Result<Seen, Imp
     Ok(seen)
 }
 
-/// Turns the rootfs at `src` (directory or tarball, optionally gzipped) into a layer in `dir`.
-pub fn rootfs_layer(src: &Path, dir: &Path) -> Result<Imported, ImportError> {
+/// About how many bytes [`rootfs_layer`] will report for `src`: the files of a directory, the
+/// size of a tarball.
+pub fn import_size(src: &Path) -> u64 {
+    if src.is_dir() {
+        crate::fsutil::tally(src).1
+    } else {
+        std::fs::metadata(src).map_or(0, |m| m.len())
+    }
+}
+
+/// Turns the rootfs at `src` (directory or tarball, optionally gzipped) into a layer in `dir`;
+/// `progress` is told the bytes done so far (see [`import_size`]).
+pub fn rootfs_layer(
+    src: &Path,
+    dir: &Path,
+    mut progress: Box<dyn FnMut(u64) + Send>,
+) -> Result<Imported, ImportError> {
     let mut w = LayerWriter::create(dir)?;
     let seen = if src.is_dir() {
+        w.on_progress(progress);
         from_dir(w.tar(), src)?
     } else {
-        tarball::from_tarball(w.tar(), src)?
+        tarball::from_tarball(w.tar(), src, |n| progress(n))?
     };
     let fixes = finish_rootfs(w.tar(), seen)?;
     Ok(Imported {
@@ -252,7 +268,7 @@ mod tests {
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(root.join("bin/sh"), "#!").unwrap();
         std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
-        let out = rootfs_layer(&root, &d.path().join("blobs")).unwrap();
+        let out = rootfs_layer(&root, &d.path().join("blobs"), Box::new(|_| ())).unwrap();
         let names = entries(&out.layer);
         for want in ["bin/sh", "etc/passwd", "etc/group", "tmp/", "home/vcap/"] {
             assert!(
@@ -263,7 +279,7 @@ mod tests {
         assert_eq!(names.iter().filter(|(n, _)| n == "etc/passwd").count(), 1);
         assert!(names.contains(&("home/vcap/".to_string(), 2000)));
         assert_eq!(out.fixes.len(), 4, "{:?}", out.fixes);
-        let again = rootfs_layer(&root, &d.path().join("blobs2")).unwrap();
+        let again = rootfs_layer(&root, &d.path().join("blobs2"), Box::new(|_| ())).unwrap();
         assert_eq!(again.layer.digest, out.layer.digest, "deterministic");
 
         // The same rootfs as a tarball.
@@ -271,7 +287,7 @@ mod tests {
         let mut t = tar::Builder::new(File::create(&tarball).unwrap());
         t.append_dir_all(".", &root).unwrap();
         t.finish().unwrap();
-        let from_tar = rootfs_layer(&tarball, &d.path().join("blobs3")).unwrap();
+        let from_tar = rootfs_layer(&tarball, &d.path().join("blobs3"), Box::new(|_| ())).unwrap();
         let names = entries(&from_tar.layer);
         for want in ["bin/sh", "etc/passwd", "tmp/", "home/vcap/"] {
             assert!(
@@ -298,7 +314,7 @@ mod tests {
     }
 
     fn import_err(src: &Path, dir: &Path) -> String {
-        match rootfs_layer(src, &dir.join("blobs")) {
+        match rootfs_layer(src, &dir.join("blobs"), Box::new(|_| ())) {
             Ok(_) => panic!("{} imported", src.display()),
             Err(e) => e.to_string(),
         }

@@ -14,7 +14,7 @@ use crate::refs::ImageRef;
 use crate::registry::push::{self, PushBlob, PushInput, PushReport};
 use crate::registry::source::{BlobCache, Resolved, Source};
 use crate::registry::{Registry, RegistryError};
-use crate::report::{info, Reporter, SharedReporter};
+use crate::report::{info, Meter, Reporter, SharedReporter};
 use crate::units::format_size;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,7 +179,12 @@ impl Stack {
         );
         info(self.reporter.as_ref(), format!("unpacking {what}"));
         let started = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || rootfs::unpack(&layers, &d))
+        let mut meter = Meter::new(
+            self.reporter.clone(),
+            format!("unpacking {}", self.name),
+            total,
+        );
+        tokio::task::spawn_blocking(move || rootfs::unpack(&layers, &d, &mut |n| meter.set(n)))
             .await
             .map_err(|e| StackError::Io {
                 what: "unpacking stack".into(),
@@ -246,16 +251,20 @@ pub async fn import(
         format!("packing {} into a layer", rootfs.display()),
     );
     let started = std::time::Instant::now();
-    let imported = tokio::task::spawn_blocking(move || import::rootfs_layer(&src, &blobs))
-        .await
-        .map_err(|e| StackError::Io {
-            what: "importing rootfs".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?
-        .map_err(|source| StackError::Import {
-            rootfs: rootfs.display().to_string(),
-            source,
-        })?;
+    let (task, r) = ("packing the stack layer", reporter.clone());
+    let imported = tokio::task::spawn_blocking(move || {
+        let mut meter = Meter::new(r, task, import::import_size(&src));
+        import::rootfs_layer(&src, &blobs, Box::new(move |n| meter.set(n)))
+    })
+    .await
+    .map_err(|e| StackError::Io {
+        what: "importing rootfs".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+    .map_err(|source| StackError::Import {
+        rootfs: rootfs.display().to_string(),
+        source,
+    })?;
     info(
         reporter.as_ref(),
         format!(

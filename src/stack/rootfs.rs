@@ -3,6 +3,7 @@
 
 use super::beneath::{walk, WalkError};
 use super::unpack::{apply_layer, UnpackError};
+use crate::report::MeteredRead;
 use flate2::read::GzDecoder;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
@@ -12,8 +13,9 @@ use std::path::{Path, PathBuf};
 /// Directories the sandbox mounts over or writes to; created when a stack lacks them.
 const MOUNT_POINTS: &[&str] = &["tmp", "proc", "dev", "home/vcap"];
 
-fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
-    let mut f = BufReader::new(File::open(path)?);
+/// The layer's tar stream; `progress` is told how many bytes of the blob were read.
+fn open_layer<'a>(path: &Path, progress: impl FnMut(u64) + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let mut f = BufReader::new(MeteredRead::new(File::open(path)?, progress));
     let mut magic = [0u8; 4];
     let n = {
         use std::io::BufRead;
@@ -49,8 +51,13 @@ fn mount_points(root: BorrowedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Unpacks `layers` (digest and blob file, bottom first) into `dest` unless it exists already.
-pub fn unpack(layers: &[(String, PathBuf)], dest: &Path) -> Result<(), UnpackError> {
+/// Unpacks `layers` (digest and blob file, bottom first) into `dest` unless it exists already;
+/// `progress` is told how many blob bytes were read so far, all layers together.
+pub fn unpack(
+    layers: &[(String, PathBuf)],
+    dest: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), UnpackError> {
     let rootfs_err = |source| UnpackError::Rootfs {
         dir: dest.display().to_string(),
         source,
@@ -65,12 +72,16 @@ pub fn unpack(layers: &[(String, PathBuf)], dest: &Path) -> Result<(), UnpackErr
         .tempdir_in(parent)
         .map_err(rootfs_err)?;
     let root: OwnedFd = File::open(tmp.path()).map_err(rootfs_err)?.into();
+    let mut before = 0;
     for (digest, path) in layers {
-        let tar = open_layer(path).map_err(|source| UnpackError::Layer {
-            layer: digest.clone(),
-            source,
-        })?;
+        let size = fs::metadata(path).map_or(0, |m| m.len());
+        let tar =
+            open_layer(path, |n| progress(before + n)).map_err(|source| UnpackError::Layer {
+                layer: digest.clone(),
+                source,
+            })?;
         apply_layer(tar, root.as_fd(), digest)?;
+        before += size;
     }
     mount_points(root.as_fd()).map_err(rootfs_err)?;
     // The staging user reads the rootfs; a temporary directory starts out private.
@@ -115,7 +126,14 @@ mod tests {
             append_bytes(t, "opt/new", 0o644, r, 1, b"new").unwrap();
         });
         let dest = d.path().join("rootfs");
-        unpack(&[("l1".into(), l1), ("l2".into(), l2)], &dest).unwrap();
+        let sizes = fs::metadata(&l1).unwrap().len() + fs::metadata(&l2).unwrap().len();
+        let mut read = 0;
+        unpack(&[("l1".into(), l1), ("l2".into(), l2)], &dest, &mut |n| {
+            read = n
+        })
+        .unwrap();
+        // Progress counts the blobs of all layers, one after the other.
+        assert_eq!(read, sizes);
         assert_eq!(fs::read(dest.join("etc/keep")).unwrap(), b"keep");
         assert!(!dest.join("etc/gone").exists());
         assert!(!dest.join("opt/old").exists());

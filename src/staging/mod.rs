@@ -12,6 +12,7 @@ pub mod run;
 pub mod sandbox;
 pub(crate) mod workspace;
 
+use crate::failure::FailureKind;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -73,40 +74,31 @@ pub enum StagingError {
 }
 
 impl StagingError {
+    /// What failed, as a type: it carries CF's error name and the builder's exit code.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            StagingError::NoAppDetected { .. } => FailureKind::NoAppDetected,
+            StagingError::CompileFailed { .. } => FailureKind::CompileFailed,
+            StagingError::ReleaseFailed { .. } => FailureKind::ReleaseFailed,
+            StagingError::SupplyFailed { .. } => FailureKind::SupplyFailed,
+            StagingError::FinalizeFailed { .. } => FailureKind::FinalizeFailed,
+            StagingError::TimedOut { .. } => FailureKind::TimeExpired,
+            StagingError::Interrupted => FailureKind::Interrupted,
+            StagingError::LimitExceeded { phase, .. } => match phase.parse() {
+                Ok(p) => FailureKind::LimitExceeded(p),
+                Err(_) => FailureKind::Staging,
+            },
+            _ => FailureKind::Staging,
+        }
+    }
+
     /// The exit code of Cloud Foundry's builder for this failure.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            StagingError::NoAppDetected { .. } => 222,
-            StagingError::CompileFailed { .. } => 223,
-            StagingError::ReleaseFailed { .. } => 224,
-            StagingError::SupplyFailed { .. } => 225,
-            StagingError::FinalizeFailed { .. } => 226,
-            StagingError::TimedOut { .. } => 124,
-            StagingError::Interrupted => 130,
-            StagingError::LimitExceeded { phase, .. } => match phase.as_str() {
-                "compile" => 223,
-                "release" => 224,
-                "supply" => 225,
-                "finalize" => 226,
-                _ => 1,
-            },
-            _ => 1,
-        }
+        self.kind().exit_code()
     }
 
     /// Cloud Controller's name for this failure (`NoAppDetectedError`, ...).
     pub fn cf_name(&self) -> &'static str {
-        match self {
-            StagingError::NoAppDetected { .. } => "NoAppDetectedError",
-            StagingError::CompileFailed { .. } => "BuildpackCompileFailed",
-            StagingError::ReleaseFailed { .. } => "BuildpackReleaseFailed",
-            StagingError::TimedOut { .. } => "StagingTimeExpired",
-            _ => "StagingError",
-        }
-    }
-
-    /// The build error as Cloud Controller writes it (`"NoAppDetectedError - ..."`).
-    pub fn cf_error(&self) -> String {
-        format!("{} - {self}", self.cf_name())
+        self.kind().cf_name()
     }
 }

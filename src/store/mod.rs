@@ -1,7 +1,9 @@
 //! Metadata in SQLite (one connection, WAL, used from blocking tasks) and the data directory's
 //! layout on disk. Rows are plain structs; the service turns them into CF v3 JSON.
 
+pub mod migrate;
 pub mod rows;
+pub mod states;
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use rows::*;
+pub use states::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -100,6 +103,7 @@ impl Paths {
     }
 }
 
+/// The first schema; what changed since is in `migrate.rs`.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS apps (
     guid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, env TEXT NOT NULL DEFAULT '{}',
@@ -132,11 +136,12 @@ pub struct Db {
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate::migrate(&mut conn)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -1,7 +1,9 @@
 //! The rows: apps, packages, builds, droplets; reads, inserts and the state changes they go
 //! through.
 
-use super::{now, one, StoreError};
+use super::{now, one, BuildState, PackageState, StoreError};
+use crate::failure::{BuildFailure, FailureKind};
+use crate::k8s::HealthCheck;
 use rusqlite::{params, Connection, Row};
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ pub struct App {
     pub instances: u32,
     pub memory_mb: u32,
     pub disk_mb: u32,
-    pub health_check: String,
+    pub health_check: HealthCheck,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -23,8 +25,7 @@ pub struct App {
 pub struct Package {
     pub guid: String,
     pub app_guid: String,
-    /// AWAITING_UPLOAD, PROCESSING_UPLOAD, READY or FAILED.
-    pub state: String,
+    pub state: PackageState,
     pub error: Option<String>,
     pub checksum: Option<String>,
     pub created_at: String,
@@ -36,9 +37,9 @@ pub struct Build {
     pub guid: String,
     pub app_guid: String,
     pub package_guid: String,
-    /// STAGING, STAGED or FAILED.
-    pub state: String,
-    pub error: Option<String>,
+    pub state: BuildState,
+    /// Why it failed: set when (and only when) the state is FAILED.
+    pub failure: Option<BuildFailure>,
     pub droplet_guid: Option<String>,
     /// Buildpacks requested (names), empty for detection.
     pub buildpacks: Vec<String>,
@@ -102,13 +103,20 @@ fn build_row(r: &Row<'_>) -> rusqlite::Result<Build> {
         app_guid: r.get("app_guid")?,
         package_guid: r.get("package_guid")?,
         state: r.get("state")?,
-        error: r.get("error")?,
+        failure: failure_cols(r)?,
         droplet_guid: r.get("droplet_guid")?,
         buildpacks: json(r.get("buildpacks")?),
         stack: r.get("stack")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
+}
+
+/// `error_kind` and `error` (the message), both or neither.
+fn failure_cols(r: &Row<'_>) -> rusqlite::Result<Option<BuildFailure>> {
+    let kind: Option<FailureKind> = r.get("error_kind")?;
+    let message: Option<String> = r.get("error")?;
+    Ok(kind.map(|k| BuildFailure::new(k, message.unwrap_or_default())))
 }
 
 fn droplet_row(r: &Row<'_>) -> rusqlite::Result<Droplet> {
@@ -188,6 +196,22 @@ pub fn set_app_env(
     Ok(())
 }
 
+/// The web process's scale, which every process type of the app runs with.
+pub fn set_app_scale(
+    c: &Connection,
+    guid: &str,
+    instances: u32,
+    memory_mb: u32,
+    disk_mb: u32,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE apps SET instances = ?2, memory_mb = ?3, disk_mb = ?4, updated_at = ?5
+         WHERE guid = ?1",
+        params![guid, instances, memory_mb, disk_mb, now()],
+    )?;
+    Ok(())
+}
+
 pub fn set_current_droplet(c: &Connection, app: &str, droplet: &str) -> Result<(), StoreError> {
     c.execute(
         "UPDATE apps SET current_droplet = ?2, updated_at = ?3 WHERE guid = ?1",
@@ -228,7 +252,7 @@ pub fn get_package(c: &Connection, guid: &str) -> Result<Option<Package>, StoreE
 pub fn set_package_state(
     c: &Connection,
     guid: &str,
-    state: &str,
+    state: PackageState,
     error: Option<&str>,
     checksum: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -244,14 +268,15 @@ pub fn set_package_state(
 
 pub fn insert_build(c: &Connection, b: &Build) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO builds (guid, app_guid, package_guid, state, error, droplet_guid, buildpacks,
-         stack, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        "INSERT INTO builds (guid, app_guid, package_guid, state, error, error_kind, droplet_guid,
+         buildpacks, stack, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         params![
             b.guid,
             b.app_guid,
             b.package_guid,
             b.state,
-            b.error,
+            b.failure.as_ref().map(|f| &f.message),
+            b.failure.as_ref().map(|f| f.kind),
             b.droplet_guid,
             serde_json::to_string(&b.buildpacks).expect("json"),
             b.stack,
@@ -266,46 +291,75 @@ pub fn get_build(c: &Connection, guid: &str) -> Result<Option<Build>, StoreError
     one(c, "SELECT * FROM builds WHERE guid = ?1", [guid], build_row)
 }
 
-pub fn finish_build(
-    c: &Connection,
-    guid: &str,
-    state: &str,
-    error: Option<&str>,
-    droplet: Option<&str>,
-) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE builds SET state = ?2, error = ?3, droplet_guid = ?4, updated_at = ?5 WHERE guid = ?1",
-        params![guid, state, error, droplet, now()],
+/// A STAGING build ends STAGED with its droplet; false when it was not staging.
+pub fn build_staged(c: &Connection, guid: &str, droplet: &str) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE builds SET state = ?2, droplet_guid = ?3, updated_at = ?4
+         WHERE guid = ?1 AND state = ?5",
+        params![
+            guid,
+            BuildState::Staged,
+            droplet,
+            now(),
+            BuildState::Staging
+        ],
     )?;
-    Ok(())
+    Ok(n == 1)
+}
+
+/// A STAGING build ends FAILED with its failure; false when it was not staging.
+pub fn build_failed(c: &Connection, guid: &str, f: &BuildFailure) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE builds SET state = ?2, error_kind = ?3, error = ?4, updated_at = ?5
+         WHERE guid = ?1 AND state = ?6",
+        params![
+            guid,
+            BuildState::Failed,
+            f.kind,
+            f.message,
+            now(),
+            BuildState::Staging
+        ],
+    )?;
+    Ok(n == 1)
 }
 
 /// After a restart: whatever was in flight when the process died is failed, with the reason.
 /// Returns the failed builds' guids and the number of failed packages.
 pub fn fail_interrupted(c: &Connection) -> Result<(Vec<String>, usize), StoreError> {
     let t = now();
-    let mut stmt = c.prepare("SELECT guid FROM builds WHERE state = 'STAGING'")?;
+    let mut stmt = c.prepare("SELECT guid FROM builds WHERE state = ?1")?;
     let guids = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
+        .query_map([BuildState::Staging], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
+    let why = BuildFailure::new(
+        FailureKind::Interrupted,
+        "staging was interrupted: dropship stopped while this build was staging",
+    );
     c.execute(
-        "UPDATE builds SET state = 'FAILED', error = 'StagingError - staging was interrupted: \
-         dropship stopped while this build was staging', updated_at = ?1 WHERE state = 'STAGING'",
-        [&t],
+        "UPDATE builds SET state = ?2, error_kind = ?3, error = ?4, updated_at = ?1
+         WHERE state = ?5",
+        params![
+            t,
+            BuildState::Failed,
+            why.kind,
+            why.message,
+            BuildState::Staging
+        ],
     )?;
     let packages = c.execute(
-        "UPDATE packages SET state = 'FAILED', error = 'the upload was interrupted: dropship \
-         stopped while processing it', updated_at = ?1 WHERE state = 'PROCESSING_UPLOAD'",
-        [&t],
+        "UPDATE packages SET state = ?2, error = 'the upload was interrupted: dropship \
+         stopped while processing it', updated_at = ?1 WHERE state = ?3",
+        params![t, PackageState::Failed, PackageState::ProcessingUpload],
     )?;
     Ok((guids, packages))
 }
 
 /// Builds by state, for metrics.
-pub fn count_builds(c: &Connection) -> Result<BTreeMap<String, u64>, StoreError> {
+pub fn count_builds(c: &Connection) -> Result<BTreeMap<BuildState, u64>, StoreError> {
     let mut stmt = c.prepare("SELECT state, COUNT(*) FROM builds GROUP BY state")?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        Ok((r.get::<_, BuildState>(0)?, r.get::<_, i64>(1)? as u64))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -352,9 +406,14 @@ pub fn get_droplet(c: &Connection, guid: &str) -> Result<Option<Droplet>, StoreE
 /// the same package cannot both win.
 pub fn claim_package_upload(c: &Connection, guid: &str) -> Result<bool, StoreError> {
     let n = c.execute(
-        "UPDATE packages SET state = 'PROCESSING_UPLOAD', error = NULL, updated_at = ?2
-         WHERE guid = ?1 AND state = 'AWAITING_UPLOAD'",
-        params![guid, now()],
+        "UPDATE packages SET state = ?3, error = NULL, updated_at = ?2
+         WHERE guid = ?1 AND state = ?4",
+        params![
+            guid,
+            now(),
+            PackageState::ProcessingUpload,
+            PackageState::AwaitingUpload
+        ],
     )?;
     Ok(n == 1)
 }
@@ -377,7 +436,7 @@ mod tests {
             instances: 2,
             memory_mb: 512,
             disk_mb: 1024,
-            health_check: "port".into(),
+            health_check: HealthCheck::Port,
             created_at: t.clone(),
             updated_at: t.clone(),
         };
@@ -398,8 +457,8 @@ mod tests {
             guid: "b1".into(),
             app_guid: "a1".into(),
             package_guid: "p1".into(),
-            state: "STAGING".into(),
-            error: None,
+            state: BuildState::Staging,
+            failure: None,
             droplet_guid: None,
             buildpacks: vec!["binary".into()],
             stack: "busybox".into(),
@@ -412,8 +471,8 @@ mod tests {
             (vec!["b1".to_string()], 0)
         );
         let after = get_build(&conn, "b1").unwrap().unwrap();
-        assert_eq!(after.state, "FAILED");
-        assert!(after.error.unwrap().contains("interrupted"));
+        assert_eq!(after.state, BuildState::Failed);
+        assert_eq!(after.failure.unwrap().kind, FailureKind::Interrupted);
         assert_eq!(after.buildpacks, vec!["binary".to_string()]);
     }
 }

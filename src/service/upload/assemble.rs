@@ -1,6 +1,7 @@
 //! Assembling a received upload into a READY package (or a FAILED one, with the reason).
 
 use super::*;
+use crate::store::PackageState;
 use zip::unstable::read::ZipIterable;
 
 /// Why assembling stopped.
@@ -40,21 +41,21 @@ async fn blocking<T: Send + 'static>(
 pub(super) async fn process(state: Shared, guid: String, rx: Received) -> ApiResult<Package> {
     let outcome = assemble(&state, &guid, rx).await;
     let (to, error, checksum, answer) = match outcome {
-        Ok(sum) => ("READY", None, Some(sum), None),
+        Ok(sum) => (PackageState::Ready, None, Some(sum), None),
         Err(Failure::Invalid(reason)) | Err(Failure::Damaged { reason, .. }) => (
-            "FAILED",
+            PackageState::Failed,
             Some(reason.clone()),
             None,
             Some(ApiError::unprocessable(reason)),
         ),
         Err(Failure::DiskFull) => (
-            "FAILED",
+            PackageState::Failed,
             Some("the upload could not be stored: the server's disk is full".into()),
             None,
             Some(ApiError::disk_full("the upload")),
         ),
         Err(Failure::Internal(detail)) => (
-            "FAILED",
+            PackageState::Failed,
             Some("the upload could not be processed: server error (see the service log)".into()),
             None,
             Some(ApiError::internal(format!(

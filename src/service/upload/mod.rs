@@ -96,7 +96,7 @@ pub async fn upload(
     req: Request,
 ) -> ApiResult<Json<Value>> {
     let pkg = packages::get(&state, guid.clone()).await?;
-    if pkg.state != "AWAITING_UPLOAD" {
+    if !pkg.state.can_upload() {
         return Err(not_awaiting());
     }
     SWEPT.get_or_init(|| sweep(state.paths.clone())).await;

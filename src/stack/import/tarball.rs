@@ -3,6 +3,7 @@
 //! (nor does a hard link's target), no OCI whiteout names.
 
 use super::{ImportError, Seen, MAX_ACCOUNT_FILE};
+use crate::report::MeteredRead;
 use flate2::read::GzDecoder;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -83,13 +84,16 @@ fn hardlink_target(seen: &Seen, entry: &Path, target: &Path) -> Result<PathBuf, 
     }
 }
 
+/// `progress` is told how many bytes of the tarball were read so far.
 pub(super) fn from_tarball<W: Write>(
     tar: &mut tar::Builder<W>,
     src: &Path,
+    progress: impl FnMut(u64),
 ) -> Result<Seen, ImportError> {
-    let mut f = BufReader::with_capacity(1 << 20, File::open(src)?);
+    let file = MeteredRead::new(File::open(src)?, progress);
+    let mut f = BufReader::with_capacity(1 << 20, file);
     let gz = f.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gz {
+    let reader: Box<dyn Read + '_> = if gz {
         Box::new(GzDecoder::new(f))
     } else {
         Box::new(f)

@@ -1,0 +1,157 @@
+//! The API client: base URL, HTTP client, token (only ever in `Authorization: Bearer`), and
+//! requests whose failures say what failed: the URL, CF's error title and detail, the cause.
+
+use anyhow::{bail, Context, Result};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Timeout of the small JSON requests (not of the upload or the log stream).
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The API client: base URL, HTTP client, token.
+pub(super) struct Api {
+    pub(super) base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Api {
+    pub(super) fn new(api: &str, token: Option<String>) -> Result<Api> {
+        let url = reqwest::Url::parse(api.trim())
+            .with_context(|| format!("--api {api:?}: not a URL like http://127.0.0.1:8080"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("--api {api:?}: only http:// and https:// URLs");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            bail!("--api: put the token in --token or DROPSHIP_TOKEN, not in the URL");
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            bail!("--api {api:?}: a base URL has no query or fragment");
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("dropship/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .tcp_keepalive(Duration::from_secs(30))
+            .build()
+            .context("setting up the HTTP client")?;
+        Ok(Api {
+            base: url.as_str().trim_end_matches('/').to_string(),
+            http,
+            token: token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request built on `method url` (with the token), and turns connection failures
+    /// and non-2xx answers into errors that say what failed.
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
+        let mut req = self.http.request(method.clone(), url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = match build(req).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_connect() {
+                    // The innermost cause says it best ("Connection refused", a DNS failure,
+                    // a certificate problem).
+                    let why = cause_list(&e).pop().unwrap_or_default();
+                    bail!("could not reach {url}: {why}");
+                }
+                let cause = causes(&e);
+                if e.is_timeout() {
+                    bail!("{method} {url}: no answer in time ({cause})");
+                }
+                bail!("{method} {url}: {cause}");
+            }
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        let (title, detail) = match serde_json::from_str::<Value>(&body) {
+            Ok(v) if v["errors"][0].is_object() => (
+                v["errors"][0]["title"].as_str().unwrap_or("").to_string(),
+                v["errors"][0]["detail"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v["errors"][0].to_string()),
+            ),
+            _ => (String::new(), body.trim().chars().take(500).collect()),
+        };
+        let title = if title.is_empty() {
+            String::new()
+        } else {
+            format!(", {title}")
+        };
+        let mut msg = format!("{method} {url}: {detail} (HTTP {status}{title})");
+        if status == StatusCode::UNAUTHORIZED {
+            msg.push_str(if self.token.is_some() {
+                ": the API refused the token"
+            } else {
+                ": the API wants a token: pass --token or set DROPSHIP_TOKEN"
+            });
+        }
+        bail!(msg)
+    }
+
+    async fn json_of(method: &Method, url: &str, resp: Response) -> Result<Value> {
+        let text = resp
+            .text()
+            .await
+            .with_context(|| format!("{method} {url}: reading the answer"))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{method} {url}: the answer is not JSON: {text:.200}"))
+    }
+
+    pub(super) async fn get(&self, path: &str) -> Result<Value> {
+        let url = self.url(path);
+        let resp = self
+            .send(Method::GET, &url, |r| r.timeout(REQUEST_TIMEOUT))
+            .await?;
+        Self::json_of(&Method::GET, &url, resp).await
+    }
+
+    pub(super) async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    pub(super) async fn send_json(&self, method: Method, path: &str, body: Value) -> Result<Value> {
+        let url = self.url(path);
+        let resp = self
+            .send(method.clone(), &url, |r| {
+                r.timeout(REQUEST_TIMEOUT).json(&body)
+            })
+            .await?;
+        Self::json_of(&method, &url, resp).await
+    }
+}
+
+/// An error's causes, outermost first, without reqwest's repetition of the URL.
+pub(super) fn causes(e: &reqwest::Error) -> String {
+    cause_list(e).join(": ")
+}
+
+fn cause_list(e: &reqwest::Error) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        parts.push(c.to_string());
+        cur = c.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts
+}

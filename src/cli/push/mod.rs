@@ -1,0 +1,218 @@
+//! `dropship push`: what `cf push` does against `dropship serve`, for the buildpack flow.
+//!
+//! 1. The app: a directory (walked with `intake::dir::list_dir`, so `.cfignore` and the cf
+//!    CLI's default ignores apply exactly as in `dropship build`) or a zip, uploaded as is.
+//! 2. The app's settings from its `manifest.yml` (see `cli/manifest.rs`), flags first. Find
+//!    the app by name (`GET /v3/apps?names=`) and set the manifest's env
+//!    (`PATCH /v3/apps/:guid/environment_variables`), else create it with them (`POST /v3/apps`).
+//! 3. `POST /v3/packages` (bits).
+//! 4. Directory apps: SHA-1 and size of every file (streamed, on a few threads), then
+//!    `POST /v3/resource_matches` to learn which the server already has.
+//! 5. The other files, the directories and the symlinks go into a zip written to a temporary
+//!    file (unix modes kept, symlinks as symlinks), streamed to `POST /v3/packages/:guid/upload`
+//!    as `bits`, with the matched files as `resources`.
+//! 6. Wait for the package to be READY.
+//! 7. `POST /v3/builds`; the staging log is streamed live to stderr
+//!    (`GET /v3/builds/:guid/logs?follow=true`), then the build is polled until it ends.
+//! 8. STAGED: the droplet's image (by digest) on stdout. FAILED: the error on stderr and the
+//!    exit code of the failure's kind (Cloud Foundry's builder: 222 no buildpack detected, 223
+//!    compile, 224 release, 225 supply, 226 finalize, 124 staging timeout, else 1).
+//!
+//! Files: `scan.rs` (step 4's listing and hashing), `bits.rs` (step 5's zip), `api.rs` (the
+//! HTTP client), `upload.rs` (steps 2-6 on the server), `follow.rs` (step 7), `outcome.rs`
+//! (step 8). The token goes only into `Authorization: Bearer` headers: it is never printed.
+
+mod api;
+mod bits;
+mod follow;
+mod outcome;
+mod scan;
+mod upload;
+
+use anyhow::{bail, Context, Result};
+use api::Api;
+use bits::Bits;
+use clap::Args;
+use dropship::intake::manifest::AppManifest;
+use dropship::intake::Limits;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct PushArgs {
+    /// The app: a directory (.cfignore honoured) or a zip (uploaded as is); as cf, the current
+    /// directory by default.
+    #[arg(conflicts_with = "path", default_value = ".")]
+    pub source: PathBuf,
+    /// The app, as cf's `-p PATH` (instead of SOURCE).
+    #[arg(short = 'p', long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// The dropship serve API, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "DROPSHIP_API", value_name = "URL")]
+    pub api: String,
+    /// App name (default: the manifest's, else the source's base name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Admin buildpack to use (repeatable; skips detection; the last one is final; default:
+    /// the manifest's buildpacks).
+    #[arg(short = 'b', long = "buildpack", value_name = "NAME")]
+    pub buildpacks: Vec<String>,
+    /// Stack to stage on (default: the manifest's, else the server's).
+    #[arg(short = 's', long)]
+    pub stack: Option<String>,
+    /// Instances of the app (default: the manifest's, else what the app has: 1 when new).
+    #[arg(short = 'i', long)]
+    pub instances: Option<u32>,
+    /// Memory limit of the app and its staging, e.g. 512M, 1G (default: the manifest's, else
+    /// what the app has: 1G when new).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Disk limit of the app and its staging, e.g. 1G (default: the manifest's disk_quota,
+    /// else what the app has: 1G when new).
+    #[arg(short = 'k', long = "disk")]
+    pub disk: Option<String>,
+    /// API token, sent as `Authorization: Bearer`.
+    #[arg(long, env = "DROPSHIP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print {app, package, build, droplet, image} as one JSON object on stdout when done.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How often the package and the build are polled.
+const POLL: Duration = Duration::from_millis(500);
+
+/// What to push, flags first, then the manifest's.
+struct Settings {
+    name: String,
+    buildpacks: Vec<String>,
+    stack: Option<String>,
+    env: Vec<(String, String)>,
+    /// The web process's scale, set before staging (staging runs with its memory and disk).
+    scale: super::manifest::Scale,
+}
+
+/// `dropship push`; returns the process exit code.
+pub async fn push(mut a: PushArgs) -> Result<i32> {
+    a.source = a.path.take().unwrap_or(a.source);
+    let meta = std::fs::metadata(&a.source).with_context(|| format!("{}", a.source.display()))?;
+    if !meta.is_dir() && !meta.is_file() {
+        bail!("{}: not a directory or a zip file", a.source.display());
+    }
+    let s = settings(&a)?;
+    let api = Api::new(&a.api, a.token.clone())?;
+    // The local work first, so that an unreadable file leaves nothing behind on the server:
+    // a directory is listed and hashed, a zip is only opened.
+    let source = if meta.is_dir() {
+        let src = a.source.clone();
+        Source::Dir(tokio::task::spawn_blocking(move || scan::scan(&src)).await??)
+    } else {
+        Source::Zip(Bits::from_zip(&a.source)?)
+    };
+    let app = api.find_or_create_app(&s.name, &s.env).await?;
+    let app = str_field(&app, "guid")?;
+    if !s.scale.is_empty() {
+        let path = format!("/v3/apps/{app}/processes/web/actions/scale");
+        api.post(&path, s.scale.to_json()).await?;
+    }
+    let package = api.create_package(&app).await?;
+    let bits = source.bits(&api, &a.source).await?;
+    super::report::progress!(
+        "uploading {} files ({}), {} already on the server",
+        bits.files,
+        dropship::units::format_size(bits.len),
+        bits.matched.len()
+    );
+    api.upload(&package, bits).await?;
+    api.wait_for_package(&package).await?;
+    let build = api.create_build(&package, &s).await?;
+    super::report::progress!("==> staging {} (build {build})", s.name);
+    api.follow_log(&build).await;
+    let ended = api.wait_for_build(&build).await?;
+    let made = outcome::Made {
+        app,
+        package,
+        build,
+    };
+    outcome::report(&api, &ended, made, a.json).await
+}
+
+/// The settings: flags, else the manifest's, else defaults (the source's base name).
+fn settings(a: &PushArgs) -> Result<Settings> {
+    let m = manifest_settings(a)?;
+    let scale_of_manifest = super::manifest::Scale::default().over(&m);
+    let name = match (&a.name, m.name) {
+        (Some(n), _) => n.trim().to_string(),
+        (None, Some(n)) => n,
+        (None, None) => super::app_name(&a.source)?,
+    };
+    if name.is_empty() {
+        bail!("--name: the app name cannot be empty");
+    }
+    let buildpacks = if a.buildpacks.is_empty() {
+        m.buildpacks.unwrap_or_default()
+    } else {
+        a.buildpacks.clone()
+    };
+    let mb = |v: &Option<String>, flag: &str| -> Result<Option<u64>> {
+        let bytes = v.as_deref().map(super::parse_size).transpose();
+        let mb = bytes.with_context(|| flag.to_string())?.map(|b| b >> 20);
+        if mb == Some(0) {
+            bail!("{flag} must be at least 1M");
+        }
+        Ok(mb)
+    };
+    let flags = super::manifest::Scale {
+        instances: a.instances,
+        memory_mb: mb(&a.memory, "--memory")?,
+        disk_mb: mb(&a.disk, "--disk")?,
+    };
+    Ok(Settings {
+        name,
+        buildpacks,
+        scale: flags.or(scale_of_manifest),
+        stack: a.stack.clone().or(m.stack),
+        env: m.env,
+    })
+}
+
+/// The app manifest at the source's root (empty without one), its warnings printed, and one
+/// more for each setting the service API cannot take.
+fn manifest_settings(a: &PushArgs) -> Result<AppManifest> {
+    let Some(file) = super::manifest::load(&a.source, &Limits::default())? else {
+        return Ok(AppManifest::default());
+    };
+    for w in super::manifest::push_warnings(&file.manifest) {
+        eprintln!("warning: {}: {w}", file.name);
+    }
+    Ok(file.manifest)
+}
+
+fn str_field(v: &Value, key: &str) -> Result<String> {
+    v[key]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("the API answered without a {key:?}: {v}"))
+}
+
+enum Source {
+    Dir(scan::Scanned),
+    /// Uploaded as it is.
+    Zip(Bits),
+}
+
+impl Source {
+    /// What to upload: a directory's files the server does not have (asked first), or the zip.
+    async fn bits(self, api: &Api, src: &Path) -> Result<Bits> {
+        match self {
+            Source::Dir(files) => {
+                let matched = api.resource_matches(&files).await?;
+                let src = src.to_path_buf();
+                tokio::task::spawn_blocking(move || bits::zip_unmatched(&src, files, &matched))
+                    .await?
+            }
+            Source::Zip(bits) => Ok(bits),
+        }
+    }
+}

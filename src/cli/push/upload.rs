@@ -1,0 +1,177 @@
+//! The app and its bits on the server: the app found or created (with the manifest's
+//! environment), a package, resource matching, the streamed upload, the wait for READY.
+
+use super::api::Api;
+use super::bits::Bits;
+use super::scan::{Resource, Scanned};
+use super::{str_field, POLL};
+use anyhow::{bail, Result};
+use dropship::report::{Event, Reporter};
+use dropship::store::PackageState;
+use dropship::units::format_size;
+use futures_util::TryStreamExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::io::Seek;
+use std::time::{Duration, Instant};
+
+/// Resource matching goes in batches of this many files (Cloud Controller takes up to 5,000).
+const MATCH_BATCH: usize = 1000;
+/// How long package processing may take after the upload.
+const PACKAGE_WAIT: Duration = Duration::from_secs(3600);
+
+impl Api {
+    async fn find_app(&self, name: &str) -> Result<Option<Value>> {
+        let mut url = reqwest::Url::parse(&self.url("/v3/apps"))?;
+        url.query_pairs_mut().append_pair("names", name);
+        let path = &url.as_str()[self.base.len()..];
+        let list = self.get(path).await?;
+        Ok(list["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|a| a["name"] == name))
+            .cloned())
+    }
+
+    /// The app named `name` with `env` among its environment variables: created with them, or
+    /// found and given them (`PATCH .../environment_variables`: its other variables stay, as
+    /// `cf push` does).
+    pub(super) async fn find_or_create_app(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Value> {
+        let vars: serde_json::Map<String, Value> =
+            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        if let Some(app) = self.find_app(name).await? {
+            super::super::report::progress!("==> app {name}");
+            if !vars.is_empty() {
+                let guid = str_field(&app, "guid")?;
+                let path = format!("/v3/apps/{guid}/environment_variables");
+                self.send_json(Method::PATCH, &path, json!({"var": vars}))
+                    .await?;
+            }
+            return Ok(app);
+        }
+        let body = json!({"name": name, "environment_variables": vars});
+        match self.post("/v3/apps", body).await {
+            Ok(app) => {
+                super::super::report::progress!("==> app {name} (created)");
+                Ok(app)
+            }
+            // Created by someone else in the meantime.
+            Err(e) => match self.find_app(name).await {
+                Ok(Some(app)) => Ok(app),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Asks which files the server has already; returns their (SHA-1, size).
+    pub(super) async fn resource_matches(
+        &self,
+        scanned: &Scanned,
+    ) -> Result<HashSet<(String, u64)>> {
+        let mut have = HashSet::new();
+        // Empty files are left out, as the cf CLI does: they cost nothing to send.
+        let candidates: Vec<&Resource> = scanned.files.iter().filter(|r| r.size > 0).collect();
+        for batch in candidates.chunks(MATCH_BATCH) {
+            let resources: Vec<Value> = batch.iter().map(|r| r.json()).collect();
+            let answer = self
+                .post("/v3/resource_matches", json!({"resources": resources}))
+                .await?;
+            for r in answer["resources"].as_array().into_iter().flatten() {
+                let sha1 = r["checksum"]["value"].as_str();
+                let size = r["size_in_bytes"].as_u64();
+                if let (Some(sha1), Some(size)) = (sha1, size) {
+                    have.insert((sha1.to_ascii_lowercase(), size));
+                }
+            }
+        }
+        Ok(have)
+    }
+
+    pub(super) async fn upload(&self, package: &str, bits: Bits) -> Result<()> {
+        use reqwest::multipart::{Form, Part};
+        let url = self.url(&format!("/v3/packages/{package}/upload"));
+        let resources = serde_json::to_string(&bits.matched)?;
+        let mut form = Form::new().text("resources", resources);
+        if let Some(mut f) = bits.zip {
+            f.rewind()?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(
+                tokio::fs::File::from_std(f),
+                256 * 1024,
+            );
+            let stream = upload_progress(stream, bits.len);
+            let part = Part::stream_with_length(reqwest::Body::wrap_stream(stream), bits.len)
+                .file_name("application.zip")
+                .mime_str("application/zip")?;
+            form = form.part("bits", part);
+        }
+        let (started, zipped) = (Instant::now(), bits.len);
+        self.send(Method::POST, &url, |r| r.multipart(form)).await?;
+        if zipped > 0 {
+            let secs = started.elapsed().as_secs_f64();
+            let rate = (zipped as f64 / secs.max(0.001)) as u64;
+            let size = format_size(zipped);
+            super::super::report::progress!(
+                "    uploaded {size} in {secs:.1}s ({}/s)",
+                format_size(rate)
+            );
+        }
+        Ok(())
+    }
+
+    /// A bits package for the app; its guid.
+    pub(super) async fn create_package(&self, app_guid: &str) -> Result<String> {
+        let rel = json!({"app": {"data": {"guid": app_guid}}});
+        let package = self
+            .post(
+                "/v3/packages",
+                json!({"type": "bits", "relationships": rel}),
+            )
+            .await?;
+        str_field(&package, "guid")
+    }
+
+    /// Polls the package until it is READY (FAILED: its error).
+    pub(super) async fn wait_for_package(&self, guid: &str) -> Result<()> {
+        let started = Instant::now();
+        let deadline = started + PACKAGE_WAIT;
+        loop {
+            let p = self.get(&format!("/v3/packages/{guid}")).await?;
+            let state: PackageState = serde_json::from_value(p["state"].clone())
+                .map_err(|e| anyhow::anyhow!("package {guid}: {e}: {p}"))?;
+            match state {
+                PackageState::Ready => return Ok(()),
+                PackageState::Failed => {
+                    let error = p["data"]["error"].as_str().unwrap_or("no reason given");
+                    bail!("the package could not be processed: {error}");
+                }
+                // The upload was answered with success, yet the package never took it.
+                PackageState::AwaitingUpload if started.elapsed() > Duration::from_secs(60) => {
+                    bail!("the package {guid} is still {state} a minute after the upload")
+                }
+                _ if Instant::now() > deadline => bail!(
+                    "the package is still {state} after {}",
+                    humantime::format_duration(PACKAGE_WAIT)
+                ),
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+}
+
+/// The upload's bytes as `Event::Progress`: a bar on a terminal, a line every 5 s elsewhere.
+fn upload_progress(
+    stream: tokio_util::io::ReaderStream<tokio::fs::File>,
+    total: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    let reporter = super::super::report::CliReporter::new();
+    let mut done = 0u64;
+    stream.inspect_ok(move |chunk| {
+        done += chunk.len() as u64;
+        let task = "uploading the app".to_string();
+        reporter.event(Event::Progress { task, done, total });
+    })
+}

@@ -1,0 +1,220 @@
+//! `/v3/processes` and `/v3/apps/:guid/processes`: one process per process type of the app's
+//! current droplet (`web` always, its GUID the app's, as in Cloud Foundry), and `actions/scale`,
+//! which `cf push -i/-m/-k` and `dropship push` use. Every process type runs with the app's
+//! instances, memory and disk, so only `web` scales; the others follow it. Staging runs with
+//! the app's memory and disk too, so they are capped by the server's `[limits]`.
+
+use super::apps::{base, parse_body};
+use super::config::AppMax;
+use super::error::{ApiError, ApiResult};
+use super::Shared;
+use crate::k8s::process_guid;
+use crate::store::{self, App};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// An app's process types (from its current droplet) with their commands; `web` always.
+async fn process_types(state: &Shared, app: &App) -> ApiResult<BTreeMap<String, Option<String>>> {
+    let mut types = BTreeMap::from([("web".to_string(), None)]);
+    if let Some(d) = app.current_droplet.clone() {
+        let droplet = state.db.call(move |c| store::get_droplet(c, &d)).await?;
+        for (kind, command) in droplet.map(|d| d.process_types).unwrap_or_default() {
+            types.insert(kind, Some(command));
+        }
+    }
+    Ok(types)
+}
+
+fn guid_of(app: &App, kind: &str) -> String {
+    if kind == "web" {
+        app.guid.clone()
+    } else {
+        process_guid(&app.guid, kind)
+    }
+}
+
+fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> Value {
+    let guid = guid_of(app, kind);
+    let href = |path: String| json!({ "href": format!("{base}{path}") });
+    json!({
+        "guid": guid,
+        "type": kind,
+        "command": command,
+        "instances": app.instances,
+        "memory_in_mb": app.memory_mb,
+        "disk_in_mb": app.disk_mb,
+        "log_rate_limit_in_bytes_per_second": -1,
+        "health_check": {"type": app.health_check.to_string(), "data": {"timeout": null, "invocation_timeout": null}},
+        "relationships": {"app": {"data": {"guid": app.guid}}, "revision": null},
+        "metadata": {"labels": {}, "annotations": {}},
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+        "links": {
+            "self": href(format!("/v3/processes/{guid}")),
+            "scale": {"href": format!("{base}/v3/processes/{guid}/actions/scale"), "method": "POST"},
+            "app": href(format!("/v3/apps/{}", app.guid)),
+        },
+    })
+}
+
+async fn app(state: &Shared, guid: String) -> ApiResult<App> {
+    state
+        .db
+        .call(move |c| store::get_app(c, &guid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))
+}
+
+/// The app and process type a process GUID names: the app's own GUID is its `web` process;
+/// the others are looked up among the apps' current process types.
+async fn find(state: &Shared, guid: String) -> ApiResult<(App, String, Option<String>)> {
+    let g = guid.clone();
+    if let Some(a) = state.db.call(move |c| store::get_app(c, &g)).await? {
+        let command = process_types(state, &a).await?.remove("web").flatten();
+        return Ok((a, "web".to_string(), command));
+    }
+    let apps = state.db.call(|c| store::list_apps(c, None)).await?;
+    for a in apps {
+        let types = process_types(state, &a).await?;
+        if let Some((kind, command)) = types.into_iter().find(|(k, _)| guid_of(&a, k) == guid) {
+            return Ok((a, kind, command));
+        }
+    }
+    Err(ApiError::not_found("Process"))
+}
+
+pub async fn list_for_app(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let app = app(&state, guid).await?;
+    let b = base(&state);
+    let resources = process_types(&state, &app)
+        .await?
+        .iter()
+        .map(|(kind, command)| process_json(&app, kind, command.as_deref(), &b))
+        .collect();
+    let path = format!("/v3/apps/{}/processes", app.guid);
+    Ok(Json(super::json::list(resources, &b, &path)))
+}
+
+pub async fn show_for_app(
+    State(state): State<Shared>,
+    Path((guid, kind)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let app = app(&state, guid).await?;
+    let types = process_types(&state, &app).await?;
+    let command = types
+        .get(&kind)
+        .ok_or_else(|| ApiError::not_found("Process"))?;
+    Ok(Json(process_json(
+        &app,
+        &kind,
+        command.as_deref(),
+        &base(&state),
+    )))
+}
+
+pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+    let (app, kind, command) = find(&state, guid).await?;
+    Ok(Json(process_json(
+        &app,
+        &kind,
+        command.as_deref(),
+        &base(&state),
+    )))
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    instances: Option<i64>,
+    memory_in_mb: Option<i64>,
+    disk_in_mb: Option<i64>,
+    /// Accepted for cf CLI compatibility; dropship does not limit log rates.
+    #[allow(dead_code)]
+    log_rate_limit_in_bytes_per_second: Option<i64>,
+}
+
+/// The scale's numbers checked against the server's `[limits]`, with CF's wording for what is
+/// out of range.
+fn checked(s: &Scale, app: &App, max: AppMax) -> ApiResult<(u32, u32, u32)> {
+    let range = |v: Option<i64>, now: u32, min: i64, max: u32, what: &str| -> ApiResult<u32> {
+        match v {
+            None => Ok(now),
+            Some(v) if v < min => Err(ApiError::unprocessable(format!(
+                "{what} must be greater than or equal to {min}"
+            ))),
+            Some(v) if v > max as i64 => Err(ApiError::unprocessable(format!(
+                "{what} must be less than or equal to {max}"
+            ))),
+            Some(v) => Ok(v as u32),
+        }
+    };
+    Ok((
+        range(s.instances, app.instances, 0, max.instances, "Instances")?,
+        range(
+            s.memory_in_mb,
+            app.memory_mb,
+            1,
+            max.memory_mb,
+            "Memory in mb",
+        )?,
+        range(s.disk_in_mb, app.disk_mb, 1, max.disk_mb, "Disk in mb")?,
+    ))
+}
+
+async fn scale_process(
+    state: &Shared,
+    app: App,
+    kind: String,
+    command: Option<String>,
+    body: &[u8],
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: Scale = parse_body(body)?;
+    if kind != "web" {
+        return Err(ApiError::unprocessable(format!(
+            "only the web process scales: process type {kind:?} runs with the web process's \
+             instances, memory and disk"
+        )));
+    }
+    let (instances, memory, disk) = checked(&req, &app, state.config.app_max)?;
+    let guid = app.guid.clone();
+    let app = state
+        .db
+        .call(move |c| {
+            store::set_app_scale(c, &guid, instances, memory, disk)?;
+            store::get_app(c, &guid)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let json = process_json(&app, &kind, command.as_deref(), &base(state));
+    Ok((StatusCode::ACCEPTED, Json(json)))
+}
+
+pub async fn scale(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+    super::body::JsonBody(body): super::body::JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (app, kind, command) = find(&state, guid).await?;
+    scale_process(&state, app, kind, command, &body).await
+}
+
+pub async fn scale_for_app(
+    State(state): State<Shared>,
+    Path((guid, kind)): Path<(String, String)>,
+    super::body::JsonBody(body): super::body::JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let app = app(&state, guid).await?;
+    let types = process_types(&state, &app).await?;
+    let command = types
+        .get(&kind)
+        .ok_or_else(|| ApiError::not_found("Process"))?;
+    let command = command.clone();
+    scale_process(&state, app, kind, command, &body).await
+}

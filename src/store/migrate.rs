@@ -1,0 +1,66 @@
+//! Schema changes after the first schema, in order, counted by SQLite's `user_version`: a
+//! database is brought to the newest version when it is opened, each step in one transaction.
+//! A database written by an older dropship keeps working; an older dropship reading a newer
+//! database ignores the added columns.
+
+use super::StoreError;
+use crate::failure::FailureKind;
+use rusqlite::{params, Connection, Transaction};
+
+/// One schema change, run inside its transaction.
+type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
+
+/// The steps; `user_version` is the number of steps applied.
+const STEPS: &[Step] = &[failure_kind];
+
+pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    let done: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, step) in (0i64..).zip(STEPS).skip(done.max(0) as usize) {
+        let tx = c.transaction()?;
+        step(&tx)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// 1: `builds.error_kind`; `builds.error` keeps only the message. Failed builds of older
+/// versions stored `"<CF name> - <message>"`: the kind is read back from that text, here and
+/// only here.
+fn failure_kind(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("ALTER TABLE builds ADD COLUMN error_kind TEXT")?;
+    let mut stmt = tx.prepare("SELECT guid, error FROM builds WHERE state = 'FAILED'")?;
+    let failed = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (guid, error) in failed {
+        let (kind, message) = legacy_failure(error.as_deref().unwrap_or(""));
+        tx.execute(
+            "UPDATE builds SET error_kind = ?2, error = ?3 WHERE guid = ?1",
+            params![guid, kind, message],
+        )?;
+    }
+    Ok(())
+}
+
+/// The kind and message of a failure stored as CF's error text by dropship before version 1.
+pub fn legacy_failure(error: &str) -> (FailureKind, String) {
+    let (name, message) = error.split_once(" - ").unwrap_or(("", error));
+    let kind = match name {
+        "NoAppDetectedError" => FailureKind::NoAppDetected,
+        "BuildpackCompileFailed" => FailureKind::CompileFailed,
+        "BuildpackReleaseFailed" => FailureKind::ReleaseFailed,
+        "StagingTimeExpired" => FailureKind::TimeExpired,
+        _ if message.starts_with("Failed to run all supply scripts") => FailureKind::SupplyFailed,
+        _ if message.starts_with("Failed to run finalize script") => FailureKind::FinalizeFailed,
+        _ if message.starts_with("staging was interrupted")
+            || message.starts_with("interrupted: ") =>
+        {
+            FailureKind::Interrupted
+        }
+        _ => FailureKind::Staging,
+    };
+    (kind, message.to_string())
+}

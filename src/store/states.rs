@@ -1,0 +1,144 @@
+//! The states a package and a build go through, and their columns: each type is stored as its
+//! one string form (`ToSql`/`FromSql`), so no state is compared as a string outside the
+//! store. A string in the database that names no state is an error that names it, not a panic.
+
+use crate::failure::FailureKind;
+use crate::k8s::HealthCheck;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+/// A build: STAGING until it ends STAGED (with a droplet) or FAILED (with a failure).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BuildState {
+    Staging,
+    Staged,
+    Failed,
+}
+
+impl BuildState {
+    pub const ALL: [BuildState; 3] = [BuildState::Staging, BuildState::Staged, BuildState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildState::Staging => "STAGING",
+            BuildState::Staged => "STAGED",
+            BuildState::Failed => "FAILED",
+        }
+    }
+
+    /// STAGED or FAILED: nothing about the build changes any more.
+    pub fn is_final(self) -> bool {
+        self != BuildState::Staging
+    }
+
+    /// Only a staging build can end.
+    pub fn can_finish(self) -> bool {
+        self == BuildState::Staging
+    }
+}
+
+/// A package: AWAITING_UPLOAD, PROCESSING_UPLOAD while its bits are assembled, then READY or
+/// FAILED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PackageState {
+    AwaitingUpload,
+    ProcessingUpload,
+    Ready,
+    Failed,
+}
+
+impl PackageState {
+    pub const ALL: [PackageState; 4] = [
+        PackageState::AwaitingUpload,
+        PackageState::ProcessingUpload,
+        PackageState::Ready,
+        PackageState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageState::AwaitingUpload => "AWAITING_UPLOAD",
+            PackageState::ProcessingUpload => "PROCESSING_UPLOAD",
+            PackageState::Ready => "READY",
+            PackageState::Failed => "FAILED",
+        }
+    }
+
+    /// Bits can be uploaded only once, to a package that waits for them.
+    pub fn can_upload(self) -> bool {
+        self == PackageState::AwaitingUpload
+    }
+
+    /// Only a package whose bits are assembled can be staged.
+    pub fn can_stage(self) -> bool {
+        self == PackageState::Ready
+    }
+}
+
+impl std::fmt::Display for BuildState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for PackageState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A column value that names none of `what`'s values.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} {value:?} in the database")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
+}
+
+fn parse<T>(
+    v: ValueRef<'_>,
+    what: &'static str,
+    f: impl Fn(&str) -> Option<T>,
+) -> FromSqlResult<T> {
+    let s = v.as_str()?;
+    f(s).ok_or_else(|| {
+        FromSqlError::Other(Box::new(UnknownValue {
+            what,
+            value: s.to_string(),
+        }))
+    })
+}
+
+/// A column of `$t`: written as its `Display` form, read back through `$from` (`&str` to
+/// `Option<$t>`).
+macro_rules! text_column {
+    ($t:ty, $what:literal, $from:expr) => {
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(self.to_string().into())
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                parse(v, $what, $from)
+            }
+        }
+    };
+}
+
+text_column!(BuildState, "build state", |s| {
+    BuildState::ALL.into_iter().find(|b| b.as_str() == s)
+});
+text_column!(PackageState, "package state", |s| {
+    PackageState::ALL.into_iter().find(|p| p.as_str() == s)
+});
+text_column!(FailureKind, "failure kind", |s| s.parse().ok());
+text_column!(HealthCheck, "health check type", |s| s.parse().ok());
+
+#[cfg(test)]
+#[path = "states_tests.rs"]
+mod tests;

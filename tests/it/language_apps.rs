@@ -1,0 +1,222 @@
+//! Real Node and Python apps on the Debian stack, through `dropship build`: an Express app with
+//! its node_modules vendored and a Flask app with its wheels vendored are detected, staged
+//! offline, and answer HTTP under podman; the Flask app also runs with a Procfile through
+//! `--buildpack python --buildpack binary`; apps without their dependencies fail saying what
+//! to vendor; the build cache is reused on a second build and ignored with `--no-cache`.
+
+use crate::support::*;
+use std::path::Path;
+use std::time::Duration;
+
+const EXPRESS_SERVER: &str = r#"const express = require('express');
+const app = express();
+app.get('/', (req, res) => res.send('hello from express, NODE_ENV=' + process.env.NODE_ENV));
+app.listen(process.env.PORT, () => console.log('listening on ' + process.env.PORT));
+"#;
+
+const FLASK_APP: &str = r#"import os
+from flask import Flask
+
+app = Flask(__name__)
+
+@app.route("/")
+def hello():
+    return "hello from flask " + os.environ.get("GREETING", "")
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", port=int(os.environ["PORT"]))
+"#;
+
+fn express_app(dir: &Path, vendored: bool) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("package.json"),
+        r#"{"name":"express-app","version":"1.0.0","scripts":{"start":"node server.js"},"dependencies":{"express":"^4.0.0"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("server.js"), EXPRESS_SERVER).unwrap();
+    // A public/index.html must not make it a static site.
+    std::fs::create_dir_all(dir.join("public")).unwrap();
+    std::fs::write(dir.join("public/index.html"), "<p>static part</p>").unwrap();
+    if vendored {
+        copy_dir(&express_node_modules(), &dir.join("node_modules"));
+    }
+    dir.display().to_string()
+}
+
+fn flask_app(dir: &Path, vendored: bool) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("requirements.txt"), "flask==3.0.3\n").unwrap();
+    std::fs::write(dir.join("app.py"), FLASK_APP).unwrap();
+    std::fs::create_dir_all(dir.join(".profile.d")).unwrap();
+    std::fs::write(
+        dir.join(".profile.d/greeting.sh"),
+        "export GREETING=from-profile-d\n",
+    )
+    .unwrap();
+    if vendored {
+        copy_dir(&flask_wheels(), &dir.join("vendor"));
+        let _ = std::fs::remove_file(dir.join("vendor/.complete"));
+    }
+    dir.display().to_string()
+}
+
+struct Env {
+    reg: Registry,
+    stack: String,
+    tmp: tempfile::TempDir,
+}
+
+fn debian_env() -> Env {
+    let reg = Registry::start();
+    let tmp = tempdir();
+    let stack = format!("docker://{}/stacks/debian:v2", reg.host());
+    let rootfs = debian_rootfs();
+    progress(format_args!("importing the Debian stack to {stack}"));
+    dropship_ok(&[
+        "stack",
+        "import",
+        rootfs.to_str().unwrap(),
+        "--image",
+        &stack,
+        "--name",
+        "debian-bookworm",
+    ]);
+    Env { reg, stack, tmp }
+}
+
+fn run_and_get(podman: &Podman, image: &str, want: &str) {
+    let port = free_port();
+    let c = podman.run(image, port);
+    let page = wait_for_page(port, "/", Duration::from_secs(60)).unwrap_or_default();
+    assert!(page.contains(want), "{image}: got {page:?}\n{}", c.logs());
+}
+
+#[test]
+fn express_and_flask_apps_are_detected_staged_offline_and_answer() {
+    let env = debian_env();
+    let podman = Podman::new(); // one image store: the stack's layers are pulled once
+    let express = express_app(&env.tmp.path().join("express"), true);
+    let target = format!("docker://{}/apps/express:1", env.reg.host());
+    let b = build_json(&[&express, "--stack", &env.stack, "--image", &target]);
+    assert_eq!(b["detected_buildpack"], "nodejs", "{b}");
+    assert_eq!(b["buildpacks"][0]["name"], "nodejs");
+    run_and_get(
+        &podman,
+        &target.replace("docker://", ""),
+        "hello from express, NODE_ENV=production",
+    );
+
+    let flask = flask_app(&env.tmp.path().join("flask"), true);
+    let target = format!("docker://{}/apps/flask:1", env.reg.host());
+    let b = build_json(&[&flask, "--stack", &env.stack, "--image", &target]);
+    assert_eq!(b["detected_buildpack"], "python", "{b}");
+    run_and_get(
+        &podman,
+        &target.replace("docker://", ""),
+        "hello from flask from-profile-d",
+    );
+
+    // The same Flask app, started from its Procfile: python supplies, binary finalizes.
+    std::fs::write(
+        Path::new(&flask).join("Procfile"),
+        "web: exec python3 app.py\n",
+    )
+    .unwrap();
+    let target = format!("docker://{}/apps/flask-procfile:1", env.reg.host());
+    let b = build_json(&[
+        &flask,
+        "--stack",
+        &env.stack,
+        "--image",
+        &target,
+        "--buildpack",
+        "python",
+        "--buildpack",
+        "binary",
+    ]);
+    let names: Vec<&str> = b["buildpacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["python", "binary"], "{b}");
+    assert_eq!(b["start_command"], "exec python3 app.py");
+    run_and_get(
+        &podman,
+        &target.replace("docker://", ""),
+        "hello from flask from-profile-d",
+    );
+}
+
+#[test]
+fn apps_without_their_dependencies_fail_saying_what_to_vendor() {
+    let env = debian_env();
+    let out = env.tmp.path().join("out");
+    for (app, needle) in [
+        (
+            express_app(&env.tmp.path().join("express"), false),
+            "npm install",
+        ),
+        (
+            flask_app(&env.tmp.path().join("flask"), false),
+            "pip download",
+        ),
+    ] {
+        let target = format!("oci:{}:x", out.display());
+        let o = dropship(&["build", &app, "--stack", &env.stack, "--image", &target]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(225), "{}", text(&o));
+        assert!(
+            err.contains(needle),
+            "the message should say how to vendor ({needle}):\n{err}"
+        );
+        assert!(!err.contains("Traceback"), "{err}");
+    }
+}
+
+#[test]
+fn a_second_build_reuses_the_cache_and_no_cache_ignores_it() {
+    let env = debian_env();
+    let flask = flask_app(&env.tmp.path().join("flask"), true);
+    let cache = env.tmp.path().join("cache");
+    let target = format!("oci:{}:x", env.tmp.path().join("out").display());
+    let stage = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            &flask,
+            "--stack",
+            &env.stack,
+            "--image",
+            &target,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = dropship(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let staging = err
+            .lines()
+            .find_map(|l| l.strip_prefix("==> staging: "))
+            .unwrap_or("?")
+            .to_string();
+        (err, staging)
+    };
+    let (first, t1) = stage(&[]);
+    assert!(!first.contains("Reusing cached"), "{first}");
+    let (second, t2) = stage(&[]);
+    assert!(
+        second.contains("Reusing cached"),
+        "the second build should reuse the cache:\n{second}"
+    );
+    let (third, t3) = stage(&["--no-cache"]);
+    assert!(
+        !third.contains("Reusing cached"),
+        "--no-cache must ignore the cache:\n{third}"
+    );
+    eprintln!(
+        "staging times: first {t1}, cached {t2}, --no-cache {t3} (the bench script measures this)"
+    );
+}

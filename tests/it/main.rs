@@ -1,0 +1,25 @@
+//! The integration tests: one binary (linking the crate once), a module per area, and
+//! `support` with the parts they share. One area: `cargo test --test it service_flow::`.
+
+mod support;
+
+mod app_manifest;
+mod build_e2e;
+mod cli_conventions;
+mod cli_output;
+mod dockerfile;
+mod hostile_buildpacks;
+mod hostile_stacks;
+mod hostile_zips;
+mod language_apps;
+mod registry_auth;
+mod registry_faults;
+mod service_bounds;
+mod service_flow;
+mod service_logs;
+mod service_push;
+mod service_registry;
+mod service_upload;
+mod staging_failures;
+mod staging_limits;
+mod staging_user;

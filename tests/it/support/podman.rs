@@ -1,0 +1,112 @@
+//! podman to run the images, skopeo to read them.
+
+use super::*;
+
+/// podman with the flags that work on this kind of host (runc, cgroupfs, vfs, host network,
+/// no default ulimits), with its own storage so tests don't share state.
+pub struct Podman {
+    dir: tempfile::TempDir,
+}
+
+pub struct Container<'a> {
+    podman: &'a Podman,
+    pub name: String,
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        require("podman", "podman runc");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\ndefault_ulimits = []\n",
+        )
+        .unwrap();
+        Podman { dir }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
+            .arg("--runtime")
+            .arg("/usr/sbin/runc")
+            .args(["--cgroup-manager=cgroupfs", "--storage-driver=vfs"])
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .arg("--runroot")
+            .arg(self.dir.path().join("run"));
+        c
+    }
+
+    /// Runs `image` detached with PORT=`port` on the host network.
+    pub fn run(&self, image: &str, port: u16) -> Container<'_> {
+        let name = format!("dropship-test-{}", free_port());
+        progress(format_args!("podman run {image} as {name}"));
+        let out = self
+            .cmd()
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--net=host",
+                "--tls-verify=false",
+            ])
+            .arg("-e")
+            .arg(format!("PORT={port}"))
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman run {image} failed:\n{}",
+            text(&out)
+        );
+        Container { podman: self, name }
+    }
+}
+
+impl Container<'_> {
+    pub fn logs(&self) -> String {
+        let o = self
+            .podman
+            .cmd()
+            .args(["logs", &self.name])
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .podman
+            .cmd()
+            .args(["rm", "-f", "-t", "2", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// `skopeo inspect` (config view) of an image reference such as `docker://HOST/REPO:TAG`.
+pub fn skopeo_inspect(reference: &str, raw: bool) -> serde_json::Value {
+    require("skopeo", "skopeo");
+    let mut c = Command::new("skopeo");
+    c.arg("inspect").arg("--tls-verify=false");
+    if raw {
+        c.arg("--raw");
+    }
+    let o = c.arg(reference).output().unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo inspect {reference} failed:\n{}",
+        text(&o)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
