@@ -323,9 +323,10 @@ async fn stage(
 /// cache: off the runtime).
 async fn evict_caches(state: &Shared, log: &BuildLog) {
     let (root, limit) = (state.paths.caches(), state.config.build_cache);
-    let evicted = tokio::task::spawn_blocking(move || crate::staging::cache::evict_lru(&root, limit))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    let evicted =
+        tokio::task::spawn_blocking(move || crate::staging::cache::evict_lru(&root, limit))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     match evicted {
         Ok(gone) if !gone.is_empty() => log.line(&format!(
             "==> build caches over limits.build_cache: dropped {} least recently used",
