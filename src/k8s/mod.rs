@@ -393,6 +393,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_app_maps_to_its_spec_field_by_field() {
+        let app = App {
+            namespace: Some("apps".into()),
+            instances: 3,
+            memory_mb: 256,
+            disk_mb: 2048,
+            health_check: HealthCheck::Process,
+            env: vec![("A".into(), "1".into())],
+            command: Some("ignored: the image's Cmd".into()),
+            health_check_timeout: Some(120),
+            ..App::named("My_App!!")
+        };
+        let processes = BTreeMap::from([("web".to_string(), "run".to_string())]);
+        let spec = AppSpec::for_app(&app, IMAGE, &processes);
+        assert_eq!(spec.namespace(), Some("apps"));
+        assert_eq!(
+            (spec.instances, spec.memory_mb, spec.disk_mb),
+            (3, 256, 2048)
+        );
+        assert_eq!(spec.health_check, HealthCheck::Process);
+        assert_eq!(spec.env, BTreeMap::from([("A".into(), "1".into())]));
+        assert_eq!((spec.startup_timeout_s, &spec.processes), (120, &processes));
+        let default = AppSpec::for_app(&App::named("a"), IMAGE, &BTreeMap::new());
+        assert_eq!(
+            default.startup_timeout_s,
+            AppSpec::default().startup_timeout_s
+        );
+        // The identity is the app's, whoever derives it.
+        assert_eq!(Identity::new(&spec).app_guid, app.identity().guid);
+    }
+
+    #[test]
     fn identities_are_uuids_and_stable() {
         let id = Identity::new(&spec());
         for u in [&id.app_guid, &id.version] {

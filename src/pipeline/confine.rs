@@ -73,3 +73,26 @@ pub fn confinement(
     }
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_closed_directory_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("work");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let r = check_reachable(None, &inner);
+        if staging_owner().is_none() {
+            // Not root: scripts run as this user, who reaches its own directories.
+            return assert!(r.is_ok());
+        }
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert!(check_reachable(None, &inner).is_ok());
+    }
+}

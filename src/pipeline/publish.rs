@@ -98,3 +98,40 @@ async fn push_to(
         report,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{fixture, staged};
+    use super::super::{image, package::package};
+    use super::*;
+    use crate::report::Silent;
+
+    #[tokio::test]
+    async fn every_target_gets_the_same_image() {
+        let mut f = fixture().await;
+        let also = format!("oci:{}:copy", f.dir.path().join("copy").display());
+        f.opts.outputs.targets.also = vec![also.parse().unwrap()];
+        let (stack, s) = staged(&f).await;
+        let d = package(&s, None, Arc::new(Silent)).await.unwrap();
+        let built = image::assemble(&f.opts.app, &stack.stack, &s, &d).unwrap();
+        let config = s.ws.blobs.join("config.json");
+        let blobs = image::blobs(&built, &stack.stack, &d, config.clone());
+        let registry = connect(&f.opts, Arc::new(Silent)).await.unwrap();
+        let via = Via {
+            registry: &registry,
+            stack: &stack.stack,
+            stack_cache: &f.opts.runtime.stack_cache,
+            reporter: Arc::new(Silent),
+        };
+        let p = publish(&built, blobs, config.clone(), &f.opts.outputs.targets, &via)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&config).unwrap(), built.config);
+        let out = f.dir.path().join("out");
+        assert_eq!(p.image, format!("oci:{}@{}", out.display(), p.digest));
+        for dir in [out, f.dir.path().join("copy")] {
+            let index = std::fs::read_to_string(dir.join("index.json")).unwrap();
+            assert!(index.contains(&p.digest), "{index}");
+        }
+    }
+}

@@ -184,6 +184,20 @@ pub fn with_deps(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_app_info_is_the_apps_settings_and_identity() {
+        let mut app = crate::app::App::named("shop");
+        app.env = vec![("A".into(), "1".into())];
+        let info = AppInfo::new(&app, "cflinuxfs4");
+        let id = app.identity();
+        assert_eq!((info.app_guid, info.version), (id.guid, id.version));
+        assert_eq!(
+            (info.memory_mb, info.disk_mb, info.stack.as_str()),
+            (1024, 1024, "cflinuxfs4")
+        );
+        assert_eq!((info.space_name, info.user_env), (id.space_name, app.env));
+    }
+
     fn app() -> AppInfo {
         AppInfo {
             name: "shop".into(),
