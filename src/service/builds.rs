@@ -55,12 +55,13 @@ pub fn repository(app_name: &str) -> String {
     format!("apps/{}", super::registry::component(app_name))
 }
 
-pub async fn create(
-    State(state): State<Shared>,
-    super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: CreateBuild = parse_body(&body)?;
-    let lifecycle = match req.lifecycle {
+/// The build's lifecycle (buildpack only), its stack (else the default one) and its
+/// buildpacks (admin buildpacks only), checked.
+fn checked_lifecycle(
+    state: &Shared,
+    lifecycle: Option<Lifecycle>,
+) -> ApiResult<(LifecycleData, String)> {
+    let lifecycle = match lifecycle {
         Some(l) if l.kind != "buildpack" => {
             return Err(ApiError::unprocessable(format!(
                 "lifecycle type {:?} is not supported (only buildpack)",
@@ -72,6 +73,7 @@ pub async fn create(
     };
     let stack = match lifecycle
         .stack
+        .clone()
         .or_else(|| state.config.default_stack.clone())
     {
         Some(s) if state.config.stacks.contains_key(&s) => s,
@@ -96,6 +98,15 @@ pub async fn create(
             )));
         }
     }
+    Ok((lifecycle, stack))
+}
+
+pub async fn create(
+    State(state): State<Shared>,
+    super::body::JsonBody(body): super::body::JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: CreateBuild = parse_body(&body)?;
+    let (lifecycle, stack) = checked_lifecycle(&state, req.lifecycle)?;
     let pkg = super::packages::get(&state, req.package.guid)
         .await
         .map_err(|_| {
