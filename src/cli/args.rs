@@ -1,4 +1,4 @@
-//! The flags of every command but `push` (`push.rs`) and `stack list|inspect` (`stacks.rs`).
+//! The flags of every command but `push` (`push/`) and `stack list|inspect` (`stacks.rs`).
 
 use super::{examples, logging, meta, push, stacks};
 use clap::{Args, Parser, Subcommand};

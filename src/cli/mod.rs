@@ -1,5 +1,5 @@
 //! Command-line definitions (clap) and their translation into library calls: the flags in
-//! `args.rs`, one file per command (`build.rs`, `serve.rs`, `stacks.rs`, `push.rs`), and here
+//! `args.rs`, one file per command (`build.rs`, `serve.rs`, `stacks.rs`, `push/`), and here
 //! what they share (sizes, paths, registry options, defaults).
 
 mod args;
