@@ -227,7 +227,7 @@ mod tests {
         let mut r = MeteredRead::new(&b"hello world"[..], |n| last = n);
         let mut out = String::new();
         std::io::Read::read_to_string(&mut r, &mut out).unwrap();
-        drop(r);
+        assert_eq!(r.read, 11);
         assert_eq!((out.as_str(), last), ("hello world", 11));
     }
 }

@@ -206,14 +206,14 @@ pub fn import_size(src: &Path) -> u64 {
 pub fn rootfs_layer(
     src: &Path,
     dir: &Path,
-    mut progress: Box<dyn FnMut(u64) + Send>,
+    progress: Box<dyn FnMut(u64) + Send>,
 ) -> Result<Imported, ImportError> {
     let mut w = LayerWriter::create(dir)?;
     let seen = if src.is_dir() {
         w.on_progress(progress);
         from_dir(w.tar(), src)?
     } else {
-        tarball::from_tarball(w.tar(), src, |n| progress(n))?
+        tarball::from_tarball(w.tar(), src, progress)?
     };
     let fixes = finish_rootfs(w.tar(), seen)?;
     Ok(Imported {

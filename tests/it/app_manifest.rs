@@ -333,14 +333,18 @@ fn push_uses_the_manifest_name_env_and_buildpacks() {
     write(
         &app.join("manifest.yml"),
         "applications:\n- name: pushed-by-manifest\n  buildpacks: [binary]\n  instances: 2\n  \
-         env: {GREETING: hello-push}\n",
+         timeout: 30\n  env: {GREETING: hello-push}\n",
     );
     let o = push(&app, &svc.base());
     assert!(o.status.success(), "{}\n{}", text(&o), svc.log());
     let err = stderr(&o);
     assert!(
-        err.contains("warning: manifest.yml: instances: ignored by dropship push"),
+        err.contains("warning: manifest.yml: timeout: ignored by dropship push"),
         "{err}"
+    );
+    assert!(
+        !err.contains("instances: ignored"),
+        "push sends instances: {err}"
     );
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     let image = out["image"].as_str().unwrap();
@@ -360,6 +364,12 @@ fn push_uses_the_manifest_name_env_and_buildpacks() {
     assert_eq!(sets.len(), 2, "{yaml}");
     let c = container(sets[0]);
     assert_eq!(env_value(c, "GREETING"), Some("hello-push"));
+    for set in &sets {
+        assert_eq!(
+            set["spec"]["replicas"], 2,
+            "the manifest's instances: {yaml}"
+        );
+    }
     assert_eq!(
         container(sets[1])["args"],
         serde_json::json!(["while true; do sleep 60; done"])
