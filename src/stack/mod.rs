@@ -233,18 +233,12 @@ pub struct ImportReport {
     pub push: PushReport,
 }
 
-/// Imports a root filesystem as a one-layer stack image at `target`.
-pub async fn import(
+/// The rootfs packed into one layer (off the runtime), announced, metered and timed.
+async fn pack(
     rootfs: &Path,
-    target: &ImageRef,
-    name: Option<&str>,
-    registry: &Registry,
     work_dir: &Path,
     reporter: Arc<dyn Reporter>,
-) -> Result<ImportReport, StackError> {
-    let name = name
-        .map(str::to_string)
-        .unwrap_or_else(|| default_name(target));
+) -> Result<import::Imported, StackError> {
     let (src, blobs) = (rootfs.to_path_buf(), work_dir.join("blobs"));
     info(
         reporter.as_ref(),
@@ -273,6 +267,22 @@ pub async fn import(
             started.elapsed().as_secs_f64()
         ),
     );
+    Ok(imported)
+}
+
+/// Imports a root filesystem as a one-layer stack image at `target`.
+pub async fn import(
+    rootfs: &Path,
+    target: &ImageRef,
+    name: Option<&str>,
+    registry: &Registry,
+    work_dir: &Path,
+    reporter: Arc<dyn Reporter>,
+) -> Result<ImportReport, StackError> {
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| default_name(target));
+    let imported = pack(rootfs, work_dir, reporter.clone()).await?;
     let source_name = rootfs
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
