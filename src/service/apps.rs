@@ -1,6 +1,7 @@
 //! `/v3/apps`: create, show, list (`?names=`), and the current droplet relationship.
 
 use super::error::{ApiError, ApiResult};
+use super::paging::{self, Accepts, ListQuery};
 use super::{json, Shared};
 use crate::k8s::HealthCheck;
 use crate::store::{self, App};
@@ -109,29 +110,34 @@ pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
     Ok(Json(json::app(&app, &base(&state), &default_stack(&state))))
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
-    pub names: Option<String>,
-}
+const LIST: Accepts = Accepts {
+    filters: &["names", "guids", "space_guids", "organization_guids"],
+    order_by: &["created_at", "updated_at", "name"],
+};
 
+/// `GET /v3/apps`: CF's paging, order and filters (every app is in the one space and org).
 pub async fn list(
     State(state): State<Shared>,
-    Query(q): Query<ListQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let names: Option<Vec<String>> = q.names.map(|n| {
-        n.split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
-    let apps = state
-        .db
-        .call(move |c| store::list_apps(c, names.as_deref()))
-        .await?;
+    let q = ListQuery::parse(&pairs, &LIST)?;
+    let apps = state.db.call(|c| store::list_apps(c, None)).await?;
+    let apps: Vec<App> = apps
+        .into_iter()
+        .filter(|a| q.allows("names", &a.name) && q.allows("guids", &a.guid))
+        .filter(|_| q.allows("space_guids", json::SPACE_GUID))
+        .filter(|_| q.allows("organization_guids", json::ORG_GUID))
+        .collect();
     let b = base(&state);
+    let key = |a: &App, field: &str| match field {
+        "name" => a.name.clone(),
+        "updated_at" => a.updated_at.clone(),
+        _ => a.created_at.clone(),
+    };
+    let (page, pagination) = q.page(apps, key, &b, "/v3/apps");
     let stack = default_stack(&state);
-    let resources = apps.iter().map(|a| json::app(a, &b, &stack)).collect();
-    Ok(Json(json::list(resources, &b, "/v3/apps")))
+    let resources = page.iter().map(|a| json::app(a, &b, &stack)).collect();
+    Ok(Json(paging::body(pagination, resources)))
 }
 
 #[derive(Deserialize)]

@@ -78,6 +78,16 @@ impl ApiError {
         )
     }
 
+    /// 400 CF-BadQueryParameter (10005): a list's `page`, `per_page`, `order_by` or filter.
+    pub fn bad_query(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            10005,
+            "CF-BadQueryParameter",
+            detail,
+        )
+    }
+
     /// 401 CF-NotAuthenticated (10002).
     pub fn not_authenticated() -> Self {
         Self::new(

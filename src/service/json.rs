@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 /// The one space (and org) every app lives in: dropship has no spaces.
 pub const SPACE_GUID: &str = "00000000-0000-4000-8000-000000000001";
+pub const ORG_GUID: &str = "00000000-0000-4000-8000-000000000002";
 
 fn href(base: &str, path: &str) -> Value {
     json!({ "href": format!("{base}{path}") })
@@ -29,6 +30,9 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
         "links": {
             "self": href(base, &format!("/v3/apps/{}", a.guid)),
             "processes": href(base, &format!("/v3/apps/{}/processes", a.guid)),
+            "packages": href(base, &format!("/v3/apps/{}/packages", a.guid)),
+            "droplets": href(base, &format!("/v3/apps/{}/droplets", a.guid)),
+            "builds": href(base, &format!("/v3/apps/{}/builds", a.guid)),
             "environment_variables": href(base, &format!("/v3/apps/{}/environment_variables", a.guid)),
         },
     })
@@ -121,21 +125,5 @@ pub fn droplet(d: &Droplet, base: &str) -> Value {
             "download": href(base, &format!("/v3/droplets/{}/download", d.guid)),
             "kubernetes": href(base, &format!("/v3/droplets/{}/kubernetes", d.guid)),
         },
-    })
-}
-
-/// A single-page CF list.
-pub fn list(resources: Vec<Value>, base: &str, path: &str) -> Value {
-    let n = resources.len();
-    json!({
-        "pagination": {
-            "total_results": n,
-            "total_pages": 1,
-            "first": href(base, &format!("{path}?page=1")),
-            "last": href(base, &format!("{path}?page=1")),
-            "next": null,
-            "previous": null,
-        },
-        "resources": resources,
     })
 }

@@ -13,9 +13,11 @@ pub(crate) mod error;
 pub(crate) mod json;
 pub(crate) mod lifecycle;
 pub(crate) mod listen;
+pub(crate) mod lists;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod packages;
+pub(crate) mod paging;
 pub(crate) mod processes;
 pub(crate) mod registry;
 mod resource_entry;
@@ -115,16 +117,20 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v3/processes/{guid}", get(processes::show))
         .route("/v3/processes/{guid}/actions/scale", post(processes::scale))
-        .route("/v3/packages", post(packages::create))
+        .route("/v3/apps/{guid}/packages", get(lists::packages))
+        .route("/v3/apps/{guid}/builds", get(lists::builds))
+        .route("/v3/apps/{guid}/droplets", get(lists::droplets))
+        .route("/v3/packages", post(packages::create).get(lists::packages))
         .route("/v3/packages/{guid}", get(packages::show))
         .route(
             "/v3/packages/{guid}/upload",
             post(upload::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/v3/resource_matches", post(resources::matches))
-        .route("/v3/builds", post(builds::create))
+        .route("/v3/builds", post(builds::create).get(lists::builds))
         .route("/v3/builds/{guid}", get(builds::show))
         .route("/v3/builds/{guid}/logs", get(logs::show))
+        .route("/v3/droplets", get(lists::droplets))
         .route("/v3/droplets/{guid}", get(droplets::show))
         .route("/v3/droplets/{guid}/download", get(droplets::download))
         .route("/v3/droplets/{guid}/kubernetes", get(droplets::kubernetes))

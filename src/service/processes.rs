@@ -7,10 +7,11 @@
 use super::apps::{base, parse_body};
 use super::config::AppMax;
 use super::error::{ApiError, ApiResult};
+use super::paging::{self, Accepts, ListQuery};
 use super::Shared;
 use crate::k8s::process_guid;
 use crate::store::{self, App};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -87,19 +88,32 @@ async fn find(state: &Shared, guid: String) -> ApiResult<(App, String, Option<St
     Err(ApiError::not_found("Process"))
 }
 
+const LIST: Accepts = Accepts {
+    filters: &["types"],
+    order_by: &["created_at", "updated_at"],
+};
+
 pub async fn list_for_app(
     State(state): State<Shared>,
     Path(guid): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
+    let q = ListQuery::parse(&pairs, &LIST)?;
     let app = app(&state, guid).await?;
     let b = base(&state);
-    let resources = process_types(&state, &app)
+    let types: Vec<(String, Option<String>)> = process_types(&state, &app)
         .await?
+        .into_iter()
+        .filter(|(kind, _)| q.allows("types", kind))
+        .collect();
+    let path = format!("/v3/apps/{}/processes", app.guid);
+    // Every process has the app's timestamps: the order stays by type.
+    let (page, pagination) = q.page(types, |(kind, _), _| kind.clone(), &b, &path);
+    let resources = page
         .iter()
         .map(|(kind, command)| process_json(&app, kind, command.as_deref(), &b))
         .collect();
-    let path = format!("/v3/apps/{}/processes", app.guid);
-    Ok(Json(super::json::list(resources, &b, &path)))
+    Ok(Json(paging::body(pagination, resources)))
 }
 
 pub async fn show_for_app(

@@ -169,10 +169,7 @@ pub fn app_by_name(c: &Connection, name: &str) -> Result<Option<App>, StoreError
 
 /// Apps, optionally only those named in `names`, oldest first.
 pub fn list_apps(c: &Connection, names: Option<&[String]>) -> Result<Vec<App>, StoreError> {
-    let mut stmt = c.prepare("SELECT * FROM apps ORDER BY created_at, guid")?;
-    let all = stmt
-        .query_map([], app_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let all = all(c, "SELECT * FROM apps ORDER BY created_at, guid", app_row)?;
     Ok(match names {
         Some(n) => all.into_iter().filter(|a| n.contains(&a.name)).collect(),
         None => all,
@@ -397,6 +394,43 @@ pub fn get_droplet(c: &Connection, guid: &str) -> Result<Option<Droplet>, StoreE
         [guid],
         droplet_row,
     )
+}
+
+/// Every package, oldest first (the lists filter and page them).
+pub fn list_packages(c: &Connection) -> Result<Vec<Package>, StoreError> {
+    all(
+        c,
+        "SELECT * FROM packages ORDER BY created_at, guid",
+        package_row,
+    )
+}
+
+/// Every build, oldest first.
+pub fn list_builds(c: &Connection) -> Result<Vec<Build>, StoreError> {
+    all(
+        c,
+        "SELECT * FROM builds ORDER BY created_at, guid",
+        build_row,
+    )
+}
+
+/// Every droplet, oldest first.
+pub fn list_droplets(c: &Connection) -> Result<Vec<Droplet>, StoreError> {
+    all(
+        c,
+        "SELECT * FROM droplets ORDER BY created_at, guid",
+        droplet_row,
+    )
+}
+
+fn all<T>(
+    c: &Connection,
+    sql: &str,
+    row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare(sql)?;
+    let rows = stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 // --- package uploads (used by service/upload.rs) ------------------------------------------------

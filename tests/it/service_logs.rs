@@ -174,10 +174,10 @@ async fn router_errors_have_cf_shape() {
         );
         assert!(!e["detail"].as_str().unwrap().is_empty(), "{v}");
     };
-    for path in ["/v3/builds", "/v3/packages"] {
-        let (s, v) = api.get(path).await;
-        assert_eq!(s, 405, "{path}: {v}");
-        cf(&v, 10000, "CF-MethodNotAllowed");
+    for path in ["/v3/builds/some-guid", "/v3/packages/some-guid"] {
+        let r = api.call(Method::DELETE, path, None, []).await;
+        assert_eq!(r.status, 405, "{path}");
+        cf(&r.json(), 10000, "CF-MethodNotAllowed");
     }
     let r = api
         .call(Method::DELETE, "/v3/apps/some-guid", None, [])

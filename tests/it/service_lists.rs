@@ -1,0 +1,173 @@
+//! The lists of `dropship serve` as Cloud Foundry clients page them: `page`, `per_page`,
+//! `order_by`, filters kept in the `pagination` links, CF's 400 for a bad parameter; and every
+//! `links.*.href` of every resource the API returns resolves.
+
+use crate::support::api::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Follows `next` from `path` to the end; the resources of every page, in order.
+async fn walk_pages(api: &Api, path: &str) -> Vec<Value> {
+    let (mut all, mut next) = (Vec::new(), Some(path.to_string()));
+    while let Some(p) = next {
+        let (s, v) = api.get(&p).await;
+        assert_eq!(s, 200, "{p}: {v}");
+        all.extend(v["resources"].as_array().unwrap().iter().cloned());
+        next = v["pagination"]["next"]["href"]
+            .as_str()
+            .map(|h| h.strip_prefix(&api.svc.base()).unwrap().to_string());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_page_order_and_filter_as_cf_does() {
+    let api = Api::start(&[]);
+    for name in ["cherry", "apple", "banana", "damson", "elder"] {
+        api.app(name).await;
+    }
+    let (s, v) = api.get("/v3/apps?per_page=2&order_by=name").await;
+    assert_eq!(s, 200, "{v}");
+    let p = &v["pagination"];
+    assert_eq!(
+        (&p["total_results"], &p["total_pages"]),
+        (&json!(5), &json!(3)),
+        "{v}"
+    );
+    assert!(p["previous"].is_null(), "{v}");
+    let names: Vec<String> = walk_pages(&api, "/v3/apps?per_page=2&order_by=-name")
+        .await
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["elder", "damson", "cherry", "banana", "apple"]);
+    let (_, v) = api.get("/v3/apps?names=apple,elder,nope&per_page=1").await;
+    assert_eq!(v["pagination"]["total_results"], 2, "{v}");
+    let next = v["pagination"]["next"]["href"].as_str().unwrap();
+    assert!(
+        next.contains("names=apple%2Celder%2Cnope"),
+        "filters kept: {next}"
+    );
+
+    for (query, words) in [
+        (
+            "/v3/apps?per_page=5001",
+            "Per page must be between 1 and 5000",
+        ),
+        ("/v3/builds?page=0", "Page must be a positive integer"),
+        ("/v3/packages?order_by=size", "Order by can only be"),
+        (
+            "/v3/droplets?colour=red",
+            "Unknown query parameter(s): 'colour'",
+        ),
+    ] {
+        let (s, e) = api.get(query).await;
+        assert_eq!(
+            (s, e["errors"][0]["code"].as_u64()),
+            (400, Some(10005)),
+            "{query}: {e}"
+        );
+        assert_eq!(e["errors"][0]["title"], "CF-BadQueryParameter");
+        assert!(
+            e["errors"][0]["detail"].as_str().unwrap().contains(words),
+            "{e}"
+        );
+    }
+}
+
+/// GETs every `href` under a `links` object of `v` (the ones a client GETs: no `method`, or
+/// GET) that was not seen yet; returns them.
+async fn resolve_links(api: &Api, v: &Value, seen: &mut BTreeSet<String>) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    collect_links(v, &mut found);
+    let mut fetched = Vec::new();
+    for href in found {
+        if !seen.insert(href.clone()) {
+            continue;
+        }
+        let path = href
+            .strip_prefix(&api.svc.base())
+            .unwrap_or_else(|| panic!("{href}"));
+        let (s, _, body) = api.text(path, Some("application/json")).await;
+        assert_eq!(s, 200, "{href} (linked) answers {s}: {body}");
+        fetched.push((href, serde_json::from_str(&body).unwrap_or(Value::Null)));
+    }
+    fetched
+}
+
+fn collect_links(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Object(links)) = m.get("links") {
+                for l in links.values() {
+                    let get = l["method"].as_str().is_none_or(|m| m == "GET");
+                    if let (Some(h), true) = (l["href"].as_str(), get) {
+                        out.push(h.to_string());
+                    }
+                }
+            }
+            m.values().for_each(|x| collect_links(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_links(x, out)),
+        _ => {}
+    }
+}
+
+/// After a staged build: the app's packages, builds and droplets lists (filtered by state),
+/// and every link of every resource, followed transitively, answers 200.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_link_resolves_and_app_lists_hold_its_resources() {
+    let api = Api::start(&[]);
+    let (app, pkg) = api
+        .ready_package("linked", &[("index.html", b"<h1>links</h1>\n", 0o644)])
+        .await;
+    let (_, b) = api.build(&pkg, None).await;
+    let b = api
+        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    for (list, guid) in [
+        ("packages", &pkg),
+        ("builds", &b["guid"].as_str().unwrap().to_string()),
+    ] {
+        let (s, v) = api.get(&format!("/v3/apps/{app}/{list}")).await;
+        assert_eq!(
+            (s, &v["resources"][0]["guid"]),
+            (200, &json!(guid)),
+            "{list}: {v}"
+        );
+    }
+    let (_, v) = api
+        .get(&format!("/v3/builds?app_guids={app}&states=FAILED"))
+        .await;
+    assert_eq!(v["pagination"]["total_results"], 0, "{v}");
+    let (_, v) = api.get(&format!("/v3/droplets?app_guids={app}")).await;
+    assert_eq!(v["pagination"]["total_results"], 1, "{v}");
+
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![];
+    for start in ["/v3/apps", "/v3/packages", "/v3/builds", "/v3/droplets"] {
+        let (_, v) = api.get(start).await;
+        todo.push(v);
+    }
+    while let Some(v) = todo.pop() {
+        for (_, body) in resolve_links(&api, &v, &mut seen).await {
+            todo.push(body);
+        }
+    }
+    for must in [
+        "/processes",
+        "/packages",
+        "/builds",
+        "/droplets",
+        "/environment_variables",
+    ] {
+        assert!(
+            seen.iter()
+                .any(|h| h.ends_with(&format!("/v3/apps/{app}{must}"))),
+            "the app links {must}: {seen:?}"
+        );
+    }
+    assert!(seen.len() >= 12, "{seen:?}");
+}
