@@ -37,10 +37,14 @@ fn presented(req: &Request, allow_basic: bool) -> Option<String> {
     None
 }
 
+/// What anyone may read: health and discovery (as Cloud Foundry's root and `/v3/info`, which
+/// clients read before they log in).
+const PUBLIC: &[&str] = &["/healthz", "/", "/v3", "/v3/info", "/v2/info"];
+
 pub async fn check(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let tokens = &state.config.tokens;
     let path = req.uri().path();
-    if tokens.is_empty() || path == "/healthz" {
+    if tokens.is_empty() || PUBLIC.contains(&path) {
         return next.run(req).await;
     }
     let registry = path.starts_with("/v2/") || path == "/v2";

@@ -23,6 +23,7 @@ pub(crate) mod registry;
 mod resource_entry;
 pub mod resource_list;
 pub(crate) mod resources;
+pub(crate) mod root;
 pub(crate) mod stacks;
 pub(crate) mod upload;
 pub(crate) mod validate;
@@ -92,6 +93,10 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::render))
+        .route("/", get(root::root))
+        .route("/v3", get(root::v3))
+        .route("/v3/info", get(root::info))
+        .route("/v2/info", get(root::v2_info))
         .route("/v3/apps", post(apps::create).get(apps::list))
         .route("/v3/apps/{guid}", get(apps::show))
         .route(

@@ -333,7 +333,7 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
 
 /// In process: the router decides who may call what.
 #[tokio::test(flavor = "multi_thread")]
-async fn tokens_guard_everything_but_healthz() {
+async fn tokens_guard_everything_but_health_and_discovery() {
     let mut api = InProcess::start("tokens = [\"s3cr3t-token\"]\n").await;
     let (s, v) = api.get("/v3/apps").await;
     assert_eq!(
@@ -342,7 +342,9 @@ async fn tokens_guard_everything_but_healthz() {
         "{v}"
     );
     assert_eq!(v["errors"][0]["title"], "CF-NotAuthenticated");
-    assert_eq!(api.get("/healthz").await.0, 200);
+    for public in ["/healthz", "/", "/v3", "/v3/info"] {
+        assert_eq!(api.get(public).await.0, 200, "{public}");
+    }
     api.token = Some("wrong".into());
     assert_eq!(api.get("/v3/apps").await.0, 401);
     api.token = Some("s3cr3t-token".into());

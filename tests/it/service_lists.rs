@@ -1,8 +1,11 @@
-//! The lists of `dropship serve` as Cloud Foundry clients page them: `page`, `per_page`,
-//! `order_by`, filters kept in the `pagination` links, CF's 400 for a bad parameter; and every
+//! Discovery (`GET /`, `/v3`, `/v3/info`, `/v2/info` beside the registry's `/v2/`), the lists
+//! of `dropship serve` as Cloud Foundry clients page them (`page`, `per_page`, `order_by`,
+//! filters kept in the `pagination` links, CF's 400 for a bad parameter), and every
 //! `links.*.href` of every resource the API returns resolves.
 
 use crate::support::api::*;
+use crate::support::client::Client;
+use crate::support::InProcess;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -170,4 +173,54 @@ async fn every_link_resolves_and_app_lists_hold_its_resources() {
         );
     }
     assert!(seen.len() >= 12, "{seen:?}");
+}
+
+/// In process: the root links (v3 with its version, null for what is not offered), `/v3`'s
+/// links all answer, `/v3/info`, and `/v2/info` in CF's shape on the listener whose `/v2/` is
+/// the registry.
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_from_the_root_and_v2_is_the_registry() {
+    let api = InProcess::start("").await;
+    let (s, root) = api.get("/").await;
+    assert_eq!(s, 200, "{root}");
+    let v3 = &root["links"]["cloud_controller_v3"];
+    let version = v3["meta"]["version"].as_str().unwrap();
+    let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
+    assert!(parts[0] == 3 && parts[1] >= 160, "{version}");
+    for absent in ["cloud_controller_v2", "log_cache", "routing"] {
+        assert!(root["links"][absent].is_null(), "{absent}: {root}");
+    }
+    let path = |href: &Value| {
+        let h = href["href"].as_str().unwrap();
+        let rest = h.splitn(4, '/').nth(3).unwrap_or("");
+        format!("/{rest}")
+    };
+    assert_eq!(path(v3), "/v3");
+    let (s, v) = api.get("/v3").await;
+    assert_eq!(s, 200, "{v}");
+    for (name, link) in v["links"].as_object().unwrap() {
+        if name == "resource_matches" {
+            continue; // POST only
+        }
+        let (s, body) = api.get(&path(link)).await;
+        assert_eq!(s, 200, "/v3 links {name}: {body}");
+    }
+    let (s, info) = api.get("/v3/info").await;
+    assert_eq!(
+        (s, info["name"].as_str()),
+        (200, Some("dropship")),
+        "{info}"
+    );
+    let (s, e) = api.get("/v2/info").await;
+    assert_eq!(
+        (s, e["errors"][0]["title"].as_str()),
+        (404, Some("CF-NotFound")),
+        "{e}"
+    );
+    assert!(
+        e["errors"][0]["detail"].as_str().unwrap().contains("v3"),
+        "{e}"
+    );
+    let (s, _) = api.get("/v2/").await;
+    assert_eq!(s, 200, "the registry's base endpoint");
 }
