@@ -10,6 +10,7 @@ pub mod config;
 pub(crate) mod content;
 pub(crate) mod droplets;
 pub(crate) mod error;
+pub(crate) mod jobs;
 pub(crate) mod json;
 pub(crate) mod lifecycle;
 pub(crate) mod listen;
@@ -98,7 +99,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/info", get(root::info))
         .route("/v2/info", get(root::v2_info))
         .route("/v3/apps", post(apps::create).get(apps::list))
-        .route("/v3/apps/{guid}", get(apps::show))
+        .route("/v3/apps/{guid}", get(apps::show).delete(jobs::delete_app))
+        .route("/v3/jobs/{guid}", get(jobs::show))
         .route(
             "/v3/apps/{guid}/cache",
             axum::routing::delete(apps::delete_cache),

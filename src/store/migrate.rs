@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, Transaction};
 type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[Step] = &[failure_kind];
+const STEPS: &[Step] = &[failure_kind, jobs];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     let done: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -42,6 +42,16 @@ fn failure_kind(tx: &Transaction<'_>) -> Result<(), StoreError> {
             params![guid, kind, message],
         )?;
     }
+    Ok(())
+}
+
+/// 2: `jobs`, the asynchronous work of a request (CF's `/v3/jobs`), e.g. an app's deletion.
+fn jobs(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE TABLE jobs (
+            guid TEXT PRIMARY KEY, operation TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    )?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Metadata in SQLite (one connection, WAL, used from blocking tasks) and the data directory's
 //! layout on disk. Rows are plain structs; the service turns them into CF v3 JSON.
 
+pub mod jobs;
 pub mod migrate;
 pub mod rows;
 pub mod states;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use jobs::*;
 pub use rows::*;
 pub use states::*;
 

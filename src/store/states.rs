@@ -78,6 +78,34 @@ impl PackageState {
     }
 }
 
+/// A job's state (CF's `/v3/jobs`): the work of an asynchronous request such as an app's
+/// deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    Processing,
+    Complete,
+    Failed,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 3] = [JobState::Processing, JobState::Complete, JobState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Processing => "PROCESSING",
+            JobState::Complete => "COMPLETE",
+            JobState::Failed => "FAILED",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for BuildState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -135,6 +163,9 @@ text_column!(BuildState, "build state", |s| {
 });
 text_column!(PackageState, "package state", |s| {
     PackageState::ALL.into_iter().find(|p| p.as_str() == s)
+});
+text_column!(JobState, "job state", |s| {
+    JobState::ALL.into_iter().find(|j| j.as_str() == s)
 });
 text_column!(FailureKind, "failure kind", |s| s.parse().ok());
 text_column!(HealthCheck, "health check type", |s| s.parse().ok());

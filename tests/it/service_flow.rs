@@ -799,3 +799,76 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         .await;
     assert_eq!(s, 404);
 }
+
+/// `DELETE /v3/apps/:guid`: 202 and a job that is COMPLETE; the app, its package, build and
+/// droplet answer 404; their files, its cache and its images in the embedded registry are gone;
+/// another app is untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_app_removes_its_resources_files_and_images() {
+    let api = Api::start(&[]);
+    let files: &[F] = &[("index.html", b"<h1>doomed</h1>\n", 0o644)];
+    let (app, pkg) = api.ready_package("doomed", files).await;
+    let (keep, _) = api.ready_package("kept", files).await;
+    let (_, b) = api.build(&pkg, None).await;
+    let build = b["guid"].as_str().unwrap().to_string();
+    let b = api.wait_build(&build, Duration::from_secs(120)).await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
+    let image = d["image"].as_str().unwrap().to_string();
+    let digest = image.split('@').nth(1).unwrap().to_string();
+    let manifest = format!("/v2/apps/doomed/manifests/{digest}");
+    assert_eq!(http_status(api.svc.port, &manifest), Some(200));
+    let data = api.svc.data_dir();
+    let owned = [
+        data.join("packages").join(format!("{pkg}.zip")),
+        data.join("droplets").join(format!("{droplet}.tgz")),
+        data.join("logs").join(format!("{build}.log")),
+        data.join("registry/apps/doomed"),
+    ];
+    for f in &owned {
+        assert!(f.exists(), "{} before the deletion", f.display());
+    }
+
+    let r = api
+        .http
+        .delete(api.svc.url(&format!("/v3/apps/{app}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let (s, job) = api
+        .get(location.strip_prefix(&api.svc.base()).unwrap())
+        .await;
+    assert_eq!(
+        (s, &job["state"], &job["operation"]),
+        (200, &json!("COMPLETE"), &json!("app.delete")),
+        "{job}"
+    );
+    for gone in [
+        format!("/v3/apps/{app}"),
+        format!("/v3/packages/{pkg}"),
+        format!("/v3/builds/{build}"),
+        format!("/v3/droplets/{droplet}"),
+    ] {
+        assert_eq!(api.get(&gone).await.0, 404, "{gone}");
+    }
+    for f in &owned {
+        assert!(!f.exists(), "{} after the deletion", f.display());
+    }
+    assert_eq!(http_status(api.svc.port, &manifest), Some(404));
+    assert_eq!(api.get(&format!("/v3/apps/{keep}")).await.0, 200);
+    let (s, e) = api.get(&format!("/v3/apps/{app}")).await;
+    assert_eq!(
+        (s, e["errors"][0]["title"].as_str()),
+        (404, Some("CF-ResourceNotFound"))
+    );
+    let r = api
+        .http
+        .delete(api.svc.url(&format!("/v3/apps/{app}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "a second deletion");
+}

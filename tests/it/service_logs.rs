@@ -179,9 +179,7 @@ async fn router_errors_have_cf_shape() {
         assert_eq!(r.status, 405, "{path}");
         cf(&r.json(), 10000, "CF-MethodNotAllowed");
     }
-    let r = api
-        .call(Method::DELETE, "/v3/apps/some-guid", None, [])
-        .await;
+    let r = api.call(Method::PUT, "/v3/apps/some-guid", None, []).await;
     assert_eq!(r.status, 405);
     assert!(r.headers.contains_key("allow"));
     cf(&r.json(), 10000, "CF-MethodNotAllowed");

@@ -1,0 +1,124 @@
+//! `DELETE /v3/apps/:guid` and `GET /v3/jobs/:guid`. An app's deletion is CF's asynchronous
+//! `app.delete` job: the rows go in one transaction (refused while a build of the app is
+//! staging), then its files — package zips, droplet tgzs, build logs, its buildpack cache, and
+//! its repository of the embedded registry when no other app shares it — and the job ends
+//! COMPLETE (or FAILED naming what could not be removed) before the 202 answer, so a client
+//! polling the job finds it done.
+//!
+//! Not removed: blobs of the embedded registry's shared store (another image may use them;
+//! there is no garbage collection yet), and images pushed to an external registry.
+
+use super::apps::base;
+use super::error::{ApiError, ApiResult};
+use super::Shared;
+use crate::store::{self, Deleted, Job, JobState, NotDeleted, Paths};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn job_json(j: &Job, base: &str) -> Value {
+    let errors: Vec<Value> = j
+        .error
+        .iter()
+        .map(|e| json!({"code": 10001, "title": "CF-ServerError", "detail": e}))
+        .collect();
+    json!({
+        "guid": j.guid,
+        "operation": j.operation,
+        "state": j.state,
+        "errors": errors,
+        "warnings": [],
+        "created_at": j.created_at,
+        "updated_at": j.updated_at,
+        "links": {"self": {"href": format!("{base}/v3/jobs/{}", j.guid)}},
+    })
+}
+
+pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+    let job = state
+        .db
+        .call(move |c| store::get_job(c, &guid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Job"))?;
+    Ok(Json(job_json(&job, &base(&state))))
+}
+
+pub async fn delete_app(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Response> {
+    let t = store::now();
+    let job = Job {
+        guid: store::new_guid(),
+        operation: "app.delete".into(),
+        state: JobState::Processing,
+        error: None,
+        created_at: t.clone(),
+        updated_at: t,
+    };
+    let (app, j) = (guid.clone(), job.clone());
+    let deleted = state
+        .db
+        .call(move |c| store::delete_app(c, &app, &j))
+        .await?
+        .map_err(|e| match e {
+            NotDeleted::Missing => ApiError::not_found("App"),
+            NotDeleted::Staging(build) => ApiError::unprocessable(format!(
+                "the app has a build staging ({build}): delete it once the build has ended"
+            )),
+        })?;
+    let mut files = files_of(&state.paths, &guid, &deleted);
+    if !repository_shared(&state, &deleted.name).await? {
+        let repo = super::builds::repository(&deleted.name);
+        files.push(state.paths.repository(&repo));
+    }
+    let error = tokio::task::spawn_blocking(move || remove_all(&files))
+        .await
+        .map_err(ApiError::internal)?;
+    let (g, e) = (job.guid.clone(), error.clone());
+    state
+        .db
+        .call(move |c| store::finish_job(c, &g, e.as_deref()))
+        .await?;
+    let location = format!("{}/v3/jobs/{}", base(&state), job.guid);
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response())
+}
+
+/// The files of a deleted app's rows.
+fn files_of(paths: &Paths, app: &str, d: &Deleted) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = d.packages.iter().map(|p| paths.package(p)).collect();
+    files.extend(d.droplets.iter().map(|g| paths.droplet(g)));
+    files.extend(d.builds.iter().map(|b| paths.build_log(b)));
+    files.push(paths.caches().join(app));
+    files
+}
+
+/// Whether another app's images live in the repository of the app `name` (names that differ
+/// only in case share one, as registries want lowercase).
+async fn repository_shared(state: &Shared, name: &str) -> ApiResult<bool> {
+    let repo = super::builds::repository(name);
+    let apps = state.db.call(|c| store::list_apps(c, None)).await?;
+    Ok(apps
+        .iter()
+        .any(|a| super::builds::repository(&a.name) == repo))
+}
+
+/// Removes files and directories (missing ones are fine); the first failure, named.
+fn remove_all(paths: &[PathBuf]) -> Option<String> {
+    let mut first = None;
+    for p in paths {
+        let r = match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+            Ok(_) => std::fs::remove_file(p),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::warn!("deleting an app: cannot remove {}: {e}", p.display());
+            first.get_or_insert_with(|| format!("cannot remove {}: {e}", p.display()));
+        }
+    }
+    first
+}

@@ -1,0 +1,198 @@
+//! Jobs (CF's `/v3/jobs/:guid`) and the one operation that makes them so far: deleting an app
+//! with its packages, builds and droplets, in one transaction.
+
+use super::{now, one, BuildState, JobState, StoreError};
+use rusqlite::{params, Connection, Row};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub guid: String,
+    /// CF's operation name, e.g. `app.delete`.
+    pub operation: String,
+    pub state: JobState,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    Ok(Job {
+        guid: r.get("guid")?,
+        operation: r.get("operation")?,
+        state: r.get("state")?,
+        error: r.get("error")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+pub fn insert_job(c: &Connection, j: &Job) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO jobs (guid, operation, state, error, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            j.guid,
+            j.operation,
+            j.state,
+            j.error,
+            j.created_at,
+            j.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get_job(c: &Connection, guid: &str) -> Result<Option<Job>, StoreError> {
+    one(c, "SELECT * FROM jobs WHERE guid = ?1", [guid], job_row)
+}
+
+/// Ends a job: COMPLETE, or FAILED with `error`.
+pub fn finish_job(c: &Connection, guid: &str, error: Option<&str>) -> Result<(), StoreError> {
+    let state = if error.is_some() {
+        JobState::Failed
+    } else {
+        JobState::Complete
+    };
+    c.execute(
+        "UPDATE jobs SET state = ?2, error = ?3, updated_at = ?4 WHERE guid = ?1",
+        params![guid, state, error, now()],
+    )?;
+    Ok(())
+}
+
+/// What an app's deletion removed from the database: the files that belong to them go next.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Deleted {
+    pub name: String,
+    pub packages: Vec<String>,
+    pub builds: Vec<String>,
+    pub droplets: Vec<String>,
+}
+
+/// Why an app cannot be deleted now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotDeleted {
+    Missing,
+    /// A build of the app is staging (its end would write rows of a deleted app).
+    Staging(String),
+}
+
+fn guids(c: &Connection, table: &str, app: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = c.prepare(&format!("SELECT guid FROM {table} WHERE app_guid = ?1"))?;
+    let rows = stmt.query_map([app], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}
+
+/// Deletes the app `guid` and its packages, builds and droplets, and records the job `job` as
+/// PROCESSING, all in one transaction.
+pub fn delete_app(
+    c: &mut Connection,
+    guid: &str,
+    job: &Job,
+) -> Result<Result<Deleted, NotDeleted>, StoreError> {
+    let tx = c.transaction()?;
+    let name: Option<String> = one(&tx, "SELECT name FROM apps WHERE guid = ?1", [guid], |r| {
+        r.get(0)
+    })?;
+    let Some(name) = name else {
+        return Ok(Err(NotDeleted::Missing));
+    };
+    let staging: Option<String> = one(
+        &tx,
+        "SELECT guid FROM builds WHERE app_guid = ?1 AND state = ?2",
+        params![guid, BuildState::Staging],
+        |r| r.get(0),
+    )?;
+    if let Some(build) = staging {
+        return Ok(Err(NotDeleted::Staging(build)));
+    }
+    let deleted = Deleted {
+        name,
+        packages: guids(&tx, "packages", guid)?,
+        builds: guids(&tx, "builds", guid)?,
+        droplets: guids(&tx, "droplets", guid)?,
+    };
+    for table in ["packages", "builds", "droplets"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE app_guid = ?1"), [guid])?;
+    }
+    tx.execute("DELETE FROM apps WHERE guid = ?1", [guid])?;
+    insert_job(&tx, job)?;
+    tx.commit()?;
+    Ok(Ok(deleted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::HealthCheck;
+    use crate::store::{get_app, insert_app, insert_build, App, Build, Db};
+
+    fn job() -> Job {
+        Job {
+            guid: "j1".into(),
+            operation: "app.delete".into(),
+            state: JobState::Processing,
+            error: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    #[test]
+    fn an_app_with_a_staging_build_is_not_deleted_and_a_deletion_is_one_transaction() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(&d.path().join("t.db")).unwrap();
+        let mut conn = db.conn.lock().unwrap();
+        let app = App {
+            guid: "a1".into(),
+            name: "shop".into(),
+            env: Default::default(),
+            current_droplet: None,
+            instances: 1,
+            memory_mb: 64,
+            disk_mb: 64,
+            health_check: HealthCheck::Port,
+            created_at: now(),
+            updated_at: now(),
+        };
+        insert_app(&conn, &app).unwrap();
+        let mut build = Build {
+            guid: "b1".into(),
+            app_guid: "a1".into(),
+            package_guid: "p1".into(),
+            state: BuildState::Staging,
+            failure: None,
+            droplet_guid: None,
+            buildpacks: vec![],
+            stack: "busybox".into(),
+            created_at: now(),
+            updated_at: now(),
+        };
+        insert_build(&conn, &build).unwrap();
+        let refused = delete_app(&mut conn, "a1", &job()).unwrap();
+        assert_eq!(refused, Err(NotDeleted::Staging("b1".into())));
+        assert!(get_app(&conn, "a1").unwrap().is_some());
+        assert!(
+            get_job(&conn, "j1").unwrap().is_none(),
+            "no job for a refusal"
+        );
+
+        build.guid = "b2".into();
+        build.state = BuildState::Staged;
+        conn.execute("DELETE FROM builds", []).unwrap();
+        insert_build(&conn, &build).unwrap();
+        let done = delete_app(&mut conn, "a1", &job()).unwrap().unwrap();
+        assert_eq!(
+            (done.name.as_str(), done.builds),
+            ("shop", vec!["b2".to_string()])
+        );
+        assert!(get_app(&conn, "a1").unwrap().is_none());
+        finish_job(&conn, "j1", None).unwrap();
+        assert_eq!(
+            get_job(&conn, "j1").unwrap().unwrap().state,
+            JobState::Complete
+        );
+        let again = delete_app(&mut conn, "a1", &job()).unwrap();
+        assert_eq!(again, Err(NotDeleted::Missing));
+    }
+}
