@@ -56,12 +56,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreateApp = parse_body(&body)?;
     let name = req.name.trim().to_string();
-    if name.is_empty() || name.len() > 255 {
-        return Err(ApiError::unprocessable(
-            "Name must be between 1 and 255 characters",
-        ));
-    }
-    super::validate::app_name(&state.config, &name)?;
+    checked_name(&state, &name)?;
     let env = super::validate::env_vars(req.environment_variables)?;
     let t = store::now();
     let app = App {
@@ -88,12 +83,7 @@ pub async fn create(
         })
         .await?;
     if !inserted {
-        return Err(ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: 10016,
-            title: "CF-UniquenessError",
-            detail: format!("App with the name '{name}' already exists."),
-        });
+        return Err(taken(&name));
     }
     Ok((
         StatusCode::CREATED,
@@ -183,6 +173,67 @@ pub async fn set_current_droplet(
             "self": {"href": format!("{b}/v3/apps/{guid}/relationships/current_droplet")},
         }
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppUpdate {
+    name: Option<String>,
+    /// Accepted as the cf CLI sends it; dropship stores no labels or annotations yet.
+    #[allow(dead_code)]
+    metadata: Option<Value>,
+    /// Accepted when it says what the app has (buildpack); another type is refused.
+    lifecycle: Option<Value>,
+}
+
+/// `PATCH /v3/apps/:guid`: a new name (checked as at creation, unique).
+pub async fn update(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+    super::body::JsonBody(body): super::body::JsonBody,
+) -> ApiResult<Json<Value>> {
+    let req: AppUpdate = parse_body(&body)?;
+    if let Some(l) = &req.lifecycle {
+        if l.get("type").is_some_and(|t| t != "buildpack") {
+            return Err(ApiError::unprocessable("Lifecycle type cannot be changed"));
+        }
+    }
+    if let Some(name) = req.name.map(|n| n.trim().to_string()) {
+        checked_name(&state, &name)?;
+        let (g, n) = (guid.clone(), name.clone());
+        let exists = state.db.call(move |c| Ok(store::get_app(c, &g)?.is_some()));
+        if !exists.await? {
+            return Err(ApiError::not_found("App"));
+        }
+        let (g, n2) = (guid.clone(), name.clone());
+        if !state
+            .db
+            .call(move |c| store::rename_app(c, &g, &n2))
+            .await?
+        {
+            return Err(taken(&n));
+        }
+    }
+    show(State(state), Path(guid)).await
+}
+
+fn taken(name: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: 10016,
+        title: "CF-UniquenessError",
+        detail: format!("App with the name '{name}' already exists."),
+    }
+}
+
+/// A name as creation and renaming take it.
+fn checked_name(state: &Shared, name: &str) -> ApiResult<()> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(ApiError::unprocessable(
+            "Name must be between 1 and 255 characters",
+        ));
+    }
+    super::validate::app_name(&state.config, name)
 }
 
 #[derive(Deserialize)]

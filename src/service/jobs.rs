@@ -71,8 +71,7 @@ pub async fn delete_app(
             )),
         })?;
     let mut files = files_of(&state.paths, &guid, &deleted);
-    if !repository_shared(&state, &deleted.name).await? {
-        let repo = super::builds::repository(&deleted.name);
+    for repo in unshared_repositories(&state, &deleted).await? {
         files.push(state.paths.repository(&repo));
     }
     let error = tokio::task::spawn_blocking(move || remove_all(&files))
@@ -96,14 +95,29 @@ fn files_of(paths: &Paths, app: &str, d: &Deleted) -> Vec<PathBuf> {
     files
 }
 
-/// Whether another app's images live in the repository of the app `name` (names that differ
-/// only in case share one, as registries want lowercase).
-async fn repository_shared(state: &Shared, name: &str) -> ApiResult<bool> {
-    let repo = super::builds::repository(name);
-    let apps = state.db.call(|c| store::list_apps(c, None)).await?;
-    Ok(apps
+/// The embedded registry's repositories of a deleted app (its name's, and those its droplets'
+/// images are in, should it have been renamed) that no remaining app or droplet uses (names
+/// that differ only in case share one, as registries want lowercase).
+async fn unshared_repositories(state: &Shared, d: &Deleted) -> ApiResult<Vec<String>> {
+    let ours = format!("{}/", state.config.public_address);
+    let repo_of = |image: &str| -> Option<String> {
+        let rest = image.strip_prefix(&ours)?;
+        Some(rest.split(['@', ':']).next()?.to_string())
+    };
+    let mut repos: Vec<String> = d.images.iter().filter_map(|i| repo_of(i)).collect();
+    repos.push(super::builds::repository(&d.name));
+    repos.sort();
+    repos.dedup();
+    let (apps, images) = state
+        .db
+        .call(|c| Ok((store::list_apps(c, None)?, store::droplet_images(c)?)))
+        .await?;
+    let used: Vec<String> = apps
         .iter()
-        .any(|a| super::builds::repository(&a.name) == repo))
+        .map(|a| super::builds::repository(&a.name))
+        .chain(images.iter().filter_map(|i| repo_of(i)))
+        .collect();
+    Ok(repos.into_iter().filter(|r| !used.contains(r)).collect())
 }
 
 /// Removes files and directories (missing ones are fine); the first failure, named.

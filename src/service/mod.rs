@@ -99,7 +99,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/info", get(root::info))
         .route("/v2/info", get(root::v2_info))
         .route("/v3/apps", post(apps::create).get(apps::list))
-        .route("/v3/apps/{guid}", get(apps::show).delete(jobs::delete_app))
+        .route(
+            "/v3/apps/{guid}",
+            get(apps::show).patch(apps::update).delete(jobs::delete_app),
+        )
         .route("/v3/jobs/{guid}", get(jobs::show))
         .route(
             "/v3/apps/{guid}/cache",

@@ -67,6 +67,8 @@ pub struct Deleted {
     pub packages: Vec<String>,
     pub builds: Vec<String>,
     pub droplets: Vec<String>,
+    /// The image references of its droplets.
+    pub images: Vec<String>,
 }
 
 /// Why an app cannot be deleted now.
@@ -78,8 +80,23 @@ pub enum NotDeleted {
 }
 
 fn guids(c: &Connection, table: &str, app: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = c.prepare(&format!("SELECT guid FROM {table} WHERE app_guid = ?1"))?;
+    column(
+        c,
+        &format!("SELECT guid FROM {table} WHERE app_guid = ?1"),
+        app,
+    )
+}
+
+fn column(c: &Connection, sql: &str, app: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = c.prepare(sql)?;
     let rows = stmt.query_map([app], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}
+
+/// The image references of every droplet.
+pub fn droplet_images(c: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = c.prepare("SELECT image FROM droplets")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
@@ -111,6 +128,7 @@ pub fn delete_app(
         packages: guids(&tx, "packages", guid)?,
         builds: guids(&tx, "builds", guid)?,
         droplets: guids(&tx, "droplets", guid)?,
+        images: column(&tx, "SELECT image FROM droplets WHERE app_guid = ?1", guid)?,
     };
     for table in ["packages", "builds", "droplets"] {
         tx.execute(&format!("DELETE FROM {table} WHERE app_guid = ?1"), [guid])?;

@@ -176,6 +176,16 @@ pub fn list_apps(c: &Connection, names: Option<&[String]>) -> Result<Vec<App>, S
     })
 }
 
+/// Renames an app; false when another app has that name.
+pub fn rename_app(c: &Connection, guid: &str, name: &str) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE apps SET name = ?2, updated_at = ?3
+         WHERE guid = ?1 AND NOT EXISTS (SELECT 1 FROM apps WHERE name = ?2 AND guid != ?1)",
+        params![guid, name, now()],
+    )?;
+    Ok(n == 1)
+}
+
 /// Replaces the app's environment variables.
 pub fn set_app_env(
     c: &Connection,

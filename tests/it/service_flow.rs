@@ -800,9 +800,10 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
     assert_eq!(s, 404);
 }
 
-/// `DELETE /v3/apps/:guid`: 202 and a job that is COMPLETE; the app, its package, build and
-/// droplet answer 404; their files, its cache and its images in the embedded registry are gone;
-/// another app is untouched.
+/// `PATCH /v3/apps/:guid` renames (unique names, CF's 422); `DELETE /v3/apps/:guid`: 202 and a
+/// job that is COMPLETE; the app, its package, build and droplet answer 404; their files, its
+/// cache and its images in the embedded registry (under its old name too) are gone; another app
+/// is untouched.
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_an_app_removes_its_resources_files_and_images() {
     let api = Api::start(&[]);
@@ -829,6 +830,34 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
     for f in &owned {
         assert!(f.exists(), "{} before the deletion", f.display());
     }
+    let rename = |name: &str| json!({ "name": name });
+    let path = format!("/v3/apps/{app}");
+    let r = api
+        .http
+        .patch(api.svc.url(&path))
+        .json(&rename("kept"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422, "the name is taken");
+    let r = api
+        .http
+        .patch(api.svc.url(&path))
+        .json(&rename("renamed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["name"], "renamed");
+    let bad = json!({"lifecycle": {"type": "docker"}});
+    let r = api
+        .http
+        .patch(api.svc.url(&path))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
 
     let r = api
         .http
