@@ -99,11 +99,30 @@ fn in_registry(r: &ImageRef) -> Option<&RegistryRef> {
     }
 }
 
-/// Rebases `opts.image` onto `opts.stack` and pushes the result to `opts.target`.
-pub async fn rebase(
+/// The image and the stack read, the rebased image assembled; nothing pushed yet.
+pub struct Prepared {
+    registry: Registry,
+    source: Source,
+    stack: Stack,
+    rebased: Rebased,
+    cache: BlobCache,
+    /// The digest of the image rebased.
+    pub previous_digest: String,
+    started: Instant,
+}
+
+impl Prepared {
+    /// Whether the rebased image is the image itself (the stack has not changed).
+    pub fn unchanged(&self) -> bool {
+        self.rebased.image.manifest_digest == self.previous_digest
+    }
+}
+
+/// Reads the image and the new stack (manifests and configs) and assembles the rebased image.
+pub async fn prepare(
     opts: &RebaseOptions,
     reporter: Arc<dyn Reporter>,
-) -> Result<RebaseOutcome, RebaseFailure> {
+) -> Result<Prepared, RebaseFailure> {
     let started = Instant::now();
     let refs = [&opts.image, &opts.stack, &opts.target];
     let in_use: Vec<&RegistryRef> = refs.into_iter().filter_map(in_registry).collect();
@@ -131,12 +150,40 @@ pub async fn rebase(
         &base_labels(&stack),
         opts.force,
     )?;
+    Ok(Prepared {
+        registry,
+        source,
+        stack,
+        rebased,
+        cache,
+        previous_digest: app.manifest.digest,
+        started,
+    })
+}
+
+/// Rebases `opts.image` onto `opts.stack` and pushes the result to `opts.target`.
+pub async fn rebase(
+    opts: &RebaseOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<RebaseOutcome, RebaseFailure> {
+    let prepared = prepare(opts, reporter.clone()).await?;
+    push_to(&prepared, &opts.target, opts, reporter).await
+}
+
+/// Pushes the rebased image to `target` (the options' or another one).
+pub async fn push_to(
+    p: &Prepared,
+    target: &ImageRef,
+    opts: &RebaseOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<RebaseOutcome, RebaseFailure> {
+    let (rebased, stack) = (&p.rebased, &p.stack);
     let (blobs, app_moved, mounted) = app_blobs(
-        &registry,
-        &source,
-        &opts.target,
+        &p.registry,
+        &p.source,
+        target,
         &rebased.app_layers,
-        &cache,
+        &p.cache,
     )
     .await?;
     let dir = tempfile::Builder::new()
@@ -149,21 +196,21 @@ pub async fn rebase(
         .map_err(|e| RebaseFailure::Other(format!("writing the image config: {e}")))?;
     let input = PushInput {
         image: &rebased.image,
-        blobs: all_blobs(&rebased, &stack, config, blobs),
+        blobs: all_blobs(rebased, stack, config, blobs),
         base: Some(&stack.source),
-        cache: &cache,
-        reporter: reporter.clone(),
+        cache: &p.cache,
+        reporter,
     };
-    let (digest, mut report) = match &opts.target {
-        ImageRef::Registry(t) => push::to_registry(&registry, t, &input).await?,
+    let (digest, mut report) = match target {
+        ImageRef::Registry(t) => push::to_registry(&p.registry, t, &input).await?,
         ImageRef::Layout(l) => push::to_layout(l, &input).await?,
     };
     report.existing.retain(|d| !mounted.contains(d));
     report.mounted.extend(mounted);
     Ok(RebaseOutcome {
-        image: by_digest(&opts.target, &digest),
+        image: by_digest(target, &digest),
         digest,
-        previous_digest: app.manifest.digest.clone(),
+        previous_digest: p.previous_digest.clone(),
         stack: StackInfo {
             reference: opts.stack.to_string(),
             name: stack.name.clone(),
@@ -178,7 +225,7 @@ pub async fn rebase(
         bytes_moved: report.bytes_uploaded + rebased.image.manifest.len() as u64,
         app_bytes_moved: app_moved,
         push: report,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: p.started.elapsed().as_secs_f64(),
     })
 }
 

@@ -167,3 +167,87 @@ fn another_stack_name_is_refused_unless_forced_and_unrecorded_images_are_named()
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(text(&o).contains("not built by a dropship"), "{}", text(&o));
 }
+
+/// The service: the default stack's tag moves to a patched image; a refresh rebases the app's
+/// current droplet into a new one (the old kept) whose Kubernetes objects name the new image.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_refresh_rebases_every_app_on_it() {
+    use crate::support::api::*;
+    let api = Api::start(&[]);
+    let (app, pkg) = api
+        .ready_package("refreshed", &[("index.html", b"<h1>hi</h1>\n", 0o644)])
+        .await;
+    let (_, b) = api.build(&pkg, None).await;
+    let b = api
+        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(b["state"], "STAGED", "{b}");
+    let old = b["droplet"]["guid"].as_str().unwrap().to_string();
+    let (_, d) = api.get(&format!("/v3/droplets/{old}")).await;
+    let old_image = d["image"].as_str().unwrap().to_string();
+    let path = format!("/v3/apps/{app}/relationships/current_droplet");
+    let current = serde_json::json!({"data": {"guid": old}});
+    let r = api
+        .http
+        .patch(api.svc.url(&path))
+        .json(&current)
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status().as_u16(), 200);
+
+    // Nothing moved yet: nothing to do.
+    let (s, r) = api
+        .post_json("/v3/stacks/busybox/actions/refresh", &serde_json::json!({}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["apps"][0]["result"], "unchanged", "{r}");
+    let (s, _) = api
+        .post_json("/v3/stacks/nope/actions/refresh", &serde_json::json!({}))
+        .await;
+    assert_eq!(s, 404);
+
+    // The stack's tag moves to a patched image.
+    let tmp = tempdir();
+    let stack_repo = api.svc.data_dir().join("registry/stacks/busybox");
+    let target = format!("oci:{}:latest", stack_repo.display());
+    import(&rootfs(tmp.path(), "patched"), &target, "busybox");
+    let (s, r) = api
+        .post_json("/v3/stacks/busybox/actions/refresh", &serde_json::json!({}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let one = &r["apps"][0];
+    assert_eq!(one["result"], "rebased", "{r}");
+    assert_eq!(
+        (
+            one["app_guid"].as_str(),
+            one["previous_droplet_guid"].as_str()
+        ),
+        (Some(app.as_str()), Some(old.as_str()))
+    );
+    let new = one["droplet_guid"].as_str().unwrap().to_string();
+    let new_image = one["image"].as_str().unwrap().to_string();
+    assert_ne!(new_image, old_image);
+
+    let (s, c) = api.get(&format!("/v3/apps/{app}/droplets/current")).await;
+    assert_eq!((s, c["guid"].as_str()), (200, Some(new.as_str())), "{c}");
+    let (s, d) = api.get(&format!("/v3/droplets/{new}")).await;
+    assert_eq!(
+        (s, d["image"].as_str()),
+        (200, Some(new_image.as_str())),
+        "{d}"
+    );
+    let (s, _) = api.get(&format!("/v3/droplets/{old}")).await;
+    assert_eq!(s, 200, "the old droplet is kept");
+    let (s, _, yaml) = api
+        .text(&format!("/v3/droplets/{new}/kubernetes"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(yaml.contains(&format!("image: {new_image}")), "{yaml}");
+
+    // The new image, read back from the embedded registry: the patched stack under the app.
+    let before = skopeo_inspect(&format!("docker://{old_image}"), true);
+    let after = skopeo_inspect(&format!("docker://{new_image}"), true);
+    let (b, a) = (layer_digests(&before), layer_digests(&after));
+    assert_ne!(b[0], a[0]);
+    assert_eq!(b[1..], a[1..]);
+}
