@@ -92,11 +92,38 @@ pub fn rebase(
     let layers = app_layers(app, count)?;
     let spec = app_spec(app, &labels, base)?;
     let image = build(stack, &layers, &spec)?;
+    same_compression(
+        &app.manifest.layers()[count..],
+        &image.layers[stack.manifest.layers().len()..],
+    )?;
     Ok(Rebased {
         app_layers: app.manifest.layers()[count..].to_vec(),
         image,
         old_stack,
     })
+}
+
+fn compression(media_type: &str) -> &'static str {
+    match media_type {
+        m if m.ends_with("zstd") => "zstd",
+        m if m.ends_with("gzip") => "gzip",
+        _ => "none",
+    }
+}
+
+/// The assembly must describe each app blob as it is: a layer's media type may change flavour
+/// (Docker or OCI, as the new stack's), never compression.
+fn same_compression(old: &[Descriptor], new: &[Descriptor]) -> Result<(), RebaseError> {
+    for (o, n) in old.iter().zip(new) {
+        let (a, b) = (o.media_type().to_string(), n.media_type().to_string());
+        if compression(&a) != compression(&b) {
+            return Err(malformed(format!(
+                "layer {} is {a}, would be described as {b}",
+                o.digest()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The layers after the stack's, with their diff_ids and history lines (a build adds one

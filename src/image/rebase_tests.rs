@@ -150,3 +150,21 @@ fn another_stack_name_or_platform_is_refused_unless_forced() {
     assert!(matches!(err, RebaseError::OtherPlatform { .. }), "{err}");
     assert!(err.to_string().contains("linux/arm64"), "{err}");
 }
+
+#[test]
+fn a_layer_is_never_described_with_another_compression() {
+    let s = stack("tiny", '1', 1, "amd64");
+    let names = named(&s, "tiny", None);
+    let mut app = built(&s, &names);
+    let mut layers = app.manifest.layers().clone();
+    let last = layers.last_mut().unwrap();
+    *last = Descriptor::new(
+        oci_spec::image::MediaType::from("application/vnd.oci.image.layer.v1.tar+zstd"),
+        last.size(),
+        last.digest().clone(),
+    );
+    app.manifest.set_layers(layers);
+    let err = rebase(&app, &s, &names, false).unwrap_err();
+    assert!(matches!(err, RebaseError::Malformed(_)), "{err}");
+    assert!(err.to_string().contains("tar+zstd"), "{err}");
+}
