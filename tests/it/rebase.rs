@@ -251,3 +251,71 @@ async fn a_stack_refresh_rebases_every_app_on_it() {
     assert_ne!(b[0], a[0]);
     assert_eq!(b[1..], a[1..]);
 }
+
+/// The service pushing to a registry, its stack in that registry: the stack's tag moves, the
+/// refresh pushes the manifest and config (the stack layer mounted, no app bytes), and the new
+/// image runs under podman with the patched file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_through_a_registry_runs_the_patched_stack() {
+    use crate::support::api::*;
+    let reg = Registry::start();
+    let tmp = tempdir();
+    let stack = format!("docker://{}/stacks/busybox:latest", reg.host());
+    import(&rootfs(&tmp.path().join("a"), "v1"), &stack, "busybox");
+    let prefix = format!("{}/pushed", reg.host());
+    let api = Api::start(&["--stack", &stack, "--registry", &prefix]);
+    let page = b"the app\n";
+    let procfile = b"web: cp /etc/patch-level public/patch.txt && httpd -f -p $PORT -h public\n";
+    let files = [
+        ("public/index.html", &page[..], 0o644),
+        ("Procfile", &procfile[..], 0o644),
+    ];
+    let (app, pkg) = api.ready_package("patchy", &files).await;
+    let binary = serde_json::json!({"type": "buildpack", "data": {"buildpacks": ["binary"]}});
+    let (_, b) = api.build(&pkg, Some(binary)).await;
+    let b = api
+        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(b["state"], "STAGED", "{b}\n{}", api.svc.log());
+    let old = b["droplet"]["guid"].as_str().unwrap().to_string();
+    let path = format!("/v3/apps/{app}/relationships/current_droplet");
+    let current = serde_json::json!({"data": {"guid": old}});
+    let r = api
+        .http
+        .patch(api.svc.url(&path))
+        .json(&current)
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status().as_u16(), 200);
+
+    import(
+        &rootfs(&tmp.path().join("b"), "v2-patched"),
+        &stack,
+        "busybox",
+    );
+    let uploads = reg.blob_uploads("pushed/patchy");
+    let (s, r) = api
+        .post_json("/v3/stacks/busybox/actions/refresh", &serde_json::json!({}))
+        .await;
+    assert_eq!(
+        (s, r["apps"][0]["result"].as_str()),
+        (200, Some("rebased")),
+        "{r}"
+    );
+    let image = r["apps"][0]["image"].as_str().unwrap().to_string();
+    assert!(
+        image.starts_with(&format!("{prefix}/patchy@sha256:")),
+        "{image}"
+    );
+    assert_eq!(
+        reg.blob_uploads("pushed/patchy") - uploads,
+        1,
+        "the config alone"
+    );
+
+    let podman = Podman::new();
+    let port = free_port();
+    let c = podman.run(&image, port);
+    let patch = wait_for_page(port, "/patch.txt", Duration::from_secs(30));
+    assert_eq!(patch.as_deref(), Some("v2-patched\n"), "{}", c.logs());
+}
