@@ -262,9 +262,45 @@ fn all_blobs(
     std::iter::once(config).chain(layers).chain(app).collect()
 }
 
+/// Where an app layer's bytes come from for a target.
+enum Placement {
+    /// The target has it.
+    There,
+    /// Just mounted into the target from the image's repository (same registry).
+    Mounted,
+    /// Copied from the image (another registry, or a layout without it).
+    Copied,
+}
+
+async fn place(
+    registry: &Registry,
+    source: &Source,
+    target: &ImageRef,
+    layout: Option<&Layout>,
+    digest: &str,
+) -> Result<Placement, RegistryError> {
+    match target {
+        ImageRef::Registry(t) => {
+            if registry.blob_exists(t, digest).await? {
+                return Ok(Placement::There);
+            }
+            match source.registry_ref() {
+                Some(from)
+                    if from.registry == t.registry && registry.mount(t, from, digest).await? =>
+                {
+                    Ok(Placement::Mounted)
+                }
+                _ => Ok(Placement::Copied),
+            }
+        }
+        ImageRef::Layout(_) if layout.is_some_and(|l| l.has_blob(digest)) => Ok(Placement::There),
+        ImageRef::Layout(_) => Ok(Placement::Copied),
+    }
+}
+
 /// The app's layers as blobs to push: without a file when the target has them (or they were
-/// just mounted there from the image's repository), else with one pulled from the image.
-/// Also returns the bytes to copy and the digests mounted.
+/// just mounted there), else with one pulled from the image. Also returns the bytes to copy
+/// and the digests mounted.
 async fn app_blobs(
     registry: &Registry,
     source: &Source,
@@ -279,29 +315,16 @@ async fn app_blobs(
     };
     for l in layers {
         let digest = l.digest().to_string();
-        let there = match (target, &layout) {
-            (ImageRef::Registry(t), _) => {
-                registry.blob_exists(t, &digest).await? || {
-                    let ok = match source.registry_ref() {
-                        Some(from) if from.registry == t.registry => {
-                            registry.mount(t, from, &digest).await?
-                        }
-                        _ => false,
-                    };
-                    if ok {
-                        mounted.push(digest.clone());
-                    }
-                    ok
-                }
+        let file = match place(registry, source, target, layout.as_ref(), &digest).await? {
+            Placement::There => None,
+            Placement::Mounted => {
+                mounted.push(digest.clone());
+                None
             }
-            (ImageRef::Layout(_), Some(layout)) => layout.has_blob(&digest),
-            (ImageRef::Layout(_), None) => false,
-        };
-        let file = if there {
-            None
-        } else {
-            copied += l.size();
-            Some(source.pull(&digest, l.size(), cache).await?)
+            Placement::Copied => {
+                copied += l.size();
+                Some(source.pull(&digest, l.size(), cache).await?)
+            }
         };
         blobs.push(PushBlob {
             digest,
