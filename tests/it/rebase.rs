@@ -92,6 +92,19 @@ fn rebase_onto_a_patched_stack_keeps_the_app_and_moves_no_app_bytes() {
     assert!(r["push"]["mounted"].to_string().contains(&new[0]), "{r}");
     assert!(r["bytes_moved"].as_u64().unwrap() < 10_000, "{r}");
 
+    // Into another repository of the registry: the app layers are mounted, not sent again.
+    let copy = format!("docker://{host}/apps/shop-copy:1");
+    let c = rebase_json(&[&target, "--stack", &v2, "--image", &copy]);
+    assert_eq!(c["digest"], r["digest"], "{c}");
+    assert_eq!(
+        reg.blob_uploads("apps/shop-copy"),
+        1,
+        "the config alone: {c}"
+    );
+    for layer in &old[1..] {
+        assert!(c["push"]["mounted"].to_string().contains(layer), "{c}");
+    }
+
     let podman = Podman::new();
     let port = free_port();
     let c = podman.run(&target.replace("docker://", ""), port);
