@@ -83,8 +83,12 @@ pub async fn refresh_all(state: Shared) {
     }
 }
 
+/// One refresh at a time: two at once would each make a new droplet for the same app.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Resolves stack `name` and rebases every app whose current droplet is on it.
 pub async fn refresh_stack(state: &Shared, name: &str) -> Result<Refresh, String> {
+    let _one = ONE_AT_A_TIME.lock().await;
     let reference = state.config.stacks.get(name).ok_or("no such stack")?;
     let stack_ref: ImageRef = reference
         .parse()
