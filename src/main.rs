@@ -20,6 +20,7 @@ fn main() {
         match args.command {
             Command::Build(a) => cli::build(*a).await,
             Command::Stack(StackCommand::Import(a)) => cli::stacks::import(a).await,
+            Command::Rebase(a) => cli::rebase::rebase(a).await,
             Command::Serve(a) => cli::serve(a, &args.log).await,
             Command::Push(a) => cli::push::push(a).await,
             Command::Stack(StackCommand::List(a)) => cli::stacks::list(&a),

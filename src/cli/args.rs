@@ -28,6 +28,9 @@ pub enum Command {
     /// Manage stacks (base images).
     #[command(subcommand, after_help = examples::STACK)]
     Stack(StackCommand),
+    /// Put an image's app layers onto a new stack: only the manifest and config are uploaded.
+    #[command(after_help = examples::REBASE)]
+    Rebase(RebaseArgs),
     /// Run the cf push-style API, build queue and registry endpoint.
     #[command(after_help = examples::SERVE)]
     Serve(ServeArgs),
@@ -239,6 +242,28 @@ pub struct ImportArgs {
     /// Stack name given to buildpacks as CF_STACK (default: the image's repository name).
     #[arg(long)]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct RebaseArgs {
+    /// The app image (built by dropship): docker://HOST/REPO[:TAG|@DIGEST] or oci:DIR[:TAG].
+    #[arg(value_name = "IMAGE")]
+    pub from: String,
+    /// The new stack image: docker://HOST/REPO[:TAG|@DIGEST] or oci:DIR[:TAG].
+    #[arg(long, env = "DROPSHIP_STACK")]
+    pub stack: String,
+    /// Where the rebased image goes (default: IMAGE's repository and tag).
+    #[arg(long = "image", value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Rebase onto a stack of another name (CF_STACK), OS or architecture.
+    #[arg(long)]
+    pub force: bool,
+    /// Credentials for the stack's registry only (else DROPSHIP_STACK_REGISTRY_USER/PASSWORD,
+    /// else auth.json and docker config.json); --creds are never sent there.
+    #[arg(long, value_name = "USER:PASS")]
+    pub stack_creds: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -14,6 +14,12 @@ Examples:
       --image docker://registry.local/apps/app:1 --buildpack nodejs --memory 512M --manifests k8s/
   dropship build ./app --stack oci:stacks:busybox --image oci:out:app --json";
 
+pub const REBASE: &str = "\
+Examples:
+  dropship rebase docker://registry.local/apps/shop:1 --stack docker://registry.local/stacks/cflinuxfs4:patched
+  dropship rebase oci:out:app --stack oci:stacks:busybox-2 --image oci:out:app-2 --json
+  dropship rebase docker://registry.local/apps/shop:1 --stack docker://registry.local/stacks/jammy --force";
+
 pub const SERVE: &str = "\
 Examples:
   dropship serve --stack docker://registry.local/stacks/cflinuxfs4 --token s3cret

@@ -1,5 +1,5 @@
 //! Command-line definitions (clap) and their translation into library calls: the flags in
-//! `args.rs`, one file per command (`build.rs`, `serve.rs`, `stacks.rs`, `push/`), and here
+//! `args.rs`, one file per command (`build.rs`, `serve.rs`, `stacks.rs`, `push/`, `rebase.rs`), and here
 //! what they share (sizes, paths, registry options, defaults).
 
 mod args;
@@ -9,6 +9,7 @@ pub mod logging;
 pub mod manifest;
 pub mod meta;
 pub mod push;
+pub mod rebase;
 pub mod report;
 mod serve;
 pub mod stacks;

@@ -3,6 +3,7 @@
 
 pub(crate) mod canonical;
 pub(crate) mod media;
+pub mod rebase;
 pub mod stack;
 
 use crate::layer::{hash::sha256_digest, LayerBlob};
@@ -18,6 +19,12 @@ pub const LAUNCHER: &str = include_str!("launch.sh");
 pub const LAUNCHER_PATH: &str = "lifecycle/launch";
 pub const APP_DIR: &str = "/home/vcap/app";
 pub const DEFAULT_PORT: u16 = 8080;
+/// How many of an image's layers are its stack's (the rest are the app's): what `rebase`
+/// replaces. Written by every build, like CNB's `runImage.topLayer`.
+pub const STACK_LAYERS_LABEL: &str = "io.dropship.stack.layers";
+pub const TITLE_LABEL: &str = "org.opencontainers.image.title";
+pub const BASE_NAME_LABEL: &str = "org.opencontainers.image.base.name";
+pub const BASE_DIGEST_LABEL: &str = "org.opencontainers.image.base.digest";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -101,6 +108,32 @@ pub struct ImageSpec {
     pub created: String,
 }
 
+/// The stack an image is layered onto, as its labels and annotations name it.
+#[derive(Debug, Clone)]
+pub struct BaseLabels {
+    /// The stack's name (CF_STACK).
+    pub stack: String,
+    /// A pullable reference (`None` for an OCI layout: a path on this machine).
+    pub name: Option<String>,
+    /// The stack's manifest digest.
+    pub digest: String,
+}
+
+impl ImageSpec {
+    /// Names the base in the labels and annotations (the same for a build and a rebase).
+    pub fn set_base(&mut self, base: &BaseLabels) {
+        for m in [&mut self.labels, &mut self.annotations] {
+            match &base.name {
+                Some(name) => m.insert(BASE_NAME_LABEL.into(), name.clone()),
+                None => m.remove(BASE_NAME_LABEL),
+            };
+            m.insert(BASE_DIGEST_LABEL.into(), base.digest.clone());
+        }
+        self.labels
+            .insert(stack::STACK_LABEL.into(), base.stack.clone());
+    }
+}
+
 /// The assembled image: manifest and config bytes are exactly what gets pushed.
 #[derive(Debug, Clone)]
 pub struct BuiltImage {
@@ -174,6 +207,8 @@ fn build_config(
     process.set_exposed_ports(Some(vec![format!("{}/tcp", spec.port)]));
     let mut labels: HashMap<String, String> = process.labels().clone().unwrap_or_default();
     labels.extend(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let stack_layers = base.manifest.layers().len().to_string();
+    labels.insert(STACK_LAYERS_LABEL.to_string(), stack_layers);
     process.set_labels(Some(labels));
     config.set_config(Some(process));
 

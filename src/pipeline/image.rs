@@ -5,7 +5,7 @@ use super::error::BuildError;
 use super::package::DropletBlobs;
 use super::stage::Staged;
 use crate::app::App;
-use crate::image::{self, BuiltImage, ImageSpec, NewLayer};
+use crate::image::{self, BaseLabels, BuiltImage, ImageSpec, NewLayer};
 use crate::layer::fixed_mtime;
 use crate::refs::ImageRef;
 use crate::registry::push::PushBlob;
@@ -76,36 +76,39 @@ fn image_spec(app: &App, stack: &Stack, staged: &Staged, droplet_digest: &str) -
     let r = &staged.result;
     let mut labels = BTreeMap::new();
     let mut annotations = BTreeMap::new();
-    // Only a pullable reference names the base: an OCI layout is a path on this machine, and
-    // would make the same build differ from one host to another.
-    let base_name = match &stack.reference {
-        ImageRef::Registry(r) => Some(r.to_string()),
-        ImageRef::Layout(_) => None,
-    };
     for m in [&mut labels, &mut annotations] {
-        m.insert("org.opencontainers.image.title".into(), app.name.clone());
-        if let Some(name) = &base_name {
-            m.insert("org.opencontainers.image.base.name".into(), name.clone());
-        }
-        let digest = stack.digest().to_string();
-        m.insert("org.opencontainers.image.base.digest".into(), digest);
+        m.insert(image::TITLE_LABEL.into(), app.name.clone());
     }
     let metas = serde_json::to_string(&r.buildpacks).unwrap_or_default();
     for (k, v) in [
         ("io.dropship.droplet.digest", droplet_digest),
         ("io.dropship.start-command", &r.start_command),
         ("io.dropship.detected-buildpack", &r.detected_buildpack),
-        ("io.dropship.stack", &stack.name),
         ("io.dropship.buildpacks", &metas),
     ] {
         labels.insert(k.to_string(), v.to_string());
     }
-    ImageSpec {
+    let mut spec = ImageSpec {
         start_command: r.start_command.clone(),
         labels,
         annotations,
         port: image::DEFAULT_PORT,
         created: image::rfc3339(fixed_mtime()),
+    };
+    spec.set_base(&base_labels(stack));
+    spec
+}
+
+/// How an image names `stack`. Only a pullable reference names the base: an OCI layout is a
+/// path on this machine, and would make the same build differ from one host to another.
+pub fn base_labels(stack: &Stack) -> BaseLabels {
+    BaseLabels {
+        stack: stack.name.clone(),
+        name: match &stack.reference {
+            ImageRef::Registry(r) => Some(r.to_string()),
+            ImageRef::Layout(_) => None,
+        },
+        digest: stack.digest().to_string(),
     }
 }
 

@@ -16,6 +16,7 @@ mod options;
 mod outcome;
 mod package;
 mod publish;
+pub mod rebase;
 mod stack;
 mod stage;
 #[cfg(test)]

@@ -180,6 +180,50 @@ pub fn failure(e: &BuildError) -> BuildFailure {
     BuildFailure::new(kind, e.to_string())
 }
 
+/// Where the image of an app's droplet goes: the embedded registry's repository (tagged with
+/// the droplet's guid), else the configured registry and then the embedded one.
+pub(super) fn targets(state: &Shared, app: &str, droplet_guid: &str) -> Result<Targets, String> {
+    let repo = repository(app);
+    let layout_dir =
+        super::registry::ensure_repository(&state.paths, &repo).map_err(|e| e.to_string())?;
+    let local = ImageRef::Layout(LayoutRef {
+        dir: layout_dir,
+        tag: Some(droplet_guid.to_string()),
+    });
+    Ok(match &state.config.registry.prefix {
+        Some(prefix) => {
+            let remote: RegistryRef = format!(
+                "{}/{}:{droplet_guid}",
+                prefix.trim_end_matches('/'),
+                repo.trim_start_matches("apps/")
+            )
+            .parse()
+            .map_err(|e: crate::refs::RefError| e.to_string())?;
+            Targets {
+                target: ImageRef::Registry(remote),
+                also: vec![local],
+            }
+        }
+        None => Targets {
+            target: local,
+            also: vec![],
+        },
+    })
+}
+
+/// The name a droplet records for its image: the configured registry's, else the embedded
+/// registry's public address.
+pub(super) fn image_name(state: &Shared, app: &str, pushed: &str, digest: &str) -> String {
+    match &state.config.registry.prefix {
+        Some(_) => pushed.to_string(),
+        None => format!(
+            "{}/{}@{digest}",
+            state.config.public_address,
+            repository(app)
+        ),
+    }
+}
+
 fn options(
     state: &Shared,
     build: &Build,
@@ -192,25 +236,7 @@ fn options(
         .stacks
         .get(&build.stack)
         .ok_or("the stack disappeared from the configuration")?;
-    let repo = repository(&app.name);
-    let layout_dir = super::registry::ensure_repository(paths, &repo).map_err(|e| e.to_string())?;
-    let local = ImageRef::Layout(LayoutRef {
-        dir: layout_dir,
-        tag: Some(droplet_guid.to_string()),
-    });
-    let (target, also) = match &cfg.registry.prefix {
-        Some(prefix) => {
-            let remote: RegistryRef = format!(
-                "{}/{}:{droplet_guid}",
-                prefix.trim_end_matches('/'),
-                repo.trim_start_matches("apps/")
-            )
-            .parse()
-            .map_err(|e: crate::refs::RefError| e.to_string())?;
-            (ImageRef::Registry(remote), vec![local])
-        }
-        None => (local, vec![]),
-    };
+    let Targets { target, also } = targets(state, &app.name, droplet_guid)?;
     let stack: ImageRef = stack_ref
         .parse()
         .map_err(|e: crate::refs::RefError| e.to_string())?;
@@ -302,15 +328,7 @@ async fn stage(
         .map_err(|e| failure(&e))?;
     state.metrics.observe(&out, started.elapsed());
     evict_caches(state, log).await;
-    let image = match &state.config.registry.prefix {
-        Some(_) => out.image.clone(),
-        None => format!(
-            "{}/{}@{}",
-            state.config.public_address,
-            repository(&app.name),
-            out.digest
-        ),
-    };
+    let image = image_name(state, &app.name, &out.image, &out.digest);
     lifecycle::pushed(&image, &out.digest);
     let t = store::now();
     Ok(Droplet {

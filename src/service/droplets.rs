@@ -31,6 +31,26 @@ pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
     Ok(Json(json::droplet(&d, &base(&state))))
 }
 
+/// `GET /v3/apps/:guid/droplets/current`: the app's current droplet (CF v3).
+pub async fn current(
+    State(state): State<Shared>,
+    Path(app): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let droplet = state
+        .db
+        .call(move |c| {
+            let Some(a) = store::get_app(c, &app)? else {
+                return Ok(Err(ApiError::not_found("App")));
+            };
+            let Some(guid) = a.current_droplet else {
+                return Ok(Err(ApiError::not_found("Droplet")));
+            };
+            Ok(store::get_droplet(c, &guid)?.ok_or_else(|| ApiError::not_found("Droplet")))
+        })
+        .await??;
+    Ok(Json(json::droplet(&droplet, &base(&state))))
+}
+
 pub async fn download(
     State(state): State<Shared>,
     Path(guid): Path<String>,

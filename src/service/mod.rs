@@ -20,6 +20,7 @@ pub(crate) mod metrics;
 pub(crate) mod packages;
 pub(crate) mod paging;
 pub(crate) mod processes;
+pub(crate) mod refresh;
 pub(crate) mod registry;
 mod resource_entry;
 pub mod resource_list;
@@ -116,6 +117,7 @@ pub fn router(state: Shared) -> Router {
             "/v3/apps/{guid}/relationships/current_droplet",
             patch(apps::set_current_droplet),
         )
+        .route("/v3/apps/{guid}/droplets/current", get(droplets::current))
         .route("/v3/apps/{guid}/processes", get(processes::list_for_app))
         .route(
             "/v3/apps/{guid}/processes/{kind}",
@@ -144,6 +146,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/droplets/{guid}", get(droplets::show))
         .route("/v3/droplets/{guid}/download", get(droplets::download))
         .route("/v3/droplets/{guid}/kubernetes", get(droplets::kubernetes))
+        .route("/v3/stacks/{name}/actions/refresh", post(refresh::refresh))
         .route("/v2/", get(registry::base))
         .route("/v2/{*path}", get(registry::dispatch))
         .fallback(|| async { error::ApiError::unknown_request() })
@@ -165,6 +168,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = bind(config.listen).await?;
     let state = open(config).await?;
     started(&state.config, &state.paths);
+    // A stack whose reference moved while the service was down: its apps are rebased now.
+    tokio::spawn(refresh::refresh_all(state.clone()));
     let header_timeout = state.config.header_timeout;
     listen::serve(listener, router(state), header_timeout, stop_signal()).await;
     tracing::info!("stopped");

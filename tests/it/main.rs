@@ -12,6 +12,7 @@ mod hostile_buildpacks;
 mod hostile_stacks;
 mod hostile_zips;
 mod language_apps;
+mod rebase;
 mod registry_auth;
 mod registry_faults;
 mod service_bounds;
