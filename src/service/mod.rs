@@ -5,6 +5,7 @@ pub(crate) mod access;
 pub(crate) mod apps;
 pub(crate) mod auth;
 pub(crate) mod body;
+pub(crate) mod buildpacks;
 pub(crate) mod builds;
 pub mod config;
 pub(crate) mod content;
@@ -105,6 +106,8 @@ pub fn router(state: Shared) -> Router {
             get(apps::show).patch(apps::update).delete(jobs::delete_app),
         )
         .route("/v3/jobs/{guid}", get(jobs::show))
+        .route("/v3/buildpacks", get(buildpacks::list))
+        .route("/v3/buildpacks/{guid}", get(buildpacks::show))
         .route(
             "/v3/apps/{guid}/cache",
             axum::routing::delete(apps::delete_cache),

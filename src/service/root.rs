@@ -46,6 +46,7 @@ pub async fn v3(State(state): State<Shared>) -> Json<Value> {
         ("self", ""),
         ("apps", "/apps"),
         ("builds", "/builds"),
+        ("buildpacks", "/buildpacks"),
         ("droplets", "/droplets"),
         ("packages", "/packages"),
         ("resource_matches", "/resource_matches"),

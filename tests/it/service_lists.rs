@@ -5,7 +5,7 @@
 
 use crate::support::api::*;
 use crate::support::client::Client;
-use crate::support::InProcess;
+use crate::support::{project_dir, InProcess};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -223,4 +223,32 @@ async fn discovery_from_the_root_and_v2_is_the_registry() {
     );
     let (s, _) = api.get("/v2/").await;
     assert_eq!(s, 200, "the registry's base endpoint");
+}
+
+/// In process: the admin buildpacks in the `order` file's order, as positions; by name; by GUID.
+#[tokio::test(flavor = "multi_thread")]
+async fn buildpacks_are_listed_in_detection_order() {
+    let api = InProcess::start("").await;
+    let order = std::fs::read_to_string(project_dir().join("buildpacks/order")).unwrap();
+    let want: Vec<&str> = order
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let (s, v) = api.get("/v3/buildpacks?order_by=position").await;
+    assert_eq!(s, 200, "{v}");
+    let got: Vec<(&str, u64)> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap(), b["position"].as_u64().unwrap()))
+        .collect();
+    let expected: Vec<(&str, u64)> = want.iter().zip(1..).map(|(n, p)| (*n, p)).collect();
+    assert_eq!(got, expected, "{v}");
+    let (_, one) = api.get("/v3/buildpacks?names=binary").await;
+    assert_eq!(one["pagination"]["total_results"], 1, "{one}");
+    let guid = one["resources"][0]["guid"].as_str().unwrap();
+    let (s, b) = api.get(&format!("/v3/buildpacks/{guid}")).await;
+    assert_eq!((s, &b["name"]), (200, &json!("binary")), "{b}");
+    assert_eq!(api.get("/v3/buildpacks/nope").await.0, 404);
 }
