@@ -29,6 +29,7 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
         "metadata": metadata(),
         "links": {
             "self": href(base, &format!("/v3/apps/{}", a.guid)),
+            "space": href(base, &format!("/v3/spaces/{SPACE_GUID}")),
             "processes": href(base, &format!("/v3/apps/{}/processes", a.guid)),
             "packages": href(base, &format!("/v3/apps/{}/packages", a.guid)),
             "droplets": href(base, &format!("/v3/apps/{}/droplets", a.guid)),

@@ -27,6 +27,7 @@ mod resource_entry;
 pub mod resource_list;
 pub(crate) mod resources;
 pub(crate) mod root;
+pub(crate) mod spaces;
 pub(crate) mod stacks;
 pub(crate) mod upload;
 pub(crate) mod validate;
@@ -106,6 +107,10 @@ pub fn router(state: Shared) -> Router {
             get(apps::show).patch(apps::update).delete(jobs::delete_app),
         )
         .route("/v3/jobs/{guid}", get(jobs::show))
+        .route("/v3/organizations", get(spaces::orgs))
+        .route("/v3/organizations/{guid}", get(spaces::show_org))
+        .route("/v3/spaces", get(spaces::spaces))
+        .route("/v3/spaces/{guid}", get(spaces::show_space))
         .route("/v3/buildpacks", get(buildpacks::list))
         .route("/v3/buildpacks/{guid}", get(buildpacks::show))
         .route(

@@ -51,6 +51,8 @@ pub async fn v3(State(state): State<Shared>) -> Json<Value> {
         ("packages", "/packages"),
         ("resource_matches", "/resource_matches"),
         ("info", "/info"),
+        ("organizations", "/organizations"),
+        ("spaces", "/spaces"),
     ]
     .into_iter()
     .map(|(k, p)| (k.to_string(), href(&b, &format!("/v3{p}"))))

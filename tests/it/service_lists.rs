@@ -252,3 +252,32 @@ async fn buildpacks_are_listed_in_detection_order() {
     assert_eq!((s, &b["name"]), (200, &json!("binary")), "{b}");
     assert_eq!(api.get("/v3/buildpacks/nope").await.0, 404);
 }
+
+/// In process: the one org and space, found by name as a client targets them, and linked from
+/// each other and from the apps.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_org_and_one_space_hold_every_app() {
+    let api = InProcess::start("").await;
+    let app = api.app("spaced").await;
+    let (_, orgs) = api.get("/v3/organizations?names=dropship").await;
+    assert_eq!(orgs["pagination"]["total_results"], 1, "{orgs}");
+    let org = orgs["resources"][0]["guid"].as_str().unwrap().to_string();
+    let (_, spaces) = api
+        .get(&format!(
+            "/v3/spaces?names=dropship&organization_guids={org}"
+        ))
+        .await;
+    assert_eq!(spaces["pagination"]["total_results"], 1, "{spaces}");
+    let space = spaces["resources"][0]["guid"].as_str().unwrap().to_string();
+    let (_, none) = api.get("/v3/spaces?names=other").await;
+    assert_eq!(none["pagination"]["total_results"], 0, "{none}");
+    let (_, a) = api.get(&format!("/v3/apps/{app}")).await;
+    assert_eq!(a["relationships"]["space"]["data"]["guid"], json!(space));
+    let (_, listed) = api.get(&format!("/v3/apps?space_guids={space}")).await;
+    assert_eq!(listed["pagination"]["total_results"], 1, "{listed}");
+    let (_, elsewhere) = api.get("/v3/apps?space_guids=another-space").await;
+    assert_eq!(elsewhere["pagination"]["total_results"], 0, "{elsewhere}");
+    assert_eq!(api.get(&format!("/v3/spaces/{space}")).await.0, 200);
+    assert_eq!(api.get(&format!("/v3/organizations/{org}")).await.0, 200);
+    assert_eq!(api.get("/v3/spaces/nope").await.0, 404);
+}
