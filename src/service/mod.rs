@@ -28,6 +28,7 @@ pub mod resource_list;
 pub(crate) mod resources;
 pub(crate) mod root;
 pub(crate) mod spaces;
+pub(crate) mod stack_list;
 pub(crate) mod stacks;
 pub(crate) mod upload;
 pub(crate) mod validate;
@@ -154,6 +155,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/droplets/{guid}", get(droplets::show))
         .route("/v3/droplets/{guid}/download", get(droplets::download))
         .route("/v3/droplets/{guid}/kubernetes", get(droplets::kubernetes))
+        .route("/v3/stacks", get(stack_list::list))
+        .route("/v3/stacks/{guid}", get(stack_list::show))
         .route("/v3/stacks/{name}/actions/refresh", post(refresh::refresh))
         .route("/v2/", get(registry::base))
         .route("/v2/{*path}", get(registry::dispatch))

@@ -53,6 +53,7 @@ pub async fn v3(State(state): State<Shared>) -> Json<Value> {
         ("info", "/info"),
         ("organizations", "/organizations"),
         ("spaces", "/spaces"),
+        ("stacks", "/stacks"),
     ]
     .into_iter()
     .map(|(k, p)| (k.to_string(), href(&b, &format!("/v3{p}"))))

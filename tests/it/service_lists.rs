@@ -281,3 +281,26 @@ async fn one_org_and_one_space_hold_every_app() {
     assert_eq!(api.get(&format!("/v3/organizations/{org}")).await.0, 200);
     assert_eq!(api.get("/v3/spaces/nope").await.0, 404);
 }
+
+/// In process: the configured stacks (the default one marked), by name and GUID.
+#[tokio::test(flavor = "multi_thread")]
+async fn stacks_are_listed_with_the_default_marked() {
+    let api = InProcess::start("").await;
+    let (s, v) = api.get("/v3/stacks").await;
+    assert_eq!(s, 200, "{v}");
+    let stacks = v["resources"].as_array().unwrap();
+    assert_eq!(stacks.len(), 1, "the zero-configuration stack: {v}");
+    let st = &stacks[0];
+    assert_eq!(
+        (&st["name"], &st["default"]),
+        (&json!("busybox"), &json!(true)),
+        "{v}"
+    );
+    let (_, by_name) = api.get("/v3/stacks?names=busybox&default=true").await;
+    assert_eq!(by_name["pagination"]["total_results"], 1, "{by_name}");
+    let (s, one) = api
+        .get(&format!("/v3/stacks/{}", st["guid"].as_str().unwrap()))
+        .await;
+    assert_eq!((s, &one["name"]), (200, &json!("busybox")), "{one}");
+    assert_eq!(api.get("/v3/stacks/nope").await.0, 404);
+}
