@@ -137,6 +137,7 @@ pub fn router(state: Shared) -> Router {
             post(processes::scale_for_app),
         )
         .route("/v3/processes/{guid}", get(processes::show))
+        .route("/v3/processes/{guid}/stats", get(processes::stats))
         .route("/v3/processes/{guid}/actions/scale", post(processes::scale))
         .route("/v3/apps/{guid}/packages", get(lists::packages))
         .route("/v3/apps/{guid}/builds", get(lists::builds))

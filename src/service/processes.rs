@@ -56,6 +56,7 @@ fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> Val
         "updated_at": app.updated_at,
         "links": {
             "self": href(format!("/v3/processes/{guid}")),
+            "stats": href(format!("/v3/processes/{guid}/stats")),
             "scale": {"href": format!("{base}/v3/processes/{guid}/actions/scale"), "method": "POST"},
             "app": href(format!("/v3/apps/{}", app.guid)),
         },
@@ -131,6 +132,37 @@ pub async fn show_for_app(
         command.as_deref(),
         &base(&state),
     )))
+}
+
+/// `GET /v3/processes/:guid/stats`: one entry per desired instance. dropship emits the
+/// Kubernetes objects and does not watch the cluster, so the state is the desired one: STARTING
+/// with a current droplet, DOWN without; `details` says so.
+pub async fn stats(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (app, kind, _) = find(&state, guid).await?;
+    let up = app.current_droplet.is_some();
+    let details = "the desired state: dropship emits the Kubernetes objects; the cluster runs them";
+    let resources: Vec<Value> = (0..app.instances)
+        .map(|index| {
+            json!({
+                "type": kind,
+                "index": index,
+                "state": if up { "STARTING" } else { "DOWN" },
+                "usage": {},
+                "host": null,
+                "instance_ports": [],
+                "uptime": 0,
+                "mem_quota": u64::from(app.memory_mb) << 20,
+                "disk_quota": u64::from(app.disk_mb) << 20,
+                "fds_quota": 16384,
+                "isolation_segment": null,
+                "details": details,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "resources": resources })))
 }
 
 pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {

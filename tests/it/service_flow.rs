@@ -774,6 +774,16 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         worker["instances"], 3,
         "the worker runs with web's scale: {worker}"
     );
+    let (s, stats) = api.get(&format!("/v3/processes/{app}/stats")).await;
+    assert_eq!(s, 200, "{stats}");
+    let instances = stats["resources"].as_array().unwrap();
+    assert_eq!(instances.len(), 3, "one per desired instance: {stats}");
+    assert_eq!(instances[2]["index"], 2);
+    assert_eq!(
+        instances[0]["state"], "STARTING",
+        "a current droplet: {stats}"
+    );
+    assert_eq!(instances[0]["mem_quota"], 256u64 << 20);
 
     let (_, _, list) = api
         .text(
