@@ -266,6 +266,34 @@ pub async fn show_env(
     Ok(Json(env_json(&state, &guid, &app.env)))
 }
 
+/// `GET /v3/apps/:guid/env`: the app's variables and what Cloud Foundry adds to them
+/// (`VCAP_APPLICATION`; no service bindings, so `VCAP_SERVICES` is empty).
+pub async fn show_full_env(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let app = state
+        .db
+        .call(move |c| store::get_app(c, &guid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let org = crate::app::DEFAULT_SPACE_ORG;
+    let vcap = serde_json::json!({
+        "application_id": app.guid, "application_name": app.name, "name": app.name,
+        "space_id": json::SPACE_GUID, "space_name": org,
+        "organization_id": json::ORG_GUID, "organization_name": org,
+        "limits": {"mem": app.memory_mb, "disk": app.disk_mb, "fds": 16384},
+        "application_uris": [], "uris": [],
+    });
+    Ok(Json(serde_json::json!({
+        "staging_env_json": {},
+        "running_env_json": {},
+        "environment_variables": app.env,
+        "system_env_json": {"VCAP_SERVICES": {}},
+        "application_env_json": {"VCAP_APPLICATION": vcap},
+    })))
+}
+
 /// `PATCH /v3/apps/:guid/environment_variables`: `{"var": {NAME: value}}` sets (checked as at
 /// creation), `{"var": {NAME: null}}` removes; the others are kept (as Cloud Controller).
 pub async fn update_env(

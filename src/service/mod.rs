@@ -107,6 +107,7 @@ pub fn router(state: Shared) -> Router {
             "/v3/apps/{guid}",
             get(apps::show).patch(apps::update).delete(jobs::delete_app),
         )
+        .route("/v3/apps/{guid}/env", get(apps::show_full_env))
         .route("/v3/jobs/{guid}", get(jobs::show))
         .route("/v3/organizations", get(spaces::orgs))
         .route("/v3/organizations/{guid}", get(spaces::show_org))

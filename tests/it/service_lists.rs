@@ -304,3 +304,23 @@ async fn stacks_are_listed_with_the_default_marked() {
     assert_eq!((s, &one["name"]), (200, &json!("busybox")), "{one}");
     assert_eq!(api.get("/v3/stacks/nope").await.0, 404);
 }
+
+/// In process: `GET /v3/apps/:guid/env` holds the app's variables and CF's VCAP_APPLICATION.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_env_endpoint_holds_vcap_application() {
+    let api = InProcess::start("").await;
+    let body = json!({"name": "envy", "environment_variables": {"GREETING": "hi"}});
+    let (s, app) = api.post_json("/v3/apps", &body).await;
+    assert_eq!(s, 201, "{app}");
+    let guid = app["guid"].as_str().unwrap();
+    let (s, env) = api.get(&format!("/v3/apps/{guid}/env")).await;
+    assert_eq!(s, 200, "{env}");
+    assert_eq!(env["environment_variables"]["GREETING"], "hi");
+    let vcap = &env["application_env_json"]["VCAP_APPLICATION"];
+    assert_eq!(
+        (&vcap["application_id"], &vcap["name"]),
+        (&json!(guid), &json!("envy"))
+    );
+    assert_eq!(vcap["limits"]["mem"], 1024, "{env}");
+    assert_eq!(api.get("/v3/apps/nope/env").await.0, 404);
+}
