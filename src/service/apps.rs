@@ -4,7 +4,7 @@ use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
 use super::{json, Shared};
 use crate::k8s::HealthCheck;
-use crate::store::{self, App};
+use crate::store::{self, App, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -68,6 +68,7 @@ pub async fn create(
         memory_mb: 1024,
         disk_mb: 1024,
         health_check: HealthCheck::Port,
+        state: AppState::Stopped,
         created_at: t.clone(),
         updated_at: t,
     };

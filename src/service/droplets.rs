@@ -87,8 +87,16 @@ pub async fn kubernetes(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (d, app) = get(&state, guid).await?;
+    objects(&d, &app, app.instances, &headers)
+}
+
+/// The Kubernetes objects of `app` running droplet `d` with `instances` replicas, as YAML or,
+/// when `headers` accept it, JSON.
+pub fn objects(d: &Droplet, app: &App, instances: u32, headers: &HeaderMap) -> ApiResult<Response> {
+    let mut settings = super::apps::settings(app);
+    settings.instances = instances;
     // Every process type of the droplet (stored with each droplet since the first schema).
-    let spec = AppSpec::for_app(&super::apps::settings(&app), &d.image, &d.process_types);
+    let spec = AppSpec::for_app(&settings, &d.image, &d.process_types);
     let manifests = k8s::manifests(&spec).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let json = headers
         .get(header::ACCEPT)

@@ -21,7 +21,7 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
     json!({
         "guid": a.guid,
         "name": a.name,
-        "state": if a.current_droplet.is_some() { "STARTED" } else { "STOPPED" },
+        "state": a.state,
         "created_at": a.created_at,
         "updated_at": a.updated_at,
         "lifecycle": {"type": "buildpack", "data": {"buildpacks": [], "stack": stack}},

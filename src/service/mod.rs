@@ -2,6 +2,7 @@
 //! pipeline as the CLI, staging logs, and a read-only OCI registry endpoint for the images.
 
 pub(crate) mod access;
+pub(crate) mod app_actions;
 pub(crate) mod apps;
 pub(crate) mod auth;
 pub(crate) mod body;
@@ -108,6 +109,13 @@ pub fn router(state: Shared) -> Router {
             get(apps::show).patch(apps::update).delete(jobs::delete_app),
         )
         .route("/v3/apps/{guid}/env", get(apps::show_full_env))
+        .route("/v3/apps/{guid}/actions/start", post(app_actions::start))
+        .route("/v3/apps/{guid}/actions/stop", post(app_actions::stop))
+        .route(
+            "/v3/apps/{guid}/actions/restart",
+            post(app_actions::restart),
+        )
+        .route("/v3/apps/{guid}/kubernetes", get(app_actions::kubernetes))
         .route("/v3/jobs/{guid}", get(jobs::show))
         .route("/v3/organizations", get(spaces::orgs))
         .route("/v3/organizations/{guid}", get(spaces::show_org))

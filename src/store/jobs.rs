@@ -170,6 +170,7 @@ mod tests {
             memory_mb: 64,
             disk_mb: 64,
             health_check: HealthCheck::Port,
+            state: crate::store::AppState::Stopped,
             created_at: now(),
             updated_at: now(),
         };

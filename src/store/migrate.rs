@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, Transaction};
 type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[Step] = &[failure_kind, jobs];
+const STEPS: &[Step] = &[failure_kind, jobs, app_state];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     let done: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -51,6 +51,16 @@ fn jobs(tx: &Transaction<'_>) -> Result<(), StoreError> {
         "CREATE TABLE jobs (
             guid TEXT PRIMARY KEY, operation TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
             created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    )?;
+    Ok(())
+}
+
+/// 3: `apps.state`, the desired state (STARTED or STOPPED). Before, an app with a current
+/// droplet counted as started: it stays so.
+fn app_state(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE apps ADD COLUMN state TEXT NOT NULL DEFAULT 'STOPPED';
+         UPDATE apps SET state = 'STARTED' WHERE current_droplet IS NOT NULL",
     )?;
     Ok(())
 }

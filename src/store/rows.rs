@@ -1,7 +1,7 @@
 //! The rows: apps, packages, builds, droplets; reads, inserts and the state changes they go
 //! through.
 
-use super::{now, one, BuildState, PackageState, StoreError};
+use super::{now, one, AppState, BuildState, PackageState, StoreError};
 use crate::failure::{BuildFailure, FailureKind};
 use crate::k8s::HealthCheck;
 use rusqlite::{params, Connection, Row};
@@ -17,6 +17,7 @@ pub struct App {
     pub memory_mb: u32,
     pub disk_mb: u32,
     pub health_check: HealthCheck,
+    pub state: AppState,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -80,6 +81,7 @@ fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
         memory_mb: r.get("memory_mb")?,
         disk_mb: r.get("disk_mb")?,
         health_check: r.get("health_check")?,
+        state: r.get("state")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -142,7 +144,7 @@ fn droplet_row(r: &Row<'_>) -> rusqlite::Result<Droplet> {
 pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO apps (guid, name, env, current_droplet, instances, memory_mb, disk_mb,
-         health_check, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+         health_check, state, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         params![
             a.guid,
             a.name,
@@ -152,6 +154,7 @@ pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
             a.memory_mb,
             a.disk_mb,
             a.health_check,
+            a.state,
             a.created_at,
             a.updated_at
         ],
@@ -199,6 +202,15 @@ pub fn set_app_env(
             serde_json::to_string(env).expect("json"),
             super::now()
         ],
+    )?;
+    Ok(())
+}
+
+/// Sets the app's desired state.
+pub fn set_app_state(c: &Connection, guid: &str, state: AppState) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE apps SET state = ?2, updated_at = ?3 WHERE guid = ?1",
+        params![guid, state, now()],
     )?;
     Ok(())
 }
@@ -481,6 +493,7 @@ mod tests {
             memory_mb: 512,
             disk_mb: 1024,
             health_check: HealthCheck::Port,
+            state: AppState::Stopped,
             created_at: t.clone(),
             updated_at: t.clone(),
         };

@@ -78,6 +78,32 @@ impl PackageState {
     }
 }
 
+/// An app's desired state: STARTED runs its current droplet (the Kubernetes objects served for
+/// the app have its instances), STOPPED does not (their replicas are 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AppState {
+    Started,
+    Stopped,
+}
+
+impl AppState {
+    pub const ALL: [AppState; 2] = [AppState::Started, AppState::Stopped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppState::Started => "STARTED",
+            AppState::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl std::fmt::Display for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A job's state (CF's `/v3/jobs`): the work of an asynchronous request such as an app's
 /// deletion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -163,6 +189,9 @@ text_column!(BuildState, "build state", |s| {
 });
 text_column!(PackageState, "package state", |s| {
     PackageState::ALL.into_iter().find(|p| p.as_str() == s)
+});
+text_column!(AppState, "app state", |s| {
+    AppState::ALL.into_iter().find(|a| a.as_str() == s)
 });
 text_column!(JobState, "job state", |s| {
     JobState::ALL.into_iter().find(|j| j.as_str() == s)

@@ -110,9 +110,23 @@ fn an_old_database_is_migrated_and_keeps_its_builds() {
         )
         .unwrap();
     }
+    for (guid, name, droplet) in [("a1", "running", Some("d1")), ("a2", "new", None)] {
+        old.execute(
+            "INSERT INTO apps (guid, name, current_droplet, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 't', 't')",
+            rusqlite::params![guid, name, droplet],
+        )
+        .unwrap();
+    }
     drop(old);
     let db = Db::open(&path).unwrap();
     let c = db.conn.lock().unwrap();
+    // An app with a current droplet counted as started: it still does.
+    let state = |g: &str| store::get_app(&c, g).unwrap().unwrap().state;
+    assert_eq!(
+        (state("a1"), state("a2")),
+        (AppState::Started, AppState::Stopped)
+    );
     let failure = |g: &str| store::get_build(&c, g).unwrap().unwrap().failure;
     assert_eq!(
         failure("b1"),
@@ -126,7 +140,7 @@ fn an_old_database_is_migrated_and_keeps_its_builds() {
     let v: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 1);
+    assert_eq!(v, 3);
     drop(c);
     Db::open(&path).expect("opening again migrates nothing twice");
 }

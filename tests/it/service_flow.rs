@@ -139,8 +139,44 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    // Started and stopped as CF does: the app's objects follow (0 replicas when stopped).
     let (_, a) = api.get(&format!("/v3/apps/{app}")).await;
-    assert_eq!(a["state"], "STARTED", "{a}");
+    assert_eq!(
+        a["state"], "STOPPED",
+        "a droplet alone does not start it: {a}"
+    );
+    let replicas = |list: &str| -> Value {
+        let list: Value = serde_json::from_str(list).unwrap();
+        list["items"][0]["spec"]["replicas"].clone()
+    };
+    let objects = format!("/v3/apps/{app}/kubernetes");
+    let (_, _, stopped) = api.text(&objects, Some("application/json")).await;
+    assert_eq!(replicas(&stopped), 0, "{stopped}");
+    let (s, a) = api
+        .post_json(&format!("/v3/apps/{app}/actions/start"), &json!({}))
+        .await;
+    assert_eq!((s, &a["state"]), (200, &json!("STARTED")), "{a}");
+    let (_, _, started) = api.text(&objects, Some("application/json")).await;
+    assert_eq!(replicas(&started), 1, "{started}");
+    let (s, a) = api
+        .post_json(&format!("/v3/apps/{app}/actions/stop"), &json!({}))
+        .await;
+    assert_eq!((s, &a["state"]), (200, &json!("STOPPED")), "{a}");
+    let (s, a) = api
+        .post_json(&format!("/v3/apps/{app}/actions/restart"), &json!({}))
+        .await;
+    assert_eq!((s, &a["state"]), (200, &json!("STARTED")), "{a}");
+    let other = api.app("never-staged").await;
+    let (s, e) = api
+        .post_json(&format!("/v3/apps/{other}/actions/start"), &json!({}))
+        .await;
+    assert_eq!(s, 422, "no droplet to start: {e}");
+    assert_eq!(
+        api.text(&format!("/v3/apps/{other}/kubernetes"), None)
+            .await
+            .0,
+        404
+    );
 
     // Pulled from the embedded registry by independent tools, and run.
     let by_digest = format!("docker://{image}");

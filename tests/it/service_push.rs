@@ -469,6 +469,14 @@ fn push_scales_the_web_process_from_flags_and_manifest() {
     }
     let apps = get_json(&svc, "/v3/apps?names=scaled", None);
     let guid = apps["resources"][0]["guid"].as_str().unwrap().to_string();
+    // As cf push: the droplet is the app's current one and the app is started.
+    assert_eq!(apps["resources"][0]["state"], "STARTED", "{apps}");
+    let current = get_json(&svc, &format!("/v3/apps/{guid}/droplets/current"), None);
+    assert_eq!(
+        current["image"].as_str(),
+        Some(stdout(&o).as_str()),
+        "{current}"
+    );
     let web = get_json(&svc, &format!("/v3/apps/{guid}/processes/web"), None);
     let scale = (&web["instances"], &web["memory_in_mb"], &web["disk_in_mb"]);
     assert_eq!(scale, (&3.into(), &192.into(), &256.into()), "{web}");

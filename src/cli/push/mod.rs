@@ -14,7 +14,8 @@
 //! 6. Wait for the package to be READY.
 //! 7. `POST /v3/builds`; the staging log is streamed live to stderr
 //!    (`GET /v3/builds/:guid/logs?follow=true`), then the build is polled until it ends.
-//! 8. STAGED: the droplet's image (by digest) on stdout. FAILED: the error on stderr and the
+//! 8. STAGED: the droplet becomes the app's current one and the app is started (as cf push
+//!    does); the droplet's image (by digest) on stdout. FAILED: the error on stderr and the
 //!    exit code of the failure's kind (Cloud Foundry's builder: 222 no buildpack detected, 223
 //!    compile, 224 release, 225 supply, 226 finalize, 124 staging timeout, else 1).
 //!

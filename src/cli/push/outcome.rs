@@ -85,6 +85,13 @@ pub(super) async fn report(api: &Api, build: &BuildView, made: Made, as_json: bo
         .guid;
     let d = api.get(&format!("/v3/droplets/{droplet}")).await?;
     let image = str_field(&d, "image")?;
+    // As cf push: the new droplet becomes the app's current one, and the app is started.
+    let current = format!("/v3/apps/{}/relationships/current_droplet", made.app);
+    let body = json!({"data": {"guid": droplet}});
+    api.send_json(reqwest::Method::PATCH, &current, body)
+        .await?;
+    api.post(&format!("/v3/apps/{}/actions/start", made.app), json!({}))
+        .await?;
     if as_json {
         let out = json!({
             "app": made.app, "package": made.package, "build": made.build,
