@@ -14,7 +14,7 @@
 //! byte entropy is looked at first: an incompressible block is stored (deflate level 0, memory
 //! speed). That depends on the bytes alone too.
 //!
-//! Memory: at most `2 × threads` blocks in flight (input and output), whatever the input size.
+//! Memory: at most `IN_FLIGHT_PER_THREAD × threads` blocks in flight (input and output), whatever the input size.
 
 use flate2::{Compress, Compression, FlushCompress};
 use std::collections::VecDeque;
@@ -30,6 +30,9 @@ const WINDOW: usize = 32 * 1024;
 /// Bits of entropy per byte above which a block is stored rather than compressed. Random data
 /// measures ~7.999; compressed formats ~7.99+; text and code 4.5-6; executables ~6.
 const STORE_ABOVE_BITS: f64 = 7.97;
+/// Blocks queued or being deflated, per worker: enough that the workers never wait for the
+/// writing thread to be scheduled on a busy machine.
+const IN_FLIGHT_PER_THREAD: usize = 4;
 /// A final, empty deflate block with fixed codes: ends the stream after the sync-flushed blocks.
 const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
 
@@ -101,7 +104,7 @@ struct Pool {
 
 impl Pool {
     fn start(threads: usize, level: Compression) -> io::Result<Pool> {
-        let (tx, rx) = mpsc::sync_channel::<Job>(threads);
+        let (tx, rx) = mpsc::sync_channel::<Job>(IN_FLIGHT_PER_THREAD * threads);
         let rx = Arc::new(Mutex::new(rx));
         let mut workers = Vec::with_capacity(threads);
         for i in 0..threads {
@@ -211,7 +214,7 @@ impl<W: Write> GzWriter<W> {
         if self.pool.is_none() {
             self.pool = Some(Pool::start(self.threads, self.level)?);
         }
-        while self.in_flight.len() >= 2 * self.threads {
+        while self.in_flight.len() >= IN_FLIGHT_PER_THREAD * self.threads {
             self.write_oldest()?;
         }
         let (reply, rx) = mpsc::sync_channel(1);
