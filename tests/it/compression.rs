@@ -61,10 +61,15 @@ fn a_zstd_image_on_a_zstd_stack_is_pulled_and_run_by_podman() {
 
     let target = format!("docker://{}/apps/zsite:v1", reg.host());
     let app = site(&tmp.path().join("zsite"));
+    // A stack cache of its own: the shared one may hold this rootfs unpacked from the gzip
+    // layers already (the same content).
+    let cache = tmp.path().join("stack-cache");
     let b = build_json(&[
         &app,
         "--stack",
         &stack,
+        "--stack-cache",
+        cache.to_str().unwrap(),
         "--image",
         &target,
         "--compression",
