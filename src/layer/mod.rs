@@ -22,6 +22,14 @@ pub fn fixed_mtime() -> u64 {
         .unwrap_or(1)
 }
 
+/// Packs the tree at `src` as an app layer (under `home/vcap/`, as the droplet layer is
+/// packed) compressed with `codec`: what `bench` times against `tar | pigz` on the same tree.
+pub fn pack_dir(src: &Path, blob_dir: &Path, codec: Codec) -> io::Result<LayerBlob> {
+    let mut w = LayerWriter::with_codec(blob_dir, codec)?;
+    tree::append_tree(w.tar(), src, &tree::TreeOptions::app("home/vcap/"))?;
+    w.finish()
+}
+
 /// A finished, compressed blob on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerBlob {
