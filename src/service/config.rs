@@ -423,6 +423,16 @@ mod tests {
     }
 
     #[test]
+    fn compression_is_gzip_unless_the_file_says_zstd() {
+        use crate::layer::Codec;
+        let c = resolve("", Overrides::default()).unwrap();
+        assert_eq!(c.compression, Codec::Gzip);
+        let c = resolve("compression = \"zstd\"", Overrides::default()).unwrap();
+        assert_eq!(c.compression, Codec::Zstd);
+        assert!(toml::from_str::<FileConfig>("compression = \"lz4\"").is_err());
+    }
+
+    #[test]
     fn rejects_unknown_keys_and_bad_values() {
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
         assert!(resolve("staging_timeout = \"soon\"", Overrides::default()).is_err());
