@@ -125,5 +125,8 @@ fn gzip_is_the_default_and_zstd_on_a_docker_stack_is_refused_before_staging() {
         err.contains("Docker schema 2") && err.contains("--compression gzip"),
         "{err}"
     );
-    assert!(!err.contains("staticfile"), "refused before staging: {err}");
+    assert!(
+        !err.contains("==> staging") && !err.contains("Staticfile buildpack"),
+        "refused before staging: {err}"
+    );
 }
