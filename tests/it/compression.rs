@@ -79,6 +79,13 @@ fn a_zstd_image_on_a_zstd_stack_is_pulled_and_run_by_podman() {
     let types = layer_types(&target);
     assert!(types.len() >= 3, "{types:?}");
     assert!(types.iter().all(|t| t == ZSTD_LAYER), "{types:?}");
+    let reported: Vec<_> = b["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["media_type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reported, types, "--json names the layers as pushed");
     assert_eq!(skopeo_inspect(&target, false)["Digest"], b["digest"]);
 
     let podman = Podman::new();
