@@ -137,3 +137,27 @@ fn gzip_is_the_default_and_zstd_on_a_docker_stack_is_refused_before_staging() {
         "refused before staging: {err}"
     );
 }
+
+#[test]
+fn the_service_compresses_with_zstd_when_its_config_says_so() {
+    let tmp = tempdir();
+    let config = tmp.path().join("dropship.toml");
+    std::fs::write(&config, "compression = \"zstd\"\n").unwrap();
+    let svc = Service::start_with(&["--config", config.to_str().unwrap()]);
+    let app = site(&tmp.path().join("zsvc"));
+    let o = Command::new(bin())
+        .args(["push", &app, "--api", &svc.base()])
+        .env_remove("DROPSHIP_API")
+        .env_remove("DROPSHIP_TOKEN")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", text(&o), svc.log());
+    let image = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let types = layer_types(&format!("docker://{image}"));
+    // The zero-config stack's layers, then the launcher and the droplet: ours are zstd.
+    assert!(types.len() >= 3, "{types:?}");
+    assert!(
+        types[types.len() - 2..].iter().all(|t| t == ZSTD_LAYER),
+        "{types:?}"
+    );
+}
