@@ -8,7 +8,7 @@ pub mod fsutil;
 pub mod image;
 pub mod intake;
 pub(crate) mod k8s;
-pub(crate) mod layer;
+pub mod layer;
 pub mod pipeline;
 pub mod refs;
 pub mod registry;

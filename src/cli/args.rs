@@ -197,6 +197,10 @@ pub struct BuildArgs {
     /// Keep the droplet tgz at FILE.
     #[arg(long, value_name = "FILE")]
     pub droplet: Option<PathBuf>,
+    /// How the image's new layers are compressed: gzip (every tool reads it) or zstd (OCI
+    /// `tar+zstd`: smaller and faster; needs an OCI stack). The droplet tgz is always gzip.
+    #[arg(long, value_enum, default_value_t = dropship::pipeline::Codec::Gzip)]
+    pub compression: dropship::pipeline::Codec,
     /// Buildpack cache (/tmp/cache) kept between builds.
     #[arg(long, env = "DROPSHIP_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,

@@ -64,6 +64,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
             },
             manifests_dir: a.manifests.as_deref().map(absolute).transpose()?,
             droplet: a.droplet.as_deref().map(absolute).transpose()?,
+            compression: a.compression,
         },
         cache: CachePolicy {
             dir: a.cache_dir.as_deref().map(absolute).transpose()?,

@@ -4,7 +4,7 @@
 
 use crate::image::{LAUNCHER, LAUNCHER_PATH};
 use crate::layer::tree::{append_bytes, append_parent_dir, append_tree, Owner, TreeOptions};
-use crate::layer::{fixed_mtime, LayerBlob, LayerWriter};
+use crate::layer::{fixed_mtime, Codec, LayerBlob, LayerWriter};
 use std::io;
 use std::path::Path;
 
@@ -35,9 +35,10 @@ pub fn droplet_tgz(droplet: &Path, blob_dir: &Path) -> io::Result<LayerBlob> {
 pub fn droplet_layer(
     droplet: &Path,
     blob_dir: &Path,
+    codec: Codec,
     progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> io::Result<LayerBlob> {
-    let mut w = LayerWriter::create(blob_dir)?;
+    let mut w = LayerWriter::with_codec(blob_dir, codec)?;
     if let Some(p) = progress {
         w.on_progress(p);
     }
@@ -47,8 +48,8 @@ pub fn droplet_layer(
 }
 
 /// The launcher layer: `/lifecycle/launch`, the same bytes for every app.
-pub fn launcher_layer(blob_dir: &Path) -> io::Result<LayerBlob> {
-    let mut w = LayerWriter::create(blob_dir)?;
+pub fn launcher_layer(blob_dir: &Path, codec: Codec) -> io::Result<LayerBlob> {
+    let mut w = LayerWriter::with_codec(blob_dir, codec)?;
     let t = fixed_mtime();
     let dir = LAUNCHER_PATH
         .split('/')
@@ -66,16 +67,17 @@ pub fn launcher_layer(blob_dir: &Path) -> io::Result<LayerBlob> {
     w.finish()
 }
 
-/// The droplet tgz and the droplet layer, written at the same time on two threads; `progress`
-/// follows the layer (both read the same files at about the same pace).
+/// The droplet tgz (always gzip) and the droplet layer (`codec`), written at the same time;
+/// `progress` follows the layer (both read the same files at about the same pace).
 pub fn package(
     droplet: &Path,
     blob_dir: &Path,
+    codec: Codec,
     progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> io::Result<(LayerBlob, LayerBlob)> {
     std::thread::scope(|s| {
         let tgz = s.spawn(|| droplet_tgz(droplet, blob_dir));
-        let layer = droplet_layer(droplet, blob_dir, progress);
+        let layer = droplet_layer(droplet, blob_dir, codec, progress);
         let tgz = tgz
             .join()
             .map_err(|_| io::Error::other("droplet packaging panicked"))?;
@@ -121,7 +123,13 @@ mod tests {
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let w = written.clone();
         let progress = Box::new(move |n| w.store(n, std::sync::atomic::Ordering::Relaxed));
-        let (tgz, layer) = package(&droplet, &d.path().join("blobs"), Some(progress)).unwrap();
+        let (tgz, layer) = package(
+            &droplet,
+            &d.path().join("blobs"),
+            Codec::Gzip,
+            Some(progress),
+        )
+        .unwrap();
         // The progress ends at the layer's whole tar.
         assert_eq!(
             written.load(std::sync::atomic::Ordering::Relaxed),
@@ -138,10 +146,11 @@ mod tests {
         assert_eq!(layer_names[0], ("home/".to_string(), 0));
         assert_eq!(layer_names[1], ("home/vcap/".to_string(), 2000));
         assert!(layer_names.contains(&("home/vcap/app/index.html".into(), 2000)));
-        let (tgz2, layer2) = package(&droplet, &d.path().join("blobs2"), None).unwrap();
+        let (tgz2, layer2) =
+            package(&droplet, &d.path().join("blobs2"), Codec::Gzip, None).unwrap();
         assert_eq!((tgz2.digest, layer2.digest), (tgz.digest, layer.digest));
-        let l1 = launcher_layer(&d.path().join("blobs")).unwrap();
-        let l2 = launcher_layer(&d.path().join("blobs3")).unwrap();
+        let l1 = launcher_layer(&d.path().join("blobs"), Codec::Gzip).unwrap();
+        let l2 = launcher_layer(&d.path().join("blobs3"), Codec::Gzip).unwrap();
         assert_eq!(l1.digest, l2.digest);
         assert_eq!(
             names(&l1),

@@ -36,6 +36,12 @@ pub enum ImageError {
     BadDigest(String),
     #[error("base image config lists {diff_ids} diff_ids for {layers} layers")]
     Inconsistent { diff_ids: usize, layers: usize },
+    #[error(
+        "zstd layers need an OCI base image, and the stack's manifest is Docker schema 2, which \
+         has no zstd layer type: build with --compression gzip, or use a stack in OCI format \
+         (`dropship stack import` writes one; `skopeo copy --format oci` converts)"
+    )]
+    ZstdOnDocker,
     #[error("serializing JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -241,8 +247,11 @@ pub fn build(
 
     let mut all_layers: Vec<Descriptor> = base.manifest.layers().clone();
     for layer in layers {
+        let media_type = flavor
+            .layer(layer.blob.codec)
+            .ok_or(ImageError::ZstdOnDocker)?;
         all_layers.push(Descriptor::new(
-            MediaType::from(flavor.layer_gzip()),
+            MediaType::from(media_type),
             layer.blob.size,
             digest(&layer.blob.digest)?,
         ));

@@ -7,7 +7,7 @@
 use super::stack::STACK_LABEL;
 use super::{build, BaseImage, BaseLabels, BuiltImage, ImageError, ImageSpec, NewLayer};
 use super::{DEFAULT_PORT, STACK_LAYERS_LABEL, TITLE_LABEL};
-use crate::layer::LayerBlob;
+use crate::layer::{Codec, LayerBlob};
 use oci_spec::image::Descriptor;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -126,6 +126,15 @@ fn same_compression(old: &[Descriptor], new: &[Descriptor]) -> Result<(), Rebase
     Ok(())
 }
 
+/// A layer's compression, from its media type (`...+zstd`, else gzip).
+fn codec_of(media_type: &oci_spec::image::MediaType) -> Codec {
+    if media_type.to_string().ends_with("+zstd") {
+        Codec::Zstd
+    } else {
+        Codec::Gzip
+    }
+}
+
 /// The layers after the stack's, with their diff_ids and history lines (a build adds one
 /// history line per layer, after the stack's).
 fn app_layers(app: &BaseImage, stack_layers: usize) -> Result<Vec<NewLayer>, RebaseError> {
@@ -158,6 +167,7 @@ fn app_layers(app: &BaseImage, stack_layers: usize) -> Result<Vec<NewLayer>, Reb
                 tar_size: 0,
                 // Not read: the blob is already in a registry.
                 path: PathBuf::new(),
+                codec: codec_of(d.media_type()),
             },
             created_by: h.created_by().clone().unwrap_or_default(),
         })

@@ -46,6 +46,7 @@ fn app_layers() -> Vec<NewLayer> {
                 size: 42,
                 tar_size: 100,
                 path: "/nonexistent".into(),
+                codec: crate::layer::Codec::Gzip,
             },
             created_by: format!("app layer {n}"),
         })

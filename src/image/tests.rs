@@ -21,6 +21,7 @@ fn base(media_type: &str, layer_type: &str) -> BaseImage {
 fn layer(n: char) -> NewLayer {
     NewLayer {
         blob: LayerBlob {
+            codec: Default::default(),
             digest: format!("sha256:{}", n.to_string().repeat(64)),
             diff_id: format!("sha256:{}{n}", "d".repeat(63)),
             size: 42,
@@ -131,4 +132,30 @@ fn rfc3339_dates() {
     assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+}
+
+#[test]
+fn zstd_layers_are_typed_as_such_and_refused_on_a_docker_base() {
+    let mut zstd = layer('c');
+    zstd.blob.codec = crate::layer::Codec::Zstd;
+    let b = base(media::OCI_MANIFEST, media::OCI_LAYER_GZIP);
+    let img = build(&b, &[layer('a'), zstd.clone()], &spec()).unwrap();
+    let m: Value = serde_json::from_slice(&img.manifest).unwrap();
+    let types: Vec<_> = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            media::OCI_LAYER_GZIP,
+            media::OCI_LAYER_GZIP,
+            media::OCI_LAYER_ZSTD
+        ]
+    );
+    let b = base(media::DOCKER_MANIFEST, media::DOCKER_LAYER_GZIP);
+    let e = build(&b, &[zstd], &spec()).unwrap_err();
+    assert!(matches!(e, ImageError::ZstdOnDocker), "{e}");
 }

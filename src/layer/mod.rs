@@ -1,19 +1,17 @@
-//! Deterministic layers: tar -> gzip -> file, with the diff_id (sha256 of the tar) and the
-//! digest (sha256 of the compressed blob) computed in the same single streaming pass.
+//! Deterministic layers: tar -> gzip (or zstd) -> file, with the diff_id (sha256 of the tar)
+//! and the digest (sha256 of the compressed blob) computed in the same single streaming pass.
 
+pub mod codec;
 pub mod gzip;
 pub mod hash;
 pub mod tree;
 
-use flate2::Compression;
-use gzip::GzWriter;
+pub use codec::Codec;
+use codec::Compressor;
 use hash::HashWriter;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-/// The gzip level used for every layer and droplet. Chosen from `bench` figures: see README.
-pub const GZIP_LEVEL: u32 = 6;
 
 /// Modification time written into every tar entry and image timestamp: `SOURCE_DATE_EPOCH`
 /// when set, else one second after the epoch (some tools treat 0 as "unknown").
@@ -22,6 +20,14 @@ pub fn fixed_mtime() -> u64 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(1)
+}
+
+/// Packs the tree at `src` as an app layer (under `home/vcap/`, as the droplet layer is
+/// packed) compressed with `codec`: what `bench` times against `tar | pigz` on the same tree.
+pub fn pack_dir(src: &Path, blob_dir: &Path, codec: Codec) -> io::Result<LayerBlob> {
+    let mut w = LayerWriter::with_codec(blob_dir, codec)?;
+    tree::append_tree(w.tar(), src, &tree::TreeOptions::app("home/vcap/"))?;
+    w.finish()
 }
 
 /// A finished, compressed blob on disk.
@@ -36,27 +42,35 @@ pub struct LayerBlob {
     /// Size of the uncompressed tar in bytes.
     pub tar_size: u64,
     pub path: PathBuf,
+    /// How the blob is compressed (its media type follows).
+    pub codec: Codec,
 }
 
-type Sink = HashWriter<GzWriter<HashWriter<BufWriter<File>>>>;
+type Sink = HashWriter<Compressor<HashWriter<BufWriter<File>>>>;
 
 /// Writes a tar stream that is gzipped and hashed on both sides while it is produced.
 pub struct LayerWriter {
     builder: tar::Builder<Sink>,
     tmp: tempfile::TempPath,
     dir: PathBuf,
+    codec: Codec,
 }
 
 impl LayerWriter {
-    /// Starts a layer whose blob will land in `dir` as `<hex digest>`.
+    /// Starts a gzip layer whose blob will land in `dir` as `<hex digest>`.
     pub fn create(dir: &Path) -> io::Result<Self> {
+        Self::with_codec(dir, Codec::Gzip)
+    }
+
+    /// Starts a layer compressed with `codec` whose blob will land in `dir` as `<hex digest>`.
+    pub fn with_codec(dir: &Path, codec: Codec) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let tmp = tempfile::Builder::new()
             .prefix(".layer-")
             .tempfile_in(dir)?;
         let (file, tmp) = tmp.into_parts();
         let compressed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
-        let gz = GzWriter::new(compressed, Compression::new(GZIP_LEVEL))?;
+        let gz = Compressor::new(compressed, codec)?;
         let mut builder = tar::Builder::new(HashWriter::new(gz));
         builder.follow_symlinks(false);
         builder.mode(tar::HeaderMode::Deterministic);
@@ -64,6 +78,7 @@ impl LayerWriter {
             builder,
             tmp,
             dir: dir.to_path_buf(),
+            codec,
         })
     }
 
@@ -94,6 +109,7 @@ impl LayerWriter {
             size,
             tar_size,
             path,
+            codec: self.codec,
         })
     }
 }

@@ -25,7 +25,7 @@ mod workspace;
 
 pub use cache::CachePolicy;
 pub use error::BuildError;
-pub use options::{BuildOptions, BuildRequest, Outputs, Runtime, Targets};
+pub use options::{BuildOptions, BuildRequest, Codec, Outputs, Runtime, Targets};
 pub use outcome::{BuildOutcome, LayerInfo, StackInfo, Timings};
 
 use crate::report::{info, Reporter, Stage};
@@ -62,6 +62,11 @@ async fn stages(
         timed(stack::resolve(&opts.request, &opts.runtime, &registry)),
     );
     let (tree, stack) = (tree?, stack?);
+    // Before staging: a zstd layer needs a manifest flavour that has a type for it.
+    let flavor = stack.stack.resolved.base.flavor();
+    if flavor.layer(opts.outputs.compression).is_none() {
+        return Err(crate::image::ImageError::ZstdOnDocker.into());
+    }
     let (files, size, s) = (tree.files, format_size(tree.bytes), &stack.stack);
     let what = format!(
         "app: {files} files, {size}; stack {} ({})",
@@ -84,7 +89,13 @@ async fn stages(
     let mut staged = stage::stage(input, reporter.clone()).await?;
     timer.lap(Stage::Staging);
 
-    let droplet = package::package(&staged, opts.outputs.droplet.clone(), reporter.clone()).await?;
+    let droplet = package::package(
+        &staged,
+        opts.outputs.droplet.clone(),
+        opts.outputs.compression,
+        reporter.clone(),
+    )
+    .await?;
     timer.lap(Stage::Droplet);
 
     staged.apply_command(&opts.app, reporter.as_ref());

@@ -6,6 +6,7 @@ use super::cache::CachePolicy;
 use super::error::BuildError;
 use crate::app::App;
 use crate::intake::Limits;
+pub use crate::layer::Codec;
 use crate::refs::ImageRef;
 use crate::registry::RegistryOptions;
 use crate::stack::StackCache;
@@ -58,6 +59,8 @@ pub struct Outputs {
     pub manifests_dir: Option<PathBuf>,
     /// A copy of the droplet tgz.
     pub droplet: Option<PathBuf>,
+    /// How the image's new layers are compressed (the droplet tgz is always gzip).
+    pub compression: Codec,
 }
 
 /// Where and how the build runs on this host.
@@ -126,6 +129,7 @@ pub(crate) mod tests {
                 },
                 manifests_dir: None,
                 droplet: None,
+                compression: Codec::Gzip,
             },
             cache: CachePolicy::default(),
             runtime: Runtime {

@@ -4,7 +4,7 @@
 use super::error::{blocking, other, BuildError};
 use super::stage::Staged;
 use crate::droplet::{self, StagingInfo};
-use crate::layer::LayerBlob;
+use crate::layer::{Codec, LayerBlob};
 use crate::report::{info, Meter, Reporter};
 use crate::units::format_size;
 use std::path::PathBuf;
@@ -24,10 +24,12 @@ pub struct DropletBlobs {
     pub kept: Option<PathBuf>,
 }
 
-/// Packages the staged droplet; `keep` gets a copy of the tgz.
+/// Packages the staged droplet, its image layers compressed with `codec`; `keep` gets a copy
+/// of the tgz.
 pub async fn package(
     staged: &Staged,
     keep: Option<PathBuf>,
+    codec: Codec,
     reporter: Arc<dyn Reporter>,
 ) -> Result<DropletBlobs, BuildError> {
     let info_doc = StagingInfo {
@@ -45,9 +47,10 @@ pub async fn package(
         // Tar headers (512 B per entry) on top of the content: an estimate of the tar's size.
         let mut meter = Meter::new(reporter.clone(), "packing the droplet", bytes + 512 * files);
         let progress = Box::new(move |n| meter.set(n));
-        let (tgz, layer) =
-            droplet::package(d, b, Some(progress)).map_err(other("packaging the droplet"))?;
-        let launcher = droplet::launcher_layer(b).map_err(other("writing the launcher layer"))?;
+        let (tgz, layer) = droplet::package(d, b, codec, Some(progress))
+            .map_err(other("packaging the droplet"))?;
+        let launcher =
+            droplet::launcher_layer(b, codec).map_err(other("writing the launcher layer"))?;
         if let Some(p) = &keep {
             std::fs::copy(&tgz.path, p).map_err(other(&format!("writing {}", p.display())))?;
         }
@@ -73,7 +76,7 @@ mod tests {
         let f = fixture().await;
         let (_, s) = staged(&f).await;
         let keep = f.dir.path().join("droplet.tgz");
-        let d = package(&s, Some(keep.clone()), Arc::new(Silent))
+        let d = package(&s, Some(keep.clone()), Codec::Gzip, Arc::new(Silent))
             .await
             .unwrap();
         for b in [&d.tgz, &d.layer, &d.launcher] {

@@ -254,6 +254,7 @@ fn options(
             targets: Targets { target, also },
             manifests_dir: None,
             droplet: Some(paths.droplet(droplet_guid)),
+            compression: cfg.compression,
         },
         cache: CachePolicy {
             dir: Some(paths.caches().join(&app.guid)),

@@ -114,6 +114,8 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// text | json.
     pub log_format: Option<String>,
+    /// gzip | zstd: how the images' new layers are compressed (default gzip).
+    pub compression: Option<crate::layer::Codec>,
 }
 
 impl FileConfig {
@@ -153,6 +155,8 @@ pub struct Config {
     pub staging_pids: u64,
     pub app_max: AppMax,
     pub host_is_container: bool,
+    /// How the images' new layers are compressed.
+    pub compression: crate::layer::Codec,
 }
 
 impl fmt::Debug for Config {
@@ -287,6 +291,7 @@ impl Config {
                 .unwrap_or(crate::staging::limits::StagingLimits::DEFAULT_PIDS),
             app_max: AppMax::resolve(lim)?,
             host_is_container: o.host_is_container || file.host_is_container.unwrap_or(false),
+            compression: file.compression.unwrap_or_default(),
         })
     }
 }
@@ -415,6 +420,16 @@ mod tests {
             !format!("{c:?}").contains("t0ken"),
             "tokens stay out of Debug output"
         );
+    }
+
+    #[test]
+    fn compression_is_gzip_unless_the_file_says_zstd() {
+        use crate::layer::Codec;
+        let c = resolve("", Overrides::default()).unwrap();
+        assert_eq!(c.compression, Codec::Gzip);
+        let c = resolve("compression = \"zstd\"", Overrides::default()).unwrap();
+        assert_eq!(c.compression, Codec::Zstd);
+        assert!(toml::from_str::<FileConfig>("compression = \"lz4\"").is_err());
     }
 
     #[test]

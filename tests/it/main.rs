@@ -7,6 +7,7 @@ mod app_manifest;
 mod build_e2e;
 mod cli_conventions;
 mod cli_output;
+mod compression;
 mod dockerfile;
 mod hostile_buildpacks;
 mod hostile_stacks;
