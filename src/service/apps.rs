@@ -102,7 +102,13 @@ pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
 }
 
 const LIST: Accepts = Accepts {
-    filters: &["names", "guids", "space_guids", "organization_guids"],
+    filters: &[
+        "names",
+        "guids",
+        "space_guids",
+        "organization_guids",
+        "include",
+    ],
     order_by: &["created_at", "updated_at", "name"],
 };
 
@@ -128,7 +134,11 @@ pub async fn list(
     let (page, pagination) = q.page(apps, key, &b, "/v3/apps");
     let stack = default_stack(&state);
     let resources = page.iter().map(|a| json::app(a, &b, &stack)).collect();
-    Ok(Json(paging::body(pagination, resources)))
+    let mut body = paging::body(pagination, resources);
+    if let Some(included) = super::spaces::included(q.filters.get("include"), &b)? {
+        body["included"] = included;
+    }
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]

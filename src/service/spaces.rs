@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// When the org and space came to be: as old as dropship's data, for the clients' ordering.
 const CREATED: &str = "1970-01-01T00:00:01Z";
 
-fn org(base: &str) -> Value {
+pub fn org(base: &str) -> Value {
     json!({
         "guid": ORG_GUID,
         "name": DEFAULT_SPACE_ORG,
@@ -32,7 +32,7 @@ fn org(base: &str) -> Value {
     })
 }
 
-fn space(base: &str) -> Value {
+pub fn space(base: &str) -> Value {
     json!({
         "guid": SPACE_GUID,
         "name": DEFAULT_SPACE_ORG,
@@ -49,6 +49,29 @@ fn space(base: &str) -> Value {
             "apps": {"href": format!("{base}/v3/apps?space_guids={SPACE_GUID}")},
         },
     })
+}
+
+/// CF's `included` for `include=space` / `include=space.organization` (a list of apps), or
+/// None when nothing is asked; another value is CF's 400.
+pub fn included(include: Option<&Vec<String>>, base: &str) -> ApiResult<Option<Value>> {
+    let Some(asked) = include else {
+        return Ok(None);
+    };
+    let mut out = serde_json::Map::new();
+    for what in asked {
+        match what.as_str() {
+            "space" => {}
+            "space.organization" => drop(out.insert("organizations".into(), json!([org(base)]))),
+            other => {
+                return Err(ApiError::bad_query(format!(
+                    "The query parameter is invalid: Invalid included resource: '{other}'. \
+                     Valid included resources are: 'space', 'space.organization'"
+                )))
+            }
+        }
+        out.insert("spaces".into(), json!([space(base)]));
+    }
+    Ok(Some(Value::Object(out)))
 }
 
 /// A list of the one resource, when the query's filters let it through.

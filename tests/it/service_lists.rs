@@ -280,6 +280,16 @@ async fn one_org_and_one_space_hold_every_app() {
     assert_eq!(api.get(&format!("/v3/spaces/{space}")).await.0, 200);
     assert_eq!(api.get(&format!("/v3/organizations/{org}")).await.0, 200);
     assert_eq!(api.get("/v3/spaces/nope").await.0, 404);
+    let (s, v) = api.get("/v3/apps?include=space.organization").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["included"]["spaces"][0]["guid"], json!(space), "{v}");
+    assert_eq!(v["included"]["organizations"][0]["guid"], json!(org), "{v}");
+    let (s, e) = api.get("/v3/apps?include=routes").await;
+    assert_eq!(
+        (s, e["errors"][0]["code"].as_u64()),
+        (400, Some(10005)),
+        "{e}"
+    );
 }
 
 /// In process: the configured stacks (the default one marked), by name and GUID.
