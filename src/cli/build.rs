@@ -77,7 +77,11 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
 /// The app's settings (flags over the manifest) and the buildpacks named.
 fn app_settings(a: &BuildArgs, limits: &Limits) -> Result<(App, Vec<String>)> {
     let file = manifest::load(&a.source, limits)?;
-    if let Some(w) = file.as_ref().and_then(manifest::build_warnings) {
+    for w in file
+        .as_ref()
+        .map(manifest::build_warnings)
+        .unwrap_or_default()
+    {
         eprintln!("{w}");
     }
     let m = file.map(|f| f.manifest).unwrap_or_default();

@@ -9,14 +9,36 @@ use dropship::intake::manifest_file::{self, ManifestFile};
 use dropship::intake::Limits;
 use std::path::Path;
 
-/// The warning of `dropship build` about a manifest's stack: it stages on `--stack`, an image
-/// reference, where a manifest names a stack.
-pub fn build_warnings(file: &ManifestFile) -> Option<String> {
-    let stack = file.manifest.stack.as_ref()?;
-    Some(format!(
-        "warning: {}: stack: ignored, {stack:?} is a name: dropship build stages on --stack",
-        file.name
-    ))
+/// The warnings of `dropship build` about a manifest: it stages on `--stack` (an image
+/// reference, where a manifest names a stack), builds its SOURCE (not `path`), and only the
+/// first application.
+pub fn build_warnings(file: &ManifestFile) -> Vec<String> {
+    let m = &file.manifest;
+    let mut out = Vec::new();
+    if let Some(stack) = &m.stack {
+        out.push(format!(
+            "stack: ignored, {stack:?} is a name: dropship build stages on --stack"
+        ));
+    }
+    if m.path.is_some() {
+        out.push("path: ignored, dropship build builds its SOURCE".to_string());
+    }
+    if !file.rest.is_empty() {
+        let names: Vec<String> = file
+            .rest
+            .iter()
+            .map(|a| format!("{:?}", a.name.clone().unwrap_or_default()))
+            .collect();
+        out.push(format!(
+            "applications: only the first is built; {} more ignored ({}); dropship push pushes them all",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    let name = file.name;
+    out.into_iter()
+        .map(|w| format!("warning: {name}: {w}"))
+        .collect()
 }
 
 /// The manifest of the app at `source`, if it has one; prints one line saying it is read and

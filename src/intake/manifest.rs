@@ -35,6 +35,9 @@ pub struct AppManifest {
     pub health_check: Option<HealthCheck>,
     /// How long an instance may take to start, in seconds.
     pub timeout_s: Option<u32>,
+    /// The app's directory or zip, relative to the manifest's directory (`dropship push` of
+    /// several apps); `dropship build` builds its SOURCE.
+    pub path: Option<String>,
     /// One line per attribute that is not applied, `attribute: why`.
     pub warnings: Vec<String>,
 }
@@ -59,8 +62,25 @@ fn invalid(field: &str, reason: impl Into<String>) -> ManifestError {
     }
 }
 
-/// Parses a manifest's text; see the module docs for what is applied.
+/// Parses a manifest's text: its first application (a warning names the others, which
+/// `dropship build` does not build); see the module docs for what is applied.
 pub fn parse(text: &str) -> Result<AppManifest, ManifestError> {
+    let mut apps = parse_all(text)?.into_iter();
+    let mut first = apps.next().unwrap_or_default();
+    let rest: Vec<String> = apps.map(|a| app_name_of(&a)).collect();
+    if !rest.is_empty() {
+        first.warnings.push(format!(
+            "applications: only the first is built; {} more ignored ({})",
+            rest.len(),
+            rest.join(", ")
+        ));
+    }
+    Ok(first)
+}
+
+/// Every application of a manifest, in order (at least one: an empty manifest gives one that
+/// says nothing, with a warning); the manifest's own warnings go with the first.
+pub fn parse_all(text: &str) -> Result<Vec<AppManifest>, ManifestError> {
     let doc: Value =
         serde_norway::from_str(text).map_err(|e| ManifestError::Yaml(e.to_string()))?;
     let mut m = AppManifest::default();
@@ -69,7 +89,7 @@ pub fn parse(text: &str) -> Result<AppManifest, ManifestError> {
         Value::Null => {
             m.warnings
                 .push("the manifest is empty: nothing applied".into());
-            return Ok(m);
+            return Ok(vec![m]);
         }
         _ => {
             return Err(invalid(
@@ -97,18 +117,16 @@ pub fn parse(text: &str) -> Result<AppManifest, ManifestError> {
     let Some(first) = apps.next() else {
         m.warnings
             .push("applications: none listed: nothing applied".into());
-        return Ok(m);
+        return Ok(vec![m]);
     };
-    parse_app(first, &mut m)?;
-    let rest: Vec<String> = apps.map(|a| app_name_of(&a)).collect();
-    if !rest.is_empty() {
-        m.warnings.push(format!(
-            "applications: only the first is built; {} more ignored ({})",
-            rest.len(),
-            rest.join(", ")
-        ));
+    parse_app(first, &mut m, 0)?;
+    let mut all = vec![m];
+    for (i, app) in (1..).zip(apps) {
+        let mut m = AppManifest::default();
+        parse_app(app, &mut m, i)?;
+        all.push(m);
     }
-    Ok(m)
+    Ok(all)
 }
 
 fn version(v: &Value) -> Result<(), ManifestError> {
@@ -119,10 +137,10 @@ fn version(v: &Value) -> Result<(), ManifestError> {
     }
 }
 
-fn app_name_of(app: &Value) -> String {
-    match app.get("name") {
-        Some(Value::String(s)) => format!("{s:?}"),
-        _ => "unnamed".to_string(),
+fn app_name_of(app: &AppManifest) -> String {
+    match &app.name {
+        Some(s) => format!("{s:?}"),
+        None => "unnamed".to_string(),
     }
 }
 
@@ -141,7 +159,6 @@ fn unsupported(attr: &str) -> Option<&'static str> {
         "services" => "no service bindings are made, VCAP_SERVICES stays {}",
         "sidecars" => "sidecars are not run",
         "processes" => "every process type runs with the app's instances, memory and disk; `command` sets the web process's",
-        "path" => "the app is the SOURCE given on the command line",
         "docker" => "docker images are not staged",
         "metadata" => "labels and annotations are not applied",
         "log-rate-limit-per-second" | "log-rate-limit" => "log rate limits are not applied",
@@ -157,13 +174,14 @@ fn unsupported(attr: &str) -> Option<&'static str> {
     })
 }
 
-fn parse_app(app: Value, m: &mut AppManifest) -> Result<(), ManifestError> {
+fn parse_app(app: Value, m: &mut AppManifest, index: usize) -> Result<(), ManifestError> {
+    let within = format!("applications[{index}]");
     let Value::Mapping(app) = app else {
-        return Err(invalid("applications[0]", "expected a mapping"));
+        return Err(invalid(&within, "expected a mapping"));
     };
     let (mut hc_type, mut endpoint) = (None, None);
     for (k, v) in &app {
-        let attr = key(k, "applications[0]")?;
+        let attr = key(k, &within)?;
         if let Some(why) = unsupported(attr) {
             m.warnings
                 .push(format!("{attr}: ignored, not supported: {why}"));
@@ -194,6 +212,7 @@ fn parse_app(app: Value, m: &mut AppManifest) -> Result<(), ManifestError> {
             "health-check-type" => hc_type = Some(string(attr, v)?),
             "health-check-http-endpoint" => endpoint = Some(string(attr, v)?),
             "timeout" => m.timeout_s = Some(timeout(v)?),
+            "path" => m.path = Some(string(attr, v)?),
             other => m
                 .warnings
                 .push(format!("{other}: ignored, not supported by dropship")),

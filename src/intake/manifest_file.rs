@@ -3,7 +3,7 @@
 //! is refused, it could point anywhere on the host); in a zip it is read from its entry with
 //! the intake's checks. At most [`MAX_MANIFEST_BYTES`] either way.
 
-use super::manifest::{parse, AppManifest, ManifestError, FILE_NAMES, MAX_MANIFEST_BYTES};
+use super::manifest::{parse_all, AppManifest, ManifestError, FILE_NAMES, MAX_MANIFEST_BYTES};
 use super::zip::{read_root_file, RootEntry};
 use super::Limits;
 use crate::safefs::{self, SafeError};
@@ -15,7 +15,10 @@ use std::path::Path;
 pub struct ManifestFile {
     /// `manifest.yml` or `manifest.yaml`.
     pub name: &'static str,
+    /// Its first application.
     pub manifest: AppManifest,
+    /// The others, in order (`dropship push` pushes them all; `build` says it builds the first).
+    pub rest: Vec<AppManifest>,
 }
 
 /// The parsed manifest of the app at `source` (a directory or a zip), `None` when it has
@@ -41,16 +44,23 @@ pub fn read(source: &Path, limits: &Limits) -> Result<Option<ManifestFile>, Mani
     };
     let text = String::from_utf8(bytes)
         .map_err(|_| ManifestError::Refused(format!("{name}: not UTF-8 text")))?;
-    let mut manifest = parse(&text).map_err(|e| match e {
+    let apps = parse_all(&text).map_err(|e| match e {
         ManifestError::Refused(r) => ManifestError::Refused(format!("{name}: {r}")),
         other => ManifestError::Refused(format!("{name}: {other}")),
     })?;
+    let mut apps = apps.into_iter();
+    let mut manifest = apps.next().unwrap_or_default();
     if let Some((other, _)) = found.next() {
         manifest
             .warnings
             .push(format!("{other}: ignored, {name} is read"));
     }
-    Ok(Some(ManifestFile { name, manifest }))
+    let rest = apps.collect();
+    Ok(Some(ManifestFile {
+        name,
+        manifest,
+        rest,
+    }))
 }
 
 fn refused(name: &str, why: impl std::fmt::Display) -> ManifestError {

@@ -165,3 +165,32 @@ fn alias_bombs_are_refused() {
     let e = parse(&text).unwrap_err();
     assert!(matches!(e, ManifestError::Yaml(_)), "{e}");
 }
+
+#[test]
+fn every_application_is_parsed_with_its_path() {
+    let all = parse_all(
+        "applications:\n- name: a\n  path: web\n  routes: []\n- name: b\n  memory: 64M\n  frob: 1\n",
+    )
+    .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (all[0].name.as_deref(), all[0].path.as_deref()),
+        (Some("a"), Some("web"))
+    );
+    assert!(warned(&all[0], "routes"), "{:?}", all[0].warnings);
+    assert_eq!(
+        (all[1].name.as_deref(), all[1].memory_mb),
+        (Some("b"), Some(64))
+    );
+    assert!(
+        warned(&all[1], "frob"),
+        "each application keeps its warnings"
+    );
+    let e = parse_all("applications:\n- name: a\n- 3\n").unwrap_err();
+    assert!(e.to_string().contains("applications[1]"), "{e}");
+    // `parse` (dropship build) takes the first and names the rest.
+    assert!(warned(
+        &parse("applications:\n- name: a\n- name: b\n").unwrap(),
+        "applications"
+    ));
+}

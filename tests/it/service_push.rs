@@ -494,3 +494,66 @@ fn push_scales_the_web_process_from_flags_and_manifest() {
         "a refused scale changes nothing: {web}"
     );
 }
+
+/// A cf manifest of two apps pushes both, each from its `path`; flags that set one app's
+/// settings are refused for several (cf's rule); `--name` picks one; a `path` leading out of
+/// the manifest's directory is refused before anything is sent.
+#[test]
+fn push_of_a_two_app_manifest_pushes_both() {
+    let svc = Service::start();
+    let tmp = tempdir();
+    let root = tmp.path().join("two");
+    write(&root.join("a/index.html"), "<h1>a</h1>\n");
+    write(&root.join("b/index.html"), "<h1>b</h1>\n");
+    write(
+        &root.join("manifest.yml"),
+        "applications:\n- name: site-a\n  path: a\n- name: site-b\n  path: ./b\n  instances: 2\n",
+    );
+    let src = root.to_str().unwrap();
+    let o = push(&[src, "--api", &svc.base(), "-i", "3"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("-i cannot apply when pushing several apps"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        get_json(&svc, "/v3/apps", None)["pagination"]["total_results"],
+        0
+    );
+
+    let o = push(&[src, "--api", &svc.base()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let images: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    assert_eq!(images.len(), 2, "{}", text(&o));
+    for (app, image, instances) in [("site-a", &images[0], 1), ("site-b", &images[1], 2)] {
+        assert!(image.contains(&format!("/apps/{app}@sha256:")), "{image}");
+        let apps = get_json(&svc, &format!("/v3/apps?names={app}"), None);
+        let guid = apps["resources"][0]["guid"].as_str().unwrap();
+        let web = get_json(&svc, &format!("/v3/apps/{guid}/processes/web"), None);
+        assert_eq!(web["instances"], instances, "{app}: {web}");
+        let current = get_json(&svc, &format!("/v3/apps/{guid}/droplets/current"), None);
+        assert_eq!(current["image"].as_str(), Some(image.as_str()));
+    }
+
+    let o = push(&[src, "--api", &svc.base(), "--name", "site-b"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(stdout(&o).lines().count(), 1, "only site-b: {}", text(&o));
+
+    write(
+        &root.join("manifest.yml"),
+        "applications:\n- name: sneaky\n  path: ../../\n- name: site-a\n  path: a\n",
+    );
+    let o = push(&[src, "--api", &svc.base()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("leads out of the manifest's directory"),
+        "{}",
+        text(&o)
+    );
+    let apps = get_json(&svc, "/v3/apps?names=sneaky", None);
+    assert_eq!(
+        apps["pagination"]["total_results"], 0,
+        "nothing of it reached the server"
+    );
+}

@@ -27,6 +27,7 @@ mod api;
 mod bits;
 mod follow;
 mod outcome;
+mod plan;
 mod scan;
 mod upload;
 
@@ -34,8 +35,6 @@ use anyhow::{bail, Context, Result};
 use api::Api;
 use bits::Bits;
 use clap::Args;
-use dropship::intake::manifest::AppManifest;
-use dropship::intake::Limits;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -94,22 +93,36 @@ struct Settings {
     scale: super::manifest::Scale,
 }
 
-/// `dropship push`; returns the process exit code.
+/// `dropship push`; returns the process exit code (of the first app that failed).
 pub async fn push(mut a: PushArgs) -> Result<i32> {
     a.source = a.path.take().unwrap_or(a.source);
     let meta = std::fs::metadata(&a.source).with_context(|| format!("{}", a.source.display()))?;
     if !meta.is_dir() && !meta.is_file() {
         bail!("{}: not a directory or a zip file", a.source.display());
     }
-    let s = settings(&a)?;
+    let apps = plan::apps(&a)?;
     let api = Api::new(&a.api, a.token.clone())?;
+    for (source, s) in &apps {
+        if apps.len() > 1 {
+            super::report::progress!("==> pushing {} from {}", s.name, source.display());
+        }
+        let code = push_one(&api, source, s, a.json).await?;
+        if code != 0 {
+            return Ok(code);
+        }
+    }
+    Ok(0)
+}
+
+/// One app: its source scanned, the app found or made and scaled, the bits uploaded, staged.
+async fn push_one(api: &Api, source: &Path, s: &Settings, json: bool) -> Result<i32> {
     // The local work first, so that an unreadable file leaves nothing behind on the server:
     // a directory is listed and hashed, a zip is only opened.
-    let source = if meta.is_dir() {
-        let src = a.source.clone();
+    let scanned = if source.is_dir() {
+        let src = source.to_path_buf();
         Source::Dir(tokio::task::spawn_blocking(move || scan::scan(&src)).await??)
     } else {
-        Source::Zip(Bits::from_zip(&a.source)?)
+        Source::Zip(Bits::from_zip(source)?)
     };
     let app = api.find_or_create_app(&s.name, &s.env).await?;
     let app = str_field(&app, "guid")?;
@@ -118,7 +131,7 @@ pub async fn push(mut a: PushArgs) -> Result<i32> {
         api.post(&path, s.scale.to_json()).await?;
     }
     let package = api.create_package(&app).await?;
-    let bits = source.bits(&api, &a.source).await?;
+    let bits = scanned.bits(api, source).await?;
     super::report::progress!(
         "uploading {} files ({}), {} already on the server",
         bits.files,
@@ -127,7 +140,7 @@ pub async fn push(mut a: PushArgs) -> Result<i32> {
     );
     api.upload(&package, bits).await?;
     api.wait_for_package(&package).await?;
-    let build = api.create_build(&package, &s).await?;
+    let build = api.create_build(&package, s).await?;
     super::report::progress!("==> staging {} (build {build})", s.name);
     api.follow_log(&build).await;
     let ended = api.wait_for_build(&build).await?;
@@ -136,58 +149,7 @@ pub async fn push(mut a: PushArgs) -> Result<i32> {
         package,
         build,
     };
-    outcome::report(&api, &ended, made, a.json).await
-}
-
-/// The settings: flags, else the manifest's, else defaults (the source's base name).
-fn settings(a: &PushArgs) -> Result<Settings> {
-    let m = manifest_settings(a)?;
-    let scale_of_manifest = super::manifest::Scale::default().over(&m);
-    let name = match (&a.name, m.name) {
-        (Some(n), _) => n.trim().to_string(),
-        (None, Some(n)) => n,
-        (None, None) => super::app_name(&a.source)?,
-    };
-    if name.is_empty() {
-        bail!("--name: the app name cannot be empty");
-    }
-    let buildpacks = if a.buildpacks.is_empty() {
-        m.buildpacks.unwrap_or_default()
-    } else {
-        a.buildpacks.clone()
-    };
-    let mb = |v: &Option<String>, flag: &str| -> Result<Option<u64>> {
-        let bytes = v.as_deref().map(super::parse_size).transpose();
-        let mb = bytes.with_context(|| flag.to_string())?.map(|b| b >> 20);
-        if mb == Some(0) {
-            bail!("{flag} must be at least 1M");
-        }
-        Ok(mb)
-    };
-    let flags = super::manifest::Scale {
-        instances: a.instances,
-        memory_mb: mb(&a.memory, "--memory")?,
-        disk_mb: mb(&a.disk, "--disk")?,
-    };
-    Ok(Settings {
-        name,
-        buildpacks,
-        scale: flags.or(scale_of_manifest),
-        stack: a.stack.clone().or(m.stack),
-        env: m.env,
-    })
-}
-
-/// The app manifest at the source's root (empty without one), its warnings printed, and one
-/// more for each setting the service API cannot take.
-fn manifest_settings(a: &PushArgs) -> Result<AppManifest> {
-    let Some(file) = super::manifest::load(&a.source, &Limits::default())? else {
-        return Ok(AppManifest::default());
-    };
-    for w in super::manifest::push_warnings(&file.manifest) {
-        eprintln!("warning: {}: {w}", file.name);
-    }
-    Ok(file.manifest)
+    outcome::report(api, &ended, made, json).await
 }
 
 fn str_field(v: &Value, key: &str) -> Result<String> {
