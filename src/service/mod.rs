@@ -3,6 +3,7 @@
 
 pub(crate) mod access;
 pub(crate) mod app_actions;
+pub(crate) mod app_manifest;
 pub(crate) mod apps;
 pub(crate) mod auth;
 pub(crate) mod body;
@@ -109,6 +110,7 @@ pub fn router(state: Shared) -> Router {
             get(apps::show).patch(apps::update).delete(jobs::delete_app),
         )
         .route("/v3/apps/{guid}/env", get(apps::show_full_env))
+        .route("/v3/apps/{guid}/manifest", get(app_manifest::show))
         .route("/v3/apps/{guid}/actions/start", post(app_actions::start))
         .route("/v3/apps/{guid}/actions/stop", post(app_actions::stop))
         .route(
@@ -133,7 +135,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route(
             "/v3/apps/{guid}/relationships/current_droplet",
-            patch(apps::set_current_droplet),
+            patch(apps::set_current_droplet).get(app_manifest::current_droplet),
         )
         .route("/v3/apps/{guid}/droplets/current", get(droplets::current))
         .route("/v3/apps/{guid}/processes", get(processes::list_for_app))

@@ -3,6 +3,7 @@
 //! file (checked in the droplet the server built), builder exit codes, API tokens.
 
 use crate::support::{bin, free_port, random_file, skopeo_inspect, tempdir, text, Service};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -481,6 +482,28 @@ fn push_scales_the_web_process_from_flags_and_manifest() {
     let scale = (&web["instances"], &web["memory_in_mb"], &web["disk_in_mb"]);
     assert_eq!(scale, (&3.into(), &192.into(), &256.into()), "{web}");
 
+    // The app as a cf manifest: what it was pushed with (a push of it gives the same app).
+    let (status, yaml) = get(&svc, &format!("/v3/apps/{guid}/manifest"), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&yaml));
+    let m: serde_json::Value = serde_norway::from_slice(&yaml).unwrap();
+    let a = &m["applications"][0];
+    assert_eq!(
+        (&a["name"], &a["instances"]),
+        (&json!("scaled"), &json!(3)),
+        "{m}"
+    );
+    assert_eq!(
+        (&a["memory"], &a["disk_quota"]),
+        (&json!("192M"), &json!("256M")),
+        "{m}"
+    );
+    assert_eq!(a["buildpacks"], json!(["staticfile"]), "{m}");
+    let rel = get_json(
+        &svc,
+        &format!("/v3/apps/{guid}/relationships/current_droplet"),
+        None,
+    );
+    assert_eq!(rel["data"]["guid"], current["guid"], "{rel}");
     let o = push(&[src, "--api", &svc.base(), "-i", "1", "-k", "5G"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = stderr(&o);
