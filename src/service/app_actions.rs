@@ -3,6 +3,7 @@
 //! droplet with its instances when STARTED and 0 replicas when STOPPED. dropship emits the
 //! objects; applying them is the cluster's (or a GitOps tool's) job.
 
+use super::apps::find as app;
 use super::apps::{base, default_stack};
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
@@ -12,14 +13,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use serde_json::Value;
-
-async fn app(state: &Shared, guid: String) -> ApiResult<App> {
-    state
-        .db
-        .call(move |c| store::get_app(c, &guid))
-        .await?
-        .ok_or_else(|| ApiError::not_found("App"))
-}
 
 async fn set(state: &Shared, app: App, to: AppState) -> ApiResult<Json<Value>> {
     if to == AppState::Started && app.current_droplet.is_none() {

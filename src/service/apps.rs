@@ -40,6 +40,15 @@ pub fn settings(app: &App) -> crate::app::App {
     }
 }
 
+/// The app `guid`, or CF's 404.
+pub async fn find(state: &Shared, guid: String) -> ApiResult<App> {
+    state
+        .db
+        .call(move |c| store::get_app(c, &guid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("App"))
+}
+
 pub fn default_stack(state: &Shared) -> String {
     state.config.default_stack.clone().unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 //! instances, memory and disk, so only `web` scales; the others follow it. Staging runs with
 //! the app's memory and disk too, so they are capped by the server's `[limits]`.
 
+use super::apps::find as app;
 use super::apps::{base, parse_body};
 use super::config::AppMax;
 use super::error::{ApiError, ApiResult};
@@ -61,14 +62,6 @@ fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> Val
             "app": href(format!("/v3/apps/{}", app.guid)),
         },
     })
-}
-
-async fn app(state: &Shared, guid: String) -> ApiResult<App> {
-    state
-        .db
-        .call(move |c| store::get_app(c, &guid))
-        .await?
-        .ok_or_else(|| ApiError::not_found("App"))
 }
 
 /// The app and process type a process GUID names: the app's own GUID is its `web` process;
