@@ -27,6 +27,7 @@ pub use error::BuildError;
 pub use options::{BuildOptions, BuildRequest, Outputs, Runtime, Targets};
 pub use outcome::{BuildOutcome, LayerInfo, StackInfo, Timings};
 
+use crate::droplet::cache::LayerCache;
 use crate::report::{info, Reporter, Stage};
 use crate::staging::workspace::Workspace;
 use crate::units::format_size;
@@ -83,7 +84,12 @@ async fn stages(
     let mut staged = stage::stage(input, reporter.clone()).await?;
     timer.lap(Stage::Staging);
 
-    let droplet = package::package(&staged, opts.outputs.droplet.clone(), reporter.clone()).await?;
+    let cache = LayerCache::new(
+        opts.runtime.stack_cache.dir.join("layers"),
+        crate::droplet::cache::DEFAULT_MAX,
+    );
+    let keep = opts.outputs.droplet.clone();
+    let droplet = package::package(&staged, keep, Some(cache), reporter.clone()).await?;
     timer.lap(Stage::Droplet);
 
     staged.apply_command(&opts.app, reporter.as_ref());
