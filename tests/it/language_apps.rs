@@ -150,6 +150,110 @@ fn express_and_flask_apps_are_detected_staged_offline_and_answer() {
     );
 }
 
+/// The digests of the droplet's layers (those with `holds`) in a `--json` report.
+fn droplet_layers(b: &serde_json::Value) -> Vec<String> {
+    b["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("holds").is_some())
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    let all = v.as_array().unwrap().iter();
+    all.map(|d| d.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_edit_uploads_only_small_layers_and_the_same_source_gives_the_same_image() {
+    let env = debian_env();
+    let express = express_app(&env.tmp.path().join("express"), true);
+    let tag = |t: &str| format!("docker://{}/apps/layered:{t}", env.reg.host());
+    let build = |t: &str| build_json(&[&express, "--stack", &env.stack, "--image", &tag(t)]);
+    let first = build("1");
+    let layers = droplet_layers(&first);
+    let holding_modules: Vec<&String> = layers
+        .iter()
+        .filter(|d| {
+            let paths = env.reg.layer_paths(d);
+            paths
+                .iter()
+                .any(|p| p.starts_with("home/vcap/app/node_modules/express/"))
+        })
+        .collect();
+    assert!(!holding_modules.is_empty(), "{first:#}");
+    let server = layers
+        .iter()
+        .find(|d| {
+            env.reg
+                .layer_paths(d)
+                .contains(&"home/vcap/app/server.js".to_string())
+        })
+        .expect("a layer holds server.js");
+    let own = env.reg.layer_paths(server);
+    assert!(
+        own.iter().all(|p| !p.contains("node_modules/")),
+        "server.js shares its layer with node_modules: {own:?}"
+    );
+
+    // One edit: only the layer of server.js (and the config) go up again.
+    let edited = EXPRESS_SERVER.replace("hello from express", "hello again from express");
+    std::fs::write(Path::new(&express).join("server.js"), edited).unwrap();
+    let before = env.reg.blob_uploads("apps/layered");
+    let second = build("2");
+    let uploaded = strings(&second["push"]["uploaded"]);
+    assert!(
+        uploaded.iter().all(|d| !holding_modules.contains(&d)),
+        "a node_modules layer went up again: {second:#}"
+    );
+    assert_eq!(
+        uploaded.len(),
+        2,
+        "the config and the app's layer: {second:#}"
+    );
+    assert_eq!(env.reg.blob_uploads("apps/layered") - before, 2);
+    let bytes = second["push"]["bytes_uploaded"].as_u64().unwrap();
+    assert!(bytes < 32 << 10, "{bytes} bytes uploaded: {second:#}");
+    // Nothing unchanged was compressed again.
+    for l in second["layers"].as_array().unwrap() {
+        if l.get("holds").is_some() && !uploaded.contains(&l["digest"].as_str().unwrap().into()) {
+            assert_eq!(l["reused"], true, "{l}");
+        }
+    }
+    let podman = Podman::new();
+    run_and_get(
+        &podman,
+        &tag("2").replace("docker://", ""),
+        "hello again from express",
+    );
+
+    // The same source again: the same image, nothing uploaded, nothing compressed.
+    let third = build("3");
+    assert_eq!(third["digest"], second["digest"]);
+    assert_eq!(
+        third["push"]["uploaded"],
+        serde_json::json!([]),
+        "{third:#}"
+    );
+    assert!(third["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("holds").is_some())
+        .all(|l| l["reused"] == true));
+
+    // A rename elsewhere in the tree changes that one layer.
+    let public = Path::new(&express).join("public");
+    std::fs::rename(public.join("index.html"), public.join("home.html")).unwrap();
+    let fourth = build("4");
+    let (a, b) = (droplet_layers(&third), droplet_layers(&fourth));
+    assert_eq!(a.len(), b.len(), "{third:#}\n{fourth:#}");
+    let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert_eq!(changed, 1, "{third:#}\n{fourth:#}");
+}
+
 #[test]
 fn apps_without_their_dependencies_fail_saying_what_to_vendor() {
     let env = debian_env();
