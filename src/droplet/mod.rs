@@ -116,8 +116,9 @@ mod tests {
         std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
         std::fs::write(droplet.join("app/node_modules/x/i.js"), "1").unwrap();
         std::fs::create_dir_all(droplet.join("deps/0/bin")).unwrap();
-        std::fs::write(droplet.join("deps/0/bin/tool"), "t").unwrap();
+        std::fs::write(droplet.join("deps/0/bin/tool"), vec![7; 200 << 10]).unwrap();
         std::fs::create_dir_all(droplet.join("deps/1")).unwrap();
+        std::fs::write(droplet.join("deps/1/config.yml"), "name: x").unwrap();
         let info = StagingInfo {
             detected_buildpack: "staticfile".into(),
             start_command: "serve".into(),
@@ -131,7 +132,7 @@ mod tests {
         let blobs = d.path().join("blobs");
         let (tgz, layers) = package(&droplet, &blobs, true, Some(&cache), Some(progress)).unwrap();
         let tgz = tgz.unwrap();
-        // deps/0, the app's dependencies, the app (deps/1 is empty: no layer of its own).
+        // deps/0, the app's dependencies, the app (deps/1 is too light for a layer of its own).
         let holds: Vec<_> = layers.iter().map(|l| l.holds.as_str()).collect();
         assert_eq!(holds, ["deps/0 1/1", "app dependencies 1/1", "app 1/1"]);
         // The progress ends at the layers' whole tars.

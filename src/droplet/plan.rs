@@ -1,7 +1,8 @@
 //! The droplet cut into stable layers (pure: a walk's entries in, groups of entries out).
 //!
 //! Every entry below the droplet's root goes to exactly one layer:
-//! - `deps/<idx>/…` of a non-empty `deps/<idx>`: that index's layers;
+//! - `deps/<idx>/…`: that index's layers, unless it weighs less than a chunk's minimum
+//!   (`target / 4`: e.g. only the `config.yml` every buildpack writes), then it goes with the app;
 //! - below `app/`, whatever lies in a dependency tree (`node_modules/`, `vendor/`, `.venv/`,
 //!   `site-packages/`): the app's dependency layers, which rarely change;
 //! - everything else (the app's own code, `profile.d/`, `staging_info.yml`, …): the layers
@@ -119,23 +120,25 @@ pub fn plan(entries: &[Item]) -> Vec<Chunk> {
             None => groups.push((g, vec![i])),
         }
     }
-    // A `deps/<idx>` with only directories is no layer of its own.
-    let only_dirs = |(g, v): &(Group, Vec<usize>)| {
-        matches!(g, Group::Deps(_)) && v.iter().all(|&i| entries[i].dir)
+    // A `deps/<idx>` lighter than a chunk's minimum (every buildpack writes a `config.yml`
+    // there) is no layer of its own: it rides with the app.
+    let small = |(g, v): &(Group, Vec<usize>)| {
+        matches!(g, Group::Deps(_))
+            && v.iter().map(|&i| weight(&entries[i])).sum::<u64>() < target / 4
     };
-    let empty: Vec<usize> = groups
+    let light: Vec<usize> = groups
         .iter()
-        .filter(|x| only_dirs(x))
+        .filter(|x| small(x))
         .flat_map(|(_, v)| v.clone())
         .collect();
-    groups.retain(|x| !only_dirs(x));
-    if !empty.is_empty() {
+    groups.retain(|x| !small(x));
+    if !light.is_empty() {
         match groups.iter_mut().find(|(k, _)| *k == Group::App) {
             Some((_, v)) => {
-                v.extend(empty);
+                v.extend(light);
                 v.sort_unstable();
             }
-            None => groups.push((Group::App, empty)),
+            None => groups.push((Group::App, light)),
         }
     }
     groups.sort_by(|a, b| a.0.cmp(&b.0));
