@@ -60,7 +60,6 @@ pub fn app_layers(
         .iter()
         .map(|w| Item {
             rel: &w.rel,
-            dir: w.meta.is_dir(),
             file: w.meta.is_file().then_some(w.meta.len()),
         })
         .collect();

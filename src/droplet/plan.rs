@@ -66,7 +66,6 @@ pub struct Chunk {
 pub struct Item<'a> {
     /// Below the droplet's root; empty for the root.
     pub rel: &'a Path,
-    pub dir: bool,
     /// A regular file's size.
     pub file: Option<u64>,
 }
@@ -201,11 +200,7 @@ mod tests {
     /// `(path, Some(size))` files, `(path, None)` directories.
     fn items(list: &[(PathBuf, Option<u64>)]) -> Vec<Item<'_>> {
         list.iter()
-            .map(|(p, f)| Item {
-                rel: p,
-                dir: f.is_none(),
-                file: *f,
-            })
+            .map(|(p, f)| Item { rel: p, file: *f })
             .collect()
     }
 
