@@ -27,6 +27,8 @@ pub struct AppLayer {
 }
 
 type Progress = Box<dyn FnMut(u64) + Send>;
+/// Told of each layer as soon as it is packed (to upload it while others are packed).
+pub type OnLayer<'a> = &'a (dyn Fn(&LayerBlob) + Sync);
 /// A chunk's blob and whether it came from the cache.
 type Packed = io::Result<(LayerBlob, bool)>;
 
@@ -41,15 +43,17 @@ struct Ctx<'a> {
     /// Tar bytes packed or found so far, and who is told.
     done: Arc<AtomicU64>,
     progress: Option<Arc<Mutex<Progress>>>,
+    on_layer: Option<OnLayer<'a>>,
 }
 
 /// The droplet at `droplet` as layers written to `blob_dir`; `progress` is told the tar bytes
-/// hashed and packed so far.
+/// hashed and packed so far, `on_layer` of each layer once it is written.
 pub fn app_layers(
     droplet: &Path,
     blob_dir: &Path,
     cache: Option<&LayerCache>,
     progress: Option<Progress>,
+    on_layer: Option<OnLayer>,
 ) -> io::Result<Vec<AppLayer>> {
     let mut walked = Vec::new();
     walk(droplet, |w| {
@@ -77,6 +81,7 @@ pub fn app_layers(
         cache,
         done: Arc::new(AtomicU64::new(0)),
         progress: progress.map(|p| Arc::new(Mutex::new(p))),
+        on_layer,
     };
     let blobs = pack_all(&ctx, &chunks)?;
     Ok(describe(&chunks, blobs))
@@ -95,6 +100,9 @@ fn pack_all(ctx: &Ctx, chunks: &[Chunk]) -> io::Result<Vec<(LayerBlob, bool)>> {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(chunk) = chunks.get(i) else { break };
                 let r = pack(ctx, chunk);
+                if let (Ok((blob, _)), Some(tell)) = (&r, ctx.on_layer) {
+                    tell(blob);
+                }
                 let failed = r.is_err();
                 *results[i].lock().expect("not poisoned") = Some(r);
                 if failed {

@@ -11,7 +11,7 @@ use crate::image::{LAUNCHER, LAUNCHER_PATH};
 use crate::layer::tree::{append_bytes, append_parent_dir, append_tree, Owner, TreeOptions};
 use crate::layer::{fixed_mtime, LayerBlob, LayerWriter};
 use cache::LayerCache;
-use layers::{app_layers, AppLayer};
+use layers::{app_layers, AppLayer, OnLayer};
 use std::io;
 use std::path::Path;
 
@@ -58,18 +58,27 @@ pub fn launcher_layer(blob_dir: &Path) -> io::Result<LayerBlob> {
     w.finish()
 }
 
-/// The droplet's layers, and its tgz when `tgz` (written at the same time on another thread);
-/// `progress` follows the layers.
+/// What packaging is given besides the droplet and where blobs go.
+#[derive(Default)]
+pub struct PackOptions<'a> {
+    /// Make the CF droplet tgz too.
+    pub tgz: bool,
+    pub cache: Option<&'a LayerCache>,
+    /// Told the layers' tar bytes so far.
+    pub progress: Option<Box<dyn FnMut(u64) + Send>>,
+    /// Told of each layer once it is written.
+    pub on_layer: Option<OnLayer<'a>>,
+}
+
+/// The droplet's layers, and its tgz when asked (written at the same time on another thread).
 pub fn package(
     droplet: &Path,
     blob_dir: &Path,
-    tgz: bool,
-    cache: Option<&LayerCache>,
-    progress: Option<Box<dyn FnMut(u64) + Send>>,
+    o: PackOptions,
 ) -> io::Result<(Option<LayerBlob>, Vec<AppLayer>)> {
     std::thread::scope(|s| {
-        let tgz = tgz.then(|| s.spawn(|| droplet_tgz(droplet, blob_dir)));
-        let layers = app_layers(droplet, blob_dir, cache, progress);
+        let tgz = o.tgz.then(|| s.spawn(|| droplet_tgz(droplet, blob_dir)));
+        let layers = app_layers(droplet, blob_dir, o.cache, o.progress, o.on_layer);
         let tgz = match tgz {
             Some(t) => Some(
                 t.join()
@@ -104,6 +113,13 @@ mod tests {
             .collect()
     }
 
+    fn cached(cache: &LayerCache) -> PackOptions<'_> {
+        PackOptions {
+            cache: Some(cache),
+            ..PackOptions::default()
+        }
+    }
+
     fn all_names(layers: &[AppLayer]) -> Vec<(String, u64)> {
         layers.iter().flat_map(|l| names(&l.blob)).collect()
     }
@@ -130,8 +146,24 @@ mod tests {
         let progress = Box::new(move |n| w.store(n, std::sync::atomic::Ordering::Relaxed));
         let cache = LayerCache::new(d.path().join("cache"), 1 << 30);
         let blobs = d.path().join("blobs");
-        let (tgz, layers) = package(&droplet, &blobs, true, Some(&cache), Some(progress)).unwrap();
+        let told = std::sync::Mutex::new(Vec::new());
+        let (tgz, layers) = package(
+            &droplet,
+            &blobs,
+            PackOptions {
+                tgz: true,
+                cache: Some(&cache),
+                progress: Some(progress),
+                on_layer: Some(&|b: &LayerBlob| told.lock().unwrap().push(b.digest.clone())),
+            },
+        )
+        .unwrap();
         let tgz = tgz.unwrap();
+        let mut told = told.into_inner().unwrap();
+        told.sort();
+        let mut made: Vec<_> = layers.iter().map(|l| l.blob.digest.clone()).collect();
+        made.sort();
+        assert_eq!(told, made, "each layer is told as it is written");
         // deps/0, the app's dependencies, the app (deps/1 is too light for a layer of its own).
         let holds: Vec<_> = layers.iter().map(|l| l.holds.as_str()).collect();
         assert_eq!(holds, ["deps/0 1/1", "app dependencies 1/1", "app 1/1"]);
@@ -161,20 +193,14 @@ mod tests {
         }
         assert!(layers.iter().all(|l| !l.reused));
         // Again, into another blob dir: the same layers, from the cache.
-        let (none, again) = package(
-            &droplet,
-            &d.path().join("blobs2"),
-            false,
-            Some(&cache),
-            None,
-        )
-        .unwrap();
+        let (none, again) = package(&droplet, &d.path().join("blobs2"), cached(&cache)).unwrap();
         assert!(none.is_none(), "no tgz unless asked");
         let digests = |l: &[AppLayer]| l.iter().map(|l| l.blob.digest.clone()).collect::<Vec<_>>();
         assert_eq!(digests(&again), digests(&layers));
         assert!(again.iter().all(|l| l.reused && l.blob.path.is_file()));
         // Without a cache too.
-        let (_, fresh) = package(&droplet, &d.path().join("blobs3"), false, None, None).unwrap();
+        let (_, fresh) =
+            package(&droplet, &d.path().join("blobs3"), PackOptions::default()).unwrap();
         assert_eq!(digests(&fresh), digests(&layers));
         let l1 = launcher_layer(&d.path().join("blobs")).unwrap();
         let l2 = launcher_layer(&d.path().join("blobs3")).unwrap();
@@ -196,8 +222,7 @@ mod tests {
         std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
         let cache_dir = d.path().join("cache");
         let cache = LayerCache::new(cache_dir.clone(), 1 << 30);
-        let (_, first) =
-            package(&droplet, &d.path().join("b1"), false, Some(&cache), None).unwrap();
+        let (_, first) = package(&droplet, &d.path().join("b1"), cached(&cache)).unwrap();
         // Another valid gzip in place of the blob, its record rewritten to match it: the
         // digest checks out, the diff_id does not.
         let hex = first[0]
@@ -209,8 +234,7 @@ mod tests {
         std::fs::copy(&other.path, cache_dir.join(format!("{hex}.gz"))).unwrap();
         let record = serde_json::json!({"digest": other.digest, "size": other.size, "tar_size": first[0].blob.tar_size});
         std::fs::write(cache_dir.join(format!("{hex}.json")), record.to_string()).unwrap();
-        let (_, second) =
-            package(&droplet, &d.path().join("b2"), false, Some(&cache), None).unwrap();
+        let (_, second) = package(&droplet, &d.path().join("b2"), cached(&cache)).unwrap();
         assert!(
             !second[0].reused,
             "a blob that is not the layer is not used"
@@ -225,11 +249,9 @@ mod tests {
             .unwrap()
             .set_len(len - 3)
             .unwrap();
-        let (_, third) =
-            package(&droplet, &d.path().join("b3"), false, Some(&cache), None).unwrap();
+        let (_, third) = package(&droplet, &d.path().join("b3"), cached(&cache)).unwrap();
         assert!(!third[0].reused);
-        let (_, fourth) =
-            package(&droplet, &d.path().join("b4"), false, Some(&cache), None).unwrap();
+        let (_, fourth) = package(&droplet, &d.path().join("b4"), cached(&cache)).unwrap();
         assert!(fourth[0].reused, "kept again once packed");
     }
 }

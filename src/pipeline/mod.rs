@@ -28,6 +28,8 @@ pub use options::{BuildOptions, BuildRequest, Outputs, Runtime, Targets};
 pub use outcome::{BuildOutcome, LayerInfo, StackInfo, Timings};
 
 use crate::droplet::cache::LayerCache;
+use crate::layer::LayerBlob;
+use crate::registry::push::PushBlob;
 use crate::report::{info, Reporter, Stage};
 use crate::staging::workspace::Workspace;
 use crate::units::format_size;
@@ -89,7 +91,20 @@ async fn stages(
         crate::droplet::cache::DEFAULT_MAX,
     );
     let keep = opts.outputs.droplet.clone();
-    let droplet = package::package(&staged, keep, Some(cache), reporter.clone()).await?;
+    // Each layer goes to the registry as soon as it is packed, while the others are packed.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let ahead: package::Ahead = Box::new(move |b: &LayerBlob| {
+        let _ = tx.send(PushBlob {
+            digest: b.digest.clone(),
+            size: b.size,
+            file: Some(b.path.clone()),
+        });
+    });
+    let (droplet, sent) = tokio::join!(
+        package::package(&staged, keep, Some(cache), Some(ahead), reporter.clone()),
+        publish::send_ahead(&registry, &opts.outputs.targets, rx, reporter.clone()),
+    );
+    let droplet = droplet?;
     timer.lap(Stage::Droplet);
 
     staged.apply_command(&opts.app, reporter.as_ref());
@@ -104,7 +119,8 @@ async fn stages(
         reporter: reporter.clone(),
     };
     let config = ws.blobs.join("config.json");
-    let published = publish::publish(&built, blobs, config, &opts.outputs.targets, &via).await?;
+    let targets = &opts.outputs.targets;
+    let published = publish::publish(&built, blobs, config, targets, &via, &sent).await?;
     timer.lap(Stage::Push);
 
     let manifests = match &opts.outputs.manifests_dir {

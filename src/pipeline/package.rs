@@ -5,8 +5,8 @@
 use super::error::{blocking, other, BuildError};
 use super::stage::Staged;
 use crate::droplet::cache::LayerCache;
-use crate::droplet::layers::AppLayer;
-use crate::droplet::{self, StagingInfo};
+use crate::droplet::layers::{AppLayer, OnLayer};
+use crate::droplet::{self, PackOptions, StagingInfo};
 use crate::layer::LayerBlob;
 use crate::report::{info, Meter, Reporter};
 use crate::units::format_size;
@@ -27,11 +27,16 @@ pub struct DropletBlobs {
     pub kept: Option<PathBuf>,
 }
 
-/// Packages the staged droplet; `keep` gets its tgz; `cache` holds layers of earlier builds.
+/// Told of each droplet layer as soon as it is written.
+pub type Ahead = Box<dyn Fn(&LayerBlob) + Send + Sync>;
+
+/// Packages the staged droplet; `keep` gets its tgz; `cache` holds layers of earlier builds;
+/// `ahead` is told of each layer once written.
 pub async fn package(
     staged: &Staged,
     keep: Option<PathBuf>,
     cache: Option<LayerCache>,
+    ahead: Option<Ahead>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<DropletBlobs, BuildError> {
     let info_doc = StagingInfo {
@@ -50,8 +55,13 @@ pub async fn package(
         // Tar headers (512 B per entry) on top of the content: an estimate of the tar's size.
         let mut meter = Meter::new(reporter.clone(), "packing the droplet", bytes + 512 * files);
         let progress = Box::new(move |n| meter.set(n));
-        let (tgz, layers) = droplet::package(d, b, keep.is_some(), cache.as_ref(), Some(progress))
-            .map_err(other("packaging the droplet"))?;
+        let o = PackOptions {
+            tgz: keep.is_some(),
+            cache: cache.as_ref(),
+            progress: Some(progress),
+            on_layer: ahead.as_ref().map(|a| a.as_ref() as OnLayer),
+        };
+        let (tgz, layers) = droplet::package(d, b, o).map_err(other("packaging the droplet"))?;
         let reused = layers.iter().filter(|l| l.reused).count();
         let n = layers.len();
         info(
@@ -84,7 +94,7 @@ mod tests {
         let f = fixture().await;
         let (_, s) = staged(&f).await;
         let keep = f.dir.path().join("droplet.tgz");
-        let d = package(&s, Some(keep.clone()), None, Arc::new(Silent))
+        let d = package(&s, Some(keep.clone()), None, None, Arc::new(Silent))
             .await
             .unwrap();
         let tgz = d.tgz.as_ref().expect("asked for");
