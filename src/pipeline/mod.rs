@@ -104,7 +104,7 @@ async fn stages(
         package::package(&staged, keep, Some(cache), Some(ahead), reporter.clone()),
         publish::send_ahead(&registry, &opts.outputs.targets, rx, reporter.clone()),
     );
-    let droplet = droplet?;
+    let (droplet, sent) = (droplet?, sent?);
     timer.lap(Stage::Droplet);
 
     staged.apply_command(&opts.app, reporter.as_ref());

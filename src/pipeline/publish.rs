@@ -47,18 +47,19 @@ pub async fn connect(
 }
 
 /// Sends the droplet's layers that `rx` brings to the target registry while the droplet is
-/// still being packed, a few at a time. Best effort: a layer that fails here is sent again by
-/// the push (which says why if it fails again). Returns digest → size of those uploaded.
+/// still being packed, a few at a time. Returns digest → size of those uploaded. The first
+/// failure (already retried as the push would) stops it: the build fails with it, as the push
+/// would have.
 pub async fn send_ahead(
     registry: &Registry,
     targets: &Targets,
     mut rx: UnboundedReceiver<PushBlob>,
     reporter: Arc<dyn Reporter>,
-) -> HashMap<String, u64> {
+) -> Result<HashMap<String, u64>, BuildError> {
     let mut sent = HashMap::new();
     let ImageRef::Registry(target) = &targets.target else {
         while rx.recv().await.is_some() {}
-        return sent;
+        return Ok(sent);
     };
     let mut running = FuturesUnordered::new();
     let mut open = true;
@@ -69,13 +70,13 @@ pub async fn send_ahead(
                 None => open = false,
             },
             Some(done) = running.next(), if !running.is_empty() => {
-                if let Some((digest, size)) = done {
+                if let Some((digest, size)) = done? {
                     sent.insert(digest, size);
                 }
             }
         }
     }
-    sent
+    Ok(sent)
 }
 
 async fn ahead_one(
@@ -83,15 +84,13 @@ async fn ahead_one(
     target: &crate::refs::RegistryRef,
     blob: PushBlob,
     reporter: Arc<dyn Reporter>,
-) -> Option<(String, u64)> {
-    match push::ahead(registry, target, &blob, &reporter).await {
-        Ok(BlobOutcome::Uploaded) => Some((blob.digest, blob.size)),
-        Ok(_) => None,
-        Err(e) => {
-            tracing::debug!("sending layer {} ahead: {e}", blob.digest);
-            None
-        }
-    }
+) -> Result<Option<(String, u64)>, BuildError> {
+    Ok(
+        match push::ahead(registry, target, &blob, &reporter).await? {
+            BlobOutcome::Uploaded => Some((blob.digest, blob.size)),
+            _ => None,
+        },
+    )
 }
 
 /// Writes the image's config to `config` (blocking), then pushes to every target; `ahead`:
