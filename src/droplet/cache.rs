@@ -144,11 +144,21 @@ impl LayerCache {
             return Ok(());
         };
         fs::create_dir_all(&self.dir)?;
+        // A hard link when the workspace is on the same file system (blobs are never written
+        // in place: a link shares nothing that changes), else a copy.
         let tmp = tempfile::Builder::new()
             .prefix(".put-")
             .tempfile_in(&self.dir)?;
-        io::copy(&mut File::open(&blob.path)?, &mut tmp.as_file())?;
-        tmp.persist(&gz).map_err(|e| e.error)?;
+        let linked = self
+            .dir
+            .join(format!(".link-{}", hex(&blob.digest).unwrap_or("x")));
+        let _ = fs::remove_file(&linked);
+        if fs::hard_link(&blob.path, &linked).is_ok() {
+            fs::rename(&linked, &gz)?;
+        } else {
+            io::copy(&mut File::open(&blob.path)?, &mut tmp.as_file())?;
+            tmp.persist(&gz).map_err(|e| e.error)?;
+        }
         let record = Record {
             digest: blob.digest.clone(),
             size: blob.size,
