@@ -1,8 +1,8 @@
 //! The droplet cut into stable layers (pure: a walk's entries in, groups of entries out).
 //!
 //! Every entry below the droplet's root goes to exactly one layer:
-//! - `deps/<idx>/…`: that index's layers, unless it weighs less than a chunk's minimum
-//!   (`target / 4`: e.g. only the `config.yml` every buildpack writes), then it goes with the app;
+//! - `deps/<idx>/…`: that index's layers, unless it weighs less than a quarter of the droplet's
+//!   24th (and of FLOOR: e.g. only the `config.yml` every buildpack writes): then with the app;
 //! - below `app/`, whatever lies in a dependency tree (`node_modules/`, `vendor/`, `.venv/`,
 //!   `site-packages/`): the app's dependency layers, which rarely change;
 //! - everything else (the app's own code, `profile.d/`, `staging_info.yml`, …): the layers
@@ -14,9 +14,10 @@
 //! the chunk holds `target / 4`; always at `2 × target`. A file of `target` bytes or more is a
 //! layer of its own. An edit moves at most the boundaries next to the file; a rename elsewhere
 //! touches only the chunk that holds it. `target` is `max(FLOOR, next power of two of
-//! total / 24)`: a one-file change rebuilds at most a couple of `target`-sized layers, the
-//! count stays near 24, and the size only moves when the droplet doubles. Above
-//! [`MAX_LAYERS`], the two adjacent chunks lightest together are merged.
+//! bytes / aim)`, aiming at 16 chunks for what rarely changes and 8 for the app's own files
+//! (smaller chunks where the edits are): a one-file change rebuilds one or two `target`-sized
+//! layers, the count stays near 24, and a target only moves when its part of the droplet
+//! doubles. Above [`MAX_LAYERS`], the two adjacent chunks lightest together are merged.
 
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path};
@@ -26,8 +27,11 @@ pub const MAX_LAYERS: usize = 31;
 /// Smallest chunk target: below this, a layer's fixed costs (a HEAD, an upload's two requests,
 /// a manifest entry) outweigh what a finer cut saves. See README (layers).
 pub const FLOOR: u64 = 512 * 1024;
-/// How many chunks the target aims at for the whole droplet.
+/// How many chunks the target aims at for the whole droplet (what makes a `deps/<idx>` too
+/// light for layers of its own), for what rarely changes, and for the app's own files.
 const AIM: u64 = 24;
+const AIM_STABLE: u64 = 16;
+const AIM_APP: u64 = 8;
 /// Directory names whose trees are dependencies (change rarely).
 pub const DEPENDENCY_DIRS: [&str; 4] = ["node_modules", "vendor", ".venv", "site-packages"];
 
@@ -75,9 +79,9 @@ pub fn weight(e: &Item) -> u64 {
     512 + e.file.unwrap_or(0).div_ceil(512) * 512
 }
 
-/// The chunk target for a droplet whose entries weigh `total` bytes.
-pub fn target(total: u64) -> u64 {
-    (total / AIM).max(1).next_power_of_two().max(FLOOR)
+/// The chunk target for entries weighing `total` bytes cut in about `aim` chunks.
+pub fn target(total: u64, aim: u64) -> u64 {
+    (total / aim).max(1).next_power_of_two().max(FLOOR)
 }
 
 fn group_of(rel: &Path) -> Group {
@@ -106,8 +110,6 @@ fn cuts_after(rel: &Path, w: u64, target: u64) -> bool {
 /// The droplet's layers: `entries` is its walk (the root, with an empty path, is left out:
 /// every layer holds it).
 pub fn plan(entries: &[Item]) -> Vec<Chunk> {
-    let total: u64 = entries.iter().map(weight).sum();
-    let target = target(total);
     let mut groups: Vec<(Group, Vec<usize>)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if e.rel.as_os_str().is_empty() {
@@ -119,34 +121,45 @@ pub fn plan(entries: &[Item]) -> Vec<Chunk> {
             None => groups.push((g, vec![i])),
         }
     }
-    // A `deps/<idx>` lighter than a chunk's minimum (every buildpack writes a `config.yml`
-    // there) is no layer of its own: it rides with the app.
-    let small = |(g, v): &(Group, Vec<usize>)| {
-        matches!(g, Group::Deps(_))
-            && v.iter().map(|&i| weight(&entries[i])).sum::<u64>() < target / 4
-    };
-    let light: Vec<usize> = groups
+    let weigh = |v: &[usize]| v.iter().map(|&i| weight(&entries[i])).sum::<u64>();
+    let total = weigh(&(0..entries.len()).collect::<Vec<_>>());
+    fold_light_deps(&mut groups, |v| weigh(v) < target(total, AIM) / 4);
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let app: u64 = groups
+        .iter()
+        .filter(|(g, _)| *g == Group::App)
+        .map(|(_, v)| weigh(v))
+        .sum();
+    let (stable, own) = (target(total - app, AIM_STABLE), target(app, AIM_APP));
+    let mut chunks = Vec::new();
+    for (g, idx) in groups {
+        let t = if g == Group::App { own } else { stable };
+        cut(&g, &idx, entries, t, &mut chunks);
+    }
+    merge_down(&mut chunks, MAX_LAYERS);
+    chunks
+}
+
+/// A `deps/<idx>` that is `light` (e.g. only the `config.yml` every buildpack writes) is no
+/// layer of its own: it rides with the app.
+fn fold_light_deps(groups: &mut Vec<(Group, Vec<usize>)>, light: impl Fn(&[usize]) -> bool) {
+    let small = |(g, v): &(Group, Vec<usize>)| matches!(g, Group::Deps(_)) && light(v);
+    let moved: Vec<usize> = groups
         .iter()
         .filter(|x| small(x))
         .flat_map(|(_, v)| v.clone())
         .collect();
     groups.retain(|x| !small(x));
-    if !light.is_empty() {
-        match groups.iter_mut().find(|(k, _)| *k == Group::App) {
-            Some((_, v)) => {
-                v.extend(light);
-                v.sort_unstable();
-            }
-            None => groups.push((Group::App, light)),
+    if moved.is_empty() {
+        return;
+    }
+    match groups.iter_mut().find(|(k, _)| *k == Group::App) {
+        Some((_, v)) => {
+            v.extend(moved);
+            v.sort_unstable();
         }
+        None => groups.push((Group::App, moved)),
     }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut chunks = Vec::new();
-    for (g, idx) in groups {
-        cut(&g, &idx, entries, target, &mut chunks);
-    }
-    merge_down(&mut chunks, MAX_LAYERS);
-    chunks
 }
 
 /// Cuts one group into chunks (appended to `out`).
@@ -294,9 +307,10 @@ mod tests {
 
     #[test]
     fn the_target_moves_in_powers_of_two() {
-        assert_eq!(target(0), FLOOR);
-        assert_eq!(target(10 << 20), FLOOR);
-        assert_eq!(target(68 << 20), 4 << 20);
-        assert_eq!(target(200 << 20), 16 << 20);
+        assert_eq!(target(0, AIM), FLOOR);
+        assert_eq!(target(10 << 20, AIM), FLOOR);
+        assert_eq!(target(68 << 20, AIM_STABLE), 8 << 20);
+        assert_eq!(target(14 << 20, AIM_APP), 2 << 20);
+        assert_eq!(target(200 << 20, AIM_APP), 32 << 20);
     }
 }
