@@ -124,10 +124,8 @@ mod tests {
         layers.iter().flat_map(|l| names(&l.blob)).collect()
     }
 
-    #[test]
-    fn droplet_and_layers_share_content_are_reproducible_and_reused() {
-        let d = tempfile::tempdir().unwrap();
-        let droplet = d.path().join("droplet");
+    /// A droplet with an app, its node_modules, a deps/0 with a tool and a light deps/1.
+    fn sample(droplet: &Path) {
         std::fs::create_dir_all(droplet.join("app/node_modules/x")).unwrap();
         std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
         std::fs::write(droplet.join("app/node_modules/x/i.js"), "1").unwrap();
@@ -139,8 +137,15 @@ mod tests {
             detected_buildpack: "staticfile".into(),
             start_command: "serve".into(),
         };
-        finish_layout(&droplet, &info).unwrap();
-        assert_eq!(read_info(&droplet).unwrap(), info);
+        finish_layout(droplet, &info).unwrap();
+        assert_eq!(read_info(droplet).unwrap(), info);
+    }
+
+    #[test]
+    fn droplet_and_layers_share_content_are_reproducible_and_reused() {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        sample(&droplet);
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let w = written.clone();
         let progress = Box::new(move |n| w.store(n, std::sync::atomic::Ordering::Relaxed));
@@ -202,6 +207,11 @@ mod tests {
         let (_, fresh) =
             package(&droplet, &d.path().join("blobs3"), PackOptions::default()).unwrap();
         assert_eq!(digests(&fresh), digests(&layers));
+    }
+
+    #[test]
+    fn the_launcher_layer_is_the_same_for_every_app() {
+        let d = tempfile::tempdir().unwrap();
         let l1 = launcher_layer(&d.path().join("blobs")).unwrap();
         let l2 = launcher_layer(&d.path().join("blobs3")).unwrap();
         assert_eq!(l1.digest, l2.digest);
