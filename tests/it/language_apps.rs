@@ -217,10 +217,11 @@ fn an_edit_uploads_only_small_layers_and_the_same_source_gives_the_same_image() 
     assert_eq!(env.reg.blob_uploads("apps/layered") - before, 2);
     let bytes = second["push"]["bytes_uploaded"].as_u64().unwrap();
     assert!(bytes < 32 << 10, "{bytes} bytes uploaded: {second:#}");
-    // Nothing unchanged was compressed again.
-    let mut unchanged = droplet_layers(&second);
+    // Nothing unchanged was compressed again (the edited layer may be in the layer cache too,
+    // which the tests share: from an earlier run).
+    let (mut unchanged, reused2) = (droplet_layers(&second), reused(&second));
     unchanged.retain(|d| !uploaded.contains(d));
-    assert_eq!(reused(&second), unchanged, "{second:#}");
+    assert!(unchanged.iter().all(|d| reused2.contains(d)), "{second:#}");
     let podman = Podman::new();
     run_and_get(
         &podman,
