@@ -1,10 +1,17 @@
 //! The droplet: Cloud Foundry's layout (`app/ deps/ profile.d/ tmp/ logs/ staging_info.yml`),
-//! packaged twice from the same directory in parallel: as the CF droplet tgz (`./app/...`) and
-//! as the image layer (`home/vcap/app/...`, vcap-owned). Plus the launcher layer.
+//! packaged as image layers (`home/vcap/app/...`, vcap-owned, cut into stable layers: `plan`,
+//! `layers`; unchanged ones taken from the layer cache: `cache`) and, when asked, at the same
+//! time as the CF droplet tgz (`./app/...`). Plus the launcher layer.
+
+pub mod cache;
+pub mod layers;
+pub mod plan;
 
 use crate::image::{LAUNCHER, LAUNCHER_PATH};
 use crate::layer::tree::{append_bytes, append_parent_dir, append_tree, Owner, TreeOptions};
 use crate::layer::{fixed_mtime, Codec, LayerBlob, LayerWriter};
+use cache::LayerCache;
+use layers::{app_layers, AppLayer, OnLayer};
 use std::io;
 use std::path::Path;
 
@@ -31,22 +38,6 @@ pub fn droplet_tgz(droplet: &Path, blob_dir: &Path) -> io::Result<LayerBlob> {
     w.finish()
 }
 
-/// The droplet as an image layer under `/home/vcap`; `progress` is told the tar bytes written.
-pub fn droplet_layer(
-    droplet: &Path,
-    blob_dir: &Path,
-    codec: Codec,
-    progress: Option<Box<dyn FnMut(u64) + Send>>,
-) -> io::Result<LayerBlob> {
-    let mut w = LayerWriter::with_codec(blob_dir, codec)?;
-    if let Some(p) = progress {
-        w.on_progress(p);
-    }
-    append_parent_dir(w.tar(), "home/", 0o755, Owner::ROOT, fixed_mtime())?;
-    append_tree(w.tar(), droplet, &TreeOptions::app("home/vcap/"))?;
-    w.finish()
-}
-
 /// The launcher layer: `/lifecycle/launch`, the same bytes for every app.
 pub fn launcher_layer(blob_dir: &Path, codec: Codec) -> io::Result<LayerBlob> {
     let mut w = LayerWriter::with_codec(blob_dir, codec)?;
@@ -67,21 +58,37 @@ pub fn launcher_layer(blob_dir: &Path, codec: Codec) -> io::Result<LayerBlob> {
     w.finish()
 }
 
-/// The droplet tgz (always gzip) and the droplet layer (`codec`), written at the same time;
-/// `progress` follows the layer (both read the same files at about the same pace).
+/// What packaging is given besides the droplet and where blobs go.
+#[derive(Default)]
+pub struct PackOptions<'a> {
+    /// Make the CF droplet tgz too (always gzip).
+    pub tgz: bool,
+    /// The layers' compression.
+    pub codec: Codec,
+    pub cache: Option<&'a LayerCache>,
+    /// Told the layers' tar bytes so far.
+    pub progress: Option<Box<dyn FnMut(u64) + Send>>,
+    /// Told of each layer once it is written.
+    pub on_layer: Option<OnLayer<'a>>,
+}
+
+/// The droplet's layers, and its tgz when asked (written at the same time on another thread).
 pub fn package(
     droplet: &Path,
     blob_dir: &Path,
-    codec: Codec,
-    progress: Option<Box<dyn FnMut(u64) + Send>>,
-) -> io::Result<(LayerBlob, LayerBlob)> {
+    o: PackOptions,
+) -> io::Result<(Option<LayerBlob>, Vec<AppLayer>)> {
     std::thread::scope(|s| {
-        let tgz = s.spawn(|| droplet_tgz(droplet, blob_dir));
-        let layer = droplet_layer(droplet, blob_dir, codec, progress);
-        let tgz = tgz
-            .join()
-            .map_err(|_| io::Error::other("droplet packaging panicked"))?;
-        Ok((tgz?, layer?))
+        let tgz = o.tgz.then(|| s.spawn(|| droplet_tgz(droplet, blob_dir)));
+        let layers = app_layers(droplet, blob_dir, o.codec, o.cache, o.progress, o.on_layer);
+        let tgz = match tgz {
+            Some(t) => Some(
+                t.join()
+                    .map_err(|_| io::Error::other("droplet packaging panicked"))??,
+            ),
+            None => None,
+        };
+        Ok((tgz, layers?))
     })
 }
 
@@ -108,33 +115,69 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn droplet_and_layer_share_content_and_are_reproducible() {
-        let d = tempfile::tempdir().unwrap();
-        let droplet = d.path().join("droplet");
-        std::fs::create_dir_all(droplet.join("app")).unwrap();
+    fn cached(cache: &LayerCache) -> PackOptions<'_> {
+        PackOptions {
+            cache: Some(cache),
+            ..PackOptions::default()
+        }
+    }
+
+    fn all_names(layers: &[AppLayer]) -> Vec<(String, u64)> {
+        layers.iter().flat_map(|l| names(&l.blob)).collect()
+    }
+
+    /// A droplet with an app, its node_modules, a deps/0 with a tool and a light deps/1.
+    fn sample(droplet: &Path) {
+        std::fs::create_dir_all(droplet.join("app/node_modules/x")).unwrap();
         std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
+        std::fs::write(droplet.join("app/node_modules/x/i.js"), "1").unwrap();
+        std::fs::create_dir_all(droplet.join("deps/0/bin")).unwrap();
+        std::fs::write(droplet.join("deps/0/bin/tool"), vec![7; 200 << 10]).unwrap();
+        std::fs::create_dir_all(droplet.join("deps/1")).unwrap();
+        std::fs::write(droplet.join("deps/1/config.yml"), "name: x").unwrap();
         let info = StagingInfo {
             detected_buildpack: "staticfile".into(),
             start_command: "serve".into(),
         };
-        finish_layout(&droplet, &info).unwrap();
-        assert_eq!(read_info(&droplet).unwrap(), info);
+        finish_layout(droplet, &info).unwrap();
+        assert_eq!(read_info(droplet).unwrap(), info);
+    }
+
+    #[test]
+    fn droplet_and_layers_share_content_are_reproducible_and_reused() {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        sample(&droplet);
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let w = written.clone();
         let progress = Box::new(move |n| w.store(n, std::sync::atomic::Ordering::Relaxed));
-        let (tgz, layer) = package(
+        let cache = LayerCache::new(d.path().join("cache"), 1 << 30);
+        let blobs = d.path().join("blobs");
+        let told = std::sync::Mutex::new(Vec::new());
+        let (tgz, layers) = package(
             &droplet,
-            &d.path().join("blobs"),
-            Codec::Gzip,
-            Some(progress),
+            &blobs,
+            PackOptions {
+                tgz: true,
+                cache: Some(&cache),
+                progress: Some(progress),
+                on_layer: Some(&|b: &LayerBlob| told.lock().unwrap().push(b.digest.clone())),
+                codec: Codec::Gzip,
+            },
         )
         .unwrap();
-        // The progress ends at the layer's whole tar.
-        assert_eq!(
-            written.load(std::sync::atomic::Ordering::Relaxed),
-            layer.tar_size
-        );
+        let tgz = tgz.unwrap();
+        let mut told = told.into_inner().unwrap();
+        told.sort();
+        let mut made: Vec<_> = layers.iter().map(|l| l.blob.digest.clone()).collect();
+        made.sort();
+        assert_eq!(told, made, "each layer is told as it is written");
+        // deps/0, the app's dependencies, the app (deps/1 is too light for a layer of its own).
+        let holds: Vec<_> = layers.iter().map(|l| l.holds.as_str()).collect();
+        assert_eq!(holds, ["deps/0 1/1", "app dependencies 1/1", "app 1/1"]);
+        // The progress ends at the layers' whole tars.
+        let tars: u64 = layers.iter().map(|l| l.blob.tar_size).sum();
+        assert_eq!(written.load(std::sync::atomic::Ordering::Relaxed), tars);
         let tgz_names = names(&tgz);
         assert!(
             tgz_names.contains(&("app/index.html".into(), 2000)),
@@ -142,13 +185,36 @@ mod tests {
         );
         assert!(tgz_names.contains(&("staging_info.yml".into(), 2000)));
         assert!(tgz_names.contains(&("tmp/".into(), 2000)));
-        let layer_names = names(&layer);
-        assert_eq!(layer_names[0], ("home/".to_string(), 0));
-        assert_eq!(layer_names[1], ("home/vcap/".to_string(), 2000));
-        assert!(layer_names.contains(&("home/vcap/app/index.html".into(), 2000)));
-        let (tgz2, layer2) =
-            package(&droplet, &d.path().join("blobs2"), Codec::Gzip, None).unwrap();
-        assert_eq!((tgz2.digest, layer2.digest), (tgz.digest, layer.digest));
+        for l in &layers {
+            let n = names(&l.blob);
+            assert_eq!(n[0], ("home/".to_string(), 0), "{n:?}");
+            assert_eq!(n[1], ("home/vcap/".to_string(), 2000), "{n:?}");
+        }
+        // Each entry of the tgz is in the layers under home/vcap, each file in one layer.
+        let all = all_names(&layers);
+        for (name, uid) in &tgz_names {
+            let want = format!("home/vcap/{}", name.trim_start_matches("./"));
+            assert!(all.contains(&(want.clone(), *uid)), "{want} in {all:?}");
+            if !want.ends_with('/') {
+                assert_eq!(all.iter().filter(|(n, _)| *n == want).count(), 1, "{want}");
+            }
+        }
+        assert!(layers.iter().all(|l| !l.reused));
+        // Again, into another blob dir: the same layers, from the cache.
+        let (none, again) = package(&droplet, &d.path().join("blobs2"), cached(&cache)).unwrap();
+        assert!(none.is_none(), "no tgz unless asked");
+        let digests = |l: &[AppLayer]| l.iter().map(|l| l.blob.digest.clone()).collect::<Vec<_>>();
+        assert_eq!(digests(&again), digests(&layers));
+        assert!(again.iter().all(|l| l.reused && l.blob.path.is_file()));
+        // Without a cache too.
+        let (_, fresh) =
+            package(&droplet, &d.path().join("blobs3"), PackOptions::default()).unwrap();
+        assert_eq!(digests(&fresh), digests(&layers));
+    }
+
+    #[test]
+    fn the_launcher_layer_is_the_same_for_every_app() {
+        let d = tempfile::tempdir().unwrap();
         let l1 = launcher_layer(&d.path().join("blobs"), Codec::Gzip).unwrap();
         let l2 = launcher_layer(&d.path().join("blobs3"), Codec::Gzip).unwrap();
         assert_eq!(l1.digest, l2.digest);
@@ -159,5 +225,46 @@ mod tests {
                 ("lifecycle/launch".to_string(), 0)
             ]
         );
+    }
+
+    #[test]
+    fn a_tampered_cache_entry_is_not_used() {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        std::fs::create_dir_all(droplet.join("app")).unwrap();
+        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
+        let cache_dir = d.path().join("cache");
+        let cache = LayerCache::new(cache_dir.clone(), 1 << 30);
+        let (_, first) = package(&droplet, &d.path().join("b1"), cached(&cache)).unwrap();
+        // Another valid gzip in place of the blob, its record rewritten to match it: the
+        // digest checks out, the diff_id does not.
+        let hex = first[0]
+            .blob
+            .diff_id
+            .trim_start_matches("sha256:")
+            .to_string();
+        let other = launcher_layer(&d.path().join("b0"), Codec::Gzip).unwrap();
+        std::fs::copy(&other.path, cache_dir.join(format!("{hex}.gz"))).unwrap();
+        let record = serde_json::json!({"digest": other.digest, "size": other.size, "tar_size": first[0].blob.tar_size});
+        std::fs::write(cache_dir.join(format!("{hex}.json")), record.to_string()).unwrap();
+        let (_, second) = package(&droplet, &d.path().join("b2"), cached(&cache)).unwrap();
+        assert!(
+            !second[0].reused,
+            "a blob that is not the layer is not used"
+        );
+        assert_eq!(second[0].blob.digest, first[0].blob.digest);
+        // Truncated: refused too.
+        let gz = cache_dir.join(format!("{hex}.gz"));
+        let len = std::fs::metadata(&gz).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&gz)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        let (_, third) = package(&droplet, &d.path().join("b3"), cached(&cache)).unwrap();
+        assert!(!third[0].reused);
+        let (_, fourth) = package(&droplet, &d.path().join("b4"), cached(&cache)).unwrap();
+        assert!(fourth[0].reused, "kept again once packed");
     }
 }

@@ -4,7 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
@@ -198,18 +198,69 @@ fn archive_name(prefix: &str, rel: &Path, is_dir: bool) -> io::Result<String> {
     Ok(name)
 }
 
+/// One entry of a tree's walk: its path below the root and what `lstat` said of it.
+#[derive(Debug, Clone)]
+pub struct Walked {
+    pub rel: PathBuf,
+    pub meta: fs::Metadata,
+}
+
+/// An open tree: the directory (for `openat2` beneath it) and its path.
+pub struct Root {
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl Root {
+    pub fn open(src: &Path) -> io::Result<Root> {
+        Ok(Root {
+            fd: crate::safefs::open_dir(src)?,
+            path: src.to_path_buf(),
+        })
+    }
+}
+
+/// Walks the tree at `src` in archive order (names sorted bytewise, a directory before what
+/// it holds, the root first with an empty `rel`), links not followed.
+pub fn walk(src: &Path, mut each: impl FnMut(Walked) -> io::Result<()>) -> io::Result<()> {
+    let walker = walkdir::WalkDir::new(src)
+        .follow_links(false)
+        .sort_by(|a, b| {
+            a.file_name()
+                .as_encoded_bytes()
+                .cmp(b.file_name().as_encoded_bytes())
+        });
+    for entry in walker {
+        let entry = entry.map_err(|e| {
+            let path = e
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            io::Error::other(format!("reading {path}: {e}"))
+        })?;
+        let meta = entry.metadata().map_err(io::Error::other)?;
+        let rel = entry
+            .path()
+            .strip_prefix(src)
+            .expect("walkdir stays under its root")
+            .to_path_buf();
+        each(Walked { rel, meta })?;
+    }
+    Ok(())
+}
+
 /// Appends one entry of the walk (`rel` below the root): a directory, a file (opened
 /// beneath `root`, checked), a symlink, or a device/FIFO when kept; anything else is counted
 /// as skipped.
-fn append_entry<W: Write>(
+pub fn append_entry<W: Write>(
     tar: &mut tar::Builder<W>,
-    root: &std::os::fd::OwnedFd,
-    entry: &walkdir::DirEntry,
-    rel: &Path,
+    root: &Root,
+    entry: &Walked,
     opts: &TreeOptions,
     stats: &mut TreeStats,
 ) -> io::Result<()> {
-    let meta = entry.metadata().map_err(io::Error::other)?;
+    let (meta, rel) = (&entry.meta, entry.rel.as_path());
+    let full = root.path.join(rel);
     let ft = meta.file_type();
     let owner = opts.owner.unwrap_or(Owner {
         uid: meta.uid() as u64,
@@ -229,18 +280,18 @@ fn append_entry<W: Write>(
         let name = archive_name(&opts.prefix, rel, false)?;
         let mut h = new_header(tar::EntryType::Regular, mode, owner, mtime);
         h.set_size(meta.len());
-        let f = open_checked(root, rel, &meta, opts)?;
+        let f = open_checked(&root.fd, rel, meta, opts)?;
         let reader = Exact {
             inner: f,
             left: meta.len(),
-            path: entry.path().to_path_buf(),
+            path: full,
         };
         tar.append_data(&mut h, &name, reader)?;
         stats.files += 1;
         stats.bytes += meta.len();
     } else if ft.is_symlink() {
         let name = archive_name(&opts.prefix, rel, false)?;
-        let target = fs::read_link(entry.path())?;
+        let target = fs::read_link(&full)?;
         let mut h = new_header(tar::EntryType::Symlink, 0o777, owner, mtime);
         tar.append_link(&mut h, &name, &target)?;
         stats.symlinks += 1;
@@ -271,34 +322,16 @@ pub fn append_tree<W: Write>(
     opts: &TreeOptions,
 ) -> io::Result<TreeStats> {
     let mut stats = TreeStats::default();
-    let root = crate::safefs::open_dir(src)?;
-    let walker = walkdir::WalkDir::new(src)
-        .follow_links(false)
-        .sort_by(|a, b| {
-            a.file_name()
-                .as_encoded_bytes()
-                .cmp(b.file_name().as_encoded_bytes())
-        });
-    for entry in walker {
-        let entry = entry.map_err(|e| {
-            let path = e
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            io::Error::other(format!("reading {path}: {e}"))
-        })?;
-        let rel = entry
-            .path()
-            .strip_prefix(src)
-            .expect("walkdir stays under its root");
-        if rel.as_os_str().is_empty() && opts.prefix.is_empty() {
-            continue;
+    let root = Root::open(src)?;
+    walk(src, |entry| {
+        if entry.rel.as_os_str().is_empty() && opts.prefix.is_empty() {
+            return Ok(());
         }
-        if opts.exclude.iter().any(|x| x == rel) {
-            continue;
+        if opts.exclude.contains(&entry.rel) {
+            return Ok(());
         }
-        append_entry(tar, &root, &entry, rel, opts, &mut stats)?;
-    }
+        append_entry(tar, &root, &entry, opts, &mut stats)
+    })?;
     Ok(stats)
 }
 

@@ -1,5 +1,5 @@
-//! The image: the stack's layers, then the launcher and the droplet, with labels naming what
-//! went in. Pure: values in, the manifest and config bytes out.
+//! The image: the stack's layers, then the launcher and the droplet's layers, with labels
+//! naming what went in. Pure: values in, the manifest and config bytes out.
 
 use super::error::BuildError;
 use super::package::DropletBlobs;
@@ -20,25 +20,24 @@ pub fn assemble(
     staged: &Staged,
     droplet: &DropletBlobs,
 ) -> Result<BuiltImage, BuildError> {
-    let spec = image_spec(app, stack, staged, &droplet.tgz.digest);
-    let new_layers = [
-        NewLayer {
-            blob: droplet.launcher.clone(),
-            created_by: "dropship: /lifecycle/launch".into(),
-        },
-        NewLayer {
-            blob: droplet.layer.clone(),
-            created_by: format!(
-                "dropship: droplet of {} ({})",
-                app.name, droplet.info.detected_buildpack
-            ),
-        },
-    ];
+    let spec = image_spec(app, stack, staged);
+    let launcher = NewLayer {
+        blob: droplet.launcher.clone(),
+        created_by: "dropship: /lifecycle/launch".into(),
+    };
+    let ours = droplet.layers.iter().map(|l| NewLayer {
+        blob: l.blob.clone(),
+        created_by: format!(
+            "dropship: droplet of {} ({}): {}",
+            app.name, droplet.info.detected_buildpack, l.holds
+        ),
+    });
+    let new_layers: Vec<NewLayer> = std::iter::once(launcher).chain(ours).collect();
     Ok(image::build(&stack.resolved.base, &new_layers, &spec)?)
 }
 
 /// The blobs a push sends: the config (written at `config`), the stack's layers (from the
-/// stack's source), the launcher and the droplet layer.
+/// stack's source), the launcher and the droplet's layers.
 pub fn blobs(
     built: &BuiltImage,
     stack: &Stack,
@@ -61,8 +60,9 @@ pub fn blobs(
             size: l.size(),
             file: None,
         });
-    let ours = [&droplet.launcher, &droplet.layer]
-        .into_iter()
+    let layers = droplet.layers.iter().map(|l| &l.blob);
+    let ours = std::iter::once(&droplet.launcher)
+        .chain(layers)
         .map(|l| PushBlob {
             digest: l.digest.clone(),
             size: l.size,
@@ -71,8 +71,10 @@ pub fn blobs(
     std::iter::once(config).chain(base).chain(ours).collect()
 }
 
-/// Labels and annotations naming the app, the base and the droplet; the start command.
-fn image_spec(app: &App, stack: &Stack, staged: &Staged, droplet_digest: &str) -> ImageSpec {
+/// Labels and annotations naming the app, the base and the buildpacks; the start command.
+/// (Not the droplet tgz's digest: the tgz is made only when asked, and the image must not
+/// depend on that.)
+fn image_spec(app: &App, stack: &Stack, staged: &Staged) -> ImageSpec {
     let r = &staged.result;
     let mut labels = BTreeMap::new();
     let mut annotations = BTreeMap::new();
@@ -81,7 +83,6 @@ fn image_spec(app: &App, stack: &Stack, staged: &Staged, droplet_digest: &str) -
     }
     let metas = serde_json::to_string(&r.buildpacks).unwrap_or_default();
     for (k, v) in [
-        ("io.dropship.droplet.digest", droplet_digest),
         ("io.dropship.start-command", &r.start_command),
         ("io.dropship.detected-buildpack", &r.detected_buildpack),
         ("io.dropship.buildpacks", &metas),
@@ -124,7 +125,7 @@ mod tests {
     async fn the_stack_then_the_launcher_then_the_droplet() {
         let f = fixture().await;
         let (stack, mut s) = staged(&f).await;
-        let d = package(&s, None, crate::layer::Codec::Gzip, Arc::new(Silent))
+        let d = package(&s, None, crate::layer::Codec::Gzip, None, None, Arc::new(Silent))
             .await
             .unwrap();
         let mut app = f.opts.app.clone();
@@ -132,9 +133,9 @@ mod tests {
         s.apply_command(&app, &Silent);
         let built = assemble(&app, &stack.stack, &s, &d).unwrap();
         let base = stack.stack.resolved.base.manifest.layers().len();
-        assert_eq!(built.layers.len(), base + 2);
+        assert_eq!(built.layers.len(), base + 1 + d.layers.len());
         let last = built.layers.last().unwrap().digest().to_string();
-        assert_eq!(last, d.layer.digest);
+        assert_eq!(last, d.layers.last().unwrap().blob.digest);
         let config: serde_json::Value = serde_json::from_slice(&built.config).unwrap();
         let labels = &config["config"]["Labels"];
         assert_eq!(labels["io.dropship.start-command"], "run-it");
@@ -152,7 +153,7 @@ mod tests {
         let pushed = blobs(&built, &stack.stack, &d, PathBuf::from("config.json"));
         assert_eq!(
             pushed.len(),
-            base + 3,
+            base + 2 + d.layers.len(),
             "config, base layers, launcher, droplet"
         );
         assert_eq!(pushed[0].digest, built.config_digest);

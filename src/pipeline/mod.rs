@@ -28,6 +28,9 @@ pub use error::BuildError;
 pub use options::{BuildOptions, BuildRequest, Codec, Outputs, Runtime, Targets};
 pub use outcome::{BuildOutcome, LayerInfo, StackInfo, Timings};
 
+use crate::droplet::cache::LayerCache;
+use crate::layer::LayerBlob;
+use crate::registry::push::PushBlob;
 use crate::report::{info, Reporter, Stage};
 use crate::staging::workspace::Workspace;
 use crate::units::format_size;
@@ -89,13 +92,25 @@ async fn stages(
     let mut staged = stage::stage(input, reporter.clone()).await?;
     timer.lap(Stage::Staging);
 
-    let droplet = package::package(
-        &staged,
-        opts.outputs.droplet.clone(),
-        opts.outputs.compression,
-        reporter.clone(),
-    )
-    .await?;
+    let cache = LayerCache::new(
+        opts.runtime.stack_cache.dir.join("layers"),
+        crate::droplet::cache::DEFAULT_MAX,
+    );
+    let keep = opts.outputs.droplet.clone();
+    // Each layer goes to the registry as soon as it is packed, while the others are packed.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let ahead: package::Ahead = Box::new(move |b: &LayerBlob| {
+        let _ = tx.send(PushBlob {
+            digest: b.digest.clone(),
+            size: b.size,
+            file: Some(b.path.clone()),
+        });
+    });
+    let (droplet, sent) = tokio::join!(
+        package::package(&staged, keep, opts.outputs.compression, Some(cache), Some(ahead), reporter.clone()),
+        publish::send_ahead(&registry, &opts.outputs.targets, rx, reporter.clone()),
+    );
+    let (droplet, sent) = (droplet?, sent?);
     timer.lap(Stage::Droplet);
 
     staged.apply_command(&opts.app, reporter.as_ref());
@@ -110,7 +125,8 @@ async fn stages(
         reporter: reporter.clone(),
     };
     let config = ws.blobs.join("config.json");
-    let published = publish::publish(&built, blobs, config, &opts.outputs.targets, &via).await?;
+    let targets = &opts.outputs.targets;
+    let published = publish::publish(&built, blobs, config, targets, &via, &sent).await?;
     timer.lap(Stage::Push);
 
     let manifests = match &opts.outputs.manifests_dir {

@@ -18,6 +18,12 @@ pub struct LayerInfo {
     pub digest: String,
     pub size: u64,
     pub media_type: String,
+    /// For the droplet's layers: what it holds (e.g. `app dependencies 2/5`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holds: Option<String>,
+    /// For the droplet's layers: its blob came from the layer cache, not compressed again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused: Option<bool>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -53,7 +59,8 @@ pub struct BuildOutcome {
     /// `REPO@sha256:...` (registry) or `oci:DIR@sha256:...` (layout).
     pub image: String,
     pub digest: String,
-    pub droplet_digest: String,
+    /// The droplet tgz's digest, when it was made (`--droplet`).
+    pub droplet_digest: Option<String>,
     pub detected_buildpack: String,
     pub start_command: String,
     pub process_types: BTreeMap<String, String>,
@@ -82,22 +89,35 @@ pub(super) struct Parts {
 
 impl From<Parts> for BuildOutcome {
     fn from(p: Parts) -> Self {
-        let layers = p.built.layers.iter().map(|l| LayerInfo {
-            digest: l.digest().to_string(),
-            size: l.size(),
-            media_type: l.media_type().to_string(),
+        let ours: std::collections::HashMap<&str, _> = p
+            .droplet
+            .layers
+            .iter()
+            .map(|l| (l.blob.digest.as_str(), l))
+            .collect();
+        let layers = p.built.layers.iter().map(|l| {
+            let digest = l.digest().to_string();
+            let own = ours.get(digest.as_str());
+            LayerInfo {
+                size: l.size(),
+                media_type: l.media_type().to_string(),
+                holds: own.map(|o| o.holds.clone()),
+                reused: own.map(|o| o.reused),
+                digest,
+            }
         });
+        let layers = layers.collect();
         let (r, stack) = (p.staged.result, &p.stack.stack);
         BuildOutcome {
             name: p.name,
             image: p.published.image,
             digest: p.published.digest,
-            droplet_digest: p.droplet.tgz.digest,
+            droplet_digest: p.droplet.tgz.as_ref().map(|t| t.digest.clone()),
             detected_buildpack: r.detected_buildpack,
             start_command: r.start_command,
             process_types: r.process_types,
             buildpacks: r.buildpacks,
-            layers: layers.collect(),
+            layers,
             stack: StackInfo {
                 reference: stack.reference.to_string(),
                 name: stack.name.clone(),

@@ -1,9 +1,12 @@
-//! Packaging: the droplet's CF layout finished, then its tgz, its image layer and the
-//! launcher layer written as blobs (and the tgz copied out when asked). Blocking throughout.
+//! Packaging: the droplet's CF layout finished, then its image layers (unchanged ones from
+//! the layer cache), the launcher layer, and the droplet tgz only when it is asked for (the
+//! CLI's `--droplet`, the service's download). Blocking throughout.
 
 use super::error::{blocking, other, BuildError};
 use super::stage::Staged;
-use crate::droplet::{self, StagingInfo};
+use crate::droplet::cache::LayerCache;
+use crate::droplet::layers::{AppLayer, OnLayer};
+use crate::droplet::{self, PackOptions, StagingInfo};
 use crate::layer::{Codec, LayerBlob};
 use crate::report::{info, Meter, Reporter};
 use crate::units::format_size;
@@ -12,10 +15,10 @@ use std::sync::Arc;
 
 /// The droplet's blobs in the workspace.
 pub struct DropletBlobs {
-    /// The droplet as Cloud Foundry ships it (`droplet.tgz`).
-    pub tgz: LayerBlob,
-    /// The droplet as an image layer (`/home/vcap`).
-    pub layer: LayerBlob,
+    /// The droplet as Cloud Foundry ships it (`droplet.tgz`), when asked for.
+    pub tgz: Option<LayerBlob>,
+    /// The droplet as image layers (`/home/vcap`), in image order.
+    pub layers: Vec<AppLayer>,
     /// The launcher layer (`/lifecycle`).
     pub launcher: LayerBlob,
     /// The droplet's `staging_info.yml` (the buildpack's start command).
@@ -24,12 +27,17 @@ pub struct DropletBlobs {
     pub kept: Option<PathBuf>,
 }
 
-/// Packages the staged droplet, its image layers compressed with `codec`; `keep` gets a copy
-/// of the tgz.
+/// Told of each droplet layer as soon as it is written.
+pub type Ahead = Box<dyn Fn(&LayerBlob) + Send + Sync>;
+
+/// Packages the staged droplet, its layers compressed with `codec`; `keep` gets its tgz;
+/// `cache` holds layers of earlier builds; `ahead` is told of each layer once written.
 pub async fn package(
     staged: &Staged,
     keep: Option<PathBuf>,
     codec: Codec,
+    cache: Option<LayerCache>,
+    ahead: Option<Ahead>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<DropletBlobs, BuildError> {
     let info_doc = StagingInfo {
@@ -42,21 +50,33 @@ pub async fn package(
         droplet::finish_layout(d, &info_doc).map_err(other("writing the droplet"))?;
         let (files, bytes) = crate::fsutil::tally(d);
         let size = format_size(bytes);
-        let what = format!("the droplet ({files} entries, {size}): tgz and image layer");
+        let tgz = if keep.is_some() { "tgz and " } else { "" };
+        let what = format!("the droplet ({files} entries, {size}): {tgz}image layers");
         info(reporter.as_ref(), format!("packaging {what}"));
         // Tar headers (512 B per entry) on top of the content: an estimate of the tar's size.
         let mut meter = Meter::new(reporter.clone(), "packing the droplet", bytes + 512 * files);
         let progress = Box::new(move |n| meter.set(n));
-        let (tgz, layer) = droplet::package(d, b, codec, Some(progress))
-            .map_err(other("packaging the droplet"))?;
-        let launcher =
-            droplet::launcher_layer(b, codec).map_err(other("writing the launcher layer"))?;
-        if let Some(p) = &keep {
-            std::fs::copy(&tgz.path, p).map_err(other(&format!("writing {}", p.display())))?;
+        let o = PackOptions {
+            tgz: keep.is_some(),
+            codec,
+            cache: cache.as_ref(),
+            progress: Some(progress),
+            on_layer: ahead.as_ref().map(|a| a.as_ref() as OnLayer),
+        };
+        let (tgz, layers) = droplet::package(d, b, o).map_err(other("packaging the droplet"))?;
+        let reused = layers.iter().filter(|l| l.reused).count();
+        let n = layers.len();
+        info(
+            reporter.as_ref(),
+            format!("droplet: {n} layers, {reused} unchanged (not compressed again)"),
+        );
+        let launcher = droplet::launcher_layer(b, codec).map_err(other("writing the launcher layer"))?;
+        if let (Some(p), Some(t)) = (&keep, &tgz) {
+            std::fs::copy(&t.path, p).map_err(other(&format!("writing {}", p.display())))?;
         }
         Ok(DropletBlobs {
             tgz,
-            layer,
+            layers,
             launcher,
             info: info_doc,
             kept: keep,
@@ -76,15 +96,17 @@ mod tests {
         let f = fixture().await;
         let (_, s) = staged(&f).await;
         let keep = f.dir.path().join("droplet.tgz");
-        let d = package(&s, Some(keep.clone()), Codec::Gzip, Arc::new(Silent))
+        let d = package(&s, Some(keep.clone()), Codec::Gzip, None, None, Arc::new(Silent))
             .await
             .unwrap();
-        for b in [&d.tgz, &d.layer, &d.launcher] {
+        let tgz = d.tgz.as_ref().expect("asked for");
+        let layers = d.layers.iter().map(|l| &l.blob);
+        for b in [tgz, &d.launcher].into_iter().chain(layers) {
             assert!(b.path.is_file() && b.digest.starts_with("sha256:"), "{b:?}");
         }
         assert_eq!(
             std::fs::read(&keep).unwrap(),
-            std::fs::read(&d.tgz.path).unwrap()
+            std::fs::read(&tgz.path).unwrap()
         );
         assert_eq!(d.kept, Some(keep));
         assert_eq!(d.info.start_command, "httpd -f");

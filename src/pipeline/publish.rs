@@ -5,13 +5,16 @@ use super::error::{blocking, other, BuildError};
 use super::options::{BuildOptions, Targets};
 use crate::image::BuiltImage;
 use crate::refs::ImageRef;
-use crate::registry::push::{self, PushBlob, PushInput, PushReport};
+use crate::registry::push::{self, PushBlob, PushInput, PushReport, PARALLEL_BLOBS};
 use crate::registry::Registry;
-use crate::report::Reporter;
+use crate::report::{BlobOutcome, Reporter};
 use crate::stack::Stack;
 use crate::stack::StackCache;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Where the image went.
 pub struct Published {
@@ -43,13 +46,62 @@ pub async fn connect(
     Ok(registry)
 }
 
-/// Writes the image's config to `config` (blocking), then pushes to every target.
+/// Sends the droplet's layers that `rx` brings to the target registry while the droplet is
+/// still being packed, a few at a time. Returns digest → size of those uploaded. The first
+/// failure (already retried as the push would) stops it: the build fails with it, as the push
+/// would have.
+pub async fn send_ahead(
+    registry: &Registry,
+    targets: &Targets,
+    mut rx: UnboundedReceiver<PushBlob>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<HashMap<String, u64>, BuildError> {
+    let mut sent = HashMap::new();
+    let ImageRef::Registry(target) = &targets.target else {
+        while rx.recv().await.is_some() {}
+        return Ok(sent);
+    };
+    let mut running = FuturesUnordered::new();
+    let mut open = true;
+    while open || !running.is_empty() {
+        tokio::select! {
+            b = rx.recv(), if open && running.len() < PARALLEL_BLOBS => match b {
+                Some(b) => running.push(ahead_one(registry, target, b, reporter.clone())),
+                None => open = false,
+            },
+            Some(done) = running.next(), if !running.is_empty() => {
+                if let Some((digest, size)) = done? {
+                    sent.insert(digest, size);
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+async fn ahead_one(
+    registry: &Registry,
+    target: &crate::refs::RegistryRef,
+    blob: PushBlob,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Option<(String, u64)>, BuildError> {
+    Ok(
+        match push::ahead(registry, target, &blob, &reporter).await? {
+            BlobOutcome::Uploaded => Some((blob.digest, blob.size)),
+            _ => None,
+        },
+    )
+}
+
+/// Writes the image's config to `config` (blocking), then pushes to every target; `ahead`:
+/// the layers [`send_ahead`] uploaded, reported as uploaded by this push.
 pub async fn publish(
     built: &BuiltImage,
     blobs: Vec<PushBlob>,
     config: PathBuf,
     targets: &Targets,
     via: &Via<'_>,
+    ahead: &HashMap<String, u64>,
 ) -> Result<Published, BuildError> {
     let bytes = built.config.clone();
     blocking(move || std::fs::write(&config, bytes).map_err(other("writing the image config")))
@@ -61,7 +113,8 @@ pub async fn publish(
         cache: &via.stack_cache.blobs(),
         reporter: via.reporter.clone(),
     };
-    let published = push_to(via.registry, &targets.target, &input).await?;
+    let mut published = push_to(via.registry, &targets.target, &input).await?;
+    push::count_ahead(&mut published.report, ahead);
     for extra in &targets.also {
         let again = push_to(via.registry, extra, &input).await?;
         if again.digest != published.digest {
@@ -112,7 +165,7 @@ mod tests {
         let also = format!("oci:{}:copy", f.dir.path().join("copy").display());
         f.opts.outputs.targets.also = vec![also.parse().unwrap()];
         let (stack, s) = staged(&f).await;
-        let d = package(&s, None, crate::layer::Codec::Gzip, Arc::new(Silent))
+        let d = package(&s, None, crate::layer::Codec::Gzip, None, None, Arc::new(Silent))
             .await
             .unwrap();
         let built = image::assemble(&f.opts.app, &stack.stack, &s, &d).unwrap();
@@ -125,9 +178,17 @@ mod tests {
             stack_cache: &f.opts.runtime.stack_cache,
             reporter: Arc::new(Silent),
         };
-        let p = publish(&built, blobs, config.clone(), &f.opts.outputs.targets, &via)
-            .await
-            .unwrap();
+        let targets = &f.opts.outputs.targets;
+        let p = publish(
+            &built,
+            blobs,
+            config.clone(),
+            targets,
+            &via,
+            &HashMap::new(),
+        )
+        .await
+        .unwrap();
         assert_eq!(std::fs::read(&config).unwrap(), built.config);
         let out = f.dir.path().join("out");
         assert_eq!(p.image, format!("oci:{}@{}", out.display(), p.digest));

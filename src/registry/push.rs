@@ -88,22 +88,76 @@ async fn push_one(
             base.pull(&blob.digest, blob.size, input.cache).await?
         }
     };
-    let reporter = input.reporter.clone();
+    send(
+        registry,
+        target,
+        &blob.digest,
+        blob.size,
+        &path,
+        &input.reporter,
+    )
+    .await?;
+    Ok(BlobOutcome::Uploaded)
+}
+
+/// Uploads the file at `path` as blob `digest`, its progress reported.
+async fn send(
+    registry: &Registry,
+    target: &RegistryRef,
+    digest: &str,
+    size: u64,
+    path: &std::path::Path,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<(), RegistryError> {
     reporter.event(Event::BlobStart {
-        digest: blob.digest.clone(),
-        size: blob.size,
+        digest: digest.to_string(),
+        size,
     });
-    let digest = blob.digest.clone();
+    let (reporter, d) = (reporter.clone(), digest.to_string());
     let progress = Arc::new(move |sent| {
         reporter.event(Event::BlobProgress {
-            digest: digest.clone(),
+            digest: d.clone(),
             sent,
         })
     });
-    registry
-        .upload(target, &blob.digest, &path, progress)
-        .await?;
+    registry.upload(target, digest, path, progress).await
+}
+
+/// Sends one finished layer ahead of the image (while others are still being packed): HEAD,
+/// then upload when missing. The push that follows finds it there.
+pub async fn ahead(
+    registry: &Registry,
+    target: &RegistryRef,
+    blob: &PushBlob,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<BlobOutcome, RegistryError> {
+    let path = blob
+        .file
+        .as_ref()
+        .ok_or_else(|| missing_file(&blob.digest))?;
+    if registry.blob_exists(target, &blob.digest).await? {
+        return Ok(BlobOutcome::Exists);
+    }
+    send(registry, target, &blob.digest, blob.size, path, reporter).await?;
+    reporter.event(Event::BlobDone {
+        digest: blob.digest.clone(),
+        size: blob.size,
+        outcome: BlobOutcome::Uploaded,
+    });
     Ok(BlobOutcome::Uploaded)
+}
+
+/// Counts as uploaded the blobs of `early` (sent ahead by [`ahead`]) that the push found
+/// already there.
+pub fn count_ahead(report: &mut PushReport, early: &HashMap<String, u64>) {
+    let (ahead, existing): (Vec<String>, Vec<String>) = std::mem::take(&mut report.existing)
+        .into_iter()
+        .partition(|d| early.contains_key(d));
+    report.existing = existing;
+    for d in ahead {
+        let size = early[&d];
+        report.add(d, size, BlobOutcome::Uploaded);
+    }
 }
 
 /// Pushes to a registry; returns the manifest digest the registry stores.

@@ -337,7 +337,8 @@ async fn stage(
         app_guid: app.guid.clone(),
         build_guid: build.guid.clone(),
         package_guid: pkg.guid.clone(),
-        checksum: out.droplet_digest.clone(),
+        // The service always asks for the tgz (its download).
+        checksum: out.droplet_digest.clone().unwrap_or_default(),
         image,
         process_types: out.process_types.clone(),
         buildpacks: serde_json::to_value(&out.buildpacks).unwrap_or_default(),

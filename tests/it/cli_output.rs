@@ -66,12 +66,16 @@ fn json_output_has_the_documented_fields() {
             .ends_with(&format!("@{digest}")),
         "{b}"
     );
-    assert!(b["droplet_digest"].as_str().unwrap().starts_with("sha256:"));
+    // The droplet tgz is made only when asked for (`--droplet`).
+    assert!(b["droplet_digest"].is_null(), "{b}");
     assert_eq!(b["detected_buildpack"], "staticfile");
     assert!(!b["start_command"].as_str().unwrap().is_empty());
     assert_eq!(b["buildpacks"][0]["name"], "staticfile");
     let layers = b["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 3, "stack, launcher, droplet: {b}");
+    assert_eq!(layers[2]["holds"], "app 1/1", "{b}");
+    assert!(layers[2]["reused"].is_boolean(), "{b}");
+    assert!(layers[1].get("holds").is_none(), "{b}");
     for l in layers {
         assert!(
             l["digest"].as_str().unwrap().starts_with("sha256:") && l["size"].as_u64().unwrap() > 0,

@@ -150,6 +150,105 @@ fn express_and_flask_apps_are_detected_staged_offline_and_answer() {
     );
 }
 
+/// The digests of the droplet's layers (those with `holds`) in a `--json` report.
+fn droplet_layers(b: &serde_json::Value) -> Vec<String> {
+    b["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("holds").is_some())
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The layers among `layers` holding a path that starts with `prefix`.
+fn holding(reg: &Registry, layers: &[String], prefix: &str) -> Vec<String> {
+    let holds = |d: &&String| reg.layer_paths(d).iter().any(|p| p.starts_with(prefix));
+    layers.iter().filter(holds).cloned().collect()
+}
+
+/// The digests of the layers a `--json` report says were taken from the layer cache.
+fn reused(b: &serde_json::Value) -> Vec<String> {
+    let layers = b["layers"].as_array().unwrap().iter();
+    let reused = layers.filter(|l| l["reused"] == true);
+    reused
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    let all = v.as_array().unwrap().iter();
+    all.map(|d| d.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_edit_uploads_only_small_layers_and_the_same_source_gives_the_same_image() {
+    let env = debian_env();
+    let express = express_app(&env.tmp.path().join("express"), true);
+    let tag = |t: &str| format!("docker://{}/apps/layered:{t}", env.reg.host());
+    let build = |t: &str| build_json(&[&express, "--stack", &env.stack, "--image", &tag(t)]);
+    let first = build("1");
+    let layers = droplet_layers(&first);
+    let holding_modules = holding(&env.reg, &layers, "home/vcap/app/node_modules/express/");
+    assert!(!holding_modules.is_empty(), "{first:#}");
+    let server = holding(&env.reg, &layers, "home/vcap/app/server.js");
+    assert_eq!(server.len(), 1, "{first:#}");
+    let own = env.reg.layer_paths(&server[0]);
+    assert!(
+        own.iter().all(|p| !p.contains("node_modules/")),
+        "server.js shares its layer with node_modules: {own:?}"
+    );
+
+    // One edit: only the layer of server.js (and the config) go up again.
+    let edited = EXPRESS_SERVER.replace("hello from express", "hello again from express");
+    std::fs::write(Path::new(&express).join("server.js"), edited).unwrap();
+    let before = env.reg.blob_uploads("apps/layered");
+    let second = build("2");
+    let uploaded = strings(&second["push"]["uploaded"]);
+    assert!(
+        uploaded.iter().all(|d| !holding_modules.contains(d)),
+        "a node_modules layer went up again: {second:#}"
+    );
+    assert_eq!(
+        uploaded.len(),
+        2,
+        "the config and the app's layer: {second:#}"
+    );
+    assert_eq!(env.reg.blob_uploads("apps/layered") - before, 2);
+    let bytes = second["push"]["bytes_uploaded"].as_u64().unwrap();
+    assert!(bytes < 32 << 10, "{bytes} bytes uploaded: {second:#}");
+    // Nothing unchanged was compressed again (the edited layer may be in the layer cache too,
+    // which the tests share: from an earlier run).
+    let (mut unchanged, reused2) = (droplet_layers(&second), reused(&second));
+    unchanged.retain(|d| !uploaded.contains(d));
+    assert!(unchanged.iter().all(|d| reused2.contains(d)), "{second:#}");
+    let podman = Podman::new();
+    run_and_get(
+        &podman,
+        &tag("2").replace("docker://", ""),
+        "hello again from express",
+    );
+
+    // The same source again: the same image, nothing uploaded, nothing compressed.
+    let third = build("3");
+    assert_eq!(third["digest"], second["digest"]);
+    assert_eq!(
+        third["push"]["uploaded"],
+        serde_json::json!([]),
+        "{third:#}"
+    );
+    assert_eq!(reused(&third), droplet_layers(&third), "{third:#}");
+
+    // A rename elsewhere in the tree changes that one layer.
+    let public = Path::new(&express).join("public");
+    std::fs::rename(public.join("index.html"), public.join("home.html")).unwrap();
+    let fourth = build("4");
+    let (a, b) = (droplet_layers(&third), droplet_layers(&fourth));
+    assert_eq!(a.len(), b.len(), "{third:#}\n{fourth:#}");
+    let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert_eq!(changed, 1, "{third:#}\n{fourth:#}");
+}
+
 #[test]
 fn apps_without_their_dependencies_fail_saying_what_to_vendor() {
     let env = debian_env();

@@ -82,6 +82,24 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
+    /// The paths in the gzipped tar layer `digest` as the registry stores it.
+    pub fn layer_paths(&self, digest: &str) -> Vec<String> {
+        let hex = digest.trim_start_matches("sha256:");
+        let data = self
+            .dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data");
+        let file = std::fs::File::open(&data).unwrap_or_else(|e| panic!("{data:?}: {e}"));
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        a.entries()
+            .unwrap()
+            .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+            .collect()
+    }
+
     /// How many blob uploads were committed to `repo` so far (PUT .../blobs/uploads/...).
     pub fn blob_uploads(&self, repo: &str) -> usize {
         let needle = format!("\"PUT /v2/{repo}/blobs/uploads/");

@@ -1,0 +1,222 @@
+//! The droplet as image layers under `/home/vcap`, cut by [`super::plan`]: each layer holds
+//! its entries and their parent directories (the same headers wherever they appear), so each
+//! is valid alone and their union is the droplet. A layer's tar is hashed first (its diff_id,
+//! cheap next to deflate); when the [`LayerCache`] has that diff_id the blob comes from there,
+//! else the tar is written again through gzip. Layers are packed by a worker per core.
+
+use super::cache::LayerCache;
+use super::plan::{self, Chunk, Group, Item};
+use crate::layer::hash::HashWriter;
+use crate::layer::tree::{append_entry, append_parent_dir, walk, Owner, Root, TreeOptions};
+use crate::layer::tree::{TreeStats, Walked};
+use crate::layer::{fixed_mtime, Codec, LayerBlob, LayerWriter};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A layer of the droplet.
+#[derive(Debug, Clone)]
+pub struct AppLayer {
+    pub blob: LayerBlob,
+    /// What it holds, e.g. `app dependencies 2/5`.
+    pub holds: String,
+    /// Its blob came from the layer cache (nothing was compressed).
+    pub reused: bool,
+}
+
+type Progress = Box<dyn FnMut(u64) + Send>;
+/// Told of each layer as soon as it is packed (to upload it while others are packed).
+pub type OnLayer<'a> = &'a (dyn Fn(&LayerBlob) + Sync);
+/// A chunk's blob and whether it came from the cache.
+type Packed = io::Result<(LayerBlob, bool)>;
+
+/// What every layer's packing shares.
+struct Ctx<'a> {
+    root: Root,
+    walked: &'a [Walked],
+    index: HashMap<&'a Path, usize>,
+    opts: TreeOptions,
+    blob_dir: &'a Path,
+    codec: Codec,
+    cache: Option<&'a LayerCache>,
+    /// Tar bytes packed or found so far, and who is told.
+    done: Arc<AtomicU64>,
+    progress: Option<Arc<Mutex<Progress>>>,
+    on_layer: Option<OnLayer<'a>>,
+}
+
+/// The droplet at `droplet` as layers written to `blob_dir`; `progress` is told the tar bytes
+/// hashed and packed so far, `on_layer` of each layer once it is written.
+pub fn app_layers(
+    droplet: &Path,
+    blob_dir: &Path,
+    codec: Codec,
+    cache: Option<&LayerCache>,
+    progress: Option<Progress>,
+    on_layer: Option<OnLayer>,
+) -> io::Result<Vec<AppLayer>> {
+    let mut walked = Vec::new();
+    walk(droplet, |w| {
+        walked.push(w);
+        Ok(())
+    })?;
+    let items: Vec<Item> = walked
+        .iter()
+        .map(|w| Item {
+            rel: &w.rel,
+            file: w.meta.is_file().then_some(w.meta.len()),
+        })
+        .collect();
+    let chunks = plan::plan(&items);
+    let ctx = Ctx {
+        root: Root::open(droplet)?,
+        index: walked
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.rel.as_path(), i))
+            .collect(),
+        walked: &walked,
+        opts: TreeOptions::app("home/vcap/"),
+        blob_dir,
+        codec,
+        cache,
+        done: Arc::new(AtomicU64::new(0)),
+        progress: progress.map(|p| Arc::new(Mutex::new(p))),
+        on_layer,
+    };
+    let blobs = pack_all(&ctx, &chunks)?;
+    Ok(describe(&chunks, blobs))
+}
+
+/// Packs every chunk, a worker per core taking the next one; results in chunk order.
+fn pack_all(ctx: &Ctx, chunks: &[Chunk]) -> io::Result<Vec<(LayerBlob, bool)>> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Packed>>> = chunks.iter().map(|_| Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(chunks.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(chunk) = chunks.get(i) else { break };
+                let r = pack(ctx, chunk);
+                if let (Ok((blob, _)), Some(tell)) = (&r, ctx.on_layer) {
+                    tell(blob);
+                }
+                let failed = r.is_err();
+                *results[i].lock().expect("not poisoned") = Some(r);
+                if failed {
+                    // The others stop at their next chunk.
+                    next.store(chunks.len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .expect("not poisoned")
+                .unwrap_or_else(|| Err(io::Error::other("droplet packing stopped")))
+        })
+        .collect()
+}
+
+/// `app dependencies 2/5` and so on, from the chunks' groups.
+fn describe(chunks: &[Chunk], blobs: Vec<(LayerBlob, bool)>) -> Vec<AppLayer> {
+    let count = |g: &Group| chunks.iter().filter(|c| c.group == *g).count();
+    let mut seen: HashMap<&Group, usize> = HashMap::new();
+    chunks
+        .iter()
+        .zip(blobs)
+        .map(|(c, (blob, reused))| {
+            let n = seen.entry(&c.group).or_default();
+            *n += 1;
+            AppLayer {
+                blob,
+                holds: format!("{} {}/{}", c.group.describe(), n, count(&c.group)),
+                reused,
+            }
+        })
+        .collect()
+}
+
+/// One layer: hashed, then taken from the cache or packed (and then kept in it).
+fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
+    let mut hashed = tar::Builder::new(HashWriter::new(io::sink()));
+    hashed.mode(tar::HeaderMode::Deterministic);
+    hashed.follow_symlinks(false);
+    write_chunk(&mut hashed, ctx, chunk)?;
+    let (_, diff_id, tar_size) = hashed.into_inner()?.finish();
+    if let Some(blob) = ctx
+        .cache
+        .and_then(|c| c.get(&diff_id, tar_size, ctx.codec, ctx.blob_dir))
+    {
+        tell(ctx, tar_size);
+        return Ok((blob, true));
+    }
+    let mut w = LayerWriter::with_codec(ctx.blob_dir, ctx.codec)?;
+    let mut last = 0;
+    let (done, progress) = (ctx.done.clone(), ctx.progress.clone());
+    w.on_progress(Box::new(move |n| {
+        let total = done.fetch_add(n - last, Ordering::Relaxed) + n - last;
+        last = n;
+        if let Some(p) = &progress {
+            (p.lock().expect("not poisoned"))(total);
+        }
+    }));
+    write_chunk(w.tar(), ctx, chunk)?;
+    let blob = w.finish()?;
+    if blob.diff_id != diff_id {
+        return Err(io::Error::other(format!(
+            "the droplet changed while it was packed (layer {} then {})",
+            diff_id, blob.diff_id
+        )));
+    }
+    if let Some(c) = ctx.cache {
+        if let Err(e) = c.put(&blob) {
+            tracing::warn!("keeping layer {} in the layer cache: {e}", blob.diff_id);
+        }
+    }
+    Ok((blob, false))
+}
+
+fn tell(ctx: &Ctx, bytes: u64) {
+    let total = ctx.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    if let Some(p) = &ctx.progress {
+        (p.lock().expect("not poisoned"))(total);
+    }
+}
+
+/// The chunk's tar: `home/`, the droplet's root as `home/vcap/`, then each entry after
+/// whichever of its parent directories this layer has not yet written.
+fn write_chunk<W: Write>(tar: &mut tar::Builder<W>, ctx: &Ctx, chunk: &Chunk) -> io::Result<()> {
+    let mut stats = TreeStats::default();
+    append_parent_dir(tar, "home/", 0o755, Owner::ROOT, fixed_mtime())?;
+    let mut written: HashSet<&Path> = HashSet::new();
+    for &i in &chunk.entries {
+        let rel = ctx.walked[i].rel.as_path();
+        let mut parents: Vec<&Path> = rel
+            .ancestors()
+            .skip(1)
+            .take_while(|a| !written.contains(a))
+            .collect();
+        parents.reverse();
+        for p in parents {
+            let at = *ctx
+                .index
+                .get(p)
+                .ok_or_else(|| io::Error::other(format!("{} left the walk", p.display())))?;
+            append_entry(tar, &ctx.root, &ctx.walked[at], &ctx.opts, &mut stats)?;
+            written.insert(p);
+        }
+        if ctx.walked[i].meta.is_dir() && !written.insert(rel) {
+            continue;
+        }
+        append_entry(tar, &ctx.root, &ctx.walked[i], &ctx.opts, &mut stats)?;
+    }
+    Ok(())
+}
