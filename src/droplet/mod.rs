@@ -246,7 +246,7 @@ mod tests {
         let other = launcher_layer(&d.path().join("b0"), Codec::Gzip).unwrap();
         std::fs::copy(&other.path, cache_dir.join(format!("{hex}.gz"))).unwrap();
         let record = serde_json::json!({"digest": other.digest, "size": other.size, "tar_size": first[0].blob.tar_size});
-        std::fs::write(cache_dir.join(format!("{hex}.json")), record.to_string()).unwrap();
+        std::fs::write(cache_dir.join(format!("{hex}.gz.json")), record.to_string()).unwrap();
         let (_, second) = package(&droplet, &d.path().join("b2"), cached(&cache)).unwrap();
         assert!(
             !second[0].reused,
@@ -266,5 +266,31 @@ mod tests {
         assert!(!third[0].reused);
         let (_, fourth) = package(&droplet, &d.path().join("b4"), cached(&cache)).unwrap();
         assert!(fourth[0].reused, "kept again once packed");
+    }
+
+    #[test]
+    fn the_layer_cache_keeps_each_compression_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        std::fs::create_dir_all(droplet.join("app")).unwrap();
+        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
+        let cache = LayerCache::new(d.path().join("cache"), 1 << 30);
+        let with = |codec| PackOptions {
+            codec,
+            ..cached(&cache)
+        };
+        let (_, gz) = package(&droplet, &d.path().join("b1"), with(Codec::Gzip)).unwrap();
+        let (_, zst) = package(&droplet, &d.path().join("b2"), with(Codec::Zstd)).unwrap();
+        assert!(!zst[0].reused, "a gzip blob is not a zstd layer");
+        assert_eq!(
+            (zst[0].blob.codec, &zst[0].blob.diff_id),
+            (Codec::Zstd, &gz[0].blob.diff_id)
+        );
+        let (_, again) = package(&droplet, &d.path().join("b3"), with(Codec::Zstd)).unwrap();
+        assert!(
+            again[0].reused,
+            "the zstd blob is kept and verified by decoding it"
+        );
+        assert_eq!(again[0].blob.digest, zst[0].blob.digest);
     }
 }

@@ -125,9 +125,16 @@ mod tests {
     async fn the_stack_then_the_launcher_then_the_droplet() {
         let f = fixture().await;
         let (stack, mut s) = staged(&f).await;
-        let d = package(&s, None, crate::layer::Codec::Gzip, None, None, Arc::new(Silent))
-            .await
-            .unwrap();
+        let d = package(
+            &s,
+            None,
+            crate::layer::Codec::Gzip,
+            None,
+            None,
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
         let mut app = f.opts.app.clone();
         app.command = Some("run-it".into());
         s.apply_command(&app, &Silent);

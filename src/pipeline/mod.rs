@@ -107,7 +107,14 @@ async fn stages(
         });
     });
     let (droplet, sent) = tokio::join!(
-        package::package(&staged, keep, opts.outputs.compression, Some(cache), Some(ahead), reporter.clone()),
+        package::package(
+            &staged,
+            keep,
+            opts.outputs.compression,
+            Some(cache),
+            Some(ahead),
+            reporter.clone()
+        ),
         publish::send_ahead(&registry, &opts.outputs.targets, rx, reporter.clone()),
     );
     let (droplet, sent) = (droplet?, sent?);

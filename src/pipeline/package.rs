@@ -70,7 +70,8 @@ pub async fn package(
             reporter.as_ref(),
             format!("droplet: {n} layers, {reused} unchanged (not compressed again)"),
         );
-        let launcher = droplet::launcher_layer(b, codec).map_err(other("writing the launcher layer"))?;
+        let launcher =
+            droplet::launcher_layer(b, codec).map_err(other("writing the launcher layer"))?;
         if let (Some(p), Some(t)) = (&keep, &tgz) {
             std::fs::copy(&t.path, p).map_err(other(&format!("writing {}", p.display())))?;
         }
@@ -96,9 +97,16 @@ mod tests {
         let f = fixture().await;
         let (_, s) = staged(&f).await;
         let keep = f.dir.path().join("droplet.tgz");
-        let d = package(&s, Some(keep.clone()), Codec::Gzip, None, None, Arc::new(Silent))
-            .await
-            .unwrap();
+        let d = package(
+            &s,
+            Some(keep.clone()),
+            Codec::Gzip,
+            None,
+            None,
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
         let tgz = d.tgz.as_ref().expect("asked for");
         let layers = d.layers.iter().map(|l| &l.blob);
         for b in [tgz, &d.launcher].into_iter().chain(layers) {

@@ -165,9 +165,16 @@ mod tests {
         let also = format!("oci:{}:copy", f.dir.path().join("copy").display());
         f.opts.outputs.targets.also = vec![also.parse().unwrap()];
         let (stack, s) = staged(&f).await;
-        let d = package(&s, None, crate::layer::Codec::Gzip, None, None, Arc::new(Silent))
-            .await
-            .unwrap();
+        let d = package(
+            &s,
+            None,
+            crate::layer::Codec::Gzip,
+            None,
+            None,
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
         let built = image::assemble(&f.opts.app, &stack.stack, &s, &d).unwrap();
         let config = s.ws.blobs.join("config.json");
         let blobs = image::blobs(&built, &stack.stack, &d, config.clone());
