@@ -92,10 +92,11 @@ async fn stages(
     let mut staged = stage::stage(input, reporter.clone()).await?;
     timer.lap(Stage::Staging);
 
-    let cache = LayerCache::new(
-        opts.runtime.stack_cache.dir.join("layers"),
-        crate::droplet::cache::DEFAULT_MAX,
-    );
+    // `--no-cache` means a cold build: no buildpack cache and no layer of an earlier build.
+    let cache = (!opts.cache.fresh).then(|| {
+        let dir = opts.runtime.stack_cache.dir.join("layers");
+        LayerCache::new(dir, crate::droplet::cache::DEFAULT_MAX)
+    });
     let keep = opts.outputs.droplet.clone();
     // Each layer goes to the registry as soon as it is packed, while the others are packed.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -111,7 +112,7 @@ async fn stages(
             &staged,
             keep,
             opts.outputs.compression,
-            Some(cache),
+            cache,
             Some(ahead),
             reporter.clone()
         ),

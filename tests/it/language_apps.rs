@@ -315,6 +315,12 @@ fn a_second_build_reuses_the_cache_and_no_cache_ignores_it() {
         !third.contains("Reusing cached"),
         "--no-cache must ignore the cache:\n{third}"
     );
+    // ...and the layer cache: every droplet layer packed again.
+    assert!(!second.contains(" 0 unchanged"), "{second}");
+    assert!(
+        third.contains(" 0 unchanged (not compressed again)"),
+        "{third}"
+    );
     eprintln!(
         "staging times: first {t1}, cached {t2}, --no-cache {t3} (the bench script measures this)"
     );
