@@ -44,6 +44,25 @@ pub fn blobs(
     droplet: &DropletBlobs,
     config: PathBuf,
 ) -> Vec<PushBlob> {
+    let layers = droplet.layers.iter().map(|l| &l.blob);
+    let ours = std::iter::once(&droplet.launcher)
+        .chain(layers)
+        .map(|l| PushBlob {
+            digest: l.digest.clone(),
+            size: l.size,
+            file: Some(l.path.clone()),
+        });
+    image_blobs(built, stack, config, ours)
+}
+
+/// An image's blobs in push order: its config (written at `config`), the stack's layers (from
+/// the stack's source, as builds and rebases both push them), then `app`'s.
+pub fn image_blobs(
+    built: &BuiltImage,
+    stack: &Stack,
+    config: PathBuf,
+    app: impl IntoIterator<Item = PushBlob>,
+) -> Vec<PushBlob> {
     let config = PushBlob {
         digest: built.config_digest.clone(),
         size: built.config.len() as u64,
@@ -60,15 +79,7 @@ pub fn blobs(
             size: l.size(),
             file: None,
         });
-    let layers = droplet.layers.iter().map(|l| &l.blob);
-    let ours = std::iter::once(&droplet.launcher)
-        .chain(layers)
-        .map(|l| PushBlob {
-            digest: l.digest.clone(),
-            size: l.size,
-            file: Some(l.path.clone()),
-        });
-    std::iter::once(config).chain(base).chain(ours).collect()
+    std::iter::once(config).chain(base).chain(app).collect()
 }
 
 /// Labels and annotations naming the app, the base and the buildpacks; the start command.

@@ -4,7 +4,7 @@
 //! stack's layers are mounted (same registry) or copied from the stack, the app's are already
 //! in the target's repository, mounted from the image's, or copied only across registries.
 
-use super::image::base_labels;
+use super::image::{base_labels, image_blobs};
 use super::outcome::StackInfo;
 use crate::image::rebase::{rebase as assemble, RebaseError, Rebased};
 use crate::refs::{ImageRef, RegistryRef};
@@ -196,7 +196,7 @@ pub async fn push_to(
         .map_err(|e| RebaseFailure::Other(format!("writing the image config: {e}")))?;
     let input = PushInput {
         image: &rebased.image,
-        blobs: all_blobs(rebased, stack, config, blobs),
+        blobs: image_blobs(&rebased.image, stack, config, blobs),
         base: Some(&stack.source),
         cache: &p.cache,
         reporter,
@@ -234,32 +234,6 @@ fn by_digest(target: &ImageRef, digest: &str) -> String {
         ImageRef::Registry(r) => format!("{}@{digest}", r.repo_name()),
         ImageRef::Layout(l) => format!("oci:{}@{digest}", l.dir.display()),
     }
-}
-
-/// The config, the new stack's layers (from the stack's source), then the app's.
-fn all_blobs(
-    rebased: &Rebased,
-    stack: &Stack,
-    config: PathBuf,
-    app: Vec<PushBlob>,
-) -> Vec<PushBlob> {
-    let config = PushBlob {
-        digest: rebased.image.config_digest.clone(),
-        size: rebased.image.config.len() as u64,
-        file: Some(config),
-    };
-    let layers = stack
-        .resolved
-        .base
-        .manifest
-        .layers()
-        .iter()
-        .map(|l| PushBlob {
-            digest: l.digest().to_string(),
-            size: l.size(),
-            file: None,
-        });
-    std::iter::once(config).chain(layers).chain(app).collect()
 }
 
 /// Where an app layer's bytes come from for a target.
