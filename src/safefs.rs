@@ -123,6 +123,25 @@ pub fn read_capped(
     Ok(Some(out))
 }
 
+/// The target of the symbolic link `rel` beneath `dir`: its directory opened with no link
+/// followed, then `readlinkat` there (the kernel bounds a target to PATH_MAX).
+pub fn read_link(dir: BorrowedFd<'_>, rel: &Path) -> Result<std::path::PathBuf, SafeError> {
+    let name = rel
+        .file_name()
+        .ok_or_else(|| SafeError::Link(rel.display().to_string()))?;
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let at = if parent.as_os_str().is_empty() {
+        None
+    } else {
+        let p = OFlags::PATH | OFlags::DIRECTORY;
+        Some(open_beneath(dir, parent, p)?)
+    };
+    let at = at.as_ref().map(|f| f.as_fd()).unwrap_or(dir);
+    let target = rfs::readlinkat(at, name, Vec::new()).map_err(|e| errno_to(rel, e))?;
+    use std::os::unix::ffi::OsStringExt;
+    Ok(OsString::from_vec(target.into_bytes()).into())
+}
+
 /// Opens the directory `rel` beneath `dir`; `None` when it does not exist.
 pub fn open_subdir(dir: BorrowedFd<'_>, rel: &Path) -> Result<Option<OwnedFd>, SafeError> {
     match open_beneath(dir, rel, OFlags::RDONLY | OFlags::DIRECTORY) {
@@ -264,6 +283,13 @@ mod tests {
             .is_err());
         }
         assert!(open_by_components(fd.as_fd(), Path::new("real/file"), OFlags::RDONLY).is_ok());
+        // A link's target is read where the link is, never through a linked directory.
+        symlink("/etc/hostname", outside.join("host")).unwrap();
+        symlink("file", root.join("real/sibling")).unwrap();
+        let link = |p: &str| read_link(fd.as_fd(), Path::new(p));
+        assert_eq!(link("abs").unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(link("real/sibling").unwrap(), Path::new("file"));
+        assert!(matches!(link("out/host"), Err(SafeError::Link(_))));
     }
 
     #[test]

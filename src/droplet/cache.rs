@@ -88,7 +88,14 @@ impl LayerCache {
         blob_dir: &Path,
     ) -> Option<LayerBlob> {
         let (gz, json) = self.paths(diff_id, codec)?;
-        let record: Record = serde_json::from_slice(&fs::read(&json).ok()?).ok()?;
+        // A record is a few dozen bytes: more is not one.
+        let mut bytes = Vec::new();
+        File::open(&json)
+            .ok()?
+            .take(4096)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        let record: Record = serde_json::from_slice(&bytes).ok()?;
         let want = Want {
             diff_id,
             tar_size,
@@ -139,10 +146,13 @@ impl LayerCache {
             copy,
         };
         let mut tar = HashWriter::new(io::sink());
+        // Decoded at most one byte past the tar it must be: a blob that inflates further is
+        // not the layer, and is not inflated to the end.
+        let limit = tar_size + 1;
         let decoded = match want.codec {
-            Codec::Gzip => io::copy(&mut GzDecoder::new(&mut tee), &mut tar),
+            Codec::Gzip => io::copy(&mut GzDecoder::new(&mut tee).take(limit), &mut tar),
             Codec::Zstd => zstd::stream::read::Decoder::new(&mut tee)
-                .and_then(|mut d| io::copy(&mut d, &mut tar)),
+                .and_then(|d| io::copy(&mut d.take(limit), &mut tar)),
         };
         if decoded.is_err() {
             return Ok(None);

@@ -291,7 +291,10 @@ pub fn append_entry<W: Write>(
         stats.bytes += meta.len();
     } else if ft.is_symlink() {
         let name = archive_name(&opts.prefix, rel, false)?;
-        let target = fs::read_link(&full)?;
+        use std::os::fd::AsFd;
+        // Beneath the tree's fd, no directory on the way followed: the tree is untrusted.
+        let target = crate::safefs::read_link(root.fd.as_fd(), rel)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let mut h = new_header(tar::EntryType::Symlink, 0o777, owner, mtime);
         tar.append_link(&mut h, &name, &target)?;
         stats.symlinks += 1;
