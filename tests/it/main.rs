@@ -5,6 +5,7 @@ mod support;
 
 mod app_manifest;
 mod build_e2e;
+mod cf_client;
 mod cli_conventions;
 mod cli_output;
 mod compression;

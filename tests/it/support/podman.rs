@@ -28,6 +28,7 @@ impl Podman {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
+            .env("REGISTRY_AUTH_FILE", self.dir.path().join("auth.json"))
             .arg("--runtime")
             .arg("/usr/sbin/runc")
             .args(["--cgroup-manager=cgroupfs", "--storage-driver=vfs"])
@@ -36,6 +37,37 @@ impl Podman {
             .arg("--runroot")
             .arg(self.dir.path().join("run"));
         c
+    }
+
+    /// `podman login` to a plain-HTTP registry (credentials kept in this podman's own dir).
+    pub fn login(self, registry: &str, user: &str, password: &str) -> Podman {
+        let mut c = self.cmd();
+        c.args([
+            "login",
+            "--tls-verify=false",
+            "--password-stdin",
+            "-u",
+            user,
+            registry,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "podman login {registry}: {}",
+            text(&out)
+        );
+        self
     }
 
     /// Runs `image` detached with PORT=`port` on the host network.
