@@ -13,39 +13,12 @@ use std::time::Duration;
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery";
 
-fn requirements() -> PathBuf {
-    project_dir().join("tests/cf_client/requirements.txt")
-}
-
-/// The virtualenv with the pinned client: `$DROPSHIP_TEST_CF_VENV` (scripts/setup makes it),
-/// made here when missing or made from other requirements.
-fn venv() -> PathBuf {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::var_os("DROPSHIP_TEST_CF_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/dropship-test/cf-venv"));
-    let wanted = std::fs::read_to_string(requirements()).unwrap();
-    let stamp = dir.join("requirements.txt");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return dir;
-    }
-    progress(format!(
-        "making the cloudfoundry-client virtualenv at {}",
-        dir.display()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    run(Command::new("python3").args(["-m", "venv"]).arg(&dir));
-    run(Command::new(dir.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-        .arg(requirements()));
-    std::fs::write(&stamp, wanted).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run a setup command");
-    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+fn cf_venv() -> PathBuf {
+    venv(
+        "tests/cf_client/requirements.txt",
+        "DROPSHIP_TEST_CF_VENV",
+        "cf-venv",
+    )
 }
 
 /// `acceptance.py PHASE` against `svc`; panics with the script's and the service's output.
@@ -73,7 +46,7 @@ fn phase(venv: &Path, svc: &Service, name: &str, env: &[(&str, String)]) {
 #[test]
 fn the_python_cf_client_logs_in_pushes_scales_and_deletes() {
     require("podman", "podman");
-    let venv = venv();
+    let venv = cf_venv();
     let user = format!("{USER}:{PASSWORD}");
     let svc = Service::start_with(&["--user", &user]);
     let work = tempdir();
@@ -110,7 +83,7 @@ fn the_python_cf_client_logs_in_pushes_scales_and_deletes() {
 
 #[test]
 fn an_expired_token_is_refused_and_the_client_refreshes_it() {
-    let venv = venv();
+    let venv = cf_venv();
     let user = format!("{USER}:{PASSWORD}");
     let dir = tempdir();
     let config = dir.path().join("dropship.toml");
