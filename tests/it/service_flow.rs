@@ -51,9 +51,9 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
         "{log}"
     );
     let b = api.wait_build(&build, Duration::from_secs(120)).await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    assert!(b["error"].is_null());
-    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    assert!(b.error.is_none());
+    let droplet = b.droplet.as_ref().unwrap().guid.as_str().to_string();
 
     let (s, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
     assert_eq!(s, 200, "{d}");
@@ -262,8 +262,8 @@ async fn staging_output_is_streamed_while_the_build_runs() {
     );
     assert!(first_at.elapsed() < Duration::from_secs(60));
     assert_eq!(
-        api.wait_build(&build, Duration::from_secs(60)).await["state"],
-        "STAGED"
+        api.wait_build(&build, Duration::from_secs(60)).await.state,
+        BuildState::Staged
     );
 }
 
@@ -297,8 +297,8 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
     let done = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(60))
         .await;
-    assert_eq!(done["state"], "STAGED", "{done}");
-    let droplet = done["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(done.state, BuildState::Staged, "{done:?}");
+    let droplet = done.droplet.as_ref().unwrap().guid.as_str().to_string();
 
     let (_, pkg2) = api.ready_package("victim", &[("b.txt", b"b", 0o644)]).await;
     let (_, b2) = api
@@ -362,8 +362,8 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
         .await;
     assert_eq!(
         api.wait_build(b3["guid"].as_str().unwrap(), Duration::from_secs(60))
-            .await["state"],
-        "STAGED"
+            .await.state,
+        BuildState::Staged
     );
 }
 
@@ -496,8 +496,8 @@ async fn with_a_push_registry_images_go_there_and_stay_served_here() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}\n{}", api.svc.log());
-    let droplet = b["droplet"]["guid"].as_str().unwrap();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}\n{}", api.svc.log());
+    let droplet = b.droplet.as_ref().unwrap().guid.as_str();
     let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
     let image = d["image"].as_str().unwrap();
     assert!(
@@ -536,7 +536,7 @@ async fn with_a_push_registry_images_go_there_and_stay_served_here() {
     // The registry password is configuration, not output.
     let (_, _, log) = api
         .text(
-            &format!("/v3/builds/{}/logs", b["guid"].as_str().unwrap()),
+            &format!("/v3/builds/{}/logs", b.guid),
             None,
         )
         .await;
@@ -571,8 +571,8 @@ async fn build_caches_persist_per_app_and_can_be_deleted() {
             let (_, b) = api.build(&pkg, None).await;
             let guid = log_of(b);
             assert_eq!(
-                api.wait_build(&guid, Duration::from_secs(60)).await["state"],
-                "STAGED"
+                api.wait_build(&guid, Duration::from_secs(60)).await.state,
+                BuildState::Staged
             );
             api.text(&format!("/v3/builds/{guid}/logs"), None).await.2
         }
@@ -648,11 +648,11 @@ async fn lifecycle_buildpacks_run_as_multi_buildpack() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(60))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}");
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
     let (_, d) = api
         .get(&format!(
             "/v3/droplets/{}",
-            b["droplet"]["guid"].as_str().unwrap()
+            b.droplet.as_ref().unwrap().guid.as_str()
         ))
         .await;
     let names: Vec<&str> = d["buildpacks"]
@@ -690,11 +690,11 @@ async fn two_services_build_the_same_image_digest() {
         let b = api
             .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
             .await;
-        assert_eq!(b["state"], "STAGED", "{b}");
+        assert_eq!(b.state, BuildState::Staged, "{b:?}");
         let (_, d) = api
             .get(&format!(
                 "/v3/droplets/{}",
-                b["droplet"]["guid"].as_str().unwrap()
+                b.droplet.as_ref().unwrap().guid.as_str()
             ))
             .await;
         let image = d["image"].as_str().unwrap().to_string();
@@ -731,8 +731,8 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    let droplet = b.droplet.as_ref().unwrap().guid.as_str().to_string();
     let current = json!({"data": {"guid": droplet}});
     let path = format!("/v3/apps/{app}/relationships/current_droplet");
     let r = api
@@ -766,7 +766,7 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         let (s, got) = api.get(href.strip_prefix(&api.svc.base()).unwrap()).await;
         assert_eq!((s, &got["type"]), (200, &p["type"]), "{href}: {got}");
         let app_href = p["links"]["app"]["href"].as_str().unwrap();
-        assert!(app_href.ends_with(&format!("/v3/apps/{app}")), "{p}");
+        assert!(app_href.ends_with(&format!("/v3/apps/{app}")), "{p:?}");
     }
 
     let scale = |guid: &str| format!("/v3/processes/{guid}/actions/scale");
@@ -800,7 +800,7 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
 
     let body = json!({"instances": 3, "memory_in_mb": 256, "disk_in_mb": 512});
     let (s, p) = api.post_json(&scale(&app), &body).await;
-    assert_eq!(s, 202, "{p}");
+    assert_eq!(s, 202, "{p:?}");
     assert_eq!(
         (&p["instances"], &p["memory_in_mb"], &p["disk_in_mb"]),
         (&json!(3), &json!(256), &json!(512))
@@ -859,8 +859,8 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
     let (_, b) = api.build(&pkg, None).await;
     let build = b["guid"].as_str().unwrap().to_string();
     let b = api.wait_build(&build, Duration::from_secs(120)).await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    let droplet = b.droplet.as_ref().unwrap().guid.as_str().to_string();
     let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
     let image = d["image"].as_str().unwrap().to_string();
     let digest = image.split('@').nth(1).unwrap().to_string();
