@@ -23,7 +23,9 @@ pub mod process;
 pub mod root;
 pub mod space;
 
-pub use app::{App, AppLinks, CreateApp, CurrentDroplet, EnvVars, SetCurrentDroplet, SetEnv, UpdateApp};
+pub use app::{
+    App, AppLinks, CreateApp, CurrentDroplet, EnvVars, SetCurrentDroplet, SetEnv, UpdateApp,
+};
 pub use build::{Build, BuildLinks, CreateBuild, Failure};
 pub use common::{
     CfError, ErrorBody, GuidRef, Lifecycle, LifecycleData, Link, Metadata, OptionalRelationship,

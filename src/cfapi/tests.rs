@@ -44,7 +44,10 @@ fn an_app_as_cf_documents_it() {
     }));
     assert_eq!((a.name.as_str(), a.state), ("my_app", AppState::Stopped));
     assert_eq!(a.lifecycle.data.stack.as_deref(), Some("cflinuxfs4"));
-    assert_eq!(a.relationships.space.data.guid, "2f35885d-0c9d-4423-83ad-fd05066f8576");
+    assert_eq!(
+        a.relationships.space.data.guid,
+        "2f35885d-0c9d-4423-83ad-fd05066f8576"
+    );
     assert_eq!(a.links.start.unwrap().method.as_deref(), Some("POST"));
     assert_eq!(a.links.builds, None);
 }
@@ -92,14 +95,21 @@ fn build_sample(state: &str, failure: serde_json::Value) -> serde_json::Value {
 #[test]
 fn a_build_as_cf_documents_it_and_its_failure_as_dropship_adds_it() {
     let b: Build = round_trip(build_sample("STAGING", serde_json::Value::Null));
-    assert_eq!((b.state, b.droplet, b.failure), (BuildState::Staging, None, None));
+    assert_eq!(
+        (b.state, b.droplet, b.failure),
+        (BuildState::Staging, None, None)
+    );
     assert_eq!(b.package.guid, "8e4da443-f255-499c-8b47-b3729b5b7432");
     assert_eq!(b.lifecycle.data.buildpacks.unwrap(), ["ruby_buildpack"]);
-    let failure = json!({"kind": "limit_exceeded:supply", "name": "StagingError", "exit_code": 225});
+    let failure =
+        json!({"kind": "limit_exceeded:supply", "name": "StagingError", "exit_code": 225});
     let b: Build = round_trip(build_sample("FAILED", failure));
     let f = b.failure.unwrap();
     assert_eq!(f, Failure::of(FailureKind::LimitExceeded(Phase::Supply)));
-    assert_eq!((f.exit_code, f.name.as_deref()), (Some(225), Some("StagingError")));
+    assert_eq!(
+        (f.exit_code, f.name.as_deref()),
+        (Some(225), Some("StagingError"))
+    );
 }
 
 #[test]
@@ -131,9 +141,15 @@ fn a_droplet_as_cf_documents_it() {
         "metadata": {"labels": {}, "annotations": {}},
     }));
     assert_eq!((d.state, d.image), (DropletState::Staged, None));
-    assert_eq!(d.process_types["web"], "bundle exec rackup config.ru -p $PORT");
+    assert_eq!(
+        d.process_types["web"],
+        "bundle exec rackup config.ru -p $PORT"
+    );
     assert_eq!(d.buildpacks[0].buildpack_name.as_deref(), Some("ruby"));
-    assert_eq!(d.links.assign_current_droplet.method.as_deref(), Some("PATCH"));
+    assert_eq!(
+        d.links.assign_current_droplet.method.as_deref(),
+        Some("PATCH")
+    );
     assert_eq!(d.lifecycle.data, LifecycleData::default());
 }
 
@@ -156,9 +172,15 @@ fn a_process_and_its_stats_as_cf_documents_them() {
             "stats": link("/v3/processes/6/stats"),
         },
     }));
-    assert_eq!((p.kind.as_str(), p.instances, p.memory_in_mb), ("web", 5, 256));
+    assert_eq!(
+        (p.kind.as_str(), p.instances, p.memory_in_mb),
+        ("web", 5, 256)
+    );
     assert_eq!(p.health_check.data.endpoint.as_deref(), Some("/healthy"));
-    assert_eq!(p.relationships.revision.unwrap().data.unwrap().guid, "885735b5");
+    assert_eq!(
+        p.relationships.revision.unwrap().data.unwrap().guid,
+        "885735b5"
+    );
     let s: ProcessStats = round_trip(json!({"resources": [{
         "type": "web", "index": 0, "state": "RUNNING",
         "usage": {"time": "2016-03-23T23:17:30.476314154Z", "cpu": 0.00038711029163348665,
@@ -168,19 +190,41 @@ fn a_process_and_its_stats_as_cf_documents_them() {
         "isolation_segment": "example_iso_segment", "details": null,
     }]}));
     let i = &s.resources[0];
-    assert_eq!((i.state, i.usage.mem, i.mem_quota), (InstanceState::Running, Some(19177472), Some(268435456)));
+    assert_eq!(
+        (i.state, i.usage.mem, i.mem_quota),
+        (InstanceState::Running, Some(19177472), Some(268435456))
+    );
 }
 
 #[test]
 fn requests_are_written_as_cf_reads_them() {
-    let scale = Scale { instances: Some(3), memory_in_mb: Some(64), ..Scale::default() };
-    assert_eq!(serde_json::to_value(&scale).unwrap(), json!({"instances": 3, "memory_in_mb": 64}));
+    let scale = Scale {
+        instances: Some(3),
+        memory_in_mb: Some(64),
+        ..Scale::default()
+    };
+    assert_eq!(
+        serde_json::to_value(&scale).unwrap(),
+        json!({"instances": 3, "memory_in_mb": 64})
+    );
     assert!(serde_json::from_value::<Scale>(json!({"instance": 3})).is_err());
     let pkg = serde_json::to_value(CreatePackage::bits(APP)).unwrap();
-    assert_eq!(pkg, json!({"type": "bits", "relationships": {"app": {"data": {"guid": APP}}}}));
-    let build = CreateBuild { package: GuidRef::new("p"), lifecycle: None };
-    assert_eq!(serde_json::to_value(build).unwrap(), json!({"package": {"guid": "p"}}));
-    let app = CreateApp { name: "a".into(), ..CreateApp::default() };
+    assert_eq!(
+        pkg,
+        json!({"type": "bits", "relationships": {"app": {"data": {"guid": APP}}}})
+    );
+    let build = CreateBuild {
+        package: GuidRef::new("p"),
+        lifecycle: None,
+    };
+    assert_eq!(
+        serde_json::to_value(build).unwrap(),
+        json!({"package": {"guid": "p"}})
+    );
+    let app = CreateApp {
+        name: "a".into(),
+        ..CreateApp::default()
+    };
     assert_eq!(serde_json::to_value(app).unwrap(), json!({"name": "a"}));
     let set: SetCurrentDroplet = round_trip(json!({"data": {"guid": "d"}}));
     assert_eq!(set.data.unwrap().guid, "d");
@@ -235,7 +279,12 @@ fn a_job_a_list_and_an_error_as_cf_documents_them() {
         "resources": [{}, {}],
     }));
     assert_eq!((l.pagination.total_results, l.resources.len()), (3, 2));
-    assert!(l.pagination.next.unwrap().href.ends_with("page=2&per_page=2"));
+    assert!(l
+        .pagination
+        .next
+        .unwrap()
+        .href
+        .ends_with("page=2&per_page=2"));
     assert_eq!((l.pagination.previous, l.included), (None, None));
     let e: ErrorBody = round_trip(json!({"errors": [
         {"code": 10010, "title": "CF-ResourceNotFound", "detail": "App not found"}]}));
@@ -272,6 +321,9 @@ fn the_root_and_info_as_cf_documents_them() {
         "name": "Cloud Foundry", "version": 123, "osbapi_version": "2.15",
         "links": {"self": link("/v3/info"), "support": {"href": "https://support.example.com"}},
     }));
-    assert_eq!((i.version, i.cli_version.minimum.as_deref()), (123, Some("6.22.0")));
+    assert_eq!(
+        (i.version, i.cli_version.minimum.as_deref()),
+        (123, Some("6.22.0"))
+    );
     assert_eq!(i.custom["arbitrary"], "stuff");
 }

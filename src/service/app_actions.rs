@@ -7,12 +7,12 @@ use super::apps::find as app;
 use super::apps::{base, default_stack};
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
+use crate::cfapi as cf;
 use crate::store::{self, App, AppState};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use crate::cfapi as cf;
 
 async fn set(state: &Shared, app: App, to: AppState) -> ApiResult<Json<cf::App>> {
     if to == AppState::Started && app.current_droplet.is_none() {
@@ -40,7 +40,10 @@ pub async fn start(
     set(&state, app, AppState::Started).await
 }
 
-pub async fn stop(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<cf::App>> {
+pub async fn stop(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::App>> {
     let app = app(&state, guid).await?;
     set(&state, app, AppState::Stopped).await
 }

@@ -6,12 +6,12 @@
 use super::apps::base;
 use super::error::{ApiError, ApiResult};
 use super::Shared;
+use crate::cfapi::{self as cf, Link};
 use crate::store::{self, App, Droplet};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use crate::cfapi::{self as cf, Link};
 use serde_json::{json, Value};
 
 async fn app_and_droplet(state: &Shared, guid: String) -> ApiResult<(App, Option<Droplet>)> {
@@ -66,7 +66,9 @@ pub async fn current_droplet(
     let (app, droplet) = app_and_droplet(&state, guid).await?;
     let b = base(&state);
     let g = &app.guid;
-    let related = droplet.is_some().then(|| Link::to(&b, &format!("/v3/apps/{g}/droplets/current")));
+    let related = droplet
+        .is_some()
+        .then(|| Link::to(&b, &format!("/v3/apps/{g}/droplets/current")));
     Ok(Json(cf::CurrentDroplet {
         data: droplet.map(|d| cf::GuidRef::new(d.guid)),
         links: cf::app::CurrentDropletLinks {

@@ -3,12 +3,12 @@
 use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
 use super::{json, Shared};
+use crate::cfapi::app::{CurrentDropletLinks, EnvLinks};
+use crate::cfapi::{self as cf, Link, Paginated};
 use crate::k8s::HealthCheck;
 use crate::store::{self, App, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use crate::cfapi::app::{CurrentDropletLinks, EnvLinks};
-use crate::cfapi::{self as cf, Link, Paginated};
 use axum::Json;
 use std::collections::BTreeMap;
 

@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::lifecycle;
 use super::logs::BuildLog;
 use super::{json, Shared};
+use crate::cfapi::{self as cf, Lifecycle, LifecycleData};
 use crate::failure::{BuildFailure, FailureKind};
 use crate::pipeline::{
     self, BuildError, BuildOptions, BuildRequest, CachePolicy, Outputs, Runtime, Targets,
@@ -17,7 +18,6 @@ use crate::store::{self, App, Build, BuildState, Droplet, Package};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use crate::cfapi::{self as cf, Lifecycle, LifecycleData};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -129,7 +129,10 @@ pub async fn create(
     ))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<cf::Build>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Build>> {
     let build = state
         .db
         .call(move |c| store::get_build(c, &guid))

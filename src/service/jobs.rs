@@ -11,12 +11,12 @@
 use super::apps::base;
 use super::error::{ApiError, ApiResult};
 use super::Shared;
+use crate::cfapi as cf;
 use crate::store::{self, Deleted, Job, JobState, NotDeleted, Paths};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use crate::cfapi as cf;
 use std::path::PathBuf;
 
 fn job_json(j: &Job, base: &str) -> cf::Job {
@@ -39,7 +39,10 @@ fn job_json(j: &Job, base: &str) -> cf::Job {
     }
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<cf::Job>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Job>> {
     let job = state
         .db
         .call(move |c| store::get_job(c, &guid))

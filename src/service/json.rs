@@ -98,7 +98,8 @@ pub fn build(b: &Build, base: &str) -> cf::Build {
             this: Link::to(base, &path),
             app: Link::to(base, &format!("/v3/apps/{}", b.app_guid)),
             logs: Some(Link::to(base, &format!("{path}/logs"))),
-            droplet: (b.droplet_guid.as_ref()).map(|d| Link::to(base, &format!("/v3/droplets/{d}"))),
+            droplet: (b.droplet_guid.as_ref())
+                .map(|d| Link::to(base, &format!("/v3/droplets/{d}"))),
         },
     }
 }

@@ -3,11 +3,11 @@
 use super::apps::{base, parse_body};
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
+use crate::cfapi as cf;
 use crate::store::{self, Package, PackageState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use crate::cfapi as cf;
 
 pub async fn create(
     State(state): State<Shared>,
@@ -61,7 +61,10 @@ pub async fn get(state: &Shared, guid: String) -> ApiResult<Package> {
         .ok_or_else(|| ApiError::not_found("Package"))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<cf::Package>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Package>> {
     let pkg = get(&state, guid).await?;
     Ok(Json(json::package(&pkg, &base(&state))))
 }

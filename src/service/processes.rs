@@ -10,15 +10,15 @@ use super::config::AppMax;
 use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
 use super::Shared;
+use crate::cfapi::process::{
+    HealthCheck, HealthCheckData, InstanceState, ProcessLinks, ProcessRelationships, Usage,
+};
+use crate::cfapi::{self as cf, Link, Metadata, Paginated, Relationship};
 use crate::k8s::process_guid;
 use crate::store::{self, App};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use crate::cfapi::process::{
-    HealthCheck, HealthCheckData, InstanceState, ProcessLinks, ProcessRelationships, Usage,
-};
-use crate::cfapi::{self as cf, Link, Metadata, Paginated, Relationship};
 use std::collections::BTreeMap;
 
 /// An app's process types (from its current droplet) with their commands; `web` always.
@@ -149,7 +149,11 @@ pub async fn stats(
         .map(|index| cf::InstanceStats {
             kind: kind.clone(),
             index,
-            state: if up { InstanceState::Starting } else { InstanceState::Down },
+            state: if up {
+                InstanceState::Starting
+            } else {
+                InstanceState::Down
+            },
             usage: Usage::default(),
             host: None,
             instance_ports: vec![],

@@ -6,12 +6,12 @@
 use super::apps::base;
 use super::error::ApiError;
 use super::Shared;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
 use crate::cfapi::common::LinkMeta;
 use crate::cfapi::root::{CliVersion, InfoLinks, RootLinks};
 use crate::cfapi::{self as cf, Link};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
 
 /// The v3 API version dropship speaks (the cf CLI v8 wants 3.85 or later, v9 3.160 or later).
 pub const V3_VERSION: &str = "3.181.0";

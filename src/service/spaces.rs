@@ -9,10 +9,10 @@ use super::json::{ORG_GUID, SPACE_GUID};
 use super::paging::{self, Accepts, ListQuery};
 use super::Shared;
 use crate::app::DEFAULT_SPACE_ORG;
-use axum::extract::{Path, Query, State};
-use axum::Json;
 use crate::cfapi::space::{OrganizationLinks, QuotaRelationships, SpaceLinks, SpaceRelationships};
 use crate::cfapi::{self as cf, Link, Metadata, OptionalRelationship, Paginated, Relationship};
+use axum::extract::{Path, Query, State};
+use axum::Json;
 
 /// When the org and space came to be: as old as dropship's data, for the clients' ordering.
 const CREATED: &str = "1970-01-01T00:00:01Z";
@@ -28,7 +28,10 @@ pub fn org(base: &str) -> cf::Organization {
         metadata: Metadata::default(),
         links: OrganizationLinks {
             this: Link::to(base, &format!("/v3/organizations/{ORG_GUID}")),
-            spaces: Some(Link::to(base, &format!("/v3/spaces?organization_guids={ORG_GUID}"))),
+            spaces: Some(Link::to(
+                base,
+                &format!("/v3/spaces?organization_guids={ORG_GUID}"),
+            )),
         },
     }
 }
@@ -47,7 +50,10 @@ pub fn space(base: &str) -> cf::Space {
         links: SpaceLinks {
             this: Link::to(base, &format!("/v3/spaces/{SPACE_GUID}")),
             organization: Link::to(base, &format!("/v3/organizations/{ORG_GUID}")),
-            apps: Some(Link::to(base, &format!("/v3/apps?space_guids={SPACE_GUID}"))),
+            apps: Some(Link::to(
+                base,
+                &format!("/v3/apps?space_guids={SPACE_GUID}"),
+            )),
             apply_manifest: None,
         },
     }

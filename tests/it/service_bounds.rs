@@ -371,11 +371,7 @@ async fn a_full_disk_answers_507_and_leaves_nothing_behind() {
     let p = api.show(&pkg).await;
     assert_eq!(p.state, PackageState::Failed, "{p:?}");
     assert!(
-        p.data
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("disk is full"),
+        p.data.error.as_deref().unwrap().contains("disk is full"),
         "{p:?}"
     );
     api.assert_no_leftovers();

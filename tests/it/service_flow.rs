@@ -362,7 +362,8 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
         .await;
     assert_eq!(
         api.wait_build(b3["guid"].as_str().unwrap(), Duration::from_secs(60))
-            .await.state,
+            .await
+            .state,
         BuildState::Staged
     );
 }
@@ -534,12 +535,7 @@ async fn with_a_push_registry_images_go_there_and_stay_served_here() {
         .await;
     assert_eq!(s, 404);
     // The registry password is configuration, not output.
-    let (_, _, log) = api
-        .text(
-            &format!("/v3/builds/{}/logs", b.guid),
-            None,
-        )
-        .await;
+    let (_, _, log) = api.text(&format!("/v3/builds/{}/logs", b.guid), None).await;
     for text in [api.svc.log(), log, d.to_string()] {
         assert!(
             !text.contains("pa55-w0rd-xyz"),

@@ -144,7 +144,9 @@ impl Api {
     ) -> Result<T> {
         let url = self.url(path);
         let resp = self
-            .send(method.clone(), &url, |r| r.timeout(REQUEST_TIMEOUT).json(body))
+            .send(method.clone(), &url, |r| {
+                r.timeout(REQUEST_TIMEOUT).json(body)
+            })
             .await?;
         Self::json_of(&method, &url, resp).await
     }

@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn no_kind_or_an_unknown_one_exits_1_and_a_staged_build_0() {
         assert_eq!(exit_code(&build("FAILED", Value::Null)), 1);
-        assert_eq!(exit_code(&build("FAILED", json!({"kind": "from_the_future"}))), 1);
+        assert_eq!(
+            exit_code(&build("FAILED", json!({"kind": "from_the_future"}))),
+            1
+        );
         assert_eq!(exit_code(&build("STAGED", Value::Null)), 0);
         let half = serde_json::to_value(build("STAGED", Value::Null)).unwrap();
         let mut half = half.as_object().unwrap().clone();

@@ -6,7 +6,7 @@ use super::bits::Bits;
 use super::scan::{Resource, Scanned};
 use super::POLL;
 use anyhow::{bail, Result};
-use dropship::cfapi::{self as cf, Paginated, PackageState};
+use dropship::cfapi::{self as cf, PackageState, Paginated};
 use dropship::report::{Event, Reporter};
 use dropship::units::format_size;
 use futures_util::TryStreamExt;
@@ -44,8 +44,8 @@ impl Api {
             super::super::report::progress!("==> app {name}");
             if !vars.is_empty() {
                 let path = format!("/v3/apps/{}/environment_variables", app.guid);
-                let _: cf::EnvVars = (self.send_json(Method::PATCH, &path, &cf::SetEnv { var: vars }))
-                    .await?;
+                let _: cf::EnvVars =
+                    (self.send_json(Method::PATCH, &path, &cf::SetEnv { var: vars })).await?;
             }
             return Ok(app);
         }

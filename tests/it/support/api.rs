@@ -167,9 +167,15 @@ impl Api {
 
     /// A build of `pkg` created (201), STAGING.
     pub async fn stage(&self, pkg: &str) -> cf::Build {
-        let body = cf::CreateBuild { package: cf::GuidRef::new(pkg), lifecycle: None };
+        let body = cf::CreateBuild {
+            package: cf::GuidRef::new(pkg),
+            lifecycle: None,
+        };
         let b: cf::Build = self.post_as("/v3/builds", &body, 201).await;
-        assert_eq!((b.state, b.package.guid.as_str()), (BuildState::Staging, pkg));
+        assert_eq!(
+            (b.state, b.package.guid.as_str()),
+            (BuildState::Staging, pkg)
+        );
         b
     }
 

@@ -36,15 +36,25 @@ pub trait Client {
     }
 
     /// `POST path` of `body`, answered `status` with a `T`.
-    async fn post_as<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize, status: u16) -> T {
-        let (s, v) = self.post_json(path, &serde_json::to_value(body).unwrap()).await;
+    async fn post_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        status: u16,
+    ) -> T {
+        let (s, v) = self
+            .post_json(path, &serde_json::to_value(body).unwrap())
+            .await;
         assert_eq!(s, status, "POST {path}: {v}");
         read(v)
     }
 
     /// A new app named `name`; its guid.
     async fn app(&self, name: &str) -> String {
-        let body = cf::CreateApp { name: name.into(), ..Default::default() };
+        let body = cf::CreateApp {
+            name: name.into(),
+            ..Default::default()
+        };
         let app: cf::App = self.post_as("/v3/apps", &body, 201).await;
         assert_eq!(app.name, name);
         app.guid
@@ -52,7 +62,9 @@ pub trait Client {
 
     /// A new bits package of `app`, awaiting its upload; its guid.
     async fn package(&self, app: &str) -> String {
-        let p: cf::Package = self.post_as("/v3/packages", &cf::CreatePackage::bits(app), 201).await;
+        let p: cf::Package = self
+            .post_as("/v3/packages", &cf::CreatePackage::bits(app), 201)
+            .await;
         assert_eq!(p.state, PackageState::AwaitingUpload);
         assert_eq!(p.relationships.app.data.guid, app);
         p.guid
@@ -75,7 +87,6 @@ pub trait Client {
 /// `v` read as a `T`, or a failure that shows it.
 pub fn read<T: DeserializeOwned>(v: Value) -> T {
     let text = v.to_string();
-    serde_json::from_value(v).unwrap_or_else(|e| {
-        panic!("not a {}: {e}: {text:.500}", std::any::type_name::<T>())
-    })
+    serde_json::from_value(v)
+        .unwrap_or_else(|e| panic!("not a {}: {e}: {text:.500}", std::any::type_name::<T>()))
 }
