@@ -53,22 +53,15 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
     let b = api.wait_build(&build, Duration::from_secs(120)).await;
     assert_eq!(b.state, BuildState::Staged, "{b:?}");
     assert!(b.error.is_none());
-    let droplet = b.droplet.as_ref().unwrap().guid.as_str().to_string();
+    let droplet = b.droplet.as_ref().unwrap().guid.clone();
 
-    let (s, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
-    assert_eq!(s, 200, "{d}");
-    let image = d["image"].as_str().unwrap().to_string();
+    let d = api.droplet(&droplet).await;
+    let image = d.image.clone().unwrap();
     let prefix = format!("127.0.0.1:{}/apps/flow-site@sha256:", api.svc.port);
     assert!(image.starts_with(&prefix), "{image}");
-    assert_eq!(d["buildpacks"][0]["name"], "staticfile");
-    assert_eq!(d["stack"], "busybox");
-    assert!(
-        d["process_types"]["web"]
-            .as_str()
-            .unwrap()
-            .contains("serve"),
-        "{d}"
-    );
+    assert_eq!(d.buildpacks[0].name, "staticfile");
+    assert_eq!(d.stack.as_deref(), Some("busybox"));
+    assert!(d.process_types["web"].contains("serve"), "{d:?}");
 
     // The droplet tgz is what the checksum says, in CF's layout.
     let r = api
@@ -79,7 +72,7 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let tgz = r.bytes().await.unwrap();
-    assert_eq!(d["checksum"]["value"], sha256_hex(&tgz));
+    assert_eq!(d.checksum.value, Some(sha256_hex(&tgz)));
     let mut names = Vec::new();
     let mut a = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
     for e in a.entries().unwrap() {
@@ -298,7 +291,7 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(60))
         .await;
     assert_eq!(done.state, BuildState::Staged, "{done:?}");
-    let droplet = done.droplet.as_ref().unwrap().guid.as_str().to_string();
+    let droplet = done.droplet.as_ref().unwrap().guid.clone();
 
     let (_, pkg2) = api.ready_package("victim", &[("b.txt", b"b", 0o644)]).await;
     let (_, b2) = api
@@ -728,7 +721,7 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
     assert_eq!(b.state, BuildState::Staged, "{b:?}");
-    let droplet = b.droplet.as_ref().unwrap().guid.as_str().to_string();
+    let droplet = b.droplet.as_ref().unwrap().guid.clone();
     let current = json!({"data": {"guid": droplet}});
     let path = format!("/v3/apps/{app}/relationships/current_droplet");
     let r = api
@@ -856,7 +849,7 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
     let build = b["guid"].as_str().unwrap().to_string();
     let b = api.wait_build(&build, Duration::from_secs(120)).await;
     assert_eq!(b.state, BuildState::Staged, "{b:?}");
-    let droplet = b.droplet.as_ref().unwrap().guid.as_str().to_string();
+    let droplet = b.droplet.as_ref().unwrap().guid.clone();
     let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
     let image = d["image"].as_str().unwrap().to_string();
     let digest = image.split('@').nth(1).unwrap().to_string();
