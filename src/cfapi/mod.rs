@@ -4,8 +4,8 @@
 //!
 //! One file per resource family: `common` (links, metadata, relationships, pagination, the
 //! error body), `app`, `package`, `build` (with its typed failure), `droplet`, `process`
-//! (with stats and the scale request), `space` (organizations and spaces), `job`, `root`
-//! (discovery and info). Requests are here too (`CreateApp`, `CreatePackage`, `CreateBuild`,
+//! (with stats and the scale request), `space` (organizations and spaces), `stack` (stacks and
+//! admin buildpacks), `job`, `root` (discovery and info). Requests are here too (`CreateApp`, `CreatePackage`, `CreateBuild`,
 //! `Scale`, `SetEnv`, `SetCurrentDroplet`).
 //!
 //! States are the store's enums (`BuildState`, `PackageState`, `AppState`, `JobState`), in CF's
@@ -22,6 +22,7 @@ pub mod package;
 pub mod process;
 pub mod root;
 pub mod space;
+pub mod stack;
 
 pub use app::{
     App, AppLinks, CreateApp, CurrentDroplet, EnvVars, SetCurrentDroplet, SetEnv, UpdateApp,
@@ -37,8 +38,11 @@ pub use package::{Checksum, CreatePackage, Package};
 pub use process::{InstanceState, InstanceStats, Process, ProcessStats, Scale};
 pub use root::{Info, Root, V3Root};
 pub use space::{Included, Organization, Space};
+pub use stack::{Buildpack, Stack};
 
 pub use crate::store::{AppState, BuildState, JobState, PackageState};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_platform;

@@ -9,7 +9,6 @@
 
 use super::error::{ApiError, ApiResult};
 use crate::cfapi::{Link, Paginated, Pagination};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub const DEFAULT_PER_PAGE: usize = 50;
@@ -158,11 +157,6 @@ pub fn list<T>(pagination: Pagination, resources: Vec<T>) -> Paginated<T> {
         resources,
         included: None,
     }
-}
-
-/// A CF list body as JSON, for resources that have no type in `cfapi`.
-pub fn body<T: serde::Serialize>(pagination: Pagination, resources: Vec<T>) -> Value {
-    serde_json::to_value(list(pagination, resources)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

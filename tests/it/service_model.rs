@@ -107,6 +107,12 @@ async fn every_resource_reads_as_its_cfapi_type_without_loss() {
 
     let env: cf::EnvVars = got(&api, &format!("/v3/apps/{app}/environment_variables")).await;
     assert!(env.var.is_empty());
+    let stacks: cf::Paginated<cf::Stack> = got(&api, "/v3/stacks").await;
+    assert!(stacks.resources.iter().any(|s| s.default));
+    let _: cf::Stack = got(&api, &format!("/v3/stacks/{}", stacks.resources[0].guid)).await;
+    let bps: cf::Paginated<cf::Buildpack> = got(&api, "/v3/buildpacks").await;
+    assert_eq!(bps.resources[0].position, 1);
+    let _: cf::Buildpack = got(&api, &format!("/v3/buildpacks/{}", bps.resources[0].guid)).await;
     let _: cf::Paginated<cf::Organization> = got(&api, "/v3/organizations").await;
     let spaces: cf::Paginated<cf::Space> = got(&api, "/v3/spaces").await;
     let _: cf::Space = got(&api, &format!("/v3/spaces/{}", spaces.resources[0].guid)).await;
