@@ -133,10 +133,11 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     // Started and stopped as CF does: the app's objects follow (0 replicas when stopped).
-    let (_, a) = api.get(&format!("/v3/apps/{app}")).await;
+    let a: cf::App = api.get_as(&format!("/v3/apps/{app}")).await;
     assert_eq!(
-        a["state"], "STOPPED",
-        "a droplet alone does not start it: {a}"
+        a.state,
+        cf::AppState::Stopped,
+        "a droplet alone does not start it"
     );
     let replicas = |list: &str| -> Value {
         let list: Value = serde_json::from_str(list).unwrap();
@@ -145,20 +146,15 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
     let objects = format!("/v3/apps/{app}/kubernetes");
     let (_, _, stopped) = api.text(&objects, Some("application/json")).await;
     assert_eq!(replicas(&stopped), 0, "{stopped}");
-    let (s, a) = api
-        .post_json(&format!("/v3/apps/{app}/actions/start"), &json!({}))
-        .await;
-    assert_eq!((s, &a["state"]), (200, &json!("STARTED")), "{a}");
+    let action = |a: &str| format!("/v3/apps/{app}/actions/{a}");
+    let a: cf::App = api.post_as(&action("start"), &json!({}), 200).await;
+    assert_eq!(a.state, cf::AppState::Started);
     let (_, _, started) = api.text(&objects, Some("application/json")).await;
     assert_eq!(replicas(&started), 1, "{started}");
-    let (s, a) = api
-        .post_json(&format!("/v3/apps/{app}/actions/stop"), &json!({}))
-        .await;
-    assert_eq!((s, &a["state"]), (200, &json!("STOPPED")), "{a}");
-    let (s, a) = api
-        .post_json(&format!("/v3/apps/{app}/actions/restart"), &json!({}))
-        .await;
-    assert_eq!((s, &a["state"]), (200, &json!("STARTED")), "{a}");
+    let a: cf::App = api.post_as(&action("stop"), &json!({}), 200).await;
+    assert_eq!(a.state, cf::AppState::Stopped);
+    let a: cf::App = api.post_as(&action("restart"), &json!({}), 200).await;
+    assert_eq!(a.state, cf::AppState::Started);
     let other = api.app("never-staged").await;
     let (s, e) = api
         .post_json(&format!("/v3/apps/{other}/actions/start"), &json!({}))
@@ -787,28 +783,26 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         .await;
     assert_eq!(s, 422, "only web scales: {e}");
 
-    let body = json!({"instances": 3, "memory_in_mb": 256, "disk_in_mb": 512});
-    let (s, p) = api.post_json(&scale(&app), &body).await;
-    assert_eq!(s, 202, "{p:?}");
+    let body = cf::Scale {
+        instances: Some(3),
+        memory_in_mb: Some(256),
+        disk_in_mb: Some(512),
+        ..Default::default()
+    };
+    let p: cf::Process = api.post_as(&scale(&app), &body, 202).await;
+    assert_eq!((p.instances, p.memory_in_mb, p.disk_in_mb), (3, 256, 512));
+    let worker: cf::Process = api.get_as(&format!("/v3/processes/{worker_guid}")).await;
+    assert_eq!(worker.instances, 3, "the worker runs with web's scale");
+    let stats: cf::ProcessStats = api.get_as(&format!("/v3/processes/{app}/stats")).await;
+    let instances = &stats.resources;
+    assert_eq!(instances.len(), 3, "one per desired instance: {stats:?}");
+    assert_eq!(instances[2].index, 2);
     assert_eq!(
-        (&p["instances"], &p["memory_in_mb"], &p["disk_in_mb"]),
-        (&json!(3), &json!(256), &json!(512))
+        instances[0].state,
+        cf::InstanceState::Starting,
+        "a current droplet"
     );
-    let (_, worker) = api.get(&format!("/v3/processes/{worker_guid}")).await;
-    assert_eq!(
-        worker["instances"], 3,
-        "the worker runs with web's scale: {worker}"
-    );
-    let (s, stats) = api.get(&format!("/v3/processes/{app}/stats")).await;
-    assert_eq!(s, 200, "{stats}");
-    let instances = stats["resources"].as_array().unwrap();
-    assert_eq!(instances.len(), 3, "one per desired instance: {stats}");
-    assert_eq!(instances[2]["index"], 2);
-    assert_eq!(
-        instances[0]["state"], "STARTING",
-        "a current droplet: {stats}"
-    );
-    assert_eq!(instances[0]["mem_quota"], 256u64 << 20);
+    assert_eq!(instances[0].mem_quota, Some(256u64 << 20));
 
     let (_, _, list) = api
         .text(
@@ -902,13 +896,13 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 202);
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    let (s, job) = api
-        .get(location.strip_prefix(&api.svc.base()).unwrap())
+    let job: cf::Job = api
+        .get_as(location.strip_prefix(&api.svc.base()).unwrap())
         .await;
     assert_eq!(
-        (s, &job["state"], &job["operation"]),
-        (200, &json!("COMPLETE"), &json!("app.delete")),
-        "{job}"
+        (job.state, job.operation.as_str()),
+        (cf::JobState::Complete, "app.delete"),
+        "{job:?}"
     );
     for gone in [
         format!("/v3/apps/{app}"),
