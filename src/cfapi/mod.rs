@@ -4,8 +4,8 @@
 //!
 //! One file per resource family: `common` (links, metadata, relationships, pagination, the
 //! error body), `app`, `package`, `build` (with its typed failure), `droplet`, `process`
-//! (with stats and the scale request), `space` (organizations and spaces), `stack` (stacks and
-//! admin buildpacks), `job`, `root` (discovery and info). Requests are here too (`CreateApp`, `CreatePackage`, `CreateBuild`,
+//! (with stats and the scale request), `resource` (resource matching), `space` (organizations
+//! and spaces), `stack` (stacks and admin buildpacks), `job`, `root` (discovery and info). Requests are here too (`CreateApp`, `CreatePackage`, `CreateBuild`,
 //! `Scale`, `SetEnv`, `SetCurrentDroplet`).
 //!
 //! States are the store's enums (`BuildState`, `PackageState`, `AppState`, `JobState`), in CF's
@@ -20,6 +20,7 @@ pub mod droplet;
 pub mod job;
 pub mod package;
 pub mod process;
+pub mod resource;
 pub mod root;
 pub mod space;
 pub mod stack;
@@ -36,6 +37,7 @@ pub use droplet::{Droplet, DropletBuildpack, DropletState};
 pub use job::Job;
 pub use package::{Checksum, CreatePackage, Package};
 pub use process::{InstanceState, InstanceStats, Process, ProcessStats, Scale};
+pub use resource::{Resource, ResourceMatches};
 pub use root::{Info, Root, V3Root};
 pub use space::{Included, Organization, Space};
 pub use stack::{Buildpack, Stack};

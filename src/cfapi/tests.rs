@@ -233,3 +233,20 @@ fn requests_are_written_as_cf_reads_them() {
     let env: SetEnv = round_trip(json!({"var": {"A": "1", "B": null}}));
     assert!(env.var["B"].is_null());
 }
+
+#[test]
+fn resource_matches_as_cf_documents_them() {
+    let m: ResourceMatches = round_trip(json!({"resources": [
+        {"checksum": {"value": "002d760bea1be268e27077412e11a320d0f164d3"},
+         "size_in_bytes": 36, "path": "C:\\path\\to\\file", "mode": "645"},
+        {"checksum": {"value": "a9993e364706816aba3e25717850c26c9cd0d89d"},
+         "size_in_bytes": 1, "path": "path/to/file", "mode": "644"},
+    ]}));
+    assert_eq!(m.resources.len(), 2);
+    assert_eq!(m.resources[0].size_in_bytes, 36);
+    assert_eq!(m.resources[1].mode.as_deref(), Some("644"));
+    assert_eq!(
+        m.resources[1].checksum.value,
+        "a9993e364706816aba3e25717850c26c9cd0d89d"
+    );
+}

@@ -76,16 +76,12 @@ impl Api {
         // Empty files are left out, as the cf CLI does: they cost nothing to send.
         let candidates: Vec<&Resource> = scanned.files.iter().filter(|r| r.size > 0).collect();
         for batch in candidates.chunks(MATCH_BATCH) {
-            let resources: Vec<Value> = batch.iter().map(|r| r.json()).collect();
-            let answer: Value = self
-                .post("/v3/resource_matches", &json!({"resources": resources}))
-                .await?;
-            for r in answer["resources"].as_array().into_iter().flatten() {
-                let sha1 = r["checksum"]["value"].as_str();
-                let size = r["size_in_bytes"].as_u64();
-                if let (Some(sha1), Some(size)) = (sha1, size) {
-                    have.insert((sha1.to_ascii_lowercase(), size));
-                }
+            let asked = cf::ResourceMatches {
+                resources: batch.iter().map(|r| r.cf()).collect(),
+            };
+            let answer: cf::ResourceMatches = self.post("/v3/resource_matches", &asked).await?;
+            for r in answer.resources {
+                have.insert((r.checksum.value.to_ascii_lowercase(), r.size_in_bytes));
             }
         }
         Ok(have)
