@@ -117,3 +117,20 @@ pub struct CurrentDropletLinks {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub related: Option<Link>,
 }
+
+/// `GET /v3/apps/:guid/env`: the app's variables and what the platform adds to them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppEnv {
+    #[serde(default)]
+    pub staging_env_json: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub running_env_json: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, String>,
+    /// `VCAP_SERVICES`.
+    #[serde(default)]
+    pub system_env_json: BTreeMap<String, Value>,
+    /// `VCAP_APPLICATION` (free-form: the platform's names, limits and URIs for the app).
+    #[serde(default)]
+    pub application_env_json: BTreeMap<String, Value>,
+}

@@ -26,7 +26,7 @@ pub mod space;
 pub mod stack;
 
 pub use app::{
-    App, AppLinks, CreateApp, CurrentDroplet, EnvVars, SetCurrentDroplet, SetEnv, UpdateApp,
+    App, AppEnv, AppLinks, CreateApp, CurrentDroplet, EnvVars, SetCurrentDroplet, SetEnv, UpdateApp,
 };
 pub use build::{Build, BuildLinks, CreateBuild, Failure};
 pub use common::{

@@ -250,3 +250,21 @@ fn resource_matches_as_cf_documents_them() {
         "a9993e364706816aba3e25717850c26c9cd0d89d"
     );
 }
+
+#[test]
+fn an_apps_env_as_cf_documents_it() {
+    let e: AppEnv = round_trip(json!({
+        "staging_env_json": {"GEM_CACHE": "http://gem-cache.example.org"},
+        "running_env_json": {"HTTP_PROXY": "http://proxy.example.org"},
+        "environment_variables": {"RAILS_ENV": "production"},
+        "system_env_json": {"VCAP_SERVICES": {"mysql": [{"name": "db", "credentials": {}}]}},
+        "application_env_json": {"VCAP_APPLICATION": {
+            "limits": {"fds": 16384}, "application_name": "my_app",
+            "application_uris": ["my_app.example.org"], "name": "my_app",
+            "space_name": "my_space", "space_id": "2f35885d", "uris": ["my_app.example.org"],
+            "users": null}},
+    }));
+    assert_eq!(e.environment_variables["RAILS_ENV"], "production");
+    assert_eq!(e.application_env_json["VCAP_APPLICATION"]["name"], "my_app");
+    assert_eq!(e.system_env_json["VCAP_SERVICES"]["mysql"][0]["name"], "db");
+}

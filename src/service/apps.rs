@@ -260,7 +260,7 @@ pub async fn show_env(
 pub async fn show_full_env(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<cf::AppEnv>> {
     let app = state
         .db
         .call(move |c| store::get_app(c, &guid))
@@ -274,13 +274,12 @@ pub async fn show_full_env(
         "limits": {"mem": app.memory_mb, "disk": app.disk_mb, "fds": 16384},
         "application_uris": [], "uris": [],
     });
-    Ok(Json(serde_json::json!({
-        "staging_env_json": {},
-        "running_env_json": {},
-        "environment_variables": app.env,
-        "system_env_json": {"VCAP_SERVICES": {}},
-        "application_env_json": {"VCAP_APPLICATION": vcap},
-    })))
+    Ok(Json(cf::AppEnv {
+        environment_variables: app.env,
+        system_env_json: BTreeMap::from([("VCAP_SERVICES".into(), serde_json::json!({}))]),
+        application_env_json: BTreeMap::from([("VCAP_APPLICATION".into(), vcap)]),
+        ..cf::AppEnv::default()
+    }))
 }
 
 /// `PATCH /v3/apps/:guid/environment_variables`: `{"var": {NAME: value}}` sets (checked as at

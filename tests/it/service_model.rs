@@ -107,6 +107,11 @@ async fn every_resource_reads_as_its_cfapi_type_without_loss() {
 
     let env: cf::EnvVars = got(&api, &format!("/v3/apps/{app}/environment_variables")).await;
     assert!(env.var.is_empty());
+    let env: cf::AppEnv = got(&api, &format!("/v3/apps/{app}/env")).await;
+    assert_eq!(
+        env.application_env_json["VCAP_APPLICATION"]["application_id"],
+        app.as_str()
+    );
     let stacks: cf::Paginated<cf::Stack> = got(&api, "/v3/stacks").await;
     assert!(stacks.resources.iter().any(|s| s.default));
     let _: cf::Stack = got(&api, &format!("/v3/stacks/{}", stacks.resources[0].guid)).await;

@@ -21,7 +21,9 @@
 //!
 //! Files: `scan.rs` (step 4's listing and hashing), `bits.rs` (step 5's zip), `api.rs` (the
 //! HTTP client), `upload.rs` (steps 2-6 on the server), `follow.rs` (step 7), `outcome.rs`
-//! (step 8). The token goes only into `Authorization: Bearer` headers: it is never printed.
+//! (step 8). Every body sent and every answer read is a `dropship::cfapi` type, the model the
+//! server answers with. The token goes only into `Authorization: Bearer` headers: it is never
+//! printed.
 
 mod api;
 mod bits;
