@@ -140,18 +140,14 @@ impl Scale {
     }
 
     /// The body of `POST .../processes/web/actions/scale`.
-    pub fn to_json(self) -> serde_json::Value {
-        let mut body = serde_json::json!({});
-        if let Some(i) = self.instances {
-            body["instances"] = i.into();
+    pub fn request(self) -> dropship::cfapi::Scale {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        dropship::cfapi::Scale {
+            instances: self.instances.map(i64::from),
+            memory_in_mb: self.memory_mb.map(int),
+            disk_in_mb: self.disk_mb.map(int),
+            log_rate_limit_in_bytes_per_second: None,
         }
-        if let Some(m) = self.memory_mb {
-            body["memory_in_mb"] = m.into();
-        }
-        if let Some(d) = self.disk_mb {
-            body["disk_in_mb"] = d.into();
-        }
-        body
     }
 }
 
@@ -254,7 +250,7 @@ mod tests {
         };
         let s = flags.over(&manifest());
         assert_eq!(
-            s.to_json(),
+            serde_json::to_value(s.request()).unwrap(),
             serde_json::json!({"instances": 3, "memory_in_mb": 64})
         );
         assert!(Scale::default().over(&AppManifest::default()).is_empty());

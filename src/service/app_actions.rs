@@ -7,14 +7,14 @@ use super::apps::find as app;
 use super::apps::{base, default_stack};
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
+use crate::cfapi as cf;
 use crate::store::{self, App, AppState};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use serde_json::Value;
 
-async fn set(state: &Shared, app: App, to: AppState) -> ApiResult<Json<Value>> {
+async fn set(state: &Shared, app: App, to: AppState) -> ApiResult<Json<cf::App>> {
     if to == AppState::Started && app.current_droplet.is_none() {
         return Err(ApiError::unprocessable(
             "Assign a droplet before starting this app.",
@@ -35,12 +35,15 @@ async fn set(state: &Shared, app: App, to: AppState) -> ApiResult<Json<Value>> {
 pub async fn start(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::App>> {
     let app = app(&state, guid).await?;
     set(&state, app, AppState::Started).await
 }
 
-pub async fn stop(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn stop(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::App>> {
     let app = app(&state, guid).await?;
     set(&state, app, AppState::Stopped).await
 }
@@ -49,7 +52,7 @@ pub async fn stop(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
 pub async fn restart(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::App>> {
     let app = app(&state, guid).await?;
     set(&state, app, AppState::Started).await
 }

@@ -6,6 +6,7 @@
 use super::apps::base;
 use super::error::{ApiError, ApiResult};
 use super::Shared;
+use crate::cfapi::{self as cf, Link};
 use crate::store::{self, App, Droplet};
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -61,18 +62,18 @@ pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
 pub async fn current_droplet(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::CurrentDroplet>> {
     let (app, droplet) = app_and_droplet(&state, guid).await?;
     let b = base(&state);
     let g = &app.guid;
-    let mut links = json!({
-        "self": {"href": format!("{b}/v3/apps/{g}/relationships/current_droplet")},
-    });
-    if droplet.is_some() {
-        links["related"] = json!({"href": format!("{b}/v3/apps/{g}/droplets/current")});
-    }
-    Ok(Json(json!({
-        "data": droplet.map(|d| json!({"guid": d.guid})),
-        "links": links,
-    })))
+    let related = droplet
+        .is_some()
+        .then(|| Link::to(&b, &format!("/v3/apps/{g}/droplets/current")));
+    Ok(Json(cf::CurrentDroplet {
+        data: droplet.map(|d| cf::GuidRef::new(d.guid)),
+        links: cf::app::CurrentDropletLinks {
+            this: Link::to(&b, &format!("/v3/apps/{g}/relationships/current_droplet")),
+            related,
+        },
+    }))
 }

@@ -3,21 +3,14 @@
 use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
 use super::{json, Shared};
+use crate::cfapi::app::{CurrentDropletLinks, EnvLinks};
+use crate::cfapi::{self as cf, Link, Paginated};
 use crate::k8s::HealthCheck;
 use crate::store::{self, App, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
-
-#[derive(Deserialize)]
-pub struct CreateApp {
-    pub name: String,
-    #[serde(default)]
-    pub environment_variables: BTreeMap<String, Value>,
-}
 
 pub fn base(state: &Shared) -> String {
     format!("http://{}", state.config.public_address)
@@ -62,8 +55,8 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 pub async fn create(
     State(state): State<Shared>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: CreateApp = parse_body(&body)?;
+) -> ApiResult<(StatusCode, Json<cf::App>)> {
+    let req: cf::CreateApp = parse_body(&body)?;
     let name = req.name.trim().to_string();
     checked_name(&state, &name)?;
     let env = super::validate::env_vars(req.environment_variables)?;
@@ -101,7 +94,10 @@ pub async fn create(
     ))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::App>> {
     let app = state
         .db
         .call(move |c| store::get_app(c, &guid))
@@ -125,7 +121,7 @@ const LIST: Accepts = Accepts {
 pub async fn list(
     State(state): State<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::App>>> {
     let q = ListQuery::parse(&pairs, &LIST)?;
     let apps = state.db.call(|c| store::list_apps(c, None)).await?;
     let apps: Vec<App> = apps
@@ -143,29 +139,17 @@ pub async fn list(
     let (page, pagination) = q.page(apps, key, &b, "/v3/apps");
     let stack = default_stack(&state);
     let resources = page.iter().map(|a| json::app(a, &b, &stack)).collect();
-    let mut body = paging::body(pagination, resources);
-    if let Some(included) = super::spaces::included(q.filters.get("include"), &b)? {
-        body["included"] = included;
-    }
+    let mut body = paging::list(pagination, resources);
+    body.included = super::spaces::included(q.filters.get("include"), &b)?;
     Ok(Json(body))
-}
-
-#[derive(Deserialize)]
-struct Relationship {
-    data: Option<GuidRef>,
-}
-
-#[derive(Deserialize)]
-struct GuidRef {
-    guid: String,
 }
 
 pub async fn set_current_droplet(
     State(state): State<Shared>,
     Path(guid): Path<String>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<Json<Value>> {
-    let req: Relationship = parse_body(&body)?;
+) -> ApiResult<Json<cf::CurrentDroplet>> {
+    let req: cf::SetCurrentDroplet = parse_body(&body)?;
     let droplet = req
         .data
         .ok_or_else(|| ApiError::unprocessable("Current droplet cannot be removed"))?
@@ -186,24 +170,14 @@ pub async fn set_current_droplet(
             }
         })
         .await??;
-    let b = base(&state);
-    Ok(Json(serde_json::json!({
-        "data": {"guid": droplet},
-        "links": {
-            "self": {"href": format!("{b}/v3/apps/{guid}/relationships/current_droplet")},
-        }
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AppUpdate {
-    name: Option<String>,
-    /// Accepted as the cf CLI sends it; dropship stores no labels or annotations yet.
-    #[allow(dead_code)]
-    metadata: Option<Value>,
-    /// Accepted when it says what the app has (buildpack); another type is refused.
-    lifecycle: Option<Value>,
+    let path = format!("/v3/apps/{guid}/relationships/current_droplet");
+    Ok(Json(cf::CurrentDroplet {
+        data: Some(cf::GuidRef::new(droplet)),
+        links: CurrentDropletLinks {
+            this: Link::to(&base(&state), &path),
+            related: None,
+        },
+    }))
 }
 
 /// `PATCH /v3/apps/:guid`: a new name (checked as at creation, unique).
@@ -211,8 +185,8 @@ pub async fn update(
     State(state): State<Shared>,
     Path(guid): Path<String>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<Json<Value>> {
-    let req: AppUpdate = parse_body(&body)?;
+) -> ApiResult<Json<cf::App>> {
+    let req: cf::UpdateApp = parse_body(&body)?;
     if let Some(l) = &req.lifecycle {
         if l.get("type").is_some_and(|t| t != "buildpack") {
             return Err(ApiError::unprocessable("Lifecycle type cannot be changed"));
@@ -256,27 +230,22 @@ fn checked_name(state: &Shared, name: &str) -> ApiResult<()> {
     super::validate::app_name(&state.config, name)
 }
 
-#[derive(Deserialize)]
-struct EnvUpdate {
-    var: BTreeMap<String, Value>,
-}
-
-fn env_json(state: &Shared, guid: &str, env: &BTreeMap<String, String>) -> Value {
+fn env_json(state: &Shared, guid: &str, env: &BTreeMap<String, String>) -> cf::EnvVars {
     let b = base(state);
-    serde_json::json!({
-        "var": env,
-        "links": {
-            "self": {"href": format!("{b}/v3/apps/{guid}/environment_variables")},
-            "app": {"href": format!("{b}/v3/apps/{guid}")},
-        }
-    })
+    cf::EnvVars {
+        var: env.clone(),
+        links: EnvLinks {
+            this: Link::to(&b, &format!("/v3/apps/{guid}/environment_variables")),
+            app: Link::to(&b, &format!("/v3/apps/{guid}")),
+        },
+    }
 }
 
 /// `GET /v3/apps/:guid/environment_variables`.
 pub async fn show_env(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::EnvVars>> {
     let g = guid.clone();
     let app = state
         .db
@@ -291,7 +260,7 @@ pub async fn show_env(
 pub async fn show_full_env(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::AppEnv>> {
     let app = state
         .db
         .call(move |c| store::get_app(c, &guid))
@@ -305,13 +274,12 @@ pub async fn show_full_env(
         "limits": {"mem": app.memory_mb, "disk": app.disk_mb, "fds": 16384},
         "application_uris": [], "uris": [],
     });
-    Ok(Json(serde_json::json!({
-        "staging_env_json": {},
-        "running_env_json": {},
-        "environment_variables": app.env,
-        "system_env_json": {"VCAP_SERVICES": {}},
-        "application_env_json": {"VCAP_APPLICATION": vcap},
-    })))
+    Ok(Json(cf::AppEnv {
+        environment_variables: app.env,
+        system_env_json: BTreeMap::from([("VCAP_SERVICES".into(), serde_json::json!({}))]),
+        application_env_json: BTreeMap::from([("VCAP_APPLICATION".into(), vcap)]),
+        ..cf::AppEnv::default()
+    }))
 }
 
 /// `PATCH /v3/apps/:guid/environment_variables`: `{"var": {NAME: value}}` sets (checked as at
@@ -320,8 +288,8 @@ pub async fn update_env(
     State(state): State<Shared>,
     Path(guid): Path<String>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<Json<Value>> {
-    let req: EnvUpdate = parse_body(&body)?;
+) -> ApiResult<Json<cf::EnvVars>> {
+    let req: cf::SetEnv = parse_body(&body)?;
     let (removed, set): (Vec<_>, Vec<_>) = req.var.into_iter().partition(|(_, v)| v.is_null());
     let set = super::validate::env_vars(set.into_iter().collect())?;
     let g = guid.clone();

@@ -7,11 +7,12 @@ use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
 use super::Shared;
 use crate::app::name_uuid;
+use crate::cfapi::stack::SelfLink;
+use crate::cfapi::{self as cf, Link, Metadata, Paginated};
 use crate::image::rfc3339;
 use crate::staging::buildpacks::{detection_order, Buildpack};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde_json::{json, Value};
 
 /// A buildpack with what its resource shows.
 struct Listed {
@@ -56,23 +57,25 @@ async fn all(state: &Shared) -> ApiResult<Vec<Listed>> {
         .map_err(ApiError::internal)
 }
 
-fn to_json(b: &Listed, base: &str) -> Value {
-    json!({
-        "guid": b.guid,
-        "name": b.name,
-        "state": "READY",
-        "filename": null,
-        "stack": null,
-        "position": b.position,
-        "lifecycle": "buildpack",
-        "enabled": true,
-        "locked": true,
-        "version": b.version,
-        "created_at": b.updated_at,
-        "updated_at": b.updated_at,
-        "metadata": {"labels": {}, "annotations": {}},
-        "links": {"self": {"href": format!("{base}/v3/buildpacks/{}", b.guid)}},
-    })
+fn to_json(b: &Listed, base: &str) -> cf::Buildpack {
+    cf::Buildpack {
+        guid: b.guid.clone(),
+        name: b.name.clone(),
+        state: "READY".into(),
+        filename: None,
+        stack: None,
+        position: b.position,
+        lifecycle: Some("buildpack".into()),
+        enabled: true,
+        locked: true,
+        version: b.version.clone(),
+        created_at: b.updated_at.clone(),
+        updated_at: b.updated_at.clone(),
+        metadata: Metadata::default(),
+        links: SelfLink {
+            this: Link::to(base, &format!("/v3/buildpacks/{}", b.guid)),
+        },
+    }
 }
 
 const LIST: Accepts = Accepts {
@@ -83,7 +86,7 @@ const LIST: Accepts = Accepts {
 pub async fn list(
     State(state): State<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Buildpack>>> {
     let q = ListQuery::parse(&pairs, &LIST)?;
     let rows: Vec<Listed> = all(&state)
         .await?
@@ -97,10 +100,13 @@ pub async fn list(
     };
     let (page, pagination) = q.page(rows, key, &b, "/v3/buildpacks");
     let resources = page.iter().map(|l| to_json(l, &b)).collect();
-    Ok(Json(paging::body(pagination, resources)))
+    Ok(Json(paging::list(pagination, resources)))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Buildpack>> {
     let found = all(&state).await?.into_iter().find(|b| b.guid == guid);
     let b = found.ok_or_else(|| ApiError::not_found("Buildpack"))?;
     Ok(Json(to_json(&b, &base(&state))))

@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::lifecycle;
 use super::logs::BuildLog;
 use super::{json, Shared};
+use crate::cfapi::{self as cf, Lifecycle, LifecycleData};
 use crate::failure::{BuildFailure, FailureKind};
 use crate::pipeline::{
     self, BuildError, BuildOptions, BuildRequest, CachePolicy, Outputs, Runtime, Targets,
@@ -17,38 +18,10 @@ use crate::store::{self, App, Build, BuildState, Droplet, Package};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
-
-#[derive(Deserialize, Default)]
-struct LifecycleData {
-    #[serde(default)]
-    buildpacks: Vec<String>,
-    stack: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Lifecycle {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: LifecycleData,
-}
-
-#[derive(Deserialize)]
-struct GuidRef {
-    guid: String,
-}
-
-#[derive(Deserialize)]
-struct CreateBuild {
-    package: GuidRef,
-    lifecycle: Option<Lifecycle>,
-}
 
 /// The repository of an app's images: `apps/<name>`, lowercased to what registries accept.
 pub fn repository(app_name: &str) -> String {
@@ -88,7 +61,7 @@ fn checked_lifecycle(
             ))
         }
     };
-    for bp in &lifecycle.buildpacks {
+    for bp in lifecycle.buildpacks.iter().flatten() {
         let known = !bp.contains('/')
             && !bp.starts_with('.')
             && state.config.buildpacks_dir.join(bp).join("bin").is_dir();
@@ -104,8 +77,8 @@ fn checked_lifecycle(
 pub async fn create(
     State(state): State<Shared>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: CreateBuild = parse_body(&body)?;
+) -> ApiResult<(StatusCode, Json<cf::Build>)> {
+    let req: cf::CreateBuild = parse_body(&body)?;
     let (lifecycle, stack) = checked_lifecycle(&state, req.lifecycle)?;
     let pkg = super::packages::get(&state, req.package.guid)
         .await
@@ -134,7 +107,7 @@ pub async fn create(
         state: BuildState::Staging,
         failure: None,
         droplet_guid: None,
-        buildpacks: lifecycle.buildpacks,
+        buildpacks: lifecycle.buildpacks.unwrap_or_default(),
         stack,
         created_at: t.clone(),
         updated_at: t,
@@ -156,7 +129,10 @@ pub async fn create(
     ))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Build>> {
     let build = state
         .db
         .call(move |c| store::get_build(c, &guid))

@@ -4,6 +4,7 @@
 use super::apps::base;
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
+use crate::cfapi as cf;
 use crate::k8s::{self, AppSpec};
 use crate::store::{self, App, Droplet};
 use axum::body::Body;
@@ -11,7 +12,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::Value;
 
 async fn get(state: &Shared, guid: String) -> ApiResult<(Droplet, App)> {
     state
@@ -26,7 +26,10 @@ async fn get(state: &Shared, guid: String) -> ApiResult<(Droplet, App)> {
         .ok_or_else(|| ApiError::not_found("Droplet"))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Droplet>> {
     let (d, _) = get(&state, guid).await?;
     Ok(Json(json::droplet(&d, &base(&state))))
 }
@@ -35,7 +38,7 @@ pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
 pub async fn current(
     State(state): State<Shared>,
     Path(app): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::Droplet>> {
     let droplet = state
         .db
         .call(move |c| {

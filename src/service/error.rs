@@ -143,9 +143,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "errors": [{"code": self.code, "title": self.title, "detail": self.detail}]
-        });
+        let body = crate::cfapi::ErrorBody {
+            errors: vec![crate::cfapi::CfError {
+                code: self.code,
+                title: self.title.to_string(),
+                detail: self.detail,
+            }],
+        };
         (self.status, Json(body)).into_response()
     }
 }

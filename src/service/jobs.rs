@@ -11,33 +11,38 @@
 use super::apps::base;
 use super::error::{ApiError, ApiResult};
 use super::Shared;
+use crate::cfapi as cf;
 use crate::store::{self, Deleted, Job, JobState, NotDeleted, Paths};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
 use std::path::PathBuf;
 
-fn job_json(j: &Job, base: &str) -> Value {
-    let errors: Vec<Value> = j
-        .error
-        .iter()
-        .map(|e| json!({"code": 10001, "title": "CF-ServerError", "detail": e}))
-        .collect();
-    json!({
-        "guid": j.guid,
-        "operation": j.operation,
-        "state": j.state,
-        "errors": errors,
-        "warnings": [],
-        "created_at": j.created_at,
-        "updated_at": j.updated_at,
-        "links": {"self": {"href": format!("{base}/v3/jobs/{}", j.guid)}},
-    })
+fn job_json(j: &Job, base: &str) -> cf::Job {
+    let errors = j.error.iter().map(|e| cf::CfError {
+        code: 10001,
+        title: "CF-ServerError".into(),
+        detail: e.clone(),
+    });
+    cf::Job {
+        guid: j.guid.clone(),
+        operation: j.operation.clone(),
+        state: j.state,
+        errors: errors.collect(),
+        warnings: vec![],
+        created_at: j.created_at.clone(),
+        updated_at: j.updated_at.clone(),
+        links: cf::job::JobLinks {
+            this: cf::Link::to(base, &format!("/v3/jobs/{}", j.guid)),
+        },
+    }
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Job>> {
     let job = state
         .db
         .call(move |c| store::get_job(c, &guid))

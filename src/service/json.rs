@@ -1,130 +1,159 @@
-//! Cloud Foundry v3 JSON shapes of apps, packages, builds and droplets. Links name only
-//! routes the service has (CF's others, such as an app's packages or current droplet, wait
-//! for the fuller CF API of issue 11).
+//! The store's rows as Cloud Foundry v3 resources (`crate::cfapi`): apps, packages, builds
+//! and droplets, with links to the routes the service has.
 
+use crate::cfapi::app::{AppLinks, AppRelationships, SpaceRelationships};
+use crate::cfapi::build::BuildLinks;
+use crate::cfapi::droplet::DropletLinks;
+use crate::cfapi::package::{PackageData, PackageLinks};
+use crate::cfapi::{self as cf, GuidRef, Lifecycle, LifecycleData, Link, Metadata, Relationship};
 use crate::store::{App, Build, Droplet, Package};
-use serde_json::{json, Value};
 
 /// The one space (and org) every app lives in: dropship has no spaces.
 pub const SPACE_GUID: &str = "00000000-0000-4000-8000-000000000001";
 pub const ORG_GUID: &str = "00000000-0000-4000-8000-000000000002";
 
-fn href(base: &str, path: &str) -> Value {
-    json!({ "href": format!("{base}{path}") })
+fn of_app(guid: &str) -> AppRelationships {
+    AppRelationships {
+        app: Relationship::to(guid),
+    }
 }
 
-fn metadata() -> Value {
-    json!({"labels": {}, "annotations": {}})
+pub fn app(a: &App, base: &str, stack: &str) -> cf::App {
+    let to = |path: &str| Link::to(base, &format!("/v3/apps/{}{path}", a.guid));
+    cf::App {
+        guid: a.guid.clone(),
+        name: a.name.clone(),
+        state: a.state,
+        created_at: a.created_at.clone(),
+        updated_at: a.updated_at.clone(),
+        lifecycle: Lifecycle::buildpack(LifecycleData {
+            buildpacks: Some(vec![]),
+            stack: Some(stack.to_string()),
+        }),
+        relationships: SpaceRelationships {
+            space: Relationship::to(SPACE_GUID),
+        },
+        metadata: Metadata::default(),
+        links: AppLinks {
+            this: to(""),
+            space: Link::to(base, &format!("/v3/spaces/{SPACE_GUID}")),
+            processes: to("/processes"),
+            packages: to("/packages"),
+            droplets: to("/droplets"),
+            builds: Some(to("/builds")),
+            environment_variables: to("/environment_variables"),
+            current_droplet: None,
+            start: None,
+            stop: None,
+        },
+    }
 }
 
-pub fn app(a: &App, base: &str, stack: &str) -> Value {
-    json!({
-        "guid": a.guid,
-        "name": a.name,
-        "state": a.state,
-        "created_at": a.created_at,
-        "updated_at": a.updated_at,
-        "lifecycle": {"type": "buildpack", "data": {"buildpacks": [], "stack": stack}},
-        "relationships": {"space": {"data": {"guid": SPACE_GUID}}},
-        "metadata": metadata(),
-        "links": {
-            "self": href(base, &format!("/v3/apps/{}", a.guid)),
-            "space": href(base, &format!("/v3/spaces/{SPACE_GUID}")),
-            "processes": href(base, &format!("/v3/apps/{}/processes", a.guid)),
-            "packages": href(base, &format!("/v3/apps/{}/packages", a.guid)),
-            "droplets": href(base, &format!("/v3/apps/{}/droplets", a.guid)),
-            "builds": href(base, &format!("/v3/apps/{}/builds", a.guid)),
-            "environment_variables": href(base, &format!("/v3/apps/{}/environment_variables", a.guid)),
+pub fn package(p: &Package, base: &str) -> cf::Package {
+    let path = format!("/v3/packages/{}", p.guid);
+    cf::Package {
+        guid: p.guid.clone(),
+        kind: "bits".into(),
+        data: PackageData {
+            checksum: cf::Checksum {
+                kind: "sha256".into(),
+                value: p.checksum.clone(),
+            },
+            error: p.error.clone(),
         },
-    })
-}
-
-pub fn package(p: &Package, base: &str) -> Value {
-    json!({
-        "guid": p.guid,
-        "type": "bits",
-        "data": {
-            "checksum": {"type": "sha256", "value": p.checksum},
-            "error": p.error,
+        state: p.state,
+        created_at: p.created_at.clone(),
+        updated_at: p.updated_at.clone(),
+        relationships: of_app(&p.app_guid),
+        metadata: Metadata::default(),
+        links: PackageLinks {
+            this: Link::to(base, &path),
+            upload: Link::with_method(base, &format!("{path}/upload"), "POST"),
+            app: Link::to(base, &format!("/v3/apps/{}", p.app_guid)),
         },
-        "state": p.state,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-        "relationships": {"app": {"data": {"guid": p.app_guid}}},
-        "metadata": metadata(),
-        "links": {
-            "self": href(base, &format!("/v3/packages/{}", p.guid)),
-            "upload": {"href": format!("{base}/v3/packages/{}/upload", p.guid), "method": "POST"},
-            "app": href(base, &format!("/v3/apps/{}", p.app_guid)),
-        },
-    })
+    }
 }
 
 /// A build as CF's v3 resource, plus `failure` (a dropship extension, null unless FAILED):
-/// `{"kind": "compile_failed", "exit_code": 223}`. Clients read the kind, never `error`'s text.
-pub fn build(b: &Build, base: &str) -> Value {
-    let mut links = json!({
-        "self": href(base, &format!("/v3/builds/{}", b.guid)),
-        "app": href(base, &format!("/v3/apps/{}", b.app_guid)),
-        "logs": href(base, &format!("/v3/builds/{}/logs", b.guid)),
-    });
-    if let Some(d) = &b.droplet_guid {
-        links["droplet"] = href(base, &format!("/v3/droplets/{d}"));
+/// `{"kind": "compile_failed", "name": "BuildpackCompileFailed", "exit_code": 223}`. Clients
+/// read the kind, never `error`'s text.
+pub fn build(b: &Build, base: &str) -> cf::Build {
+    let path = format!("/v3/builds/{}", b.guid);
+    cf::Build {
+        guid: b.guid.clone(),
+        created_at: b.created_at.clone(),
+        updated_at: b.updated_at.clone(),
+        state: b.state,
+        error: b.failure.as_ref().map(|f| f.cf_error()),
+        failure: b.failure.as_ref().map(|f| cf::Failure::of(f.kind)),
+        lifecycle: Lifecycle::buildpack(LifecycleData {
+            buildpacks: Some(b.buildpacks.clone()),
+            stack: Some(b.stack.clone()),
+        }),
+        package: GuidRef::new(&b.package_guid),
+        droplet: b.droplet_guid.as_ref().map(GuidRef::new),
+        relationships: of_app(&b.app_guid),
+        metadata: Metadata::default(),
+        links: BuildLinks {
+            this: Link::to(base, &path),
+            app: Link::to(base, &format!("/v3/apps/{}", b.app_guid)),
+            logs: Some(Link::to(base, &format!("{path}/logs"))),
+            droplet: (b.droplet_guid.as_ref())
+                .map(|d| Link::to(base, &format!("/v3/droplets/{d}"))),
+        },
     }
-    json!({
-        "guid": b.guid,
-        "created_at": b.created_at,
-        "updated_at": b.updated_at,
-        "state": b.state,
-        "error": b.failure.as_ref().map(|f| f.cf_error()),
-        "failure": b.failure.as_ref().map(|f| json!({"kind": f.kind, "exit_code": f.kind.exit_code()})),
-        "lifecycle": {"type": "buildpack", "data": {"buildpacks": b.buildpacks, "stack": b.stack}},
-        "package": {"guid": b.package_guid},
-        "droplet": b.droplet_guid.as_ref().map(|g| json!({"guid": g})),
-        "relationships": {"app": {"data": {"guid": b.app_guid}}},
-        "metadata": metadata(),
-        "links": links,
-    })
 }
 
-pub fn droplet(d: &Droplet, base: &str) -> Value {
-    let buildpacks: Vec<Value> = d
-        .buildpacks
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
+/// The droplet's buildpacks as the pipeline recorded them (`key`, `name`, `version`).
+fn droplet_buildpacks(d: &Droplet) -> Vec<cf::DropletBuildpack> {
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|s| s.as_str()).map(String::from);
+    let recorded = d.buildpacks.as_array().into_iter().flatten();
+    recorded
         .map(|b| {
-            json!({
-                "name": b["key"],
-                "buildpack_name": b["name"],
-                "detect_output": if b["name"] == d.detected_buildpack.as_str() { json!(d.detected_buildpack) } else { Value::Null },
-                "version": b.get("version").cloned().unwrap_or(Value::Null),
-            })
+            let name = text(b, "name");
+            let detected = name.as_deref() == Some(d.detected_buildpack.as_str());
+            cf::DropletBuildpack {
+                name: text(b, "key").unwrap_or_default(),
+                detect_output: detected.then(|| d.detected_buildpack.clone()),
+                buildpack_name: name,
+                version: text(b, "version"),
+            }
         })
-        .collect();
-    json!({
-        "guid": d.guid,
-        "state": "STAGED",
-        "error": null,
-        "lifecycle": {"type": "buildpack", "data": {}},
-        "execution_metadata": "",
-        "process_types": d.process_types,
-        "checksum": {"type": "sha256", "value": d.checksum.trim_start_matches("sha256:")},
-        "buildpacks": buildpacks,
-        "stack": d.stack,
-        "image": d.image,
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
-        "relationships": {"app": {"data": {"guid": d.app_guid}}},
-        "metadata": metadata(),
-        "links": {
-            "self": href(base, &format!("/v3/droplets/{}", d.guid)),
-            "package": href(base, &format!("/v3/packages/{}", d.package_guid)),
-            "app": href(base, &format!("/v3/apps/{}", d.app_guid)),
-            "assign_current_droplet": {"href": format!("{base}/v3/apps/{}/relationships/current_droplet", d.app_guid), "method": "PATCH"},
-            "download": href(base, &format!("/v3/droplets/{}/download", d.guid)),
-            "kubernetes": href(base, &format!("/v3/droplets/{}/kubernetes", d.guid)),
+        .collect()
+}
+
+pub fn droplet(d: &Droplet, base: &str) -> cf::Droplet {
+    let path = format!("/v3/droplets/{}", d.guid);
+    let app = format!("/v3/apps/{}", d.app_guid);
+    cf::Droplet {
+        guid: d.guid.clone(),
+        state: cf::DropletState::Staged,
+        error: None,
+        lifecycle: Lifecycle::buildpack(LifecycleData::default()),
+        execution_metadata: String::new(),
+        process_types: d.process_types.clone(),
+        checksum: cf::Checksum {
+            kind: "sha256".into(),
+            value: Some(d.checksum.trim_start_matches("sha256:").to_string()),
         },
-    })
+        buildpacks: droplet_buildpacks(d),
+        stack: Some(d.stack.clone()),
+        image: Some(d.image.clone()),
+        created_at: d.created_at.clone(),
+        updated_at: d.updated_at.clone(),
+        relationships: of_app(&d.app_guid),
+        metadata: Metadata::default(),
+        links: DropletLinks {
+            this: Link::to(base, &path),
+            package: Link::to(base, &format!("/v3/packages/{}", d.package_guid)),
+            app: Link::to(base, &app),
+            assign_current_droplet: Link::with_method(
+                base,
+                &format!("{app}/relationships/current_droplet"),
+                "PATCH",
+            ),
+            download: Some(Link::to(base, &format!("{path}/download"))),
+            kubernetes: Some(Link::to(base, &format!("{path}/kubernetes"))),
+        },
+    }
 }

@@ -6,10 +6,10 @@ use super::apps::base;
 use super::error::ApiResult;
 use super::paging::{self, Accepts, ListQuery};
 use super::{json, Shared};
+use crate::cfapi::{self as cf, Paginated};
 use crate::store::{self, Build, Droplet, Package};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde_json::Value;
 
 type Pairs = Query<Vec<(String, String)>>;
 
@@ -34,7 +34,7 @@ pub async fn packages(
     State(state): State<Shared>,
     app: Option<Path<String>>,
     Query(pairs): Pairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Package>>> {
     let q = ListQuery::parse(&pairs, &PACKAGES)?;
     let all = state.db.call(|c| store::list_packages(c)).await?;
     let rows: Vec<Package> = all
@@ -47,7 +47,7 @@ pub async fn packages(
     let key = |p: &Package, f: &str| paging::by_time(&p.created_at, &p.updated_at, f);
     let (page, pagination) = q.page(rows, key, &b, &path(&app, "packages"));
     let resources = page.iter().map(|p| json::package(p, &b)).collect();
-    Ok(Json(paging::body(pagination, resources)))
+    Ok(Json(paging::list(pagination, resources)))
 }
 
 const BUILDS: Accepts = Accepts {
@@ -59,7 +59,7 @@ pub async fn builds(
     State(state): State<Shared>,
     app: Option<Path<String>>,
     Query(pairs): Pairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Build>>> {
     let q = ListQuery::parse(&pairs, &BUILDS)?;
     let all = state.db.call(|c| store::list_builds(c)).await?;
     let rows: Vec<Build> = all
@@ -73,7 +73,7 @@ pub async fn builds(
     let key = |b: &Build, f: &str| paging::by_time(&b.created_at, &b.updated_at, f);
     let (page, pagination) = q.page(rows, key, &base, &path(&app, "builds"));
     let resources = page.iter().map(|b| json::build(b, &base)).collect();
-    Ok(Json(paging::body(pagination, resources)))
+    Ok(Json(paging::list(pagination, resources)))
 }
 
 const DROPLETS: Accepts = Accepts {
@@ -85,7 +85,7 @@ pub async fn droplets(
     State(state): State<Shared>,
     app: Option<Path<String>>,
     Query(pairs): Pairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Droplet>>> {
     let q = ListQuery::parse(&pairs, &DROPLETS)?;
     let all = state.db.call(|c| store::list_droplets(c)).await?;
     let rows: Vec<Droplet> = all
@@ -99,5 +99,5 @@ pub async fn droplets(
     let key = |d: &Droplet, f: &str| paging::by_time(&d.created_at, &d.updated_at, f);
     let (page, pagination) = q.page(rows, key, &b, &path(&app, "droplets"));
     let resources = page.iter().map(|d| json::droplet(d, &b)).collect();
-    Ok(Json(paging::body(pagination, resources)))
+    Ok(Json(paging::list(pagination, resources)))
 }

@@ -3,40 +3,17 @@
 use super::apps::{base, parse_body};
 use super::error::{ApiError, ApiResult};
 use super::{json, Shared};
+use crate::cfapi as cf;
 use crate::store::{self, Package, PackageState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
-
-#[derive(Deserialize)]
-struct GuidRef {
-    guid: String,
-}
-
-#[derive(Deserialize)]
-struct Data {
-    data: GuidRef,
-}
-
-#[derive(Deserialize)]
-struct Relationships {
-    app: Data,
-}
-
-#[derive(Deserialize)]
-struct CreatePackage {
-    #[serde(rename = "type")]
-    kind: String,
-    relationships: Relationships,
-}
 
 pub async fn create(
     State(state): State<Shared>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: CreatePackage = parse_body(&body)?;
+) -> ApiResult<(StatusCode, Json<cf::Package>)> {
+    let req: cf::CreatePackage = parse_body(&body)?;
     if req.kind != "bits" {
         return Err(ApiError::unprocessable(format!(
             "Type must be one of 'bits' (got '{}'): docker packages are not supported",
@@ -84,7 +61,10 @@ pub async fn get(state: &Shared, guid: String) -> ApiResult<Package> {
         .ok_or_else(|| ApiError::not_found("Package"))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Package>> {
     let pkg = get(&state, guid).await?;
     Ok(Json(json::package(&pkg, &base(&state))))
 }

@@ -8,7 +8,7 @@
 //! of apps one dropship holds; a store that pages in SQL can take the same [`ListQuery`].
 
 use super::error::{ApiError, ApiResult};
-use serde_json::{json, Value};
+use crate::cfapi::{Link, Paginated, Pagination};
 use std::collections::BTreeMap;
 
 pub const DEFAULT_PER_PAGE: usize = 50;
@@ -84,7 +84,7 @@ impl ListQuery {
         key: impl Fn(&T, &str) -> String,
         base: &str,
         path: &str,
-    ) -> (Vec<T>, Value) {
+    ) -> (Vec<T>, Pagination) {
         let (field, descending) = &self.order_by;
         rows.sort_by_cached_key(|r| key(r, field));
         if *descending {
@@ -97,16 +97,16 @@ impl ListQuery {
         (page, self.pagination(total, pages, base, path))
     }
 
-    fn pagination(&self, total: usize, pages: usize, base: &str, path: &str) -> Value {
-        let link = |page: usize| json!({ "href": format!("{base}{path}?{}", self.query(page)) });
-        json!({
-            "total_results": total,
-            "total_pages": pages,
-            "first": link(1),
-            "last": link(pages),
-            "next": if self.page < pages { link(self.page + 1) } else { Value::Null },
-            "previous": if self.page > 1 { link((self.page - 1).min(pages)) } else { Value::Null },
-        })
+    fn pagination(&self, total: usize, pages: usize, base: &str, path: &str) -> Pagination {
+        let link = |page: usize| Link::to(base, &format!("{path}?{}", self.query(page)));
+        Pagination {
+            total_results: total,
+            total_pages: pages,
+            first: link(1),
+            last: link(pages),
+            next: (self.page < pages).then(|| link(self.page + 1)),
+            previous: (self.page > 1).then(|| link((self.page - 1).min(pages))),
+        }
     }
 
     /// The query string of page `page` of this list (filters and order kept).
@@ -150,9 +150,13 @@ pub fn by_time<'a>(created_at: &'a str, updated_at: &'a str, field: &str) -> Str
 /// What lists of packages, builds and droplets order by.
 pub const TIMES: &[&str] = &["created_at", "updated_at"];
 
-/// A CF list body: `pagination` and `resources`.
-pub fn body(pagination: Value, resources: Vec<Value>) -> Value {
-    json!({ "pagination": pagination, "resources": resources })
+/// A CF list: `pagination` and `resources` (nothing `included`).
+pub fn list<T>(pagination: Pagination, resources: Vec<T>) -> Paginated<T> {
+    Paginated {
+        pagination,
+        resources,
+        included: None,
+    }
 }
 
 #[cfg(test)]
@@ -177,32 +181,29 @@ mod tests {
         let rows = vec!["a", "b", "c", "d", "e"];
         let (page, p) = q.page(rows, |r, _| r.to_string(), "http://h", "/v3/apps");
         assert_eq!(page, ["c", "b"]);
-        assert_eq!(
-            (&p["total_results"], &p["total_pages"]),
-            (&json!(5), &json!(3))
-        );
-        let next = p["next"]["href"].as_str().unwrap();
+        assert_eq!((p.total_results, p.total_pages), (5, 3));
+        let next = &p.next.unwrap().href;
         assert_eq!(
             next,
             "http://h/v3/apps?names=a%2Cb%2Cc%2Cd%2Ce&order_by=-name&page=3&per_page=2"
         );
-        assert!(p["previous"]["href"].as_str().unwrap().contains("page=1"));
-        assert!(p["last"]["href"].as_str().unwrap().contains("page=3"));
+        assert!(p.previous.unwrap().href.contains("page=1"));
+        assert!(p.last.href.contains("page=3"));
     }
 
     #[test]
     fn the_last_page_has_no_next_and_a_page_past_the_end_is_empty() {
         let q3 = q("per_page=2&page=3").unwrap();
         let (page, p) = q3.page(vec![1, 2, 3, 4, 5], |r, _| format!("{r}"), "", "/x");
-        assert_eq!((page, &p["next"]), (vec![5], &Value::Null));
+        assert_eq!((page, p.next), (vec![5], None));
         let q9 = q("per_page=2&page=9").unwrap();
         let (page, p) = q9.page(vec![1, 2], |r, _| format!("{r}"), "", "/x");
         assert!(page.is_empty());
-        assert!(p["previous"]["href"].as_str().unwrap().contains("page=1"));
+        assert!(p.previous.unwrap().href.contains("page=1"));
         let (_, p) = q("")
             .unwrap()
             .page(Vec::<u8>::new(), |_, _| String::new(), "", "/x");
-        assert_eq!((&p["total_pages"], &p["next"]), (&json!(1), &Value::Null));
+        assert_eq!((p.total_pages, p.next), (1, None));
     }
 
     #[test]

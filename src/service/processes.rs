@@ -10,13 +10,15 @@ use super::config::AppMax;
 use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
 use super::Shared;
+use crate::cfapi::process::{
+    HealthCheck, HealthCheckData, InstanceState, ProcessLinks, ProcessRelationships, Usage,
+};
+use crate::cfapi::{self as cf, Link, Metadata, Paginated, Relationship};
 use crate::k8s::process_guid;
 use crate::store::{self, App};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// An app's process types (from its current droplet) with their commands; `web` always.
@@ -39,29 +41,35 @@ fn guid_of(app: &App, kind: &str) -> String {
     }
 }
 
-fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> Value {
+fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> cf::Process {
     let guid = guid_of(app, kind);
-    let href = |path: String| json!({ "href": format!("{base}{path}") });
-    json!({
-        "guid": guid,
-        "type": kind,
-        "command": command,
-        "instances": app.instances,
-        "memory_in_mb": app.memory_mb,
-        "disk_in_mb": app.disk_mb,
-        "log_rate_limit_in_bytes_per_second": -1,
-        "health_check": {"type": app.health_check.to_string(), "data": {"timeout": null, "invocation_timeout": null}},
-        "relationships": {"app": {"data": {"guid": app.guid}}, "revision": null},
-        "metadata": {"labels": {}, "annotations": {}},
-        "created_at": app.created_at,
-        "updated_at": app.updated_at,
-        "links": {
-            "self": href(format!("/v3/processes/{guid}")),
-            "stats": href(format!("/v3/processes/{guid}/stats")),
-            "scale": {"href": format!("{base}/v3/processes/{guid}/actions/scale"), "method": "POST"},
-            "app": href(format!("/v3/apps/{}", app.guid)),
+    let path = format!("/v3/processes/{guid}");
+    cf::Process {
+        guid: guid.clone(),
+        kind: kind.to_string(),
+        command: command.map(String::from),
+        instances: app.instances,
+        memory_in_mb: app.memory_mb,
+        disk_in_mb: app.disk_mb,
+        log_rate_limit_in_bytes_per_second: -1,
+        health_check: HealthCheck {
+            kind: app.health_check.to_string(),
+            data: HealthCheckData::default(),
         },
-    })
+        relationships: ProcessRelationships {
+            app: Relationship::to(&app.guid),
+            revision: None,
+        },
+        metadata: Metadata::default(),
+        created_at: app.created_at.clone(),
+        updated_at: app.updated_at.clone(),
+        links: ProcessLinks {
+            this: Link::to(base, &path),
+            stats: Link::to(base, &format!("{path}/stats")),
+            scale: Link::with_method(base, &format!("{path}/actions/scale"), "POST"),
+            app: Link::to(base, &format!("/v3/apps/{}", app.guid)),
+        },
+    }
 }
 
 /// The app and process type a process GUID names: the app's own GUID is its `web` process;
@@ -91,7 +99,7 @@ pub async fn list_for_app(
     State(state): State<Shared>,
     Path(guid): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Process>>> {
     let q = ListQuery::parse(&pairs, &LIST)?;
     let app = app(&state, guid).await?;
     let b = base(&state);
@@ -107,13 +115,13 @@ pub async fn list_for_app(
         .iter()
         .map(|(kind, command)| process_json(&app, kind, command.as_deref(), &b))
         .collect();
-    Ok(Json(paging::body(pagination, resources)))
+    Ok(Json(paging::list(pagination, resources)))
 }
 
 pub async fn show_for_app(
     State(state): State<Shared>,
     Path((guid, kind)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::Process>> {
     let app = app(&state, guid).await?;
     let types = process_types(&state, &app).await?;
     let command = types
@@ -133,32 +141,37 @@ pub async fn show_for_app(
 pub async fn stats(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::ProcessStats>> {
     let (app, kind, _) = find(&state, guid).await?;
     let up = app.current_droplet.is_some();
     let details = "the desired state: dropship emits the Kubernetes objects; the cluster runs them";
-    let resources: Vec<Value> = (0..app.instances)
-        .map(|index| {
-            json!({
-                "type": kind,
-                "index": index,
-                "state": if up { "STARTING" } else { "DOWN" },
-                "usage": {},
-                "host": null,
-                "instance_ports": [],
-                "uptime": 0,
-                "mem_quota": u64::from(app.memory_mb) << 20,
-                "disk_quota": u64::from(app.disk_mb) << 20,
-                "fds_quota": 16384,
-                "isolation_segment": null,
-                "details": details,
-            })
+    let resources = (0..app.instances)
+        .map(|index| cf::InstanceStats {
+            kind: kind.clone(),
+            index,
+            state: if up {
+                InstanceState::Starting
+            } else {
+                InstanceState::Down
+            },
+            usage: Usage::default(),
+            host: None,
+            instance_ports: vec![],
+            uptime: 0,
+            mem_quota: Some(u64::from(app.memory_mb) << 20),
+            disk_quota: Some(u64::from(app.disk_mb) << 20),
+            fds_quota: Some(16384),
+            isolation_segment: None,
+            details: Some(details.to_string()),
         })
         .collect();
-    Ok(Json(json!({ "resources": resources })))
+    Ok(Json(cf::ProcessStats { resources }))
 }
 
-pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+) -> ApiResult<Json<cf::Process>> {
     let (app, kind, command) = find(&state, guid).await?;
     Ok(Json(process_json(
         &app,
@@ -168,20 +181,9 @@ pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiR
     )))
 }
 
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Scale {
-    instances: Option<i64>,
-    memory_in_mb: Option<i64>,
-    disk_in_mb: Option<i64>,
-    /// Accepted for cf CLI compatibility; dropship does not limit log rates.
-    #[allow(dead_code)]
-    log_rate_limit_in_bytes_per_second: Option<i64>,
-}
-
 /// The scale's numbers checked against the server's `[limits]`, with CF's wording for what is
 /// out of range.
-fn checked(s: &Scale, app: &App, max: AppMax) -> ApiResult<(u32, u32, u32)> {
+fn checked(s: &cf::Scale, app: &App, max: AppMax) -> ApiResult<(u32, u32, u32)> {
     let range = |v: Option<i64>, now: u32, min: i64, max: u32, what: &str| -> ApiResult<u32> {
         match v {
             None => Ok(now),
@@ -213,8 +215,8 @@ async fn scale_process(
     kind: String,
     command: Option<String>,
     body: &[u8],
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: Scale = parse_body(body)?;
+) -> ApiResult<(StatusCode, Json<cf::Process>)> {
+    let req: cf::Scale = parse_body(body)?;
     if kind != "web" {
         return Err(ApiError::unprocessable(format!(
             "only the web process scales: process type {kind:?} runs with the web process's \
@@ -239,7 +241,7 @@ pub async fn scale(
     State(state): State<Shared>,
     Path(guid): Path<String>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<cf::Process>)> {
     let (app, kind, command) = find(&state, guid).await?;
     scale_process(&state, app, kind, command, &body).await
 }
@@ -248,7 +250,7 @@ pub async fn scale_for_app(
     State(state): State<Shared>,
     Path((guid, kind)): Path<(String, String)>,
     super::body::JsonBody(body): super::body::JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<cf::Process>)> {
     let app = app(&state, guid).await?;
     let types = process_types(&state, &app).await?;
     let command = types

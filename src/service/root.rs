@@ -6,43 +6,37 @@
 use super::apps::base;
 use super::error::ApiError;
 use super::Shared;
+use crate::cfapi::common::LinkMeta;
+use crate::cfapi::root::{CliVersion, InfoLinks, RootLinks};
+use crate::cfapi::{self as cf, Link};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
 
 /// The v3 API version dropship speaks (the cf CLI v8 wants 3.85 or later, v9 3.160 or later).
 pub const V3_VERSION: &str = "3.181.0";
 
-fn href(base: &str, path: &str) -> Value {
-    json!({ "href": format!("{base}{path}") })
+pub async fn root(State(state): State<Shared>) -> Json<cf::Root> {
+    let b = base(&state);
+    let v3 = Link {
+        meta: Some(LinkMeta {
+            version: Some(V3_VERSION.into()),
+            ..LinkMeta::default()
+        }),
+        ..Link::to(&b, "/v3")
+    };
+    Json(cf::Root {
+        links: RootLinks {
+            this: Some(Link::to(&b, "")),
+            cloud_controller_v3: Some(v3),
+            ..RootLinks::default()
+        },
+    })
 }
 
-pub async fn root(State(state): State<Shared>) -> Json<Value> {
+pub async fn v3(State(state): State<Shared>) -> Json<cf::V3Root> {
     let b = base(&state);
-    Json(json!({
-        "links": {
-            "self": href(&b, ""),
-            "cloud_controller_v2": null,
-            "cloud_controller_v3": {"href": format!("{b}/v3"), "meta": {"version": V3_VERSION}},
-            "login": null,
-            "uaa": null,
-            "credhub": null,
-            "routing": null,
-            "logging": null,
-            "log_cache": null,
-            "log_stream": null,
-            "app_ssh": null,
-            "network_policy_v0": null,
-            "network_policy_v1": null,
-            "bits_service": null,
-        }
-    }))
-}
-
-pub async fn v3(State(state): State<Shared>) -> Json<Value> {
-    let b = base(&state);
-    let links: serde_json::Map<String, Value> = [
+    let links = [
         ("self", ""),
         ("apps", "/apps"),
         ("builds", "/builds"),
@@ -56,23 +50,28 @@ pub async fn v3(State(state): State<Shared>) -> Json<Value> {
         ("stacks", "/stacks"),
     ]
     .into_iter()
-    .map(|(k, p)| (k.to_string(), href(&b, &format!("/v3{p}"))))
+    .map(|(k, p)| (k.to_string(), Link::to(&b, &format!("/v3{p}"))))
     .collect();
-    Json(json!({ "links": links }))
+    Json(cf::V3Root { links })
 }
 
-pub async fn info(State(state): State<Shared>) -> Json<Value> {
+pub async fn info(State(state): State<Shared>) -> Json<cf::Info> {
     let b = base(&state);
-    Json(json!({
-        "build": env!("CARGO_PKG_VERSION"),
-        "cli_version": {"minimum": null, "recommended": null},
-        "custom": {},
-        "description": "dropship: Cloud Foundry buildpack staging to OCI images and Kubernetes objects",
-        "name": "dropship",
-        "version": 0,
-        "osbapi_version": "",
-        "links": {"self": href(&b, "/v3/info"), "support": null},
-    }))
+    Json(cf::Info {
+        build: env!("CARGO_PKG_VERSION").into(),
+        cli_version: CliVersion::default(),
+        custom: Default::default(),
+        description: "dropship: Cloud Foundry buildpack staging to OCI images and Kubernetes \
+                      objects"
+            .into(),
+        name: "dropship".into(),
+        version: 0,
+        osbapi_version: String::new(),
+        links: InfoLinks {
+            this: Link::to(&b, "/v3/info"),
+            support: None,
+        },
+    })
 }
 
 /// `GET /v2/info`: CF's shape, saying the v2 API is not offered.

@@ -9,59 +9,67 @@ use super::json::{ORG_GUID, SPACE_GUID};
 use super::paging::{self, Accepts, ListQuery};
 use super::Shared;
 use crate::app::DEFAULT_SPACE_ORG;
+use crate::cfapi::space::{OrganizationLinks, QuotaRelationships, SpaceLinks, SpaceRelationships};
+use crate::cfapi::{self as cf, Link, Metadata, OptionalRelationship, Paginated, Relationship};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde_json::{json, Value};
 
 /// When the org and space came to be: as old as dropship's data, for the clients' ordering.
 const CREATED: &str = "1970-01-01T00:00:01Z";
 
-pub fn org(base: &str) -> Value {
-    json!({
-        "guid": ORG_GUID,
-        "name": DEFAULT_SPACE_ORG,
-        "suspended": false,
-        "created_at": CREATED,
-        "updated_at": CREATED,
-        "relationships": {"quota": {"data": null}},
-        "metadata": {"labels": {}, "annotations": {}},
-        "links": {
-            "self": {"href": format!("{base}/v3/organizations/{ORG_GUID}")},
-            "spaces": {"href": format!("{base}/v3/spaces?organization_guids={ORG_GUID}")},
+pub fn org(base: &str) -> cf::Organization {
+    cf::Organization {
+        guid: ORG_GUID.into(),
+        name: DEFAULT_SPACE_ORG.into(),
+        suspended: false,
+        created_at: CREATED.into(),
+        updated_at: CREATED.into(),
+        relationships: QuotaRelationships::default(),
+        metadata: Metadata::default(),
+        links: OrganizationLinks {
+            this: Link::to(base, &format!("/v3/organizations/{ORG_GUID}")),
+            spaces: Some(Link::to(
+                base,
+                &format!("/v3/spaces?organization_guids={ORG_GUID}"),
+            )),
         },
-    })
+    }
 }
 
-pub fn space(base: &str) -> Value {
-    json!({
-        "guid": SPACE_GUID,
-        "name": DEFAULT_SPACE_ORG,
-        "created_at": CREATED,
-        "updated_at": CREATED,
-        "relationships": {
-            "organization": {"data": {"guid": ORG_GUID}},
-            "quota": {"data": null},
+pub fn space(base: &str) -> cf::Space {
+    cf::Space {
+        guid: SPACE_GUID.into(),
+        name: DEFAULT_SPACE_ORG.into(),
+        created_at: CREATED.into(),
+        updated_at: CREATED.into(),
+        relationships: SpaceRelationships {
+            organization: Relationship::to(ORG_GUID),
+            quota: OptionalRelationship::default(),
         },
-        "metadata": {"labels": {}, "annotations": {}},
-        "links": {
-            "self": {"href": format!("{base}/v3/spaces/{SPACE_GUID}")},
-            "organization": {"href": format!("{base}/v3/organizations/{ORG_GUID}")},
-            "apps": {"href": format!("{base}/v3/apps?space_guids={SPACE_GUID}")},
+        metadata: Metadata::default(),
+        links: SpaceLinks {
+            this: Link::to(base, &format!("/v3/spaces/{SPACE_GUID}")),
+            organization: Link::to(base, &format!("/v3/organizations/{ORG_GUID}")),
+            apps: Some(Link::to(
+                base,
+                &format!("/v3/apps?space_guids={SPACE_GUID}"),
+            )),
+            apply_manifest: None,
         },
-    })
+    }
 }
 
 /// CF's `included` for `include=space` / `include=space.organization` (a list of apps), or
 /// None when nothing is asked; another value is CF's 400.
-pub fn included(include: Option<&Vec<String>>, base: &str) -> ApiResult<Option<Value>> {
+pub fn included(include: Option<&Vec<String>>, base: &str) -> ApiResult<Option<cf::Included>> {
     let Some(asked) = include else {
         return Ok(None);
     };
-    let mut out = serde_json::Map::new();
+    let mut out = cf::Included::default();
     for what in asked {
         match what.as_str() {
             "space" => {}
-            "space.organization" => drop(out.insert("organizations".into(), json!([org(base)]))),
+            "space.organization" => out.organizations = Some(vec![org(base)]),
             other => {
                 return Err(ApiError::bad_query(format!(
                     "The query parameter is invalid: Invalid included resource: '{other}'. \
@@ -69,25 +77,25 @@ pub fn included(include: Option<&Vec<String>>, base: &str) -> ApiResult<Option<V
                 )))
             }
         }
-        out.insert("spaces".into(), json!([space(base)]));
+        out.spaces = Some(vec![space(base)]);
     }
-    Ok(Some(Value::Object(out)))
+    Ok(Some(out))
 }
 
 /// A list of the one resource, when the query's filters let it through.
-fn one(
+fn one<T>(
     state: &Shared,
     pairs: &[(String, String)],
     accepts: &Accepts,
     path: &str,
     pass: impl Fn(&ListQuery) -> bool,
-    resource: fn(&str) -> Value,
-) -> ApiResult<Json<Value>> {
+    resource: fn(&str) -> T,
+) -> ApiResult<Json<Paginated<T>>> {
     let q = ListQuery::parse(pairs, accepts)?;
     let b = base(state);
     let rows = if pass(&q) { vec![resource(&b)] } else { vec![] };
     let (page, pagination) = q.page(rows, |_, _| String::new(), &b, path);
-    Ok(Json(paging::body(pagination, page)))
+    Ok(Json(paging::list(pagination, page)))
 }
 
 const ORGS: Accepts = Accepts {
@@ -98,7 +106,7 @@ const ORGS: Accepts = Accepts {
 pub async fn orgs(
     State(state): State<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Organization>>> {
     let pass = |q: &ListQuery| q.allows("names", DEFAULT_SPACE_ORG) && q.allows("guids", ORG_GUID);
     one(&state, &pairs, &ORGS, "/v3/organizations", pass, org)
 }
@@ -111,7 +119,7 @@ const SPACES: Accepts = Accepts {
 pub async fn spaces(
     State(state): State<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Space>>> {
     let pass = |q: &ListQuery| {
         q.allows("names", DEFAULT_SPACE_ORG)
             && q.allows("guids", SPACE_GUID)
@@ -123,7 +131,7 @@ pub async fn spaces(
 pub async fn show_org(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::Organization>> {
     if guid != ORG_GUID {
         return Err(ApiError::not_found("Organization"));
     }
@@ -133,7 +141,7 @@ pub async fn show_org(
 pub async fn show_space(
     State(state): State<Shared>,
     Path(guid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<cf::Space>> {
     if guid != SPACE_GUID {
         return Err(ApiError::not_found("Space"));
     }

@@ -7,28 +7,31 @@ use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
 use super::Shared;
 use crate::app::name_uuid;
+use crate::cfapi::stack::SelfLink;
+use crate::cfapi::{self as cf, Link, Metadata, Paginated};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde_json::{json, Value};
 
 fn guid(name: &str) -> String {
     name_uuid(&format!("dropship-stack:{name}"))
 }
 
-fn stack_json(name: &str, image: &str, default: bool, base: &str) -> Value {
+fn stack_json(name: &str, image: &str, default: bool, base: &str) -> cf::Stack {
     let guid = guid(name);
-    json!({
-        "guid": guid,
-        "name": name,
-        "description": format!("the root filesystem of {image}"),
-        "build_rootfs_image": image,
-        "run_rootfs_image": image,
-        "default": default,
-        "created_at": "1970-01-01T00:00:01Z",
-        "updated_at": "1970-01-01T00:00:01Z",
-        "metadata": {"labels": {}, "annotations": {}},
-        "links": {"self": {"href": format!("{base}/v3/stacks/{guid}")}},
-    })
+    cf::Stack {
+        name: name.to_string(),
+        description: Some(format!("the root filesystem of {image}")),
+        build_rootfs_image: Some(image.to_string()),
+        run_rootfs_image: Some(image.to_string()),
+        default,
+        created_at: "1970-01-01T00:00:01Z".into(),
+        updated_at: "1970-01-01T00:00:01Z".into(),
+        metadata: Metadata::default(),
+        links: SelfLink {
+            this: Link::to(base, &format!("/v3/stacks/{guid}")),
+        },
+        guid,
+    }
 }
 
 /// Every stack: name, image, whether it is the default.
@@ -48,7 +51,7 @@ const LIST: Accepts = Accepts {
 pub async fn list(
     State(state): State<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paginated<cf::Stack>>> {
     let q = ListQuery::parse(&pairs, &LIST)?;
     let rows: Vec<_> = all(&state)
         .into_iter()
@@ -60,10 +63,13 @@ pub async fn list(
         .iter()
         .map(|(n, i, d)| stack_json(n, i, *d, &b))
         .collect();
-    Ok(Json(paging::body(pagination, resources)))
+    Ok(Json(paging::list(pagination, resources)))
 }
 
-pub async fn show(State(state): State<Shared>, Path(g): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn show(
+    State(state): State<Shared>,
+    Path(g): Path<String>,
+) -> ApiResult<Json<cf::Stack>> {
     let (n, i, d) = all(&state)
         .into_iter()
         .find(|(n, _, _)| guid(n) == g)

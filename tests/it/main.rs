@@ -21,6 +21,7 @@ mod service_bounds;
 mod service_flow;
 mod service_lists;
 mod service_logs;
+mod service_model;
 mod service_push;
 mod service_registry;
 mod service_upload;

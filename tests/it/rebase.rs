@@ -194,8 +194,8 @@ async fn a_stack_refresh_rebases_every_app_on_it() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    let old = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    let old = b.droplet.as_ref().unwrap().guid.clone();
     let (_, d) = api.get(&format!("/v3/droplets/{old}")).await;
     let old_image = d["image"].as_str().unwrap().to_string();
     let path = format!("/v3/apps/{app}/relationships/current_droplet");
@@ -289,8 +289,8 @@ async fn a_refresh_through_a_registry_runs_the_patched_stack() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}\n{}", api.svc.log());
-    let old = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}\n{}", api.svc.log());
+    let old = b.droplet.as_ref().unwrap().guid.clone();
     let path = format!("/v3/apps/{app}/relationships/current_droplet");
     let current = serde_json::json!({"data": {"guid": old}});
     let r = api

@@ -150,7 +150,7 @@ async fn a_log_past_max_log_is_truncated_with_one_marker_and_the_build_goes_on()
     )
     .await;
     let b = api.wait_build(&build, Duration::from_secs(120)).await;
-    assert_eq!(b["state"], "STAGED", "{b}");
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
     assert!(n < MIB + 64 * 1024, "the log is {n} bytes");
     let (_, _, whole) = api.text(&format!("/v3/builds/{build}/logs"), None).await;
     assert_eq!(
@@ -176,7 +176,7 @@ async fn reading_a_300_mib_log_keeps_the_service_small() {
     let pid = api.svc.pid().unwrap();
     let build = start_build(&api, "huge").await;
     let b = api.wait_build(&build, Duration::from_secs(600)).await;
-    assert_eq!(b["state"], "STAGED", "{b}");
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
     let before = peak_rss(pid);
     let started = Instant::now();
     let path = format!("/v3/builds/{build}/logs");
@@ -358,7 +358,7 @@ async fn a_full_disk_answers_507_and_leaves_nothing_behind() {
         .await
         .unwrap();
     assert_disk_full(s, &v);
-    assert_eq!(api.show(&pkg).await["state"], "AWAITING_UPLOAD");
+    assert_eq!(api.show(&pkg).await.state, PackageState::AwaitingUpload);
     api.assert_no_leftovers();
 
     // Stored, but not extracted: the package FAILS, saying why.
@@ -369,13 +369,10 @@ async fn a_full_disk_answers_507_and_leaves_nothing_behind() {
         .await;
     assert_disk_full(s, &v);
     let p = api.show(&pkg).await;
-    assert_eq!(p["state"], "FAILED", "{p}");
+    assert_eq!(p.state, PackageState::Failed, "{p:?}");
     assert!(
-        p["data"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("disk is full"),
-        "{p}"
+        p.data.error.as_deref().unwrap().contains("disk is full"),
+        "{p:?}"
     );
     api.assert_no_leftovers();
     assert!(

@@ -51,24 +51,17 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
         "{log}"
     );
     let b = api.wait_build(&build, Duration::from_secs(120)).await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    assert!(b["error"].is_null());
-    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    assert!(b.error.is_none());
+    let droplet = b.droplet.as_ref().unwrap().guid.clone();
 
-    let (s, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
-    assert_eq!(s, 200, "{d}");
-    let image = d["image"].as_str().unwrap().to_string();
+    let d = api.droplet(&droplet).await;
+    let image = d.image.clone().unwrap();
     let prefix = format!("127.0.0.1:{}/apps/flow-site@sha256:", api.svc.port);
     assert!(image.starts_with(&prefix), "{image}");
-    assert_eq!(d["buildpacks"][0]["name"], "staticfile");
-    assert_eq!(d["stack"], "busybox");
-    assert!(
-        d["process_types"]["web"]
-            .as_str()
-            .unwrap()
-            .contains("serve"),
-        "{d}"
-    );
+    assert_eq!(d.buildpacks[0].name, "staticfile");
+    assert_eq!(d.stack.as_deref(), Some("busybox"));
+    assert!(d.process_types["web"].contains("serve"), "{d:?}");
 
     // The droplet tgz is what the checksum says, in CF's layout.
     let r = api
@@ -79,7 +72,7 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let tgz = r.bytes().await.unwrap();
-    assert_eq!(d["checksum"]["value"], sha256_hex(&tgz));
+    assert_eq!(d.checksum.value, Some(sha256_hex(&tgz)));
     let mut names = Vec::new();
     let mut a = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
     for e in a.entries().unwrap() {
@@ -140,10 +133,11 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     // Started and stopped as CF does: the app's objects follow (0 replicas when stopped).
-    let (_, a) = api.get(&format!("/v3/apps/{app}")).await;
+    let a: cf::App = api.get_as(&format!("/v3/apps/{app}")).await;
     assert_eq!(
-        a["state"], "STOPPED",
-        "a droplet alone does not start it: {a}"
+        a.state,
+        cf::AppState::Stopped,
+        "a droplet alone does not start it"
     );
     let replicas = |list: &str| -> Value {
         let list: Value = serde_json::from_str(list).unwrap();
@@ -152,20 +146,15 @@ async fn the_whole_flow_over_http_ends_in_a_running_image() {
     let objects = format!("/v3/apps/{app}/kubernetes");
     let (_, _, stopped) = api.text(&objects, Some("application/json")).await;
     assert_eq!(replicas(&stopped), 0, "{stopped}");
-    let (s, a) = api
-        .post_json(&format!("/v3/apps/{app}/actions/start"), &json!({}))
-        .await;
-    assert_eq!((s, &a["state"]), (200, &json!("STARTED")), "{a}");
+    let action = |a: &str| format!("/v3/apps/{app}/actions/{a}");
+    let a: cf::App = api.post_as(&action("start"), &json!({}), 200).await;
+    assert_eq!(a.state, cf::AppState::Started);
     let (_, _, started) = api.text(&objects, Some("application/json")).await;
     assert_eq!(replicas(&started), 1, "{started}");
-    let (s, a) = api
-        .post_json(&format!("/v3/apps/{app}/actions/stop"), &json!({}))
-        .await;
-    assert_eq!((s, &a["state"]), (200, &json!("STOPPED")), "{a}");
-    let (s, a) = api
-        .post_json(&format!("/v3/apps/{app}/actions/restart"), &json!({}))
-        .await;
-    assert_eq!((s, &a["state"]), (200, &json!("STARTED")), "{a}");
+    let a: cf::App = api.post_as(&action("stop"), &json!({}), 200).await;
+    assert_eq!(a.state, cf::AppState::Stopped);
+    let a: cf::App = api.post_as(&action("restart"), &json!({}), 200).await;
+    assert_eq!(a.state, cf::AppState::Started);
     let other = api.app("never-staged").await;
     let (s, e) = api
         .post_json(&format!("/v3/apps/{other}/actions/start"), &json!({}))
@@ -262,8 +251,8 @@ async fn staging_output_is_streamed_while_the_build_runs() {
     );
     assert!(first_at.elapsed() < Duration::from_secs(60));
     assert_eq!(
-        api.wait_build(&build, Duration::from_secs(60)).await["state"],
-        "STAGED"
+        api.wait_build(&build, Duration::from_secs(60)).await.state,
+        BuildState::Staged
     );
 }
 
@@ -297,8 +286,8 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
     let done = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(60))
         .await;
-    assert_eq!(done["state"], "STAGED", "{done}");
-    let droplet = done["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(done.state, BuildState::Staged, "{done:?}");
+    let droplet = done.droplet.as_ref().unwrap().guid.clone();
 
     let (_, pkg2) = api.ready_package("victim", &[("b.txt", b"b", 0o644)]).await;
     let (_, b2) = api
@@ -362,8 +351,9 @@ async fn kill_9_during_staging_fails_that_build_and_keeps_the_others() {
         .await;
     assert_eq!(
         api.wait_build(b3["guid"].as_str().unwrap(), Duration::from_secs(60))
-            .await["state"],
-        "STAGED"
+            .await
+            .state,
+        BuildState::Staged
     );
 }
 
@@ -496,8 +486,8 @@ async fn with_a_push_registry_images_go_there_and_stay_served_here() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}\n{}", api.svc.log());
-    let droplet = b["droplet"]["guid"].as_str().unwrap();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}\n{}", api.svc.log());
+    let droplet = b.droplet.as_ref().unwrap().guid.as_str();
     let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
     let image = d["image"].as_str().unwrap();
     assert!(
@@ -534,12 +524,7 @@ async fn with_a_push_registry_images_go_there_and_stay_served_here() {
         .await;
     assert_eq!(s, 404);
     // The registry password is configuration, not output.
-    let (_, _, log) = api
-        .text(
-            &format!("/v3/builds/{}/logs", b["guid"].as_str().unwrap()),
-            None,
-        )
-        .await;
+    let (_, _, log) = api.text(&format!("/v3/builds/{}/logs", b.guid), None).await;
     for text in [api.svc.log(), log, d.to_string()] {
         assert!(
             !text.contains("pa55-w0rd-xyz"),
@@ -571,8 +556,8 @@ async fn build_caches_persist_per_app_and_can_be_deleted() {
             let (_, b) = api.build(&pkg, None).await;
             let guid = log_of(b);
             assert_eq!(
-                api.wait_build(&guid, Duration::from_secs(60)).await["state"],
-                "STAGED"
+                api.wait_build(&guid, Duration::from_secs(60)).await.state,
+                BuildState::Staged
             );
             api.text(&format!("/v3/builds/{guid}/logs"), None).await.2
         }
@@ -648,11 +633,11 @@ async fn lifecycle_buildpacks_run_as_multi_buildpack() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(60))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}");
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
     let (_, d) = api
         .get(&format!(
             "/v3/droplets/{}",
-            b["droplet"]["guid"].as_str().unwrap()
+            b.droplet.as_ref().unwrap().guid.as_str()
         ))
         .await;
     let names: Vec<&str> = d["buildpacks"]
@@ -690,11 +675,11 @@ async fn two_services_build_the_same_image_digest() {
         let b = api
             .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
             .await;
-        assert_eq!(b["state"], "STAGED", "{b}");
+        assert_eq!(b.state, BuildState::Staged, "{b:?}");
         let (_, d) = api
             .get(&format!(
                 "/v3/droplets/{}",
-                b["droplet"]["guid"].as_str().unwrap()
+                b.droplet.as_ref().unwrap().guid.as_str()
             ))
             .await;
         let image = d["image"].as_str().unwrap().to_string();
@@ -731,8 +716,8 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    let droplet = b.droplet.as_ref().unwrap().guid.clone();
     let current = json!({"data": {"guid": droplet}});
     let path = format!("/v3/apps/{app}/relationships/current_droplet");
     let r = api
@@ -766,7 +751,7 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         let (s, got) = api.get(href.strip_prefix(&api.svc.base()).unwrap()).await;
         assert_eq!((s, &got["type"]), (200, &p["type"]), "{href}: {got}");
         let app_href = p["links"]["app"]["href"].as_str().unwrap();
-        assert!(app_href.ends_with(&format!("/v3/apps/{app}")), "{p}");
+        assert!(app_href.ends_with(&format!("/v3/apps/{app}")), "{p:?}");
     }
 
     let scale = |guid: &str| format!("/v3/processes/{guid}/actions/scale");
@@ -798,28 +783,26 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         .await;
     assert_eq!(s, 422, "only web scales: {e}");
 
-    let body = json!({"instances": 3, "memory_in_mb": 256, "disk_in_mb": 512});
-    let (s, p) = api.post_json(&scale(&app), &body).await;
-    assert_eq!(s, 202, "{p}");
+    let body = cf::Scale {
+        instances: Some(3),
+        memory_in_mb: Some(256),
+        disk_in_mb: Some(512),
+        ..Default::default()
+    };
+    let p: cf::Process = api.post_as(&scale(&app), &body, 202).await;
+    assert_eq!((p.instances, p.memory_in_mb, p.disk_in_mb), (3, 256, 512));
+    let worker: cf::Process = api.get_as(&format!("/v3/processes/{worker_guid}")).await;
+    assert_eq!(worker.instances, 3, "the worker runs with web's scale");
+    let stats: cf::ProcessStats = api.get_as(&format!("/v3/processes/{app}/stats")).await;
+    let instances = &stats.resources;
+    assert_eq!(instances.len(), 3, "one per desired instance: {stats:?}");
+    assert_eq!(instances[2].index, 2);
     assert_eq!(
-        (&p["instances"], &p["memory_in_mb"], &p["disk_in_mb"]),
-        (&json!(3), &json!(256), &json!(512))
+        instances[0].state,
+        cf::InstanceState::Starting,
+        "a current droplet"
     );
-    let (_, worker) = api.get(&format!("/v3/processes/{worker_guid}")).await;
-    assert_eq!(
-        worker["instances"], 3,
-        "the worker runs with web's scale: {worker}"
-    );
-    let (s, stats) = api.get(&format!("/v3/processes/{app}/stats")).await;
-    assert_eq!(s, 200, "{stats}");
-    let instances = stats["resources"].as_array().unwrap();
-    assert_eq!(instances.len(), 3, "one per desired instance: {stats}");
-    assert_eq!(instances[2]["index"], 2);
-    assert_eq!(
-        instances[0]["state"], "STARTING",
-        "a current droplet: {stats}"
-    );
-    assert_eq!(instances[0]["mem_quota"], 256u64 << 20);
+    assert_eq!(instances[0].mem_quota, Some(256u64 << 20));
 
     let (_, _, list) = api
         .text(
@@ -859,8 +842,8 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
     let (_, b) = api.build(&pkg, None).await;
     let build = b["guid"].as_str().unwrap().to_string();
     let b = api.wait_build(&build, Duration::from_secs(120)).await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    let droplet = b["droplet"]["guid"].as_str().unwrap().to_string();
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    let droplet = b.droplet.as_ref().unwrap().guid.clone();
     let (_, d) = api.get(&format!("/v3/droplets/{droplet}")).await;
     let image = d["image"].as_str().unwrap().to_string();
     let digest = image.split('@').nth(1).unwrap().to_string();
@@ -913,13 +896,13 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 202);
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    let (s, job) = api
-        .get(location.strip_prefix(&api.svc.base()).unwrap())
+    let job: cf::Job = api
+        .get_as(location.strip_prefix(&api.svc.base()).unwrap())
         .await;
     assert_eq!(
-        (s, &job["state"], &job["operation"]),
-        (200, &json!("COMPLETE"), &json!("app.delete")),
-        "{job}"
+        (job.state, job.operation.as_str()),
+        (cf::JobState::Complete, "app.delete"),
+        "{job:?}"
     );
     for gone in [
         format!("/v3/apps/{app}"),

@@ -129,11 +129,8 @@ async fn every_link_resolves_and_app_lists_hold_its_resources() {
     let b = api
         .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    assert_eq!(b["state"], "STAGED", "{b}");
-    for (list, guid) in [
-        ("packages", &pkg),
-        ("builds", &b["guid"].as_str().unwrap().to_string()),
-    ] {
+    assert_eq!(b.state, BuildState::Staged, "{b:?}");
+    for (list, guid) in [("packages", &pkg), ("builds", &b.guid)] {
         let (s, v) = api.get(&format!("/v3/apps/{app}/{list}")).await;
         assert_eq!(
             (s, &v["resources"][0]["guid"]),

@@ -66,7 +66,7 @@ async fn json_logs_have_requests_and_build_events_and_no_secrets() {
     assert_eq!(s, 201, "{b}");
     let staged = b["guid"].as_str().unwrap().to_string();
     let b = api.wait_build(&staged, Duration::from_secs(120)).await;
-    assert_eq!(b["state"], "STAGED", "{b}\n{}", api.svc.log());
+    assert_eq!(b.state, BuildState::Staged, "{b:?}\n{}", api.svc.log());
 
     let (_, pkg) = api
         .ready_package(
@@ -77,7 +77,7 @@ async fn json_logs_have_requests_and_build_events_and_no_secrets() {
     let (_, b) = api.build(&pkg, None).await;
     let failed = b["guid"].as_str().unwrap().to_string();
     let b = api.wait_build(&failed, Duration::from_secs(120)).await;
-    assert_eq!(b["state"], "FAILED", "{b}");
+    assert_eq!(b.state, BuildState::Failed, "{b:?}");
 
     // A query string is never logged, a Basic password neither.
     let (s, _) = api.get("/v3/apps?names=query-value-kept-out").await;

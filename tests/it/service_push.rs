@@ -2,7 +2,9 @@
 //! served by the embedded registry (read by skopeo), a re-push that uploads only the changed
 //! file (checked in the droplet the server built), builder exit codes, API tokens.
 
+use crate::support::client::read;
 use crate::support::{bin, free_port, random_file, skopeo_inspect, tempdir, text, Service};
+use dropship::cfapi as cf;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -175,17 +177,17 @@ fn push_stages_a_site_and_a_repush_uploads_only_the_changed_file() {
     assert_ne!(first_digest, second_digest);
 
     // Same app both times.
-    let apps = get_json(&svc, "/v3/apps?names=my-site", None);
-    assert_eq!(apps["resources"].as_array().unwrap().len(), 1, "{apps}");
-    assert_eq!(apps["resources"][0]["guid"], out["app"]);
-    let build = get_json(
-        &svc,
-        &format!("/v3/builds/{}", out["build"].as_str().unwrap()),
-        None,
+    let apps: cf::Paginated<cf::App> = read(get_json(&svc, "/v3/apps?names=my-site", None));
+    assert_eq!(apps.resources.len(), 1, "{apps:?}");
+    assert_eq!(apps.resources[0].guid, out["app"].as_str().unwrap());
+    let build = format!("/v3/builds/{}", out["build"].as_str().unwrap());
+    let build: cf::Build = read(get_json(&svc, &build, None));
+    assert_eq!(build.state, cf::BuildState::Staged);
+    assert_eq!(build.package.guid, out["package"].as_str().unwrap());
+    assert_eq!(
+        build.droplet.unwrap().guid,
+        out["droplet"].as_str().unwrap()
     );
-    assert_eq!(build["state"], "STAGED");
-    assert_eq!(build["package"]["guid"], out["package"]);
-    assert_eq!(build["droplet"]["guid"], out["droplet"]);
 
     // The droplet staged from the second package: the new index.html, the matched files
     // restored intact, modes and the symlink kept, the ignored files absent.
@@ -441,9 +443,12 @@ fn push_exit_codes_follow_the_stored_failure_kind() {
         }
         let (o, build) = push_build(&svc, &app, extra);
         assert_eq!(o.status.code(), Some(code), "{what}: {}", text(&o));
-        assert_eq!(build["state"], "FAILED", "{what}: {build}");
-        assert_eq!(build["failure"]["kind"], kind, "{what}: {build}");
-        assert_eq!(build["failure"]["exit_code"], code, "{what}: {build}");
+        let build: cf::Build = read(build);
+        assert_eq!(build.state, cf::BuildState::Failed, "{what}: {build:?}");
+        let failure = build.failure.expect("a failed build's failure");
+        let read_kind = failure.kind.map(|k| k.to_string());
+        assert_eq!(read_kind.as_deref(), Some(kind), "{what}");
+        assert_eq!(failure.exit_code, Some(code), "{what}");
         assert!(stdout(&o).is_empty(), "{what}: {}", text(&o));
     }
 }
@@ -468,19 +473,17 @@ fn push_scales_the_web_process_from_flags_and_manifest() {
     for attr in ["instances", "memory", "disk_quota"] {
         assert!(!err.contains(&format!("{attr}: ignored")), "{err}");
     }
-    let apps = get_json(&svc, "/v3/apps?names=scaled", None);
-    let guid = apps["resources"][0]["guid"].as_str().unwrap().to_string();
+    let apps: cf::Paginated<cf::App> = read(get_json(&svc, "/v3/apps?names=scaled", None));
+    let guid = apps.resources[0].guid.clone();
     // As cf push: the droplet is the app's current one and the app is started.
-    assert_eq!(apps["resources"][0]["state"], "STARTED", "{apps}");
-    let current = get_json(&svc, &format!("/v3/apps/{guid}/droplets/current"), None);
-    assert_eq!(
-        current["image"].as_str(),
-        Some(stdout(&o).as_str()),
-        "{current}"
-    );
-    let web = get_json(&svc, &format!("/v3/apps/{guid}/processes/web"), None);
-    let scale = (&web["instances"], &web["memory_in_mb"], &web["disk_in_mb"]);
-    assert_eq!(scale, (&3.into(), &192.into(), &256.into()), "{web}");
+    assert_eq!(apps.resources[0].state, cf::AppState::Started, "{apps:?}");
+    let current = format!("/v3/apps/{guid}/droplets/current");
+    let current: cf::Droplet = read(get_json(&svc, &current, None));
+    assert_eq!(current.image.as_deref(), Some(stdout(&o).as_str()));
+    let web = format!("/v3/apps/{guid}/processes/web");
+    let web: cf::Process = read(get_json(&svc, &web, None));
+    let scale = (web.instances, web.memory_in_mb, web.disk_in_mb);
+    assert_eq!(scale, (3, 192, 256), "{web:?}");
 
     // The app as a cf manifest: what it was pushed with (a push of it gives the same app).
     let (status, yaml) = get(&svc, &format!("/v3/apps/{guid}/manifest"), None);
@@ -498,12 +501,9 @@ fn push_scales_the_web_process_from_flags_and_manifest() {
         "{m}"
     );
     assert_eq!(a["buildpacks"], json!(["staticfile"]), "{m}");
-    let rel = get_json(
-        &svc,
-        &format!("/v3/apps/{guid}/relationships/current_droplet"),
-        None,
-    );
-    assert_eq!(rel["data"]["guid"], current["guid"], "{rel}");
+    let rel = format!("/v3/apps/{guid}/relationships/current_droplet");
+    let rel: cf::CurrentDroplet = read(get_json(&svc, &rel, None));
+    assert_eq!(rel.data.unwrap().guid, current.guid);
     let o = push(&[src, "--api", &svc.base(), "-i", "1", "-k", "5G"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = stderr(&o);

@@ -80,12 +80,12 @@ async fn bits_upload_makes_a_ready_package_whose_files_then_match() {
     api.assert_no_leftovers();
     assert!(data.join("uploads/keep.txt").exists());
     let shown = api.show(&pkg).await;
-    assert_eq!(shown["state"], "READY");
-    assert!(shown["data"]["error"].is_null(), "{shown}");
+    assert_eq!(shown.state, PackageState::Ready);
+    assert!(shown.data.error.is_none(), "{shown:?}");
     assert_eq!(
-        shown["data"]["checksum"]["value"].as_str().unwrap().len(),
+        shown.data.checksum.value.as_ref().unwrap().len(),
         64,
-        "{shown}"
+        "{shown:?}"
     );
 
     let known = [
@@ -155,7 +155,7 @@ async fn bits_upload_makes_a_ready_package_whose_files_then_match() {
             .starts_with("The resources field is not a JSON array"),
         "{v}"
     );
-    assert_eq!(api.show(&fresh).await["state"], "AWAITING_UPLOAD");
+    assert_eq!(api.show(&fresh).await.state, PackageState::AwaitingUpload);
 
     // Two uploads racing for one package: exactly one wins, whatever the timing.
     let race = api.package(&app).await;
@@ -172,7 +172,7 @@ async fn bits_upload_makes_a_ready_package_whose_files_then_match() {
         loser["errors"][0]["detail"],
         "Package must be in AWAITING_UPLOAD state"
     );
-    assert_eq!(api.show(&race).await["state"], "READY");
+    assert_eq!(api.show(&race).await.state, PackageState::Ready);
     assert_eq!(std::fs::read(api.package_file(&race)).unwrap(), big);
 
     let (_, metrics) = http_get(api.svc.port, "/metrics").unwrap();
@@ -261,8 +261,8 @@ async fn matched_resources_plus_changed_bits_make_a_complete_package() {
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["errors"][0]["detail"], reason.as_str());
     let shown = api.show(&pkg).await;
-    assert_eq!(shown["state"], "FAILED");
-    assert_eq!(shown["data"]["error"], reason.as_str());
+    assert_eq!(shown.state, PackageState::Failed);
+    assert_eq!(shown.data.error.as_deref(), Some(reason.as_str()));
     assert!(!api.package_file(&pkg).exists());
 
     // Resource paths are checked like zip entries; clashes with bits are refused.
@@ -293,7 +293,7 @@ async fn matched_resources_plus_changed_bits_make_a_complete_package() {
         assert_eq!(s, 422, "{v}");
         let detail = v["errors"][0]["detail"].as_str().unwrap();
         assert!(detail.contains(words), "{detail}");
-        assert_eq!(api.show(&pkg).await["state"], "FAILED");
+        assert_eq!(api.show(&pkg).await.state, PackageState::Failed);
         assert!(!api.package_file(&pkg).exists());
     }
     assert!(!api.svc.dir.path().join("etc").exists());
@@ -459,7 +459,7 @@ async fn over_limit_upload_gets_413_before_the_body_is_sent() {
     assert_eq!(status, 413, "{body}");
 
     // Refused uploads leave the package waiting, and nothing behind; a small upload works.
-    assert_eq!(api.show(&pkg).await["state"], "AWAITING_UPLOAD");
+    assert_eq!(api.show(&pkg).await.state, PackageState::AwaitingUpload);
     api.assert_no_leftovers();
     let (s, v) = api.upload(&pkg, Some(zip_of(&first_files())), None).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("READY")), "{v}");
@@ -482,9 +482,9 @@ async fn zip_slip_fails_the_package_naming_the_entry() {
         "the intake's reason, without server paths"
     );
     let shown = api.show(&pkg).await;
-    assert_eq!(shown["state"], "FAILED");
-    assert_eq!(shown["data"]["error"], detail);
-    assert!(shown["data"]["checksum"]["value"].is_null());
+    assert_eq!(shown.state, PackageState::Failed);
+    assert_eq!(shown.data.error.as_deref(), Some(detail));
+    assert!(shown.data.checksum.value.is_none());
     assert!(!api.package_file(&pkg).exists());
     for d in [
         api.svc.dir.path(),
@@ -512,7 +512,7 @@ async fn zip_slip_fails_the_package_naming_the_entry() {
         detail.starts_with("bits: ") && detail.contains("zip"),
         "{detail}"
     );
-    assert_eq!(api.show(&pkg).await["state"], "FAILED");
+    assert_eq!(api.show(&pkg).await.state, PackageState::Failed);
     api.assert_no_leftovers();
 }
 
@@ -773,7 +773,7 @@ async fn app_budgets_count_matched_resources_too() {
         "the app has more than 4 files and directories with its matched resources (limit \
          limits.max_app_files)"
     );
-    assert_eq!(api.show(&pkg).await["state"], "FAILED");
+    assert_eq!(api.show(&pkg).await.state, PackageState::Failed);
 
     // 5 files in bits alone: the intake's own check, in the service's terms.
     let pkg = api.package(&app).await;

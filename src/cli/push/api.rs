@@ -1,9 +1,12 @@
 //! The API client: base URL, HTTP client, token (only ever in `Authorization: Bearer`), and
 //! requests whose failures say what failed: the URL, CF's error title and detail, the cause.
+//! Bodies go out and come back as `dropship::cfapi` types.
 
 use anyhow::{bail, Context, Result};
+use dropship::cfapi::ErrorBody;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::time::Duration;
 
 /// Timeout of the small JSON requests (not of the upload or the log stream).
@@ -80,15 +83,12 @@ impl Api {
             return Ok(resp);
         }
         let body = resp.text().await.unwrap_or_default();
-        let (title, detail) = match serde_json::from_str::<Value>(&body) {
-            Ok(v) if v["errors"][0].is_object() => (
-                v["errors"][0]["title"].as_str().unwrap_or("").to_string(),
-                v["errors"][0]["detail"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v["errors"][0].to_string()),
-            ),
-            _ => (String::new(), body.trim().chars().take(500).collect()),
+        let first = serde_json::from_str::<ErrorBody>(&body)
+            .ok()
+            .and_then(|e| e.errors.into_iter().next());
+        let (title, detail) = match first {
+            Some(e) => (e.title, e.detail),
+            None => (String::new(), body.trim().chars().take(500).collect()),
         };
         let title = if title.is_empty() {
             String::new()
@@ -106,16 +106,21 @@ impl Api {
         bail!(msg)
     }
 
-    async fn json_of(method: &Method, url: &str, resp: Response) -> Result<Value> {
+    /// The answer read as `T`; an answer that is not one says so, with its start.
+    async fn json_of<T: DeserializeOwned>(method: &Method, url: &str, resp: Response) -> Result<T> {
         let text = resp
             .text()
             .await
             .with_context(|| format!("{method} {url}: reading the answer"))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{method} {url}: the answer is not JSON: {text:.200}"))
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{method} {url}: the answer is not a {}: {text:.300}",
+                short_type_name::<T>()
+            )
+        })
     }
 
-    pub(super) async fn get(&self, path: &str) -> Result<Value> {
+    pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = self.url(path);
         let resp = self
             .send(Method::GET, &url, |r| r.timeout(REQUEST_TIMEOUT))
@@ -123,19 +128,35 @@ impl Api {
         Self::json_of(&Method::GET, &url, resp).await
     }
 
-    pub(super) async fn post(&self, path: &str, body: Value) -> Result<Value> {
+    pub(super) async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         self.send_json(Method::POST, path, body).await
     }
 
-    pub(super) async fn send_json(&self, method: Method, path: &str, body: Value) -> Result<Value> {
+    pub(super) async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         let url = self.url(path);
         let resp = self
             .send(method.clone(), &url, |r| {
-                r.timeout(REQUEST_TIMEOUT).json(&body)
+                r.timeout(REQUEST_TIMEOUT).json(body)
             })
             .await?;
         Self::json_of(&method, &url, resp).await
     }
+}
+
+/// `Build` for `dropship::cfapi::build::Build`: what an answer was expected to be.
+fn short_type_name<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    let base = name.split('<').next().unwrap_or(name);
+    base.rsplit("::").next().unwrap_or(base)
 }
 
 /// An error's causes, outermost first, without reqwest's repetition of the URL.

@@ -4,8 +4,8 @@
 
 use super::scan::{Entry, Scanned};
 use anyhow::{Context, Result};
+use dropship::cfapi as cf;
 use dropship::intake::dir;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
@@ -19,7 +19,7 @@ pub(super) struct Bits {
     /// Regular files in the zip.
     pub(super) files: usize,
     /// Files the server already has (the `resources` field).
-    pub(super) matched: Vec<Value>,
+    pub(super) matched: Vec<cf::Resource>,
 }
 
 impl Bits {
@@ -88,7 +88,7 @@ pub(super) fn zip_unmatched(
             Entry::File(i) => {
                 let r = &scanned.files[*i];
                 if r.size > 0 && matched.contains(&(r.sha1.clone(), r.size)) {
-                    matched_list.push(r.json());
+                    matched_list.push(r.cf());
                     continue;
                 }
                 let (mut f, meta) = dir::open_file(&src.join(&r.path))?;
@@ -169,11 +169,9 @@ mod tests {
         let bits = zip_unmatched(src, scanned, &matched).unwrap();
         assert_eq!(bits.files, 3);
         assert_eq!(
-            bits.matched,
-            [
-                json!({"checksum": {"value": "f572d396fae9206628714fb2ce00f72e94f2258f"},
-                    "size_in_bytes": 6, "path": "index.html", "mode": "644"})
-            ]
+            serde_json::to_value(&bits.matched).unwrap(),
+            json!([{"checksum": {"value": "f572d396fae9206628714fb2ce00f72e94f2258f"},
+                    "size_in_bytes": 6, "path": "index.html", "mode": "644"}])
         );
         let mut f = bits.zip.unwrap();
         f.rewind().unwrap();

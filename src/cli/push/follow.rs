@@ -2,11 +2,10 @@
 //! polled until its state is final.
 
 use super::api::{causes, Api};
-use super::outcome::BuildView;
-use super::{str_field, Settings, POLL};
+use super::{Settings, POLL};
 use anyhow::Result;
+use dropship::cfapi::{self as cf, GuidRef, Lifecycle, LifecycleData};
 use reqwest::Method;
-use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -16,16 +15,18 @@ const LOG_GRACE: Duration = Duration::from_secs(10);
 impl Api {
     /// `POST /v3/builds` of the package, with the buildpacks and stack asked for; its guid.
     pub(super) async fn create_build(&self, package_guid: &str, s: &Settings) -> Result<String> {
-        let mut body = json!({"package": {"guid": package_guid}});
-        if !s.buildpacks.is_empty() || s.stack.is_some() {
-            let mut data = json!({"buildpacks": s.buildpacks});
-            if let Some(stack) = &s.stack {
-                data["stack"] = json!(stack);
-            }
-            body["lifecycle"] = json!({"type": "buildpack", "data": data});
-        }
-        let build = self.post("/v3/builds", body).await?;
-        str_field(&build, "guid")
+        let asked = !s.buildpacks.is_empty() || s.stack.is_some();
+        let body = cf::CreateBuild {
+            package: GuidRef::new(package_guid),
+            lifecycle: asked.then(|| {
+                Lifecycle::buildpack(LifecycleData {
+                    buildpacks: Some(s.buildpacks.clone()),
+                    stack: s.stack.clone(),
+                })
+            }),
+        };
+        let build: cf::Build = self.post("/v3/builds", &body).await?;
+        Ok(build.guid)
     }
 
     /// Copies the staging log to stderr as it is written, until the build ends. The end is the
@@ -84,7 +85,7 @@ impl Api {
         }
     }
 
-    pub(super) async fn wait_for_build(&self, guid: &str) -> Result<BuildView> {
+    pub(super) async fn wait_for_build(&self, guid: &str) -> Result<cf::Build> {
         loop {
             let b = self.build(guid).await?;
             if b.state.is_final() {
@@ -94,7 +95,7 @@ impl Api {
         }
     }
 
-    async fn build(&self, guid: &str) -> Result<BuildView> {
-        BuildView::parse(self.get(&format!("/v3/builds/{guid}")).await?)
+    async fn build(&self, guid: &str) -> Result<cf::Build> {
+        self.get(&format!("/v3/builds/{guid}")).await
     }
 }

@@ -21,7 +21,9 @@
 //!
 //! Files: `scan.rs` (step 4's listing and hashing), `bits.rs` (step 5's zip), `api.rs` (the
 //! HTTP client), `upload.rs` (steps 2-6 on the server), `follow.rs` (step 7), `outcome.rs`
-//! (step 8). The token goes only into `Authorization: Bearer` headers: it is never printed.
+//! (step 8). Every body sent and every answer read is a `dropship::cfapi` type, the model the
+//! server answers with. The token goes only into `Authorization: Bearer` headers: it is never
+//! printed.
 
 mod api;
 mod bits;
@@ -35,7 +37,6 @@ use anyhow::{bail, Context, Result};
 use api::Api;
 use bits::Bits;
 use clap::Args;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -124,11 +125,10 @@ async fn push_one(api: &Api, source: &Path, s: &Settings, json: bool) -> Result<
     } else {
         Source::Zip(Bits::from_zip(source)?)
     };
-    let app = api.find_or_create_app(&s.name, &s.env).await?;
-    let app = str_field(&app, "guid")?;
+    let app = api.find_or_create_app(&s.name, &s.env).await?.guid;
     if !s.scale.is_empty() {
         let path = format!("/v3/apps/{app}/processes/web/actions/scale");
-        api.post(&path, s.scale.to_json()).await?;
+        let _: dropship::cfapi::Process = api.post(&path, &s.scale.request()).await?;
     }
     let package = api.create_package(&app).await?;
     let bits = scanned.bits(api, source).await?;
@@ -150,13 +150,6 @@ async fn push_one(api: &Api, source: &Path, s: &Settings, json: bool) -> Result<
         build,
     };
     outcome::report(api, &ended, made, json).await
-}
-
-fn str_field(v: &Value, key: &str) -> Result<String> {
-    v[key]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("the API answered without a {key:?}: {v}"))
 }
 
 enum Source {

@@ -1,64 +1,26 @@
-//! The end of a push. The build is read as types: its state, and for a failed build the
-//! failure's kind (the build JSON's `failure.kind`, a dropship extension), which alone decides
-//! the exit code through `FailureKind::exit_code`. CF's `error` text is only printed: a
-//! reworded message changes no exit code. (The CF error name before " - " would not do: CF
+//! The end of a push. The build is read as `cfapi::Build`: its state, and for a failed build
+//! the failure's kind (the build JSON's `failure.kind`, a dropship extension), which alone
+//! decides the exit code through `FailureKind::exit_code`. CF's `error` text is only printed:
+//! a reworded message changes no exit code. (The CF error name before " - " would not do: CF
 //! names supply, finalize and limit failures all `StagingError`.)
 
 use super::api::Api;
-use super::str_field;
 use anyhow::{Context, Result};
+use dropship::cfapi::{self as cf, BuildState, GuidRef, OptionalRelationship};
 use dropship::failure::FailureKind;
-use dropship::store::BuildState;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct BuildView {
-    pub(super) state: BuildState,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    failure: Option<FailureView>,
-    #[serde(default)]
-    droplet: Option<GuidRef>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FailureView {
-    /// Kept as JSON: a kind this client does not know (a newer server) is reported, not fatal.
-    kind: Value,
-}
-
-#[derive(Debug, Deserialize)]
-struct GuidRef {
-    guid: String,
-}
-
-impl BuildView {
-    pub(super) fn parse(v: Value) -> Result<BuildView> {
-        let text = v.to_string();
-        serde_json::from_value(v)
-            .with_context(|| format!("the API's build is not one: {text:.300}"))
+/// The process exit code for a build: 0 unless FAILED, then its failure kind's; 1 when the
+/// server sent no kind (an older server) or one this client does not know (a newer one).
+pub(super) fn exit_code(build: &cf::Build) -> i32 {
+    if build.state != BuildState::Failed {
+        return 0;
     }
-
-    /// A failed build's kind; None when the server sent none (an older server) or one this
-    /// client does not know.
-    pub(super) fn failure_kind(&self) -> Option<FailureKind> {
-        let kind = &self.failure.as_ref()?.kind;
-        match serde_json::from_value(kind.clone()) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                tracing::warn!("the build's failure: {e} (a newer server?): exit code 1");
-                None
-            }
-        }
-    }
-
-    /// The process exit code for this build: 0 unless FAILED, then its kind's.
-    pub(super) fn exit_code(&self) -> i32 {
-        match self.state {
-            BuildState::Failed => self.failure_kind().map_or(1, FailureKind::exit_code),
-            _ => 0,
+    match build.failure.as_ref().and_then(|f| f.kind) {
+        Some(kind) => FailureKind::exit_code(kind),
+        None => {
+            tracing::warn!("the build failed with no failure kind known here: exit code 1");
+            1
         }
     }
 }
@@ -72,26 +34,29 @@ pub(super) struct Made {
 
 /// Prints the failure (stderr) or the image (stdout, or every guid with `--json`); returns the
 /// exit code.
-pub(super) async fn report(api: &Api, build: &BuildView, made: Made, as_json: bool) -> Result<i32> {
+pub(super) async fn report(api: &Api, build: &cf::Build, made: Made, as_json: bool) -> Result<i32> {
     if build.state == BuildState::Failed {
         let error = build.error.as_deref().unwrap_or("staging failed");
         eprintln!("dropship: staging failed: {error}");
-        return Ok(build.exit_code());
+        return Ok(exit_code(build));
     }
     let droplet = &build
         .droplet
         .as_ref()
         .context("the build is STAGED but names no droplet")?
         .guid;
-    let d = api.get(&format!("/v3/droplets/{droplet}")).await?;
-    let image = str_field(&d, "image")?;
+    let d: cf::Droplet = api.get(&format!("/v3/droplets/{droplet}")).await?;
+    let image = d.image.context("the droplet names no image")?;
     // As cf push: the new droplet becomes the app's current one, and the app is started.
     let current = format!("/v3/apps/{}/relationships/current_droplet", made.app);
-    let body = json!({"data": {"guid": droplet}});
-    api.send_json(reqwest::Method::PATCH, &current, body)
+    let body = OptionalRelationship {
+        data: Some(GuidRef::new(droplet)),
+    };
+    let _: cf::CurrentDroplet = api
+        .send_json(reqwest::Method::PATCH, &current, &body)
         .await?;
-    api.post(&format!("/v3/apps/{}/actions/start", made.app), json!({}))
-        .await?;
+    let start = format!("/v3/apps/{}/actions/start", made.app);
+    let _: cf::App = api.post(&start, &json!({})).await?;
     if as_json {
         let out = json!({
             "app": made.app, "package": made.package, "build": made.build,
@@ -108,10 +73,18 @@ pub(super) async fn report(api: &Api, build: &BuildView, made: Made, as_json: bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
-    fn failed(failure: Value) -> BuildView {
-        BuildView::parse(json!({
-            "state": "FAILED", "error": "Whatever - reworded at will", "failure": failure,
+    /// A build as the server writes it, in `state` with `failure`.
+    fn build(state: &str, failure: Value) -> cf::Build {
+        let link = json!({"href": "http://h/x"});
+        serde_json::from_value(json!({
+            "guid": "b", "created_at": "t", "updated_at": "t", "state": state,
+            "error": "Whatever - reworded at will", "failure": failure,
+            "lifecycle": {"type": "buildpack", "data": {}}, "package": {"guid": "p"},
+            "droplet": null, "relationships": {"app": {"data": {"guid": "a"}}},
+            "metadata": {"labels": {}, "annotations": {}},
+            "links": {"self": link, "app": link},
         }))
         .unwrap()
     }
@@ -129,17 +102,24 @@ mod tests {
             ("registry", 1),
         ];
         for (kind, code) in cases {
-            let b = failed(json!({"kind": kind, "exit_code": 7}));
-            assert_eq!(b.exit_code(), code, "{kind}");
+            let b = build("FAILED", json!({"kind": kind, "exit_code": 7}));
+            assert_eq!(exit_code(&b), code, "{kind}");
+            let read = b.failure.and_then(|f| f.kind).map(|k| k.to_string());
+            assert_eq!(read.as_deref(), Some(kind));
         }
     }
 
     #[test]
     fn no_kind_or_an_unknown_one_exits_1_and_a_staged_build_0() {
-        assert_eq!(failed(Value::Null).exit_code(), 1);
-        assert_eq!(failed(json!({"kind": "from_the_future"})).exit_code(), 1);
-        let staged = json!({"state": "STAGED", "error": null, "droplet": {"guid": "d"}});
-        assert_eq!(BuildView::parse(staged).unwrap().exit_code(), 0);
-        assert!(BuildView::parse(json!({"state": "HALF_DONE"})).is_err());
+        assert_eq!(exit_code(&build("FAILED", Value::Null)), 1);
+        assert_eq!(
+            exit_code(&build("FAILED", json!({"kind": "from_the_future"}))),
+            1
+        );
+        assert_eq!(exit_code(&build("STAGED", Value::Null)), 0);
+        let half = serde_json::to_value(build("STAGED", Value::Null)).unwrap();
+        let mut half = half.as_object().unwrap().clone();
+        half.insert("state".into(), json!("HALF_DONE"));
+        assert!(serde_json::from_value::<cf::Build>(Value::Object(half)).is_err());
     }
 }

@@ -2,8 +2,8 @@
 //! ignores) and every regular file hashed (SHA-1, size) for resource matching, on a few threads.
 
 use anyhow::{Context, Result};
+use dropship::cfapi as cf;
 use dropship::intake::dir::{self, AppEntryKind};
-use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 use std::io::Read;
 use std::path::Path;
@@ -17,13 +17,16 @@ pub(super) struct Resource {
 }
 
 impl Resource {
-    pub(super) fn json(&self) -> Value {
-        json!({
-            "checksum": {"value": self.sha1},
-            "size_in_bytes": self.size,
-            "path": self.path,
-            "mode": format!("{:o}", self.mode & 0o777),
-        })
+    /// As resource matching and the upload's `resources` name it.
+    pub(super) fn cf(&self) -> cf::Resource {
+        cf::Resource {
+            checksum: cf::resource::Sha1 {
+                value: self.sha1.clone(),
+            },
+            size_in_bytes: self.size,
+            path: Some(self.path.clone()),
+            mode: Some(format!("{:o}", self.mode & 0o777)),
+        }
     }
 }
 

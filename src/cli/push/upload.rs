@@ -4,15 +4,15 @@
 use super::api::Api;
 use super::bits::Bits;
 use super::scan::{Resource, Scanned};
-use super::{str_field, POLL};
+use super::POLL;
 use anyhow::{bail, Result};
+use dropship::cfapi::{self as cf, PackageState, Paginated};
 use dropship::report::{Event, Reporter};
-use dropship::store::PackageState;
 use dropship::units::format_size;
 use futures_util::TryStreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Seek;
 use std::time::{Duration, Instant};
 
@@ -22,15 +22,12 @@ const MATCH_BATCH: usize = 1000;
 const PACKAGE_WAIT: Duration = Duration::from_secs(3600);
 
 impl Api {
-    async fn find_app(&self, name: &str) -> Result<Option<Value>> {
+    async fn find_app(&self, name: &str) -> Result<Option<cf::App>> {
         let mut url = reqwest::Url::parse(&self.url("/v3/apps"))?;
         url.query_pairs_mut().append_pair("names", name);
         let path = &url.as_str()[self.base.len()..];
-        let list = self.get(path).await?;
-        Ok(list["resources"]
-            .as_array()
-            .and_then(|r| r.iter().find(|a| a["name"] == name))
-            .cloned())
+        let list: Paginated<cf::App> = self.get(path).await?;
+        Ok(list.resources.into_iter().find(|a| a.name == name))
     }
 
     /// The app named `name` with `env` among its environment variables: created with them, or
@@ -40,21 +37,24 @@ impl Api {
         &self,
         name: &str,
         env: &[(String, String)],
-    ) -> Result<Value> {
-        let vars: serde_json::Map<String, Value> =
+    ) -> Result<cf::App> {
+        let vars: BTreeMap<String, Value> =
             env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         if let Some(app) = self.find_app(name).await? {
             super::super::report::progress!("==> app {name}");
             if !vars.is_empty() {
-                let guid = str_field(&app, "guid")?;
-                let path = format!("/v3/apps/{guid}/environment_variables");
-                self.send_json(Method::PATCH, &path, json!({"var": vars}))
-                    .await?;
+                let path = format!("/v3/apps/{}/environment_variables", app.guid);
+                let _: cf::EnvVars =
+                    (self.send_json(Method::PATCH, &path, &cf::SetEnv { var: vars })).await?;
             }
             return Ok(app);
         }
-        let body = json!({"name": name, "environment_variables": vars});
-        match self.post("/v3/apps", body).await {
+        let body = cf::CreateApp {
+            name: name.to_string(),
+            environment_variables: vars,
+            relationships: None,
+        };
+        match self.post("/v3/apps", &body).await {
             Ok(app) => {
                 super::super::report::progress!("==> app {name} (created)");
                 Ok(app)
@@ -76,16 +76,12 @@ impl Api {
         // Empty files are left out, as the cf CLI does: they cost nothing to send.
         let candidates: Vec<&Resource> = scanned.files.iter().filter(|r| r.size > 0).collect();
         for batch in candidates.chunks(MATCH_BATCH) {
-            let resources: Vec<Value> = batch.iter().map(|r| r.json()).collect();
-            let answer = self
-                .post("/v3/resource_matches", json!({"resources": resources}))
-                .await?;
-            for r in answer["resources"].as_array().into_iter().flatten() {
-                let sha1 = r["checksum"]["value"].as_str();
-                let size = r["size_in_bytes"].as_u64();
-                if let (Some(sha1), Some(size)) = (sha1, size) {
-                    have.insert((sha1.to_ascii_lowercase(), size));
-                }
+            let asked = cf::ResourceMatches {
+                resources: batch.iter().map(|r| r.cf()).collect(),
+            };
+            let answer: cf::ResourceMatches = self.post("/v3/resource_matches", &asked).await?;
+            for r in answer.resources {
+                have.insert((r.checksum.value.to_ascii_lowercase(), r.size_in_bytes));
             }
         }
         Ok(have)
@@ -124,14 +120,9 @@ impl Api {
 
     /// A bits package for the app; its guid.
     pub(super) async fn create_package(&self, app_guid: &str) -> Result<String> {
-        let rel = json!({"app": {"data": {"guid": app_guid}}});
-        let package = self
-            .post(
-                "/v3/packages",
-                json!({"type": "bits", "relationships": rel}),
-            )
-            .await?;
-        str_field(&package, "guid")
+        let body = cf::CreatePackage::bits(app_guid);
+        let package: cf::Package = self.post("/v3/packages", &body).await?;
+        Ok(package.guid)
     }
 
     /// Polls the package until it is READY (FAILED: its error).
@@ -139,13 +130,12 @@ impl Api {
         let started = Instant::now();
         let deadline = started + PACKAGE_WAIT;
         loop {
-            let p = self.get(&format!("/v3/packages/{guid}")).await?;
-            let state: PackageState = serde_json::from_value(p["state"].clone())
-                .map_err(|e| anyhow::anyhow!("package {guid}: {e}: {p}"))?;
+            let p: cf::Package = self.get(&format!("/v3/packages/{guid}")).await?;
+            let state = p.state;
             match state {
                 PackageState::Ready => return Ok(()),
                 PackageState::Failed => {
-                    let error = p["data"]["error"].as_str().unwrap_or("no reason given");
+                    let error = p.data.error.as_deref().unwrap_or("no reason given");
                     bail!("the package could not be processed: {error}");
                 }
                 // The upload was answered with success, yet the package never took it.

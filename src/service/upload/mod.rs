@@ -44,7 +44,6 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::header;
 use axum::Json;
 use futures_util::Stream;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter};
@@ -94,7 +93,7 @@ pub async fn upload(
     State(state): State<Shared>,
     Path(guid): Path<String>,
     req: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<crate::cfapi::Package>> {
     let pkg = packages::get(&state, guid.clone()).await?;
     if !pkg.state.can_upload() {
         return Err(not_awaiting());

@@ -3,6 +3,7 @@
 
 pub use super::client::Client;
 use super::*;
+pub use dropship::cfapi::{self as cf, BuildState, PackageState};
 use serde_json::{json, Value};
 use sha1::Digest as _;
 use std::io::{Cursor, Write};
@@ -164,14 +165,27 @@ impl Api {
         self.post_json("/v3/builds", &body).await
     }
 
+    /// A build of `pkg` created (201), STAGING.
+    pub async fn stage(&self, pkg: &str) -> cf::Build {
+        let body = cf::CreateBuild {
+            package: cf::GuidRef::new(pkg),
+            lifecycle: None,
+        };
+        let b: cf::Build = self.post_as("/v3/builds", &body, 201).await;
+        assert_eq!(
+            (b.state, b.package.guid.as_str()),
+            (BuildState::Staging, pkg)
+        );
+        b
+    }
+
     /// Polls a build until it is no longer STAGING (panics after `within`).
-    pub async fn wait_build(&self, build: &str, within: Duration) -> Value {
+    pub async fn wait_build(&self, build: &str, within: Duration) -> cf::Build {
         let deadline = Instant::now() + within;
         loop {
-            let (s, v) = self.get(&format!("/v3/builds/{build}")).await;
-            assert_eq!(s, 200, "{v}");
-            if v["state"] != "STAGING" {
-                return v;
+            let b: cf::Build = self.get_as(&format!("/v3/builds/{build}")).await;
+            if b.state.is_final() {
+                return b;
             }
             assert!(
                 Instant::now() < deadline,
@@ -183,11 +197,11 @@ impl Api {
     }
 
     /// Polls a package until it is READY or FAILED.
-    pub async fn wait_package(&self, pkg: &str) -> Value {
+    pub async fn wait_package(&self, pkg: &str) -> cf::Package {
         for _ in 0..600 {
-            let v = self.show(pkg).await;
-            if v["state"] == "READY" || v["state"] == "FAILED" {
-                return v;
+            let p = self.show(pkg).await;
+            if matches!(p.state, PackageState::Ready | PackageState::Failed) {
+                return p;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -200,8 +214,8 @@ impl Api {
         let pkg = self.package(&app).await;
         let (s, v) = self.upload(&pkg, Some(zip_of(files)), None).await;
         assert_eq!(s, 200, "{v}");
-        let v = self.wait_package(&pkg).await;
-        assert_eq!(v["state"], "READY", "{v}");
+        let p = self.wait_package(&pkg).await;
+        assert_eq!(p.state, PackageState::Ready, "{p:?}");
         (app, pkg)
     }
 
