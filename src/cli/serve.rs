@@ -18,6 +18,7 @@ pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
         buildpacks_dir: a.buildpacks_dir.as_deref().map(absolute).transpose()?,
         registry: a.registry,
         tokens: a.tokens,
+        users: a.users,
         concurrency: a.concurrency,
         staging_timeout: a.staging_timeout,
         sandbox: a.sandbox,

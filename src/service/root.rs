@@ -18,15 +18,26 @@ fn href(base: &str, path: &str) -> Value {
     json!({ "href": format!("{base}{path}") })
 }
 
+/// Where clients log in: dropship itself (built-in login), the external issuer, or nowhere.
+fn login_href(state: &Shared, b: &str) -> Value {
+    let auth = &state.config.auth;
+    match &auth.external {
+        Some(ext) => json!({ "href": ext.issuer.trim_end_matches('/') }),
+        None if auth.built_in_login() => json!({ "href": b }),
+        None => Value::Null,
+    }
+}
+
 pub async fn root(State(state): State<Shared>) -> Json<Value> {
     let b = base(&state);
+    let login = login_href(&state, &b);
     Json(json!({
         "links": {
             "self": href(&b, ""),
             "cloud_controller_v2": null,
             "cloud_controller_v3": {"href": format!("{b}/v3"), "meta": {"version": V3_VERSION}},
-            "login": null,
-            "uaa": null,
+            "login": login,
+            "uaa": login,
             "credhub": null,
             "routing": null,
             "logging": null,
