@@ -1,6 +1,6 @@
 //! The flags of every command but `push` (`push/`) and `stack list|inspect` (`stacks.rs`).
 
-use super::{examples, logging, meta, push, stacks};
+use super::{examples, logging, login, meta, push, stacks};
 use clap::{Args, Parser, Subcommand};
 use dropship::intake::Limits;
 use dropship::staging::sandbox::SandboxKind;
@@ -37,6 +37,12 @@ pub enum Command {
     /// Push an app to a `dropship serve` API the way `cf push` does: upload, stage, print the image.
     #[command(after_help = examples::PUSH)]
     Push(push::PushArgs),
+    /// Log in to a `dropship serve` API with a user and password (kept for push).
+    Login(login::LoginArgs),
+    /// Forget the stored login's tokens.
+    Logout,
+    /// Show or set the API, org and space that push uses.
+    Target(login::TargetArgs),
     /// Print the version, the git commit and the build date.
     #[command(after_help = examples::VERSION)]
     Version(meta::VersionArgs),

@@ -76,7 +76,11 @@ impl AuthConfig {
             clients: Secrets::new(clients, "[clients]").map_err(ConfigError::Invalid)?,
             signing_key: section.signing_key,
             token_ttl: ttl("token_ttl", section.token_ttl.as_deref(), "12h")?,
-            refresh_ttl: ttl("refresh_token_ttl", section.refresh_token_ttl.as_deref(), "30d")?,
+            refresh_ttl: ttl(
+                "refresh_token_ttl",
+                section.refresh_token_ttl.as_deref(),
+                "30d",
+            )?,
             external,
         })
     }

@@ -252,12 +252,8 @@ impl Config {
         } else {
             o.tokens
         };
-        let auth = super::auth_config::AuthConfig::resolve(
-            file.auth,
-            file.users,
-            file.clients,
-            &o.users,
-        )?;
+        let auth =
+            super::auth_config::AuthConfig::resolve(file.auth, file.users, file.clients, &o.users)?;
         let (listen, tokens) =
             listen_and_tokens(o.listen.or(file.listen), flag_tokens, auth.is_on())?;
         let (stacks, default_stack) =

@@ -150,7 +150,8 @@ impl Keys {
 
     /// An external issuer's public key (RSA: RS256, else EC P-256: ES256).
     pub fn external(public_key: &Path, issuer: String) -> Result<Keys, String> {
-        let text = std::fs::read(public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
+        let text =
+            std::fs::read(public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
         let (verifying, alg) = match DecodingKey::from_rsa_pem(&text) {
             Ok(k) => (k, Algorithm::RS256),
             Err(_) => (
@@ -180,7 +181,10 @@ impl Keys {
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, String> {
-        let key = self.signing.as_ref().ok_or("tokens come from the external issuer")?;
+        let key = self
+            .signing
+            .as_ref()
+            .ok_or("tokens come from the external issuer")?;
         let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, key).map_err(|e| e.to_string())

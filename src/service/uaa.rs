@@ -43,7 +43,10 @@ impl IntoResponse for UaaError {
 }
 
 fn no_store() -> [(header::HeaderName, &'static str); 2] {
-    [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")]
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ]
 }
 
 const BAD_CREDENTIALS: UaaError =
@@ -100,14 +103,24 @@ fn client(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<(String
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|d| String::from_utf8(d).ok());
     if let Some((id, secret)) = basic.as_deref().and_then(|t| t.split_once(':')) {
         return Some((id.to_string(), secret.to_string()));
     }
     let id = form.get("client_id")?;
-    Some((id.clone(), form.get("client_secret").cloned().unwrap_or_default()))
+    Some((
+        id.clone(),
+        form.get("client_secret").cloned().unwrap_or_default(),
+    ))
 }
 
 /// Verifies a secret off the runtime (argon2 is slow on purpose).
@@ -218,7 +231,11 @@ fn refreshed_user(
 ) -> Result<Option<String>, UaaError> {
     let invalid = || {
         tracing::info!(client, "refused a refresh token");
-        UaaError(StatusCode::UNAUTHORIZED, "invalid_token", "Invalid refresh token")
+        UaaError(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Invalid refresh token",
+        )
     };
     let claims = keys.verify(token).map_err(|_| invalid())?;
     let user = (claims.user_name.clone()).filter(|u| state.config.auth.users.contains(u));
@@ -243,7 +260,11 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<HashMap<String, St
     let bytes = super::body::read_capped(headers, body, FORM_LIMIT)
         .await
         .map_err(|_| {
-            UaaError(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The body is too large")
+            UaaError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "The body is too large",
+            )
         })?;
     let mut form = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(&bytes) {
@@ -253,7 +274,11 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<HashMap<String, St
 }
 
 fn claims(state: &Shared, iss: &str, client: &str, grant: &str, user: Option<&str>) -> Claims {
-    let scopes = if user.is_some() { USER_SCOPES } else { CLIENT_SCOPES };
+    let scopes = if user.is_some() {
+        USER_SCOPES
+    } else {
+        CLIENT_SCOPES
+    };
     let t = now();
     Claims {
         jti: uuid::Uuid::new_v4().simple().to_string(),
@@ -284,7 +309,11 @@ fn issue(
 ) -> Result<Response, UaaError> {
     let failed = |e: String| {
         tracing::error!("signing a token: {e}");
-        UaaError(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Signing failed")
+        UaaError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Signing failed",
+        )
     };
     let access = claims(state, &keys.issuer, client, grant, user);
     let mut body = json!({

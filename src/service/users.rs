@@ -55,8 +55,13 @@ impl Secrets {
                 ));
             }
             let stored = if secret.starts_with("$argon2") {
-                PasswordHash::new(&secret)
+                let parsed = PasswordHash::new(&secret)
                     .map_err(|e| format!("{what} {name}: not an argon2 PHC hash: {e}"))?;
+                if parsed.hash.is_none() || parsed.salt.is_none() {
+                    return Err(format!(
+                        "{what} {name}: an argon2 PHC hash without salt or hash"
+                    ));
+                }
                 secret
             } else if secret.is_empty() {
                 return Err(format!("{what} {name}: empty password"));

@@ -1,6 +1,7 @@
 //! The API client: base URL, HTTP client, token (only ever in `Authorization: Bearer`), and
 //! requests whose failures say what failed: the URL, CF's error title and detail, the cause.
 
+use super::super::login::{Refresh, Session};
 use anyhow::{bail, Context, Result};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
@@ -9,26 +10,28 @@ use std::time::Duration;
 /// Timeout of the small JSON requests (not of the upload or the log stream).
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The API client: base URL, HTTP client, token.
+/// The API client: base URL, HTTP client, token, and the stored login's refresh (used once).
 pub(super) struct Api {
     pub(super) base: String,
     http: reqwest::Client,
-    token: Option<String>,
+    token: std::sync::Mutex<Option<String>>,
+    refresh: tokio::sync::Mutex<Option<Refresh>>,
 }
 
+/// CF's 401 code 1000 (CF-InvalidAuthToken): the token expired or is not valid.
+#[derive(Debug)]
+pub(super) struct InvalidToken(String);
+
+impl std::fmt::Display for InvalidToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidToken {}
+
 impl Api {
-    pub(super) fn new(api: &str, token: Option<String>) -> Result<Api> {
-        let url = reqwest::Url::parse(api.trim())
-            .with_context(|| format!("--api {api:?}: not a URL like http://127.0.0.1:8080"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            bail!("--api {api:?}: only http:// and https:// URLs");
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            bail!("--api: put the token in --token or DROPSHIP_TOKEN, not in the URL");
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            bail!("--api {api:?}: a base URL has no query or fragment");
-        }
+    pub(super) fn new(session: Session) -> Result<Api> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("dropship/", env!("CARGO_PKG_VERSION")))
@@ -37,10 +40,38 @@ impl Api {
             .build()
             .context("setting up the HTTP client")?;
         Ok(Api {
-            base: url.as_str().trim_end_matches('/').to_string(),
+            base: session.api,
             http,
-            token: token.filter(|t| !t.is_empty()),
+            token: std::sync::Mutex::new(session.token.filter(|t| !t.is_empty())),
+            refresh: tokio::sync::Mutex::new(session.refresh),
         })
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token.lock().map(|t| t.clone()).unwrap_or(None)
+    }
+
+    /// As [`Api::send`]; on CF's 401 code 1000 the stored login is refreshed (once per push)
+    /// and the request sent again.
+    pub(super) async fn send_again(
+        &self,
+        method: Method,
+        url: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
+        match self.send(method.clone(), url, &build).await {
+            Err(e) if e.downcast_ref::<InvalidToken>().is_some() => {
+                let Some(refresh) = self.refresh.lock().await.take() else {
+                    return Err(e);
+                };
+                let fresh = refresh.run().await?;
+                if let Ok(mut t) = self.token.lock() {
+                    *t = Some(fresh);
+                }
+                self.send(method, url, build).await
+            }
+            r => r,
+        }
     }
 
     pub(super) fn url(&self, path: &str) -> String {
@@ -56,7 +87,8 @@ impl Api {
         build: impl FnOnce(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response> {
         let mut req = self.http.request(method.clone(), url);
-        if let Some(t) = &self.token {
+        let token = self.token();
+        if let Some(t) = &token {
             req = req.bearer_auth(t);
         }
         let resp = match build(req).send().await {
@@ -80,15 +112,15 @@ impl Api {
             return Ok(resp);
         }
         let body = resp.text().await.unwrap_or_default();
-        let (title, detail) = match serde_json::from_str::<Value>(&body) {
-            Ok(v) if v["errors"][0].is_object() => (
-                v["errors"][0]["title"].as_str().unwrap_or("").to_string(),
-                v["errors"][0]["detail"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v["errors"][0].to_string()),
-            ),
-            _ => (String::new(), body.trim().chars().take(500).collect()),
+        let parsed = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+        let first = &parsed["errors"][0];
+        let (title, detail) = if first.is_object() {
+            (
+                first["title"].as_str().unwrap_or("").to_string(),
+                (first["detail"].as_str().map(str::to_string)).unwrap_or_else(|| first.to_string()),
+            )
+        } else {
+            (String::new(), body.trim().chars().take(500).collect())
         };
         let title = if title.is_empty() {
             String::new()
@@ -97,11 +129,14 @@ impl Api {
         };
         let mut msg = format!("{method} {url}: {detail} (HTTP {status}{title})");
         if status == StatusCode::UNAUTHORIZED {
-            msg.push_str(if self.token.is_some() {
+            msg.push_str(if token.is_some() {
                 ": the API refused the token"
             } else {
-                ": the API wants a token: pass --token or set DROPSHIP_TOKEN"
+                ": the API wants a token: pass --token or set DROPSHIP_TOKEN, or `dropship login`"
             });
+            if first["code"].as_u64() == Some(1000) {
+                return Err(InvalidToken(msg).into());
+            }
         }
         bail!(msg)
     }
@@ -118,7 +153,7 @@ impl Api {
     pub(super) async fn get(&self, path: &str) -> Result<Value> {
         let url = self.url(path);
         let resp = self
-            .send(Method::GET, &url, |r| r.timeout(REQUEST_TIMEOUT))
+            .send_again(Method::GET, &url, |r| r.timeout(REQUEST_TIMEOUT))
             .await?;
         Self::json_of(&Method::GET, &url, resp).await
     }
@@ -130,7 +165,7 @@ impl Api {
     pub(super) async fn send_json(&self, method: Method, path: &str, body: Value) -> Result<Value> {
         let url = self.url(path);
         let resp = self
-            .send(method.clone(), &url, |r| {
+            .send_again(method.clone(), &url, |r| {
                 r.timeout(REQUEST_TIMEOUT).json(&body)
             })
             .await?;
