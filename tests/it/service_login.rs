@@ -1,0 +1,354 @@
+//! The built-in login of `dropship serve` (UAA's `/oauth/token`, JWTs) and `dropship login`,
+//! `target`, `logout` and a push with the stored login, through the binaries and plain HTTP.
+
+use crate::support::{bin, tempdir, text, Service};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// One HTTP/1.0 request: status and body (JSON, or the text as a JSON string).
+fn request(svc: &Service, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, Value) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", svc.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n");
+    for h in headers {
+        head.push_str(&format!("{h}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let v = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    (status, v)
+}
+
+const FORM: &str = "Content-Type: application/x-www-form-urlencoded";
+const CF_CLIENT: &str = "Authorization: Basic Y2Y6"; // cf: (empty secret)
+
+fn password_grant(svc: &Service, user: &str, pw: &str) -> (u16, Value) {
+    let body = format!("grant_type=password&username={user}&password={pw}");
+    request(svc, "POST", "/oauth/token", &[FORM, CF_CLIENT], &body)
+}
+
+fn get(svc: &Service, path: &str, token: &str) -> (u16, Value) {
+    request(
+        svc,
+        "GET",
+        path,
+        &[&format!("Authorization: Bearer {token}")],
+        "",
+    )
+}
+
+/// The payload of a JWT, decoded (not verified).
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn assert_cf_error(reply: &(u16, Value), code: u64, title: &str) {
+    assert_eq!(reply.0, 401, "{reply:?}");
+    assert_eq!(reply.1["errors"][0]["code"], code, "{reply:?}");
+    assert_eq!(reply.1["errors"][0]["title"], title, "{reply:?}");
+}
+
+/// A copy of `jwt` with one character of its payload changed.
+fn tampered(jwt: &str) -> String {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let mut payload: Vec<u8> = parts[1].bytes().collect();
+    payload[10] = if payload[10] == b'A' { b'B' } else { b'A' };
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        String::from_utf8(payload).unwrap(),
+        parts[2]
+    )
+}
+
+fn argon2_hash(pw: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+    argon2::Argon2::default()
+        .hash_password(pw.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
+fn config_file(dir: &Path, text: &str) -> String {
+    let p = dir.join("dropship.toml");
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn password_grant_gives_jwts_the_api_and_registry_accept() {
+    let tmp = tempdir();
+    let conf = config_file(
+        tmp.path(),
+        &format!("[users]\nbob = {:?}\n", argon2_hash("bob-pw-9")),
+    );
+    let mut svc = Service::start_with(&[
+        "--config",
+        &conf,
+        "--user",
+        "alice:pw-alice-1",
+        "--token",
+        "static-tok",
+    ]);
+
+    let (status, tok) = password_grant(&svc, "alice", "pw-alice-1");
+    assert_eq!(status, 200, "{tok}");
+    assert_eq!(tok["token_type"], "bearer");
+    assert!(
+        tok["expires_in"].as_u64().unwrap() > 0 && tok["jti"].is_string(),
+        "{tok}"
+    );
+    assert!(
+        tok["scope"]
+            .as_str()
+            .unwrap()
+            .contains("cloud_controller.write"),
+        "{tok}"
+    );
+    let access = tok["access_token"].as_str().unwrap().to_string();
+    let c = claims(&access);
+    assert_eq!(
+        (c["user_name"].as_str(), c["origin"].as_str()),
+        (Some("alice"), Some("uaa"))
+    );
+    assert_eq!(
+        (c["client_id"].as_str(), c["cid"].as_str()),
+        (Some("cf"), Some("cf"))
+    );
+    assert!(c["user_id"].as_str().is_some_and(|u| u.len() == 36), "{c}");
+    assert!(c["exp"].as_u64().unwrap() > c["iat"].as_u64().unwrap() && c["jti"].is_string());
+    assert_eq!(c["iss"], format!("{}/oauth/token", svc.base()));
+    assert!(tok["refresh_token"].is_string());
+
+    // The argon2-hashed user of the file; wrong passwords and unknown users look the same.
+    assert_eq!(password_grant(&svc, "bob", "bob-pw-9").0, 200);
+    let wrong = password_grant(&svc, "alice", "pw-alice-2");
+    let unknown = password_grant(&svc, "mallory", "pw-alice-1");
+    assert_eq!(wrong.0, 401, "{wrong:?}");
+    assert_eq!(wrong.1["error"], "unauthorized");
+    assert_eq!(
+        wrong, unknown,
+        "an unknown user is told apart from a wrong password"
+    );
+    let cc = request(
+        &svc,
+        "POST",
+        "/oauth/token",
+        &[FORM, CF_CLIENT],
+        "grant_type=client_credentials",
+    );
+    assert_eq!(
+        (cc.0, cc.1["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{cc:?}"
+    );
+    let no_client = request(&svc, "POST", "/oauth/token", &[FORM], "grant_type=password");
+    assert_eq!(no_client.0, 401, "{no_client:?}");
+
+    // The API: the JWT, the static token; nothing, a tampered JWT.
+    assert_eq!(get(&svc, "/v3/apps", &access).0, 200);
+    assert_eq!(get(&svc, "/v3/apps", "static-tok").0, 200);
+    assert_cf_error(
+        &request(&svc, "GET", "/v3/apps", &[], ""),
+        10002,
+        "CF-NotAuthenticated",
+    );
+    assert_cf_error(
+        &get(&svc, "/v3/apps", &tampered(&access)),
+        1000,
+        "CF-InvalidAuthToken",
+    );
+    let refresh = tok["refresh_token"].as_str().unwrap();
+    assert_cf_error(&get(&svc, "/v3/apps", refresh), 1000, "CF-InvalidAuthToken");
+
+    // The registry: Basic with a user's password, the JWT as a bearer.
+    let basic = base64::engine::general_purpose::STANDARD.encode("alice:pw-alice-1");
+    let reg = request(
+        &svc,
+        "GET",
+        "/v2/",
+        &[&format!("Authorization: Basic {basic}")],
+        "",
+    );
+    assert_eq!(reg.0, 200, "{reg:?}");
+    assert_eq!(get(&svc, "/v2/", &access).0, 200);
+    let bad = base64::engine::general_purpose::STANDARD.encode("alice:nope");
+    let reg = request(
+        &svc,
+        "GET",
+        "/v2/",
+        &[&format!("Authorization: Basic {bad}")],
+        "",
+    );
+    assert_eq!(reg.0, 401);
+
+    // Discovery: public, pointing at the login; the JWT's key is published.
+    let (_, root) = request(&svc, "GET", "/", &[], "");
+    assert_eq!(root["links"]["login"]["href"], svc.base());
+    assert_eq!(root["links"]["uaa"]["href"], svc.base());
+    let (status, login) = request(&svc, "GET", "/login", &[], "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        login["prompts"]["password"],
+        json!(["password", "Password"])
+    );
+    let (_, keys) = request(&svc, "GET", "/token_keys", &[], "");
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(access.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(keys["keys"][0]["kid"], header["kid"], "{keys}");
+    assert_eq!(header["alg"], "ES256");
+
+    // The key is kept in the data dir (0600): the token outlives a restart.
+    use std::os::unix::fs::PermissionsExt;
+    let key = svc.data_dir().join("token-signing-key.pem");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    svc.kill9_and_restart();
+    assert_eq!(get(&svc, "/v3/apps", &access).0, 200, "{}", svc.log());
+    assert!(!svc.log().contains("pw-alice-1") && !svc.log().contains(&access));
+}
+
+#[test]
+fn expired_tokens_get_code_1000_and_the_refresh_grant_renews_them() {
+    let tmp = tempdir();
+    let conf = config_file(
+        tmp.path(),
+        "[auth]\ntoken_ttl = \"2s\"\n[users]\ncarol = \"pw-carol\"\n",
+    );
+    let svc = Service::start_with(&["--config", &conf]);
+    let (status, tok) = password_grant(&svc, "carol", "pw-carol");
+    assert_eq!(status, 200, "{tok}");
+    let access = tok["access_token"].as_str().unwrap();
+    assert_eq!(get(&svc, "/v3/apps", access).0, 200);
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_cf_error(&get(&svc, "/v3/apps", access), 1000, "CF-InvalidAuthToken");
+
+    let refresh = tok["refresh_token"].as_str().unwrap();
+    let body = format!("grant_type=refresh_token&refresh_token={refresh}");
+    let (status, renewed) = request(&svc, "POST", "/oauth/token", &[FORM, CF_CLIENT], &body);
+    assert_eq!(status, 200, "{renewed}");
+    let fresh = renewed["access_token"].as_str().unwrap();
+    assert_ne!(fresh, access);
+    assert_eq!(get(&svc, "/v3/apps", fresh).0, 200);
+    // An access token is not a refresh token.
+    let body = format!("grant_type=refresh_token&refresh_token={fresh}");
+    let (status, refused) = request(&svc, "POST", "/oauth/token", &[FORM, CF_CLIENT], &body);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+}
+
+/// `dropship ARGS` with DROPSHIP_HOME at `home` and no DROPSHIP_* from outside.
+fn dropship(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .env("DROPSHIP_HOME", home)
+        .stdin(std::process::Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("DROPSHIP_") && k != "DROPSHIP_HOME" {
+            c.env_remove(k);
+        }
+    }
+    c.envs(env.iter().copied());
+    c.output().unwrap()
+}
+
+fn stored(home: &Path) -> toml::Table {
+    toml::from_str(&std::fs::read_to_string(home.join("config.toml")).unwrap()).unwrap()
+}
+
+#[test]
+fn login_then_push_with_the_stored_api_and_token() {
+    let svc = Service::start_with(&["--user", "dave:pw-dave-7"]);
+    let tmp = tempdir();
+    let home = tmp.path().join("home");
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>logged in</h1>\n").unwrap();
+    let site = site.to_str().unwrap();
+
+    let o = dropship(&home, &["push", site], &[]);
+    assert!(
+        !o.status.success() && text(&o).contains("dropship login"),
+        "{}",
+        text(&o)
+    );
+    let o = dropship(
+        &home,
+        &["login", "-a", &svc.base(), "-u", "dave", "-p", "wrong"],
+        &[],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("Bad credentials"),
+        "{}",
+        text(&o)
+    );
+    let o = dropship(
+        &home,
+        &["login", "-a", &svc.base(), "-u", "dave"],
+        &[("DROPSHIP_PASSWORD", "pw-dave-7")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("pw-dave-7"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join("config.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(stored(&home)["api"].as_str(), Some(svc.base().as_str()));
+    let o = dropship(&home, &["target", "-o", "org1", "-s", "space1"], &[]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("dave") && out.contains("space1") && out.contains(&svc.base()),
+        "{out}"
+    );
+
+    let o = dropship(&home, &["push", site, "--name", "logged-in"], &[]);
+    assert!(o.status.success(), "{}\n{}", text(&o), svc.log());
+    let image = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(image.contains("/apps/logged-in@sha256:"), "{image}");
+
+    // A stale access token: the push refreshes it once and writes the new one back.
+    let mut conf = stored(&home);
+    let bad = tampered(conf["access_token"].as_str().unwrap());
+    conf.insert("access_token".into(), bad.clone().into());
+    std::fs::write(home.join("config.toml"), toml::to_string(&conf).unwrap()).unwrap();
+    let o = dropship(&home, &["push", site, "--name", "logged-in"], &[]);
+    assert!(o.status.success(), "{}\n{}", text(&o), svc.log());
+    assert!(text(&o).contains("refreshed"), "{}", text(&o));
+    let renewed = stored(&home)["access_token"].as_str().unwrap().to_string();
+    assert_ne!(renewed, bad);
+    assert_eq!(get(&svc, "/v3/apps", &renewed).0, 200);
+
+    let o = dropship(&home, &["logout"], &[]);
+    assert!(o.status.success() && stored(&home).get("access_token").is_none());
+    let o = dropship(&home, &["push", site, "--name", "logged-in"], &[]);
+    assert!(
+        !o.status.success() && text(&o).contains("401"),
+        "{}",
+        text(&o)
+    );
+}
