@@ -38,10 +38,13 @@ pub enum Command {
     #[command(after_help = examples::PUSH)]
     Push(push::PushArgs),
     /// Log in to a `dropship serve` API with a user and password (kept for push).
+    #[command(after_help = examples::LOGIN)]
     Login(login::LoginArgs),
     /// Forget the stored login's tokens.
+    #[command(after_help = examples::LOGOUT)]
     Logout,
     /// Show or set the API, org and space that push uses.
+    #[command(after_help = examples::TARGET)]
     Target(login::TargetArgs),
     /// Print the version, the git commit and the build date.
     #[command(after_help = examples::VERSION)]

@@ -95,3 +95,42 @@ impl AuthConfig {
         self.external.is_some() || self.built_in_login()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::{Config, FileConfig, Overrides};
+    use std::path::PathBuf;
+
+    fn resolve(file: &str, o: Overrides) -> Result<Config, String> {
+        let f: FileConfig = toml::from_str(file).map_err(|e| e.to_string())?;
+        Config::resolve(f, o, || Some(PathBuf::from("/bp"))).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn users_turn_login_on_and_allow_public_listening() {
+        let public = Overrides {
+            listen: Some("0.0.0.0:8080".into()),
+            users: vec!["ann:pw-ann".into()],
+            ..Default::default()
+        };
+        let c = resolve("[users]\nben = \"pw-ben\"\n", public).unwrap();
+        assert!(c.auth.built_in_login() && c.auth.users.contains("ann"));
+        assert!(c.auth.users.contains("ben"), "the file's users stay");
+        assert_eq!(c.auth.token_ttl.as_secs(), 43200);
+        let debug = format!("{c:?}");
+        assert!(debug.contains("ann") && !debug.contains("pw-ann") && !debug.contains("pw-ben"));
+        assert!(!resolve("", Overrides::default()).unwrap().auth.is_on());
+    }
+
+    #[test]
+    fn rejects_bad_auth_settings() {
+        let d = Overrides::default;
+        assert!(resolve("[auth]\ntoken_ttl = \"0s\"\n", d()).is_err());
+        assert!(resolve("[auth]\nissuer = \"https://uaa\"\n", d()).is_err());
+        assert!(resolve("[users]\n\"bad name\" = \"x\"\n", d()).is_err());
+        assert!(resolve("[auth]\nsigning_keys = \"x\"\n", d()).is_err());
+        let ext = "[auth]\nissuer = \"https://uaa\"\npublic_key = \"/k.pem\"\n[users]\na = \"b\"\n";
+        let c = resolve(ext, d()).unwrap();
+        assert!(c.auth.is_on() && !c.auth.built_in_login());
+    }
+}

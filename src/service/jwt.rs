@@ -240,4 +240,34 @@ mod tests {
         };
         assert!(keys.verify(&keys.sign(&expired).unwrap()).is_err());
     }
+
+    #[test]
+    fn an_external_issuers_public_key_verifies_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let iss = "https://uaa.example.com/oauth/token".to_string();
+        let signer = Keys::built_in(None, &dir.path().join("k.pem"), iss.clone()).unwrap();
+        // The signer's public key as SubjectPublicKeyInfo PEM (P-256's fixed DER prefix).
+        let jwk = signer.jwk().unwrap();
+        let coord = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
+        let mut der = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
+        der.push(4);
+        der.extend(coord("x"));
+        der.extend(coord("y"));
+        let b64 = STANDARD.encode(&der);
+        let pem = format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n");
+        let pem_path = dir.path().join("pub.pem");
+        std::fs::write(&pem_path, pem).unwrap();
+        let verifier = Keys::external(&pem_path, iss.clone()).unwrap();
+        assert!(!verifier.issues());
+        let claims = Claims {
+            jti: "ext".into(),
+            exp: now() + 60,
+            iss,
+            ..Default::default()
+        };
+        let token = signer.sign(&claims).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().jti, "ext");
+        let elsewhere = Keys::external(&pem_path, "https://other.example.com".into()).unwrap();
+        assert!(elsewhere.verify(&token).is_err(), "another issuer's name");
+    }
 }
