@@ -17,6 +17,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+/// The UAA version `/login` reports: the UAA API dropship answers like (the cf CLI wants 4.26.0
+/// or later).
+pub const UAA_VERSION: &str = "4.30.0";
+
 /// Largest `/oauth/token` body: a few form fields.
 const FORM_LIMIT: u64 = 64 << 10;
 const USER_SCOPES: &[&str] = &[
@@ -64,7 +68,7 @@ pub async fn login(State(state): State<Shared>) -> Response {
     }
     let b = super::apps::base(&state);
     Json(json!({
-        "app": {"version": env!("CARGO_PKG_VERSION")},
+        "app": {"version": UAA_VERSION},
         "zone_name": "uaa",
         "entityID": "dropship",
         "commit_id": "dropship",

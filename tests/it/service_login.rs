@@ -95,7 +95,10 @@ fn password_grant_gives_jwts_the_api_and_registry_accept() {
     let tmp = tempdir();
     let conf = config_file(
         tmp.path(),
-        &format!("[users]\nbob = {:?}\n", argon2_hash("bob-pw-9")),
+        &format!(
+            "[users]\nbob = {:?}\n[clients]\nci-bot = \"cs-1\"\n",
+            argon2_hash("bob-pw-9")
+        ),
     );
     let mut svc = Service::start_with(&[
         "--config",
@@ -159,6 +162,37 @@ fn password_grant_gives_jwts_the_api_and_registry_accept() {
     );
     let no_client = request(&svc, "POST", "/oauth/token", &[FORM], "grant_type=password");
     assert_eq!(no_client.0, 401, "{no_client:?}");
+    let odd = request(
+        &svc,
+        "POST",
+        "/oauth/token",
+        &[FORM, CF_CLIENT],
+        "grant_type=implicit",
+    );
+    assert_eq!(
+        (odd.0, odd.1["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let huge = format!(
+        "grant_type=password&username=alice&password={}",
+        "x".repeat(100 << 10)
+    );
+    let huge = request(&svc, "POST", "/oauth/token", &[FORM, CF_CLIENT], &huge);
+    assert_eq!(huge.0, 413, "{huge:?}");
+    // A configured client, as the cf CLI sends it (form fields): no user, no refresh token.
+    let body = "grant_type=client_credentials&client_id=ci-bot&client_secret=cs-1";
+    let (status, ci) = request(&svc, "POST", "/oauth/token", &[FORM], body);
+    assert_eq!(status, 200, "{ci}");
+    assert!(
+        ci["refresh_token"].is_null()
+            && claims(ci["access_token"].as_str().unwrap())["user_name"].is_null()
+    );
+    assert_eq!(
+        get(&svc, "/v3/apps", ci["access_token"].as_str().unwrap()).0,
+        200
+    );
+    let body = "grant_type=client_credentials&client_id=ci-bot&client_secret=cs-2";
+    assert_eq!(request(&svc, "POST", "/oauth/token", &[FORM], body).0, 401);
 
     // The API: the JWT, the static token; nothing, a tampered JWT.
     assert_eq!(get(&svc, "/v3/apps", &access).0, 200);
