@@ -83,15 +83,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub tokens: Vec<String>,
-    /// A user of the built-in login, NAME:PASSWORD (repeatable; DROPSHIP_USERS takes a
-    /// comma-separated list); added to the config file's [users].
-    #[arg(
-        long = "user",
-        env = "DROPSHIP_USERS",
-        value_name = "NAME:PASSWORD",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    /// A user of the built-in login, NAME:PASSWORD (repeatable; the password may contain
+    /// commas and colons). Without it, DROPSHIP_USERS=name:pw,name2:pw2 is read. Added to the
+    /// config file's [users].
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
     /// Builds that run at once (default: the number of cores).
     #[arg(long, env = "DROPSHIP_CONCURRENCY")]
