@@ -52,6 +52,8 @@ pub struct Keys {
     /// The public key as a JWK (built-in key only).
     jwk: Option<Value>,
     pub issuer: String,
+    /// The `iss` values accepted.
+    accepted: Vec<String>,
     leeway: u64,
 }
 
@@ -143,13 +145,21 @@ impl Keys {
             alg: Algorithm::ES256,
             kid,
             jwk: Some(jwk),
+            accepted: vec![issuer.clone()],
             issuer,
             leeway: 0,
         })
     }
 
-    /// An external issuer's public key (RSA: RS256, else EC P-256: ES256).
+    /// An external issuer's public key (RSA: RS256, else EC P-256: ES256). Tokens whose `iss`
+    /// is `issuer` or, as UAA writes it, `issuer/oauth/token` are accepted.
     pub fn external(public_key: &Path, issuer: String) -> Result<Keys, String> {
+        let base = issuer.trim_end_matches('/');
+        let base = base
+            .strip_suffix("/oauth/token")
+            .unwrap_or(base)
+            .to_string();
+        let accepted = vec![base.clone(), format!("{base}/oauth/token")];
         let text =
             std::fs::read(public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
         let (verifying, alg) = match DecodingKey::from_rsa_pem(&text) {
@@ -167,7 +177,8 @@ impl Keys {
             alg,
             kid: String::new(),
             jwk: None,
-            issuer,
+            issuer: base,
+            accepted,
             leeway: 30,
         })
     }
@@ -195,7 +206,7 @@ impl Keys {
         let mut v = Validation::new(self.alg);
         v.leeway = self.leeway;
         v.validate_aud = false;
-        v.set_issuer(&[&self.issuer]);
+        v.set_issuer(&self.accepted);
         v.set_required_spec_claims(&["exp", "iss"]);
         jsonwebtoken::decode::<Claims>(token, &self.verifying, &v)
             .map(|d| d.claims)

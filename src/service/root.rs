@@ -22,7 +22,10 @@ fn href(base: &str, path: &str) -> Value {
 fn login_href(state: &Shared, b: &str) -> Value {
     let auth = &state.config.auth;
     match &auth.external {
-        Some(ext) => json!({ "href": ext.issuer.trim_end_matches('/') }),
+        Some(_) => match &state.keys {
+            Some(keys) => json!({ "href": keys.issuer }),
+            None => Value::Null,
+        },
         None if auth.built_in_login() => json!({ "href": b }),
         None => Value::Null,
     }

@@ -386,3 +386,57 @@ fn login_then_push_with_the_stored_api_and_token() {
         text(&o)
     );
 }
+
+/// A JWK of P-256 as SubjectPublicKeyInfo PEM (the DER prefix is fixed for that curve).
+fn ec_jwk_pem(jwk: &Value) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut der = vec![
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    ];
+    for k in ["x", "y"] {
+        der.extend(b64.decode(jwk[k].as_str().unwrap()).unwrap());
+    }
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n")
+}
+
+#[test]
+fn an_external_issuers_tokens_are_accepted_and_its_login_is_linked() {
+    // The issuer: another dropship's built-in login, its key published at /token_keys.
+    let issuer = Service::start_with(&["--user", "erin:pw-erin"]);
+    let (_, keys) = request(&issuer, "GET", "/token_keys", &[], "");
+    let tmp = tempdir();
+    let pem = tmp.path().join("issuer.pem");
+    std::fs::write(&pem, ec_jwk_pem(&keys["keys"][0])).unwrap();
+    // Configured as its base URL; its tokens' `iss` is UAA's `BASE/oauth/token`.
+    let conf = format!(
+        "[auth]\nissuer = \"{}/\"\npublic_key = {:?}\n",
+        issuer.base(),
+        pem.to_str().unwrap()
+    );
+    let svc = Service::start_with(&["--config", &config_file(tmp.path(), &conf)]);
+
+    let (_, root) = request(&svc, "GET", "/", &[], "");
+    assert_eq!(root["links"]["login"]["href"], issuer.base(), "{root}");
+    assert_eq!(root["links"]["uaa"]["href"], issuer.base(), "{root}");
+    assert_eq!(
+        password_grant(&svc, "erin", "pw-erin").0,
+        404,
+        "no login of its own"
+    );
+    let (status, tok) = password_grant(&issuer, "erin", "pw-erin");
+    assert_eq!(status, 200, "{tok}");
+    let access = tok["access_token"].as_str().unwrap();
+    assert_eq!(get(&svc, "/v3/apps", access).0, 200, "{}", svc.log());
+    assert_cf_error(
+        &get(&svc, "/v3/apps", &tampered(access)),
+        1000,
+        "CF-InvalidAuthToken",
+    );
+    assert_cf_error(
+        &request(&svc, "GET", "/v3/apps", &[], ""),
+        10002,
+        "CF-NotAuthenticated",
+    );
+}
