@@ -231,7 +231,15 @@ pub struct Refresh {
 impl Session {
     /// `--api`/`--token` (or DROPSHIP_API/DROPSHIP_TOKEN) first, else the stored login.
     pub fn resolve(api: Option<&str>, token: Option<String>) -> Result<Session> {
-        let cfg = CliConfig::load()?;
+        let cfg = match CliConfig::load() {
+            Ok(cfg) => cfg,
+            // An unreadable file does not stop a push that names its API.
+            Err(e) if api.is_some() => {
+                tracing::warn!("ignoring the stored login: {e:#}");
+                CliConfig::default()
+            }
+            Err(e) => return Err(e),
+        };
         let api = match api.or(cfg.api.as_deref()) {
             Some(a) => normalize_api(a)?,
             None => bail!(

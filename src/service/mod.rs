@@ -35,6 +35,7 @@ pub(crate) mod spaces;
 pub(crate) mod stack_list;
 pub(crate) mod stacks;
 pub(crate) mod uaa;
+mod uaa_tokens;
 pub(crate) mod upload;
 pub(crate) mod users;
 pub(crate) mod validate;

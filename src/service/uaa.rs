@@ -6,15 +6,14 @@
 //! grants only; clients in `[clients]` authenticate with their secret (HTTP Basic or form
 //! fields) and may use every grant. Other clients, or `client_credentials` for `cf`, are refused.
 
-use super::jwt::{now, Claims};
-use super::users::user_id;
+use super::uaa_tokens::issue;
 use super::Shared;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 
 /// The UAA version `/login` reports: the UAA API dropship answers like (the cf CLI wants 4.26.0
@@ -23,21 +22,12 @@ pub const UAA_VERSION: &str = "4.30.0";
 
 /// Largest `/oauth/token` body: a few form fields.
 const FORM_LIMIT: u64 = 64 << 10;
-const USER_SCOPES: &[&str] = &[
-    "openid",
-    "uaa.user",
-    "cloud_controller.read",
-    "cloud_controller.write",
-    "cloud_controller.admin",
-];
-const CLIENT_SCOPES: &[&str] = &[
-    "cloud_controller.read",
-    "cloud_controller.write",
-    "cloud_controller.admin",
-];
-
 /// A refusal in UAA's shape.
-pub struct UaaError(StatusCode, &'static str, &'static str);
+pub struct UaaError(
+    pub(super) StatusCode,
+    pub(super) &'static str,
+    pub(super) &'static str,
+);
 
 impl IntoResponse for UaaError {
     fn into_response(self) -> Response {
@@ -46,7 +36,7 @@ impl IntoResponse for UaaError {
     }
 }
 
-fn no_store() -> [(header::HeaderName, &'static str); 2] {
+pub(super) fn no_store() -> [(header::HeaderName, &'static str); 2] {
     [
         (header::CACHE_CONTROL, "no-store"),
         (header::PRAGMA, "no-cache"),
@@ -75,12 +65,12 @@ pub async fn login(State(state): State<Shared>) -> Response {
         "idpDefinitions": {},
         "links": {"uaa": b, "login": b, "passwd": null, "register": null},
         "prompts": {"username": ["text", "Email"], "password": ["password", "Password"]},
-        "timestamp": chrono_less_now(),
+        "timestamp": timestamp(),
     }))
     .into_response()
 }
 
-fn chrono_less_now() -> String {
+fn timestamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
@@ -275,63 +265,4 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<HashMap<String, St
         form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
     }
     Ok(form)
-}
-
-fn claims(state: &Shared, iss: &str, client: &str, grant: &str, user: Option<&str>) -> Claims {
-    let scopes = if user.is_some() {
-        USER_SCOPES
-    } else {
-        CLIENT_SCOPES
-    };
-    let t = now();
-    Claims {
-        jti: uuid::Uuid::new_v4().simple().to_string(),
-        sub: user.map(user_id).unwrap_or_else(|| client.to_string()),
-        scope: scopes.iter().map(|s| s.to_string()).collect(),
-        client_id: client.into(),
-        cid: client.into(),
-        azp: client.into(),
-        grant_type: grant.into(),
-        user_id: user.map(user_id),
-        user_name: user.map(str::to_string),
-        origin: user.map(|_| "uaa".to_string()),
-        iat: t,
-        exp: t + state.config.auth.token_ttl.as_secs(),
-        iss: iss.into(),
-        zid: "uaa".into(),
-        aud: json!(["cloud_controller", "openid", client]),
-    }
-}
-
-/// The token answer: an access token, and a refresh token for a user.
-fn issue(
-    state: &Shared,
-    keys: &super::jwt::Keys,
-    client: &str,
-    grant: &str,
-    user: Option<&str>,
-) -> Result<Response, UaaError> {
-    let failed = |e: String| {
-        tracing::error!("signing a token: {e}");
-        UaaError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "Signing failed",
-        )
-    };
-    let access = claims(state, &keys.issuer, client, grant, user);
-    let mut body = json!({
-        "access_token": keys.sign(&access).map_err(failed)?,
-        "token_type": "bearer",
-        "expires_in": state.config.auth.token_ttl.as_secs(),
-        "scope": access.scope.join(" "),
-        "jti": access.jti,
-    });
-    if user.is_some() {
-        let mut refresh = access.clone();
-        refresh.jti = format!("{}-r", access.jti);
-        refresh.exp = refresh.iat + state.config.auth.refresh_ttl.as_secs();
-        body["refresh_token"] = Value::String(keys.sign(&refresh).map_err(failed)?);
-    }
-    Ok((StatusCode::OK, no_store(), Json(body)).into_response())
 }

@@ -6,6 +6,7 @@ mod support;
 mod app_manifest;
 mod build_e2e;
 mod cli_conventions;
+mod cli_login;
 mod cli_output;
 mod compression;
 mod dockerfile;
