@@ -1,6 +1,6 @@
 //! The flags of every command but `push` (`push/`) and `stack list|inspect` (`stacks.rs`).
 
-use super::{examples, logging, meta, push, stacks};
+use super::{examples, logging, login, meta, push, stacks};
 use clap::{Args, Parser, Subcommand};
 use dropship::intake::Limits;
 use dropship::staging::sandbox::SandboxKind;
@@ -37,6 +37,15 @@ pub enum Command {
     /// Push an app to a `dropship serve` API the way `cf push` does: upload, stage, print the image.
     #[command(after_help = examples::PUSH)]
     Push(push::PushArgs),
+    /// Log in to a `dropship serve` API with a user and password (kept for push).
+    #[command(after_help = examples::LOGIN)]
+    Login(login::LoginArgs),
+    /// Forget the stored login's tokens.
+    #[command(after_help = examples::LOGOUT)]
+    Logout,
+    /// Show or set the API, org and space that push uses.
+    #[command(after_help = examples::TARGET)]
+    Target(login::TargetArgs),
     /// Print the version, the git commit and the build date.
     #[command(after_help = examples::VERSION)]
     Version(meta::VersionArgs),
@@ -74,6 +83,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub tokens: Vec<String>,
+    /// A user of the built-in login, NAME:PASSWORD (repeatable; the password may contain
+    /// commas and colons). Without it, DROPSHIP_USERS=name:pw,name2:pw2 is read. Added to the
+    /// config file's [users].
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
     /// Builds that run at once (default: the number of cores).
     #[arg(long, env = "DROPSHIP_CONCURRENCY")]
     pub concurrency: Option<usize>,

@@ -24,13 +24,30 @@ pub const SERVE: &str = "\
 Examples:
   dropship serve --stack docker://registry.local/stacks/cflinuxfs4 --token s3cret
   dropship serve --config /etc/dropship/dropship.toml --log-format json
+  dropship serve --user admin:s3cret --user dev:pa55word
   DROPSHIP_LISTEN=0.0.0.0:8080 DROPSHIP_DATA_DIR=/var/lib/dropship dropship serve";
 
 pub const PUSH: &str = "\
 Examples:
   dropship push ./app --api http://127.0.0.1:8080
   dropship push app.zip --api https://dropship.example.com --name shop -b nodejs -s cflinuxfs4
-  DROPSHIP_API=http://127.0.0.1:8080 DROPSHIP_TOKEN=s3cret dropship push ./app --json";
+  DROPSHIP_API=http://127.0.0.1:8080 DROPSHIP_TOKEN=s3cret dropship push ./app --json
+  dropship login -a http://127.0.0.1:8080 -u admin && dropship push ./app";
+
+pub const LOGIN: &str = "\
+Examples:
+  dropship login -a http://127.0.0.1:8080 -u admin
+  DROPSHIP_PASSWORD=s3cret dropship login -a https://dropship.example.com -u ci-bot";
+
+pub const LOGOUT: &str = "\
+Examples:
+  dropship logout";
+
+pub const TARGET: &str = "\
+Examples:
+  dropship target
+  dropship target -o my-org -s dev
+  dropship target -a https://dropship.example.com";
 
 pub const VERSION: &str = "\
 Examples:

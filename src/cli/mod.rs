@@ -4,8 +4,10 @@
 
 mod args;
 mod build;
+pub mod config_file;
 pub mod examples;
 pub mod logging;
+pub mod login;
 pub mod manifest;
 pub mod meta;
 pub mod push;

@@ -18,6 +18,7 @@ pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
         buildpacks_dir: a.buildpacks_dir.as_deref().map(absolute).transpose()?,
         registry: a.registry,
         tokens: a.tokens,
+        users: users(a.users),
         concurrency: a.concurrency,
         staging_timeout: a.staging_timeout,
         sandbox: a.sandbox,
@@ -30,4 +31,14 @@ pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
     let config = Config::resolve(file, overrides, || default_buildpacks_dir().ok())?;
     dropship::service::serve(config).await?;
     Ok(0)
+}
+
+/// `--user` flags, else DROPSHIP_USERS split at commas (a flag keeps commas in its password).
+fn users(flags: Vec<String>) -> Vec<String> {
+    if !flags.is_empty() {
+        return flags;
+    }
+    std::env::var("DROPSHIP_USERS")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
 }

@@ -107,6 +107,14 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// Users of the built-in login: name = password or argon2 PHC hash.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    /// OAuth clients allowed every grant (client_credentials too): id = secret or hash.
+    #[serde(default)]
+    pub clients: BTreeMap<String, String>,
+    #[serde(default)]
+    pub auth: super::auth_config::AuthSection,
     pub sandbox: Option<String>,
     /// `sandbox = "none"` as root without writable cgroups: run anyway.
     pub host_is_container: Option<bool>,
@@ -151,6 +159,8 @@ pub struct Config {
     pub staging_timeout: Duration,
     pub concurrency: usize,
     pub tokens: Vec<String>,
+    /// Users, clients, token keys and lifetimes, external issuer.
+    pub auth: super::auth_config::AuthConfig,
     pub sandbox: crate::staging::sandbox::SandboxKind,
     pub staging_pids: u64,
     pub app_max: AppMax,
@@ -169,6 +179,7 @@ impl fmt::Debug for Config {
             .field("default_stack", &self.default_stack)
             .field("registry_prefix", &self.registry.prefix)
             .field("tokens", &format!("{} configured", self.tokens.len()))
+            .field("auth", &self.auth)
             .field("concurrency", &self.concurrency)
             .finish()
     }
@@ -217,6 +228,8 @@ pub struct Overrides {
     pub buildpacks_dir: Option<PathBuf>,
     pub registry: Option<String>,
     pub tokens: Vec<String>,
+    /// `NAME:PASSWORD` users (added to the file's `[users]`).
+    pub users: Vec<String>,
     pub concurrency: Option<usize>,
     pub staging_timeout: Option<String>,
     pub sandbox: Option<String>,
@@ -239,7 +252,10 @@ impl Config {
         } else {
             o.tokens
         };
-        let (listen, tokens) = listen_and_tokens(o.listen.or(file.listen), flag_tokens)?;
+        let auth =
+            super::auth_config::AuthConfig::resolve(file.auth, file.users, file.clients, &o.users)?;
+        let (listen, tokens) =
+            listen_and_tokens(o.listen.or(file.listen), flag_tokens, auth.is_on())?;
         let (stacks, default_stack) =
             stacks(o.stack.or(file.stack), file.stacks, file.default_stack)?;
         let mut registry = file.registry;
@@ -284,6 +300,7 @@ impl Config {
             staging_timeout: duration("staging_timeout", timeout_text, "15m")?,
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
             tokens,
+            auth,
             sandbox: sandbox_text.parse().map_err(ConfigError::Invalid)?,
             staging_pids: o
                 .staging_pids
@@ -300,6 +317,7 @@ impl Config {
 fn listen_and_tokens(
     listen: Option<String>,
     tokens: Vec<String>,
+    login: bool,
 ) -> Result<(SocketAddr, Vec<String>), ConfigError> {
     let listen_text = listen.unwrap_or_else(|| "127.0.0.1:8080".into());
     let listen: SocketAddr = listen_text.parse().map_err(|_| {
@@ -309,11 +327,11 @@ fn listen_and_tokens(
         .into_iter()
         .filter(|t| !t.trim().is_empty())
         .collect();
-    if !listen.ip().is_loopback() && tokens.is_empty() {
+    if !listen.ip().is_loopback() && tokens.is_empty() && !login {
         return Err(ConfigError::Invalid(format!(
             "refusing to listen on {listen} without API tokens: anyone who can reach it could \
              build and run code. Configure tokens (tokens = [\"...\"] in the config file, or \
-             DROPSHIP_TOKENS), or listen on 127.0.0.1"
+             DROPSHIP_TOKENS) or users ([users], --user), or listen on 127.0.0.1"
         )));
     }
     Ok((listen, tokens))

@@ -98,6 +98,16 @@ impl ApiError {
         )
     }
 
+    /// 401 CF-InvalidAuthToken (1000): a JWT that is expired, tampered with or not ours.
+    pub fn invalid_auth_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            1000,
+            "CF-InvalidAuthToken",
+            "Invalid Auth Token",
+        )
+    }
+
     /// 413 CF-RequestEntityTooLarge (... CF answers uploads over its limit with 413).
     pub fn too_large(detail: impl Into<String>) -> Self {
         Self::new(

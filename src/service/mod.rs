@@ -6,6 +6,7 @@ pub(crate) mod app_actions;
 pub(crate) mod app_manifest;
 pub(crate) mod apps;
 pub(crate) mod auth;
+pub mod auth_config;
 pub(crate) mod body;
 pub(crate) mod buildpacks;
 pub(crate) mod builds;
@@ -15,6 +16,7 @@ pub(crate) mod droplets;
 pub(crate) mod error;
 pub(crate) mod jobs;
 pub(crate) mod json;
+pub(crate) mod jwt;
 pub(crate) mod lifecycle;
 pub(crate) mod listen;
 pub(crate) mod lists;
@@ -32,7 +34,10 @@ pub(crate) mod root;
 pub(crate) mod spaces;
 pub(crate) mod stack_list;
 pub(crate) mod stacks;
+pub(crate) mod uaa;
+mod uaa_tokens;
 pub(crate) mod upload;
+pub(crate) mod users;
 pub(crate) mod validate;
 
 use crate::refs::ImageRef;
@@ -56,6 +61,8 @@ pub struct State {
     pub metrics: metrics::Metrics,
     /// Counts builds that reached a final state: wakes log followers (who then ask the store).
     pub builds_ended: tokio::sync::watch::Sender<u64>,
+    /// The keys that sign (built-in login) or verify (external issuer) JWTs; none without login.
+    pub keys: Option<Arc<jwt::Keys>>,
 }
 
 pub type Shared = Arc<State>;
@@ -104,6 +111,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v3", get(root::v3))
         .route("/v3/info", get(root::info))
         .route("/v2/info", get(root::v2_info))
+        .route("/login", get(uaa::login))
+        .route("/oauth/token", post(uaa::token))
+        .route("/token_keys", get(uaa::token_keys))
+        .route("/token_key", get(uaa::token_key))
         .route("/v3/apps", post(apps::create).get(apps::list))
         .route(
             "/v3/apps/{guid}",
@@ -237,7 +248,9 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
     }
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
+    let keys = auth::keys(&config, &paths)?;
     Ok(Arc::new(State {
+        keys,
         builds: Arc::new(Semaphore::new(config.concurrency)),
         config,
         paths,
@@ -283,6 +296,8 @@ fn started(config: &Config, paths: &Paths) {
         concurrency = config.concurrency,
         registry = %registry,
         tokens = config.tokens.len(),
+        users = ?config.auth.users,
+        login = auth::login_kind(config),
         "listening on http://{}",
         config.listen
     );

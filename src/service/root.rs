@@ -16,8 +16,19 @@ use axum::Json;
 /// The v3 API version dropship speaks (the cf CLI v8 wants 3.85 or later, v9 3.160 or later).
 pub const V3_VERSION: &str = "3.181.0";
 
+/// Where clients log in: dropship itself (built-in login), the external issuer, or nowhere.
+fn login_link(state: &Shared, b: &str) -> Option<Link> {
+    let auth = &state.config.auth;
+    match &auth.external {
+        Some(_) => state.keys.as_ref().map(|keys| Link::to(&keys.issuer, "")),
+        None if auth.built_in_login() => Some(Link::to(b, "")),
+        None => None,
+    }
+}
+
 pub async fn root(State(state): State<Shared>) -> Json<cf::Root> {
     let b = base(&state);
+    let login = login_link(&state, &b);
     let v3 = Link {
         meta: Some(LinkMeta {
             version: Some(V3_VERSION.into()),
@@ -29,6 +40,8 @@ pub async fn root(State(state): State<Shared>) -> Json<cf::Root> {
         links: RootLinks {
             this: Some(Link::to(&b, "")),
             cloud_controller_v3: Some(v3),
+            login: login.clone(),
+            uaa: login,
             ..RootLinks::default()
         },
     })

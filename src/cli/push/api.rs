@@ -2,6 +2,7 @@
 //! requests whose failures say what failed: the URL, CF's error title and detail, the cause.
 //! Bodies go out and come back as `dropship::cfapi` types.
 
+use super::super::login::{Refresh, Session};
 use anyhow::{bail, Context, Result};
 use dropship::cfapi::ErrorBody;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -12,26 +13,28 @@ use std::time::Duration;
 /// Timeout of the small JSON requests (not of the upload or the log stream).
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The API client: base URL, HTTP client, token.
+/// The API client: base URL, HTTP client, token, and the stored login's refresh (used once).
 pub(super) struct Api {
     pub(super) base: String,
     http: reqwest::Client,
-    token: Option<String>,
+    token: std::sync::Mutex<Option<String>>,
+    refresh: tokio::sync::Mutex<Option<Refresh>>,
 }
 
+/// CF's 401 code 1000 (CF-InvalidAuthToken): the token expired or is not valid.
+#[derive(Debug)]
+pub(super) struct InvalidToken(String);
+
+impl std::fmt::Display for InvalidToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidToken {}
+
 impl Api {
-    pub(super) fn new(api: &str, token: Option<String>) -> Result<Api> {
-        let url = reqwest::Url::parse(api.trim())
-            .with_context(|| format!("--api {api:?}: not a URL like http://127.0.0.1:8080"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            bail!("--api {api:?}: only http:// and https:// URLs");
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            bail!("--api: put the token in --token or DROPSHIP_TOKEN, not in the URL");
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            bail!("--api {api:?}: a base URL has no query or fragment");
-        }
+    pub(super) fn new(session: Session) -> Result<Api> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("dropship/", env!("CARGO_PKG_VERSION")))
@@ -40,10 +43,38 @@ impl Api {
             .build()
             .context("setting up the HTTP client")?;
         Ok(Api {
-            base: url.as_str().trim_end_matches('/').to_string(),
+            base: session.api,
             http,
-            token: token.filter(|t| !t.is_empty()),
+            token: std::sync::Mutex::new(session.token.filter(|t| !t.is_empty())),
+            refresh: tokio::sync::Mutex::new(session.refresh),
         })
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token.lock().map(|t| t.clone()).unwrap_or(None)
+    }
+
+    /// As [`Api::send`]; on CF's 401 code 1000 the stored login is refreshed (once per push)
+    /// and the request sent again.
+    pub(super) async fn send_again(
+        &self,
+        method: Method,
+        url: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
+        match self.send(method.clone(), url, &build).await {
+            Err(e) if e.downcast_ref::<InvalidToken>().is_some() => {
+                let Some(refresh) = self.refresh.lock().await.take() else {
+                    return Err(e);
+                };
+                let fresh = refresh.run().await?;
+                if let Ok(mut t) = self.token.lock() {
+                    *t = Some(fresh);
+                }
+                self.send(method, url, build).await
+            }
+            r => r,
+        }
     }
 
     pub(super) fn url(&self, path: &str) -> String {
@@ -59,7 +90,8 @@ impl Api {
         build: impl FnOnce(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response> {
         let mut req = self.http.request(method.clone(), url);
-        if let Some(t) = &self.token {
+        let token = self.token();
+        if let Some(t) = &token {
             req = req.bearer_auth(t);
         }
         let resp = match build(req).send().await {
@@ -86,6 +118,7 @@ impl Api {
         let first = serde_json::from_str::<ErrorBody>(&body)
             .ok()
             .and_then(|e| e.errors.into_iter().next());
+        let code = first.as_ref().map(|e| e.code);
         let (title, detail) = match first {
             Some(e) => (e.title, e.detail),
             None => (String::new(), body.trim().chars().take(500).collect()),
@@ -97,11 +130,14 @@ impl Api {
         };
         let mut msg = format!("{method} {url}: {detail} (HTTP {status}{title})");
         if status == StatusCode::UNAUTHORIZED {
-            msg.push_str(if self.token.is_some() {
+            msg.push_str(if token.is_some() {
                 ": the API refused the token"
             } else {
-                ": the API wants a token: pass --token or set DROPSHIP_TOKEN"
+                ": the API wants a token: pass --token or set DROPSHIP_TOKEN, or `dropship login`"
             });
+            if code == Some(1000) {
+                return Err(InvalidToken(msg).into());
+            }
         }
         bail!(msg)
     }
@@ -123,7 +159,7 @@ impl Api {
     pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = self.url(path);
         let resp = self
-            .send(Method::GET, &url, |r| r.timeout(REQUEST_TIMEOUT))
+            .send_again(Method::GET, &url, |r| r.timeout(REQUEST_TIMEOUT))
             .await?;
         Self::json_of(&Method::GET, &url, resp).await
     }
@@ -144,7 +180,7 @@ impl Api {
     ) -> Result<T> {
         let url = self.url(path);
         let resp = self
-            .send(method.clone(), &url, |r| {
+            .send_again(method.clone(), &url, |r| {
                 r.timeout(REQUEST_TIMEOUT).json(body)
             })
             .await?;

@@ -38,7 +38,7 @@ impl Api {
             return;
         }
         let url = self.url(&format!("/v3/builds/{build}/logs?follow=true"));
-        let mut resp = match self.send(Method::GET, &url, |r| r).await {
+        let mut resp = match self.send_again(Method::GET, &url, |r| r).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("no staging log: {e:#}");

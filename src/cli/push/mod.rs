@@ -49,9 +49,10 @@ pub struct PushArgs {
     /// The app, as cf's `-p PATH` (instead of SOURCE).
     #[arg(short = 'p', long, value_name = "PATH")]
     pub path: Option<PathBuf>,
-    /// The dropship serve API, e.g. http://127.0.0.1:8080.
+    /// The dropship serve API, e.g. http://127.0.0.1:8080 (default: the one of `dropship
+    /// login` or `dropship target`).
     #[arg(long, env = "DROPSHIP_API", value_name = "URL")]
-    pub api: String,
+    pub api: Option<String>,
     /// App name (default: the manifest's, else the source's base name).
     #[arg(long)]
     pub name: Option<String>,
@@ -73,7 +74,7 @@ pub struct PushArgs {
     /// else what the app has: 1G when new).
     #[arg(short = 'k', long = "disk")]
     pub disk: Option<String>,
-    /// API token, sent as `Authorization: Bearer`.
+    /// API token, sent as `Authorization: Bearer` (default: the stored login's, for its API).
     #[arg(long, env = "DROPSHIP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Print {app, package, build, droplet, image} as one JSON object on stdout when done.
@@ -102,7 +103,8 @@ pub async fn push(mut a: PushArgs) -> Result<i32> {
         bail!("{}: not a directory or a zip file", a.source.display());
     }
     let apps = plan::apps(&a)?;
-    let api = Api::new(&a.api, a.token.clone())?;
+    let session = super::login::Session::resolve(a.api.as_deref(), a.token.clone())?;
+    let api = Api::new(session)?;
     for (source, s) in &apps {
         if apps.len() > 1 {
             super::report::progress!("==> pushing {} from {}", s.name, source.display());

@@ -3,7 +3,8 @@
 //! podman and skopeo (`podman`), `dropship serve` as a process (`service`) and its HTTP client
 //! (`api`), ports and plain HTTP (`net`), files and processes (`host`), vendored npm/PyPI
 //! packages (`vendor`), staging fixtures with hand-written buildpacks (`staging`), hostile-input
-//! helpers (`bounds`), a recording relay (`tap`) and a fault-injecting proxy (`fault_proxy`).
+//! helpers (`bounds`), a recording relay (`tap`), a fault-injecting proxy (`fault_proxy`) and
+//! plain-HTTP login helpers (`uaa`).
 //! Missing tools make tests fail with the command that installs them (see .ci/run).
 #![allow(dead_code)]
 
@@ -13,6 +14,7 @@ pub mod client;
 pub mod fault_proxy;
 pub mod staging;
 pub mod tap;
+pub mod uaa;
 
 use std::io::Read;
 use std::net::TcpListener;
