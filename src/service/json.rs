@@ -42,9 +42,18 @@ pub fn app(a: &App, base: &str, stack: &str) -> cf::App {
             droplets: to("/droplets"),
             builds: Some(to("/builds")),
             environment_variables: to("/environment_variables"),
-            current_droplet: None,
-            start: None,
-            stop: None,
+            // Only when there is one: every link a resource gives resolves.
+            current_droplet: a.current_droplet.as_ref().map(|_| to("/droplets/current")),
+            start: Some(Link::with_method(
+                base,
+                &format!("/v3/apps/{}/actions/start", a.guid),
+                "POST",
+            )),
+            stop: Some(Link::with_method(
+                base,
+                &format!("/v3/apps/{}/actions/stop", a.guid),
+                "POST",
+            )),
         },
     }
 }

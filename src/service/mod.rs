@@ -158,6 +158,7 @@ pub fn router(state: Shared) -> Router {
             "/v3/apps/{guid}/processes/{kind}/actions/scale",
             post(processes::scale_for_app),
         )
+        .route("/v3/processes", get(processes::list))
         .route("/v3/processes/{guid}", get(processes::show))
         .route("/v3/processes/{guid}/stats", get(processes::stats))
         .route("/v3/processes/{guid}/actions/scale", post(processes::scale))

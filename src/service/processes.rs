@@ -118,6 +118,43 @@ pub async fn list_for_app(
     Ok(Json(paging::list(pagination, resources)))
 }
 
+const ALL: Accepts = Accepts {
+    filters: &["guids", "types", "app_guids", "space_guids"],
+    order_by: paging::TIMES,
+};
+
+/// `GET /v3/processes`: every app's processes (`app_guids`, `types`, `guids` filters), by
+/// the apps' times, then type.
+pub async fn list(
+    State(state): State<Shared>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Paginated<cf::Process>>> {
+    let q = ListQuery::parse(&pairs, &ALL)?;
+    let apps = state.db.call(|c| store::list_apps(c, None)).await?;
+    let mut rows = Vec::new();
+    for a in apps.into_iter().filter(|a| q.allows("app_guids", &a.guid)) {
+        for (kind, command) in process_types(&state, &a).await? {
+            let wanted = q.allows("types", &kind) && q.allows("guids", &guid_of(&a, &kind));
+            if wanted && q.allows("space_guids", super::json::SPACE_GUID) {
+                rows.push((a.clone(), kind, command));
+            }
+        }
+    }
+    let b = base(&state);
+    let key = |(a, kind, _): &(App, String, Option<String>), f: &str| {
+        format!(
+            "{} {kind}",
+            paging::by_time(&a.created_at, &a.updated_at, f)
+        )
+    };
+    let (page, pagination) = q.page(rows, key, &b, "/v3/processes");
+    let resources = page
+        .iter()
+        .map(|(a, kind, command)| process_json(a, kind, command.as_deref(), &b))
+        .collect();
+    Ok(Json(paging::list(pagination, resources)))
+}
+
 pub async fn show_for_app(
     State(state): State<Shared>,
     Path((guid, kind)): Path<(String, String)>,

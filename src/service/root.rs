@@ -56,6 +56,7 @@ pub async fn v3(State(state): State<Shared>) -> Json<cf::V3Root> {
         ("buildpacks", "/buildpacks"),
         ("droplets", "/droplets"),
         ("packages", "/packages"),
+        ("processes", "/processes"),
         ("resource_matches", "/resource_matches"),
         ("info", "/info"),
         ("organizations", "/organizations"),
