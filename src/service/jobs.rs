@@ -1,6 +1,6 @@
 //! `DELETE /v3/apps/:guid` and `GET /v3/jobs/:guid`. An app's deletion is CF's asynchronous
 //! `app.delete` job: the rows go in one transaction (refused while a build of the app is
-//! staging), then its files — package zips, droplet tgzs, build logs, its buildpack cache, and
+//! staging), then its files — package zips, droplet tgzs, build logs and their stamps, its buildpack cache, and
 //! its repository of the embedded registry when no other app shares it — and the job ends
 //! COMPLETE (or FAILED naming what could not be removed) before the 202 answer, so a client
 //! polling the job finds it done.
@@ -91,6 +91,11 @@ fn files_of(paths: &Paths, app: &str, d: &Deleted) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = d.packages.iter().map(|p| paths.package(p)).collect();
     files.extend(d.droplets.iter().map(|g| paths.droplet(g)));
     files.extend(d.builds.iter().map(|b| paths.build_log(b)));
+    let stamps = d
+        .builds
+        .iter()
+        .map(|b| super::log_cache::stamps_path(&paths.build_log(b)));
+    files.extend(stamps);
     files.push(paths.caches().join(app));
     files
 }

@@ -18,6 +18,7 @@ pub(crate) mod json;
 pub(crate) mod lifecycle;
 pub(crate) mod listen;
 pub(crate) mod lists;
+pub(crate) mod log_cache;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod packages;
@@ -104,6 +105,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v3", get(root::v3))
         .route("/v3/info", get(root::info))
         .route("/v2/info", get(root::v2_info))
+        .route("/api/v1/info", get(log_cache::info))
+        .route("/api/v1/read/{source}", get(log_cache::read_source))
         .route("/v3/apps", post(apps::create).get(apps::list))
         .route(
             "/v3/apps/{guid}",

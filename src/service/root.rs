@@ -30,7 +30,7 @@ pub async fn root(State(state): State<Shared>) -> Json<Value> {
             "credhub": null,
             "routing": null,
             "logging": null,
-            "log_cache": null,
+            "log_cache": href(&b, ""),
             "log_stream": null,
             "app_ssh": null,
             "network_policy_v0": null,

@@ -19,6 +19,7 @@ mod registry_faults;
 mod service_bounds;
 mod service_flow;
 mod service_lists;
+mod service_logcache;
 mod service_logs;
 mod service_push;
 mod service_registry;
