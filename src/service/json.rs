@@ -5,10 +5,6 @@
 use crate::store::{App, Build, Droplet, Package};
 use serde_json::{json, Value};
 
-/// The one space (and org) every app lives in: dropship has no spaces.
-pub const SPACE_GUID: &str = "00000000-0000-4000-8000-000000000001";
-pub const ORG_GUID: &str = "00000000-0000-4000-8000-000000000002";
-
 fn href(base: &str, path: &str) -> Value {
     json!({ "href": format!("{base}{path}") })
 }
@@ -25,11 +21,11 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
         "created_at": a.created_at,
         "updated_at": a.updated_at,
         "lifecycle": {"type": "buildpack", "data": {"buildpacks": [], "stack": stack}},
-        "relationships": {"space": {"data": {"guid": SPACE_GUID}}},
+        "relationships": {"space": {"data": {"guid": a.space_guid}}},
         "metadata": metadata(),
         "links": {
             "self": href(base, &format!("/v3/apps/{}", a.guid)),
-            "space": href(base, &format!("/v3/spaces/{SPACE_GUID}")),
+            "space": href(base, &format!("/v3/spaces/{}", a.space_guid)),
             "processes": href(base, &format!("/v3/apps/{}/processes", a.guid)),
             "packages": href(base, &format!("/v3/apps/{}/packages", a.guid)),
             "droplets": href(base, &format!("/v3/apps/{}/droplets", a.guid)),

@@ -122,9 +122,12 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v3/apps/{guid}/kubernetes", get(app_actions::kubernetes))
         .route("/v3/jobs/{guid}", get(jobs::show))
-        .route("/v3/organizations", get(spaces::orgs))
+        .route(
+            "/v3/organizations",
+            get(spaces::orgs).post(spaces::create_org),
+        )
         .route("/v3/organizations/{guid}", get(spaces::show_org))
-        .route("/v3/spaces", get(spaces::spaces))
+        .route("/v3/spaces", get(spaces::spaces).post(spaces::create_space))
         .route("/v3/spaces/{guid}", get(spaces::show_space))
         .route("/v3/buildpacks", get(buildpacks::list))
         .route("/v3/buildpacks/{guid}", get(buildpacks::show))

@@ -133,6 +133,7 @@ pub fn delete_app(
     for table in ["packages", "builds", "droplets"] {
         tx.execute(&format!("DELETE FROM {table} WHERE app_guid = ?1"), [guid])?;
     }
+    tx.execute("DELETE FROM processes WHERE app_guid = ?1", [guid])?;
     tx.execute("DELETE FROM apps WHERE guid = ?1", [guid])?;
     insert_job(&tx, job)?;
     tx.commit()?;
@@ -171,6 +172,7 @@ mod tests {
             disk_mb: 64,
             health_check: HealthCheck::Port,
             state: crate::store::AppState::Stopped,
+            space_guid: crate::store::DEFAULT_SPACE_GUID.into(),
             created_at: now(),
             updated_at: now(),
         };

@@ -11,7 +11,13 @@ use rusqlite::{params, Connection, Transaction};
 type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[Step] = &[failure_kind, jobs, app_state];
+const STEPS: &[Step] = &[
+    failure_kind,
+    jobs,
+    app_state,
+    super::spaces::create_tables,
+    super::processes::create_table,
+];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     let done: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -18,6 +18,8 @@ pub struct App {
     pub disk_mb: u32,
     pub health_check: HealthCheck,
     pub state: AppState,
+    /// The space it is in (the default one for apps made before spaces existed).
+    pub space_guid: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -82,6 +84,7 @@ fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
         disk_mb: r.get("disk_mb")?,
         health_check: r.get("health_check")?,
         state: r.get("state")?,
+        space_guid: r.get("space_guid")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -144,7 +147,8 @@ fn droplet_row(r: &Row<'_>) -> rusqlite::Result<Droplet> {
 pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO apps (guid, name, env, current_droplet, instances, memory_mb, disk_mb,
-         health_check, state, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+         health_check, state, created_at, updated_at, space_guid)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
         params![
             a.guid,
             a.name,
@@ -156,7 +160,8 @@ pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
             a.health_check,
             a.state,
             a.created_at,
-            a.updated_at
+            a.updated_at,
+            a.space_guid
         ],
     )?;
     Ok(())
@@ -494,6 +499,7 @@ mod tests {
             disk_mb: 1024,
             health_check: HealthCheck::Port,
             state: AppState::Stopped,
+            space_guid: crate::store::DEFAULT_SPACE_GUID.into(),
             created_at: t.clone(),
             updated_at: t.clone(),
         };

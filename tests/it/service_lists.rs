@@ -150,7 +150,30 @@ async fn every_link_resolves_and_app_lists_hold_its_resources() {
 
     let mut seen = BTreeSet::new();
     let mut todo = vec![];
-    for start in ["/v3/apps", "/v3/packages", "/v3/builds", "/v3/droplets"] {
+    // A space of its own with an app in it: walked too.
+    let (_, org) = api
+        .post_json("/v3/organizations", &json!({"name": "walked"}))
+        .await;
+    let rel = json!({"organization": {"data": {"guid": org["guid"]}}});
+    let body = json!({"name": "walked-space", "relationships": rel});
+    let (_, space) = api.post_json("/v3/spaces", &body).await;
+    let rel = json!({"space": {"data": {"guid": space["guid"]}}});
+    let (s, v) = api
+        .post_json(
+            "/v3/apps",
+            &json!({"name": "elsewhere", "relationships": rel}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let starts = [
+        "/v3/apps?include=space.organization",
+        "/v3/packages",
+        "/v3/builds",
+        "/v3/droplets",
+        "/v3/organizations",
+        "/v3/spaces",
+    ];
+    for start in starts {
         let (_, v) = api.get(start).await;
         todo.push(v);
     }
@@ -172,6 +195,8 @@ async fn every_link_resolves_and_app_lists_hold_its_resources() {
             "the app links {must}: {seen:?}"
         );
     }
+    let space_link = format!("/v3/spaces/{}", space["guid"].as_str().unwrap());
+    assert!(seen.iter().any(|h| h.ends_with(&space_link)), "{seen:?}");
     assert!(seen.len() >= 12, "{seen:?}");
 }
 
@@ -187,7 +212,7 @@ async fn discovery_from_the_root_and_v2_is_the_registry() {
     let version = v3["meta"]["version"].as_str().unwrap();
     let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
     assert!(parts[0] == 3 && parts[1] >= 160, "{version}");
-    for absent in ["cloud_controller_v2", "log_cache", "routing"] {
+    for absent in ["cloud_controller_v2", "routing"] {
         assert!(root["links"][absent].is_null(), "{absent}: {root}");
     }
     let path = |href: &Value| {
@@ -289,6 +314,126 @@ async fn one_org_and_one_space_hold_every_app() {
         (s, e["errors"][0]["code"].as_u64()),
         (400, Some(10005)),
         "{e}"
+    );
+}
+
+/// In process: organizations and spaces made, listed, filtered and paged; CF's 422 for a
+/// duplicate name or an unknown org or space; an app made in a new space is listed there.
+#[tokio::test(flavor = "multi_thread")]
+async fn orgs_and_spaces_are_made_and_hold_apps() {
+    let api = InProcess::start("").await;
+    let (s, org) = api
+        .post_json("/v3/organizations", &json!({"name": "acme"}))
+        .await;
+    assert_eq!(s, 201, "{org}");
+    let org = org["guid"].as_str().unwrap().to_string();
+    let (s, e) = api
+        .post_json("/v3/organizations", &json!({"name": "acme"}))
+        .await;
+    assert_eq!(
+        (s, &e["errors"][0]["title"]),
+        (422, &json!("CF-UnprocessableEntity")),
+        "{e}"
+    );
+    assert_eq!(
+        e["errors"][0]["detail"], "Organization 'acme' already exists.",
+        "{e}"
+    );
+    let space_body = |name: &str, org: &str| json!({"name": name, "relationships": {"organization": {"data": {"guid": org}}}});
+    let mut spaces = Vec::new();
+    for name in ["prod", "staging", "dev"] {
+        let (s, v) = api.post_json("/v3/spaces", &space_body(name, &org)).await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(
+            v["relationships"]["organization"]["data"]["guid"],
+            json!(org)
+        );
+        spaces.push(v["guid"].as_str().unwrap().to_string());
+    }
+    let (s, e) = api.post_json("/v3/spaces", &space_body("prod", &org)).await;
+    assert_eq!(s, 422, "{e}");
+    assert_eq!(
+        e["errors"][0]["detail"],
+        "Name must be unique per organization"
+    );
+    // The same name in another org is fine; an unknown org is not.
+    let (s, _) = api
+        .post_json(
+            "/v3/spaces",
+            &space_body("prod", "00000000-0000-4000-8000-000000000002"),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, e) = api
+        .post_json("/v3/spaces", &space_body("x", "no-such-org"))
+        .await;
+    assert_eq!(s, 422, "{e}");
+    assert!(e["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid organization"));
+    let (s, e) = api
+        .post_json("/v3/spaces", &json!({"name": "orphan"}))
+        .await;
+    assert_eq!(s, 422, "{e}");
+
+    let (_, v) = api
+        .get(&format!(
+            "/v3/spaces?organization_guids={org}&order_by=name&per_page=2"
+        ))
+        .await;
+    assert_eq!(v["pagination"]["total_results"], 3, "{v}");
+    let names: Vec<&str> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dev", "prod"], "{v}");
+    assert!(v["pagination"]["next"]["href"].as_str().is_some(), "{v}");
+    let (_, v) = api.get("/v3/spaces?names=prod").await;
+    assert_eq!(v["pagination"]["total_results"], 2, "{v}");
+    let (_, v) = api.get("/v3/organizations?names=acme,dropship").await;
+    assert_eq!(v["pagination"]["total_results"], 2, "{v}");
+
+    let in_space = |space: &str| json!({"name": "in-prod", "relationships": {"space": {"data": {"guid": space}}}});
+    let (s, e) = api.post_json("/v3/apps", &in_space("no-such-space")).await;
+    assert_eq!(s, 422, "{e}");
+    assert!(
+        e["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid space"),
+        "{e}"
+    );
+    let (s, a) = api.post_json("/v3/apps", &in_space(&spaces[0])).await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(
+        a["relationships"]["space"]["data"]["guid"],
+        json!(spaces[0])
+    );
+    api.app("in-default").await;
+    let (_, v) = api
+        .get(&format!("/v3/apps?space_guids={}", spaces[0]))
+        .await;
+    assert_eq!(v["pagination"]["total_results"], 1, "{v}");
+    assert_eq!(v["resources"][0]["name"], "in-prod");
+    let (_, v) = api
+        .get(&format!(
+            "/v3/apps?organization_guids={org}&include=space.organization"
+        ))
+        .await;
+    assert_eq!(v["pagination"]["total_results"], 1, "{v}");
+    assert_eq!(v["included"]["spaces"][0]["name"], "prod", "{v}");
+    assert_eq!(v["included"]["organizations"][0]["name"], "acme", "{v}");
+    let (_, env) = api
+        .get(&format!("/v3/apps/{}/env", a["guid"].as_str().unwrap()))
+        .await;
+    let vcap = &env["application_env_json"]["VCAP_APPLICATION"];
+    assert_eq!(
+        (&vcap["space_name"], &vcap["organization_name"]),
+        (&json!("prod"), &json!("acme")),
+        "{env}"
     );
 }
 
