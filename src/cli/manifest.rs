@@ -23,6 +23,13 @@ pub fn build_warnings(file: &ManifestFile) -> Vec<String> {
     if m.path.is_some() {
         out.push("path: ignored, dropship build builds its SOURCE".to_string());
     }
+    if !m.processes.is_empty() {
+        out.push(
+            "processes: ignored, every process type runs with the app's settings \
+             (the service's apply_manifest applies them)"
+                .to_string(),
+        );
+    }
     if !file.rest.is_empty() {
         let names: Vec<String> = file
             .rest
@@ -162,6 +169,7 @@ pub fn push_warnings(m: &AppManifest) -> Vec<String> {
         ("command", m.command.is_some()),
         ("health-check-type", m.health_check.is_some()),
         ("timeout", m.timeout_s.is_some()),
+        ("processes", !m.processes.is_empty()),
     ];
     not_sent
         .iter()

@@ -87,16 +87,28 @@ pub async fn kubernetes(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (d, app) = get(&state, guid).await?;
-    objects(&d, &app, app.instances, &headers)
+    let a = app.guid.clone();
+    let rows = state.db.call(move |c| store::processes_of(c, &a)).await?;
+    objects(&d, &app, &rows, true, &headers)
 }
 
-/// The Kubernetes objects of `app` running droplet `d` with `instances` replicas, as YAML or,
-/// when `headers` accept it, JSON.
-pub fn objects(d: &Droplet, app: &App, instances: u32, headers: &HeaderMap) -> ApiResult<Response> {
-    let mut settings = super::apps::settings(app);
-    settings.instances = instances;
-    // Every process type of the droplet (stored with each droplet since the first schema).
-    let spec = AppSpec::for_app(&settings, &d.image, &d.process_types);
+/// The Kubernetes objects of `app` running droplet `d` (every process type with its own
+/// settings from `rows`; 0 replicas unless `started`), as YAML or, when `headers` accept it,
+/// JSON.
+pub fn objects(
+    d: &Droplet,
+    app: &App,
+    rows: &[store::ProcessRow],
+    started: bool,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let procs = super::process_state::resolve(app, &d.process_types, rows);
+    let (mut overrides, processes) = super::process_state::for_k8s(&procs);
+    if !started {
+        overrides.values_mut().for_each(|o| o.instances = Some(0));
+    }
+    let mut spec = AppSpec::for_app(&super::apps::settings(app), &d.image, &processes);
+    spec.overrides = overrides;
     let manifests = k8s::manifests(&spec).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let json = headers
         .get(header::ACCEPT)

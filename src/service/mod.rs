@@ -23,6 +23,8 @@ pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod packages;
 pub(crate) mod paging;
+pub(crate) mod process_state;
+pub(crate) mod process_update;
 pub(crate) mod processes;
 pub(crate) mod refresh;
 pub(crate) mod registry;
@@ -147,13 +149,16 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/apps/{guid}/processes", get(processes::list_for_app))
         .route(
             "/v3/apps/{guid}/processes/{kind}",
-            get(processes::show_for_app),
+            get(processes::show_for_app).patch(processes::update_for_app),
         )
         .route(
             "/v3/apps/{guid}/processes/{kind}/actions/scale",
             post(processes::scale_for_app),
         )
-        .route("/v3/processes/{guid}", get(processes::show))
+        .route(
+            "/v3/processes/{guid}",
+            get(processes::show).patch(processes::update),
+        )
         .route("/v3/processes/{guid}/stats", get(processes::stats))
         .route("/v3/processes/{guid}/actions/scale", post(processes::scale))
         .route("/v3/apps/{guid}/packages", get(lists::packages))

@@ -1,35 +1,23 @@
-//! `/v3/processes` and `/v3/apps/:guid/processes`: one process per process type of the app's
-//! current droplet (`web` always, its GUID the app's, as in Cloud Foundry), and `actions/scale`,
-//! which `cf push -i/-m/-k` and `dropship push` use. Every process type runs with the app's
-//! instances, memory and disk, so only `web` scales; the others follow it. Staging runs with
-//! the app's memory and disk too, so they are capped by the server's `[limits]`.
+//! `/v3/processes` and `/v3/apps/:guid/processes`: the app's processes (`process_state.rs`;
+//! `web` always, its GUID the app's, as in Cloud Foundry), `actions/scale` (`cf push -i/-m/-k`
+//! and `dropship push`: web's scale is the app's, which staging runs with too, so scales are
+//! capped by the server's `[limits]`) and `PATCH` (command, health check).
 
 use super::apps::find as app;
 use super::apps::{base, parse_body};
 use super::config::AppMax;
 use super::error::{ApiError, ApiResult};
 use super::paging::{self, Accepts, ListQuery};
+use super::process_state::{self, Proc};
+use super::process_update;
 use super::Shared;
-use crate::k8s::process_guid;
+use crate::k8s::{process_guid, HealthCheck};
 use crate::store::{self, App};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-
-/// An app's process types (from its current droplet) with their commands; `web` always.
-async fn process_types(state: &Shared, app: &App) -> ApiResult<BTreeMap<String, Option<String>>> {
-    let mut types = BTreeMap::from([("web".to_string(), None)]);
-    if let Some(d) = app.current_droplet.clone() {
-        let droplet = state.db.call(move |c| store::get_droplet(c, &d)).await?;
-        for (kind, command) in droplet.map(|d| d.process_types).unwrap_or_default() {
-            types.insert(kind, Some(command));
-        }
-    }
-    Ok(types)
-}
 
 fn guid_of(app: &App, kind: &str) -> String {
     if kind == "web" {
@@ -39,18 +27,33 @@ fn guid_of(app: &App, kind: &str) -> String {
     }
 }
 
-fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> Value {
-    let guid = guid_of(app, kind);
+/// CF's `health_check` object of a process.
+fn health_json(p: &Proc) -> Value {
+    let mut data = json!({"timeout": p.timeout_s, "invocation_timeout": p.invocation_timeout_s});
+    let kind = match &p.health_check {
+        HealthCheck::Port => "port",
+        HealthCheck::Process => "process",
+        HealthCheck::Http { endpoint } => {
+            data["endpoint"] = json!(endpoint);
+            "http"
+        }
+    };
+    json!({"type": kind, "data": data})
+}
+
+pub fn process_json(app: &App, p: &Proc, base: &str) -> Value {
+    let guid = guid_of(app, &p.kind);
     let href = |path: String| json!({ "href": format!("{base}{path}") });
     json!({
         "guid": guid,
-        "type": kind,
-        "command": command,
-        "instances": app.instances,
-        "memory_in_mb": app.memory_mb,
-        "disk_in_mb": app.disk_mb,
+        "type": p.kind,
+        "command": p.command,
+        "instances": p.instances,
+        "memory_in_mb": p.memory_mb,
+        "disk_in_mb": p.disk_mb,
         "log_rate_limit_in_bytes_per_second": -1,
-        "health_check": {"type": app.health_check.to_string(), "data": {"timeout": null, "invocation_timeout": null}},
+        "health_check": health_json(p),
+        "readiness_health_check": {"type": "process", "data": {"invocation_timeout": null, "interval": null}},
         "relationships": {"app": {"data": {"guid": app.guid}}, "revision": null},
         "metadata": {"labels": {}, "annotations": {}},
         "created_at": app.created_at,
@@ -64,22 +67,33 @@ fn process_json(app: &App, kind: &str, command: Option<&str>, base: &str) -> Val
     })
 }
 
-/// The app and process type a process GUID names: the app's own GUID is its `web` process;
-/// the others are looked up among the apps' current process types.
-async fn find(state: &Shared, guid: String) -> ApiResult<(App, String, Option<String>)> {
+/// The app and process a process GUID names: the app's own GUID is its `web` process; the
+/// others are looked up among the apps' processes.
+async fn find(state: &Shared, guid: String) -> ApiResult<(App, Proc)> {
     let g = guid.clone();
     if let Some(a) = state.db.call(move |c| store::get_app(c, &g)).await? {
-        let command = process_types(state, &a).await?.remove("web").flatten();
-        return Ok((a, "web".to_string(), command));
+        let web = process_state::load(state, &a)
+            .await?
+            .into_iter()
+            .find(|p| p.kind == "web");
+        return Ok((a, web.ok_or_else(|| ApiError::not_found("Process"))?));
     }
     let apps = state.db.call(|c| store::list_apps(c, None)).await?;
     for a in apps {
-        let types = process_types(state, &a).await?;
-        if let Some((kind, command)) = types.into_iter().find(|(k, _)| guid_of(&a, k) == guid) {
-            return Ok((a, kind, command));
+        let procs = process_state::load(state, &a).await?;
+        if let Some(p) = procs.into_iter().find(|p| guid_of(&a, &p.kind) == guid) {
+            return Ok((a, p));
         }
     }
     Err(ApiError::not_found("Process"))
+}
+
+/// The app `guid`'s process of type `kind`, or CF's 404.
+async fn find_for_app(state: &Shared, guid: String, kind: &str) -> ApiResult<(App, Proc)> {
+    let app = app(state, guid).await?;
+    let procs = process_state::load(state, &app).await?;
+    let p = procs.into_iter().find(|p| p.kind == kind);
+    Ok((app, p.ok_or_else(|| ApiError::not_found("Process"))?))
 }
 
 const LIST: Accepts = Accepts {
@@ -95,18 +109,13 @@ pub async fn list_for_app(
     let q = ListQuery::parse(&pairs, &LIST)?;
     let app = app(&state, guid).await?;
     let b = base(&state);
-    let types: Vec<(String, Option<String>)> = process_types(&state, &app)
-        .await?
-        .into_iter()
-        .filter(|(kind, _)| q.allows("types", kind))
+    let procs: Vec<Proc> = (process_state::load(&state, &app).await?.into_iter())
+        .filter(|p| q.allows("types", &p.kind))
         .collect();
     let path = format!("/v3/apps/{}/processes", app.guid);
     // Every process has the app's timestamps: the order stays by type.
-    let (page, pagination) = q.page(types, |(kind, _), _| kind.clone(), &b, &path);
-    let resources = page
-        .iter()
-        .map(|(kind, command)| process_json(&app, kind, command.as_deref(), &b))
-        .collect();
+    let (page, pagination) = q.page(procs, |p, _| p.kind.clone(), &b, &path);
+    let resources = page.iter().map(|p| process_json(&app, p, &b)).collect();
     Ok(Json(paging::body(pagination, resources)))
 }
 
@@ -114,17 +123,8 @@ pub async fn show_for_app(
     State(state): State<Shared>,
     Path((guid, kind)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let app = app(&state, guid).await?;
-    let types = process_types(&state, &app).await?;
-    let command = types
-        .get(&kind)
-        .ok_or_else(|| ApiError::not_found("Process"))?;
-    Ok(Json(process_json(
-        &app,
-        &kind,
-        command.as_deref(),
-        &base(&state),
-    )))
+    let (app, p) = find_for_app(&state, guid, &kind).await?;
+    Ok(Json(process_json(&app, &p, &base(&state))))
 }
 
 /// `GET /v3/processes/:guid/stats`: one entry per desired instance. dropship emits the
@@ -134,21 +134,21 @@ pub async fn stats(
     State(state): State<Shared>,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (app, kind, _) = find(&state, guid).await?;
+    let (app, p) = find(&state, guid).await?;
     let up = app.current_droplet.is_some();
     let details = "the desired state: dropship emits the Kubernetes objects; the cluster runs them";
-    let resources: Vec<Value> = (0..app.instances)
+    let resources: Vec<Value> = (0..p.instances)
         .map(|index| {
             json!({
-                "type": kind,
+                "type": p.kind,
                 "index": index,
                 "state": if up { "STARTING" } else { "DOWN" },
                 "usage": {},
                 "host": null,
                 "instance_ports": [],
                 "uptime": 0,
-                "mem_quota": u64::from(app.memory_mb) << 20,
-                "disk_quota": u64::from(app.disk_mb) << 20,
+                "mem_quota": u64::from(p.memory_mb) << 20,
+                "disk_quota": u64::from(p.disk_mb) << 20,
                 "fds_quota": 16384,
                 "isolation_segment": null,
                 "details": details,
@@ -159,13 +159,8 @@ pub async fn stats(
 }
 
 pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
-    let (app, kind, command) = find(&state, guid).await?;
-    Ok(Json(process_json(
-        &app,
-        &kind,
-        command.as_deref(),
-        &base(&state),
-    )))
+    let (app, p) = find(&state, guid).await?;
+    Ok(Json(process_json(&app, &p, &base(&state))))
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -181,7 +176,7 @@ pub struct Scale {
 
 /// The scale's numbers checked against the server's `[limits]`, with CF's wording for what is
 /// out of range.
-fn checked(s: &Scale, app: &App, max: AppMax) -> ApiResult<(u32, u32, u32)> {
+fn checked(s: &Scale, p: &Proc, max: AppMax) -> ApiResult<(u32, u32, u32)> {
     let range = |v: Option<i64>, now: u32, min: i64, max: u32, what: &str| -> ApiResult<u32> {
         match v {
             None => Ok(now),
@@ -195,43 +190,44 @@ fn checked(s: &Scale, app: &App, max: AppMax) -> ApiResult<(u32, u32, u32)> {
         }
     };
     Ok((
-        range(s.instances, app.instances, 0, max.instances, "Instances")?,
+        range(s.instances, p.instances, 0, max.instances, "Instances")?,
         range(
             s.memory_in_mb,
-            app.memory_mb,
+            p.memory_mb,
             1,
             max.memory_mb,
             "Memory in mb",
         )?,
-        range(s.disk_in_mb, app.disk_mb, 1, max.disk_mb, "Disk in mb")?,
+        range(s.disk_in_mb, p.disk_mb, 1, max.disk_mb, "Disk in mb")?,
     ))
 }
 
 async fn scale_process(
     state: &Shared,
     app: App,
-    kind: String,
-    command: Option<String>,
+    p: Proc,
     body: &[u8],
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: Scale = parse_body(body)?;
-    if kind != "web" {
-        return Err(ApiError::unprocessable(format!(
-            "only the web process scales: process type {kind:?} runs with the web process's \
-             instances, memory and disk"
-        )));
-    }
-    let (instances, memory, disk) = checked(&req, &app, state.config.app_max)?;
+    let (instances, memory, disk) = checked(&req, &p, state.config.app_max)?;
     let guid = app.guid.clone();
+    let mut row = p.row.clone();
     let app = state
         .db
         .call(move |c| {
-            store::set_app_scale(c, &guid, instances, memory, disk)?;
+            if row.kind == "web" {
+                store::set_app_scale(c, &guid, instances, memory, disk)?;
+            } else {
+                (row.instances, row.memory_mb, row.disk_mb) =
+                    (Some(instances), Some(memory), Some(disk));
+                store::put_process(c, &row)?;
+            }
             store::get_app(c, &guid)
         })
         .await?
         .ok_or_else(|| ApiError::not_found("App"))?;
-    let json = process_json(&app, &kind, command.as_deref(), &base(state));
+    let (_, p) = find_for_app(state, app.guid.clone(), &p.kind).await?;
+    let json = process_json(&app, &p, &base(state));
     Ok((StatusCode::ACCEPTED, Json(json)))
 }
 
@@ -240,8 +236,8 @@ pub async fn scale(
     Path(guid): Path<String>,
     super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (app, kind, command) = find(&state, guid).await?;
-    scale_process(&state, app, kind, command, &body).await
+    let (app, p) = find(&state, guid).await?;
+    scale_process(&state, app, p, &body).await
 }
 
 pub async fn scale_for_app(
@@ -249,11 +245,34 @@ pub async fn scale_for_app(
     Path((guid, kind)): Path<(String, String)>,
     super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let app = app(&state, guid).await?;
-    let types = process_types(&state, &app).await?;
-    let command = types
-        .get(&kind)
-        .ok_or_else(|| ApiError::not_found("Process"))?;
-    let command = command.clone();
-    scale_process(&state, app, kind, command, &body).await
+    let (app, p) = find_for_app(&state, guid, &kind).await?;
+    scale_process(&state, app, p, &body).await
+}
+
+pub async fn update(
+    State(state): State<Shared>,
+    Path(guid): Path<String>,
+    super::body::JsonBody(body): super::body::JsonBody,
+) -> ApiResult<Json<Value>> {
+    let (app, p) = find(&state, guid).await?;
+    update_process(&state, app, p, &body).await
+}
+
+pub async fn update_for_app(
+    State(state): State<Shared>,
+    Path((guid, kind)): Path<(String, String)>,
+    super::body::JsonBody(body): super::body::JsonBody,
+) -> ApiResult<Json<Value>> {
+    let (app, p) = find_for_app(&state, guid, &kind).await?;
+    update_process(&state, app, p, &body).await
+}
+
+/// `PATCH`: the process's command and health check, checked (`process_update.rs`), stored.
+async fn update_process(state: &Shared, app: App, p: Proc, body: &[u8]) -> ApiResult<Json<Value>> {
+    let req: process_update::ProcessUpdate = parse_body(body)?;
+    let row = process_update::apply(req, &p)?;
+    let kind = row.kind.clone();
+    state.db.call(move |c| store::put_process(c, &row)).await?;
+    let (app, p) = find_for_app(state, app.guid, &kind).await?;
+    Ok(Json(process_json(&app, &p, &base(state))))
 }

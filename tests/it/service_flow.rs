@@ -793,10 +793,14 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         );
     }
     let worker_guid = worker["guid"].as_str().unwrap();
-    let (s, e) = api
+    let (s, w) = api
         .post_json(&scale(worker_guid), &json!({"instances": 2}))
         .await;
-    assert_eq!(s, 422, "only web scales: {e}");
+    assert_eq!(
+        (s, &w["instances"]),
+        (202, &json!(2)),
+        "each process scales: {w}"
+    );
 
     let body = json!({"instances": 3, "memory_in_mb": 256, "disk_in_mb": 512});
     let (s, p) = api.post_json(&scale(&app), &body).await;
@@ -807,8 +811,9 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
     );
     let (_, worker) = api.get(&format!("/v3/processes/{worker_guid}")).await;
     assert_eq!(
-        worker["instances"], 3,
-        "the worker runs with web's scale: {worker}"
+        (&worker["instances"], &worker["memory_in_mb"]),
+        (&json!(2), &json!(1024)),
+        "the worker keeps its own scale: {worker}"
     );
     let (s, stats) = api.get(&format!("/v3/processes/{app}/stats")).await;
     assert_eq!(s, 200, "{stats}");
@@ -835,10 +840,10 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         .filter(|o| o["kind"] == "StatefulSet")
         .collect();
     assert_eq!(sets.len(), 2, "{list}");
-    for set in sets {
-        assert_eq!(set["spec"]["replicas"], 3, "{set}");
+    for (set, (replicas, memory)) in sets.iter().zip([(3, "256M"), (2, "1024M")]) {
+        assert_eq!(set["spec"]["replicas"], replicas, "{set}");
         let limits = &set["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"];
-        assert_eq!(limits["memory"], "256M", "{set}");
+        assert_eq!(limits["memory"], memory, "{set}");
     }
     let (s, _) = api
         .get("/v3/processes/00000000-0000-4000-8000-00000000dead")
