@@ -99,6 +99,8 @@ pub async fn create(
         health_check: HealthCheck::Port,
         state: AppState::Stopped,
         space_guid: space,
+        buildpacks: Vec::new(),
+        stack: None,
         created_at: t.clone(),
         updated_at: t,
     };
@@ -264,7 +266,7 @@ pub async fn update(
     show(State(state), Path(guid)).await
 }
 
-fn taken(name: &str) -> ApiError {
+pub fn taken(name: &str) -> ApiError {
     ApiError {
         status: StatusCode::UNPROCESSABLE_ENTITY,
         code: 10016,
@@ -274,7 +276,7 @@ fn taken(name: &str) -> ApiError {
 }
 
 /// A name as creation and renaming take it.
-fn checked_name(state: &Shared, name: &str) -> ApiResult<()> {
+pub fn checked_name(state: &Shared, name: &str) -> ApiResult<()> {
     if name.is_empty() || name.len() > 255 {
         return Err(ApiError::unprocessable(
             "Name must be between 1 and 255 characters",
@@ -397,4 +399,23 @@ pub async fn delete_cache(
             .map_err(ApiError::internal)?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A manifest's scale against the server's `[limits]` (CF's wording).
+pub fn settings_max(
+    state: &Shared,
+    instances: Option<u32>,
+    memory_mb: Option<u64>,
+    disk_mb: Option<u64>,
+) -> ApiResult<()> {
+    let max = state.config.app_max;
+    let over = |v: Option<u64>, max: u32, what: &str| match v {
+        Some(v) if v > u64::from(max) => Err(ApiError::unprocessable(format!(
+            "{what} must be less than or equal to {max}"
+        ))),
+        _ => Ok(()),
+    };
+    over(instances.map(u64::from), max.instances, "Instances")?;
+    over(memory_mb, max.memory_mb, "Memory in mb")?;
+    over(disk_mb, max.disk_mb, "Disk in mb")
 }

@@ -106,7 +106,6 @@ pub async fn create(
     super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreateBuild = parse_body(&body)?;
-    let (lifecycle, stack) = checked_lifecycle(&state, req.lifecycle)?;
     let pkg = super::packages::get(&state, req.package.guid)
         .await
         .map_err(|_| {
@@ -126,6 +125,17 @@ pub async fn create(
         .call(move |c| store::get_app(c, &app_guid))
         .await?
         .ok_or_else(|| ApiError::not_found("App"))?;
+    // No lifecycle given: the app's (a manifest's buildpacks and stack), as in CF.
+    let lifecycle = req.lifecycle.or_else(|| {
+        Some(Lifecycle {
+            kind: "buildpack".into(),
+            data: LifecycleData {
+                buildpacks: app.buildpacks.clone(),
+                stack: app.stack.clone(),
+            },
+        })
+    });
+    let (lifecycle, stack) = checked_lifecycle(&state, lifecycle)?;
     let t = store::now();
     let build = Build {
         guid: store::new_guid(),

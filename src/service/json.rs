@@ -20,7 +20,9 @@ pub fn app(a: &App, base: &str, stack: &str) -> Value {
         "state": a.state,
         "created_at": a.created_at,
         "updated_at": a.updated_at,
-        "lifecycle": {"type": "buildpack", "data": {"buildpacks": [], "stack": stack}},
+        "lifecycle": {"type": "buildpack", "data": {
+            "buildpacks": a.buildpacks, "stack": a.stack.as_deref().unwrap_or(stack),
+        }},
         "relationships": {"space": {"data": {"guid": a.space_guid}}},
         "metadata": metadata(),
         "links": {

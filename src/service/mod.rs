@@ -20,6 +20,8 @@ pub(crate) mod listen;
 pub(crate) mod lists;
 pub(crate) mod log_cache;
 pub(crate) mod logs;
+pub(crate) mod manifest_apply;
+pub(crate) mod manifest_diff;
 pub(crate) mod metrics;
 pub(crate) mod packages;
 pub(crate) mod paging;
@@ -131,6 +133,14 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/organizations/{guid}", get(spaces::show_org))
         .route("/v3/spaces", get(spaces::spaces).post(spaces::create_space))
         .route("/v3/spaces/{guid}", get(spaces::show_space))
+        .route(
+            "/v3/spaces/{guid}/actions/apply_manifest",
+            post(manifest_apply::apply_manifest),
+        )
+        .route(
+            "/v3/spaces/{guid}/manifest_diff",
+            post(manifest_diff::manifest_diff),
+        )
         .route("/v3/buildpacks", get(buildpacks::list))
         .route("/v3/buildpacks/{guid}", get(buildpacks::show))
         .route(

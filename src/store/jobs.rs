@@ -173,6 +173,8 @@ mod tests {
             health_check: HealthCheck::Port,
             state: crate::store::AppState::Stopped,
             space_guid: crate::store::DEFAULT_SPACE_GUID.into(),
+            buildpacks: vec![],
+            stack: None,
             created_at: now(),
             updated_at: now(),
         };

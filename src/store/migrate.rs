@@ -17,6 +17,7 @@ const STEPS: &[Step] = &[
     app_state,
     super::spaces::create_tables,
     super::processes::create_table,
+    app_lifecycle,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
@@ -67,6 +68,16 @@ fn app_state(tx: &Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(
         "ALTER TABLE apps ADD COLUMN state TEXT NOT NULL DEFAULT 'STOPPED';
          UPDATE apps SET state = 'STARTED' WHERE current_droplet IS NOT NULL",
+    )?;
+    Ok(())
+}
+
+/// 6: `apps.buildpacks` (JSON list) and `apps.stack`: what the app's builds use unless a
+/// build names its own (set by a manifest).
+fn app_lifecycle(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE apps ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]';
+         ALTER TABLE apps ADD COLUMN stack TEXT",
     )?;
     Ok(())
 }
