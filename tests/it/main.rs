@@ -21,6 +21,7 @@ mod service_flow;
 mod service_lists;
 mod service_logcache;
 mod service_logs;
+mod service_manifest;
 mod service_push;
 mod service_registry;
 mod service_upload;
