@@ -876,6 +876,8 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
         data.join("packages").join(format!("{pkg}.zip")),
         data.join("droplets").join(format!("{droplet}.tgz")),
         data.join("logs").join(format!("{build}.log")),
+        data.join("logs").join(format!("{build}.stamps")),
+        data.join("caches").join(&app),
         data.join("registry/apps/doomed"),
     ];
     for f in &owned {
