@@ -141,46 +141,6 @@ impl Scale {
             disk_mb: self.disk_mb.or(other.disk_mb),
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Scale::default()
-    }
-
-    /// The body of `POST .../processes/web/actions/scale`.
-    pub fn to_json(self) -> serde_json::Value {
-        let mut body = serde_json::json!({});
-        if let Some(i) = self.instances {
-            body["instances"] = i.into();
-        }
-        if let Some(m) = self.memory_mb {
-            body["memory_in_mb"] = m.into();
-        }
-        if let Some(d) = self.disk_mb {
-            body["disk_in_mb"] = d.into();
-        }
-        body
-    }
-}
-
-/// What `dropship push` cannot send (the service API takes a name, environment variables,
-/// buildpacks, a stack and the web process's scale): one warning for each other setting.
-pub fn push_warnings(m: &AppManifest) -> Vec<String> {
-    let not_sent = [
-        ("command", m.command.is_some()),
-        ("health-check-type", m.health_check.is_some()),
-        ("timeout", m.timeout_s.is_some()),
-        ("processes", !m.processes.is_empty()),
-    ];
-    not_sent
-        .iter()
-        .filter(|(_, given)| *given)
-        .map(|(attr, _)| {
-            format!(
-                "{attr}: ignored by dropship push: the service API takes name, env, buildpacks, \
-                 stack, instances, memory and disk_quota (dropship build applies it)"
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -247,14 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn push_names_what_it_cannot_send() {
-        let w = push_warnings(&manifest());
-        let attrs: Vec<_> = w.iter().map(|l| l.split(':').next().unwrap()).collect();
-        assert_eq!(attrs, ["command", "health-check-type"]);
-        assert!(push_warnings(&AppManifest::default()).is_empty());
-    }
-
-    #[test]
     fn push_scale_flags_over_manifest() {
         let flags = Scale {
             memory_mb: Some(64),
@@ -262,9 +214,12 @@ mod tests {
         };
         let s = flags.over(&manifest());
         assert_eq!(
-            s.to_json(),
-            serde_json::json!({"instances": 3, "memory_in_mb": 64})
+            (s.instances, s.memory_mb, s.disk_mb),
+            (Some(3), Some(64), None)
         );
-        assert!(Scale::default().over(&AppManifest::default()).is_empty());
+        assert_eq!(
+            Scale::default().over(&AppManifest::default()),
+            Scale::default()
+        );
     }
 }

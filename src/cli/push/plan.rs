@@ -28,8 +28,7 @@ pub(super) fn apps(a: &PushArgs) -> Result<Vec<(PathBuf, Settings)>> {
     for (i, m) in all.iter().enumerate() {
         // `load` printed the first application's parsing warnings; the others' are said here.
         let parsed = m.warnings.iter().filter(|_| i > 0);
-        let not_sent = super::super::manifest::push_warnings(m);
-        for w in parsed.cloned().chain(not_sent) {
+        for w in parsed.cloned() {
             let app = m
                 .name
                 .clone()
@@ -142,5 +141,9 @@ fn settings(a: &PushArgs, m: AppManifest, source: &Path) -> Result<Settings> {
         scale: flags.or(scale_of_manifest),
         stack: a.stack.clone().or(m.stack),
         env: m.env,
+        command: m.command,
+        health_check: m.health_check,
+        timeout_s: m.timeout_s,
+        processes: m.processes,
     })
 }

@@ -1,5 +1,5 @@
-//! The app and its bits on the server: the app found or created (with the manifest's
-//! environment), a package, resource matching, the streamed upload, the wait for READY.
+//! The app's bits on the server: the app found by name, a package, resource matching (in
+//! chunks of 1,000), the streamed upload, the wait for READY.
 
 use super::api::Api;
 use super::bits::Bits;
@@ -22,7 +22,7 @@ const MATCH_BATCH: usize = 1000;
 const PACKAGE_WAIT: Duration = Duration::from_secs(3600);
 
 impl Api {
-    async fn find_app(&self, name: &str) -> Result<Option<Value>> {
+    pub(super) async fn find_app(&self, name: &str) -> Result<Option<Value>> {
         let mut url = reqwest::Url::parse(&self.url("/v3/apps"))?;
         url.query_pairs_mut().append_pair("names", name);
         let path = &url.as_str()[self.base.len()..];
@@ -31,40 +31,6 @@ impl Api {
             .as_array()
             .and_then(|r| r.iter().find(|a| a["name"] == name))
             .cloned())
-    }
-
-    /// The app named `name` with `env` among its environment variables: created with them, or
-    /// found and given them (`PATCH .../environment_variables`: its other variables stay, as
-    /// `cf push` does).
-    pub(super) async fn find_or_create_app(
-        &self,
-        name: &str,
-        env: &[(String, String)],
-    ) -> Result<Value> {
-        let vars: serde_json::Map<String, Value> =
-            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        if let Some(app) = self.find_app(name).await? {
-            super::super::report::progress!("==> app {name}");
-            if !vars.is_empty() {
-                let guid = str_field(&app, "guid")?;
-                let path = format!("/v3/apps/{guid}/environment_variables");
-                self.send_json(Method::PATCH, &path, json!({"var": vars}))
-                    .await?;
-            }
-            return Ok(app);
-        }
-        let body = json!({"name": name, "environment_variables": vars});
-        match self.post("/v3/apps", body).await {
-            Ok(app) => {
-                super::super::report::progress!("==> app {name} (created)");
-                Ok(app)
-            }
-            // Created by someone else in the meantime.
-            Err(e) => match self.find_app(name).await {
-                Ok(Some(app)) => Ok(app),
-                _ => Err(e),
-            },
-        }
     }
 
     /// Asks which files the server has already; returns their (SHA-1, size).
