@@ -64,8 +64,6 @@ pub async fn kubernetes(
     let d = d.ok_or_else(|| ApiError::not_found("Current droplet"))?;
     let droplet = state.db.call(move |c| store::get_droplet(c, &d)).await?;
     let droplet = droplet.ok_or_else(|| ApiError::not_found("Current droplet"))?;
-    let a = app.guid.clone();
-    let rows = state.db.call(move |c| store::processes_of(c, &a)).await?;
     let started = app.state == AppState::Started;
-    super::droplets::objects(&droplet, &app, &rows, started, &headers)
+    super::droplets::objects(&state, &droplet, &app, started, &headers).await
 }

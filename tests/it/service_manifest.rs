@@ -55,7 +55,11 @@ async fn patch(api: &Api, path: &str, body: &Value) -> (u16, Value) {
 
 /// Applies `yaml` to the default space; the job as it ended.
 async fn apply(api: &Api, yaml: &str) -> Value {
-    let path = format!("/v3/spaces/{SPACE}/actions/apply_manifest");
+    apply_in(api, SPACE, yaml).await
+}
+
+async fn apply_in(api: &Api, space: &str, yaml: &str) -> Value {
+    let path = format!("/v3/spaces/{space}/actions/apply_manifest");
     let (s, location, body) = post_yaml(api, &path, yaml).await;
     assert_eq!(s, 202, "{body}");
     let location = location.expect("a Location");
@@ -238,7 +242,15 @@ async fn apply_manifest_makes_apps_and_processes_and_diff_compares() {
 #[tokio::test(flavor = "multi_thread")]
 async fn process_settings_reach_the_kubernetes_objects() {
     let api = Api::start(&[]);
-    assert_eq!(apply(&api, MANIFEST).await["state"], "COMPLETE");
+    let (_, org) = api
+        .post_json("/v3/organizations", &json!({"name": "acme"}))
+        .await;
+    let rel = json!({"organization": {"data": {"guid": org["guid"]}}});
+    let (_, space) = api
+        .post_json("/v3/spaces", &json!({"name": "prod", "relationships": rel}))
+        .await;
+    let space = space["guid"].as_str().unwrap();
+    assert_eq!(apply_in(&api, space, MANIFEST).await["state"], "COMPLETE");
     let app = app_named(&api, "front").await["guid"]
         .as_str()
         .unwrap()
@@ -280,6 +292,15 @@ async fn process_settings_reach_the_kubernetes_objects() {
         "process: no probes"
     );
     assert!(container(web)["args"].is_null(), "web runs the image's Cmd");
+    let labels = &web["metadata"]["labels"];
+    assert_eq!(
+        (
+            &labels["cloudfoundry.org/space_name"],
+            &labels["cloudfoundry.org/org_name"]
+        ),
+        (&json!("prod"), &json!("acme")),
+        "the app's space and org: {web}"
+    );
 
     let web_patch = json!({
         "command": "./serve --fast",
