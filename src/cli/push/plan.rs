@@ -25,10 +25,9 @@ pub(super) fn apps(a: &PushArgs) -> Result<Vec<(PathBuf, Settings)>> {
     let mut all = vec![file.manifest];
     all.extend(file.rest);
     let several = all.len() > 1;
-    for (i, m) in all.iter().enumerate() {
-        // `load` printed the first application's parsing warnings; the others' are said here.
-        let parsed = m.warnings.iter().filter(|_| i > 0);
-        for w in parsed.cloned() {
+    // `load` printed the first application's parsing warnings; the others' are said here.
+    for (i, m) in all.iter().enumerate().skip(1) {
+        for w in &m.warnings {
             let app = m
                 .name
                 .clone()
