@@ -8,8 +8,9 @@
 //! declares it). The job ends COMPLETE, or FAILED naming the app it stopped at (an app of that
 //! name in another space, say), before the 202 answer, as `app.delete` does.
 
-use super::apps::{base, checked_name, settings_max};
+use super::apps::{base, checked_name};
 use super::error::{ApiError, ApiResult};
+use super::validate::settings_max;
 use super::Shared;
 use crate::intake::manifest::{parse_all, AppManifest, ProcessManifest, MAX_MANIFEST_BYTES};
 use crate::k8s::HealthCheck;
@@ -18,6 +19,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rusqlite::Connection;
+
+/// Most applications one manifest may name (each is a transaction's worth of rows).
+pub const MAX_APPS: usize = 1000;
 
 /// The manifest's applications, parsed and checked: CF's 422 for anything wrong.
 pub fn parse(state: &Shared, body: &[u8]) -> ApiResult<Vec<AppManifest>> {
@@ -30,6 +34,11 @@ pub fn parse(state: &Shared, body: &[u8]) -> ApiResult<Vec<AppManifest>> {
         .map_err(|_| ApiError::unprocessable("The manifest is not UTF-8 text"))?;
     let apps =
         parse_all(text).map_err(|e| ApiError::unprocessable(format!("Invalid manifest: {e}")))?;
+    if apps.len() > MAX_APPS {
+        return Err(ApiError::unprocessable(format!(
+            "A manifest may name at most {MAX_APPS} applications"
+        )));
+    }
     for app in &apps {
         let Some(name) = &app.name else {
             return Err(ApiError::unprocessable(

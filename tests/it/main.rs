@@ -24,6 +24,7 @@ mod service_logs;
 mod service_manifest;
 mod service_push;
 mod service_registry;
+mod service_spaces;
 mod service_upload;
 mod staging_failures;
 mod staging_limits;

@@ -200,6 +200,22 @@ async fn apply_manifest_makes_apps_and_processes_and_diff_compares() {
     }
     let (_, v) = api.get("/v3/apps?names=x").await;
     assert_eq!(v["pagination"]["total_results"], 0, "{v}");
+    let many: String = (0..1001).map(|i| format!("- name: a{i}\n")).collect();
+    let (s, _, e) = post_yaml(&api, &apply_path, &format!("applications:\n{many}")).await;
+    assert_eq!(s, 422, "{e}");
+    assert!(
+        e["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000"),
+        "{e}"
+    );
+    let big = format!(
+        "applications:\n- name: big\n  env: {{A: \"{}\"}}\n",
+        "x".repeat(2 << 20)
+    );
+    let (s, _, e) = post_yaml(&api, &apply_path, &big).await;
+    assert_eq!(s, 413, "a manifest over 1 MiB: {e}");
     let (s, _, _) = post_yaml(&api, "/v3/spaces/nope/actions/apply_manifest", MANIFEST).await;
     assert_eq!(s, 404);
 
@@ -340,6 +356,45 @@ async fn process_settings_reach_the_kubernetes_objects() {
         "30 s at 2 s a probe: {web}"
     );
     assert!(worker["livenessProbe"]["tcpSocket"].is_object(), "{worker}");
+
+    // The app as a manifest: web's settings at the top, the worker in `processes`.
+    let (s, _, yaml) = api.text(&format!("/v3/apps/{app}/manifest"), None).await;
+    assert_eq!(s, 200, "{yaml}");
+    let m: Value = serde_norway::from_str(&yaml).unwrap();
+    let a = &m["applications"][0];
+    assert_eq!(
+        (
+            &a["command"],
+            &a["health-check-type"],
+            &a["health-check-http-endpoint"],
+            &a["timeout"]
+        ),
+        (
+            &json!("./serve --fast"),
+            &json!("http"),
+            &json!("/health"),
+            &json!(30)
+        ),
+        "{yaml}"
+    );
+    let w = &a["processes"][0];
+    assert_eq!(
+        (
+            &w["type"],
+            &w["instances"],
+            &w["memory"],
+            &w["command"],
+            &w["health-check-type"]
+        ),
+        (
+            &json!("worker"),
+            &json!(3),
+            &json!("128M"),
+            &json!("sleep 1000"),
+            &json!("port")
+        ),
+        "{yaml}"
+    );
 
     for (bad, words) in [
         (
