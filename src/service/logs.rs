@@ -42,6 +42,9 @@ struct Inner {
     stamps: Option<std::fs::File>,
     /// The log's length: where the next line starts.
     offset: u64,
+    /// The last line's time: each line is later than the one before (clients of the log
+    /// cache ask for what follows a time).
+    last_ns: u64,
     /// Bytes of buildpack output written so far.
     output: u64,
     /// Past the cap (the marker is written): buildpack output is dropped.
@@ -77,6 +80,7 @@ impl BuildLog {
                 file,
                 stamps,
                 offset,
+                last_ns: 0,
                 output: 0,
                 truncated: false,
             }),
@@ -138,8 +142,9 @@ impl Inner {
             return;
         }
         self.offset += text.len() as u64 + 1;
+        self.last_ns = now_ns().max(self.last_ns + 1);
         if let Some(stamps) = &mut self.stamps {
-            let _ = writeln!(stamps, "{start} {} {}", now_ns(), stream.letter());
+            let _ = writeln!(stamps, "{start} {} {}", self.last_ns, stream.letter());
         }
     }
 }
