@@ -20,10 +20,15 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 fn job_json(j: &Job, base: &str) -> Value {
+    // A manifest that cannot be applied is the client's to fix, as in CF.
+    let (code, title) = match j.operation.as_str() {
+        "space.apply_manifest" => (10008, "CF-UnprocessableEntity"),
+        _ => (10001, "CF-ServerError"),
+    };
     let errors: Vec<Value> = j
         .error
         .iter()
-        .map(|e| json!({"code": 10001, "title": "CF-ServerError", "detail": e}))
+        .map(|e| json!({"code": code, "title": title, "detail": e}))
         .collect();
     json!({
         "guid": j.guid,

@@ -239,6 +239,7 @@ async fn apply_manifest_makes_apps_and_processes_and_diff_compares() {
     )
     .await;
     assert_eq!(job["state"], "FAILED", "{job}");
+    assert_eq!(job["errors"][0]["title"], "CF-UnprocessableEntity", "{job}");
     assert!(
         job["errors"][0]["detail"]
             .as_str()
