@@ -46,6 +46,10 @@ pub fn space(s: &Space, base: &str) -> Value {
             "self": {"href": format!("{base}/v3/spaces/{}", s.guid)},
             "organization": {"href": format!("{base}/v3/organizations/{}", s.org_guid)},
             "apps": {"href": format!("{base}/v3/apps?space_guids={}", s.guid)},
+            "apply_manifest": {
+                "href": format!("{base}/v3/spaces/{}/actions/apply_manifest", s.guid),
+                "method": "POST",
+            },
         },
     })
 }

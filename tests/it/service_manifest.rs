@@ -59,7 +59,16 @@ async fn apply(api: &Api, yaml: &str) -> Value {
 }
 
 async fn apply_in(api: &Api, space: &str, yaml: &str) -> Value {
-    let path = format!("/v3/spaces/{space}/actions/apply_manifest");
+    // Where the space says to apply manifests.
+    let (_, sp) = api.get(&format!("/v3/spaces/{space}")).await;
+    let link = &sp["links"]["apply_manifest"];
+    assert_eq!(link["method"], "POST", "{sp}");
+    let path = link["href"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&api.svc.base())
+        .unwrap()
+        .to_string();
     let (s, location, body) = post_yaml(api, &path, yaml).await;
     assert_eq!(s, 202, "{body}");
     let location = location.expect("a Location");
