@@ -98,3 +98,24 @@ async fn staging_lines_are_log_cache_envelopes() {
     let (_, v) = api.get(&format!("/api/v1/read/{other}")).await;
     assert!(lines_of(&v).is_empty(), "{v}");
 }
+
+/// In process: the log cache is guarded by the tokens as the rest of the API is.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_cache_wants_the_token() {
+    let mut api = crate::support::InProcess::start("tokens = [\"lc-token\"]\n").await;
+    for path in ["/api/v1/info", "/api/v1/read/some-app"] {
+        let (s, e) = api.get(path).await;
+        assert_eq!(
+            (s, &e["errors"][0]["code"]),
+            (401, &serde_json::json!(10002)),
+            "{path}: {e}"
+        );
+    }
+    api.token = Some("lc-token".into());
+    let (s, v) = api.get("/api/v1/read/some-app").await;
+    assert_eq!(
+        (s, &v["envelopes"]["batch"]),
+        (200, &serde_json::json!([])),
+        "{v}"
+    );
+}
