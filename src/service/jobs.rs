@@ -35,7 +35,7 @@ fn job_json(j: &Job, base: &str) -> Value {
         "operation": j.operation,
         "state": j.state,
         "errors": errors,
-        "warnings": [],
+        "warnings": j.warnings.iter().map(|w| json!({"detail": w})).collect::<Vec<_>>(),
         "created_at": j.created_at,
         "updated_at": j.updated_at,
         "links": {"self": {"href": format!("{base}/v3/jobs/{}", j.guid)}},
@@ -56,11 +56,13 @@ pub async fn delete_app(
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
     let t = store::now();
+    let warnings = Vec::new();
     let job = Job {
         guid: store::new_guid(),
         operation: "app.delete".into(),
         state: JobState::Processing,
         error: None,
+        warnings,
         created_at: t.clone(),
         updated_at: t,
     };

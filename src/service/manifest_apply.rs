@@ -90,12 +90,20 @@ pub async fn apply_manifest(
 ) -> ApiResult<Response> {
     let space = super::spaces::find(&state, space).await?;
     let apps = parse(&state, &body)?;
+    // The attributes not applied, named per app (the job's warnings, as CF's).
+    let warnings = (apps.iter())
+        .flat_map(|m| {
+            let name = m.name.clone().unwrap_or_default();
+            m.warnings.iter().map(move |w| format!("{name}: {w}"))
+        })
+        .collect();
     let t = store::now();
     let job = Job {
         guid: store::new_guid(),
         operation: "space.apply_manifest".into(),
         state: JobState::Processing,
         error: None,
+        warnings,
         created_at: t.clone(),
         updated_at: t,
     };

@@ -18,6 +18,7 @@ const STEPS: &[Step] = &[
     super::spaces::create_tables,
     super::processes::create_table,
     app_lifecycle,
+    job_warnings,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
@@ -79,6 +80,12 @@ fn app_lifecycle(tx: &Transaction<'_>) -> Result<(), StoreError> {
         "ALTER TABLE apps ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]';
          ALTER TABLE apps ADD COLUMN stack TEXT",
     )?;
+    Ok(())
+}
+
+/// 7: `jobs.warnings` (JSON list): what a job tells although it went on.
+fn job_warnings(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ applications:
 - name: back
   health-check-type: http
   health-check-http-endpoint: /up
+  routes: [{route: back.example.com}]
 ";
 
 async fn post_yaml(api: &Api, path: &str, yaml: &str) -> (u16, Option<String>, Value) {
@@ -116,6 +117,13 @@ async fn apply_manifest_makes_apps_and_processes_and_diff_compares() {
     let api = Api::start(&[]);
     let job = apply(&api, MANIFEST).await;
     assert_eq!(job["state"], "COMPLETE", "{job}");
+    let warnings = job["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{job}");
+    let w = warnings[0]["detail"].as_str().unwrap();
+    assert!(
+        w.starts_with("back: routes: ignored"),
+        "named, not dropped: {w}"
+    );
     let front = app_named(&api, "front").await;
     let front_guid = front["guid"].as_str().unwrap().to_string();
     let procs = processes(&api, &front_guid).await;

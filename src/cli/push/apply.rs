@@ -121,7 +121,8 @@ impl Api {
     }
 
     /// Polls the job at `location` (its path is used: the server's public address may not be
-    /// the one reached) until it ends; FAILED is an error with the job's.
+    /// the one reached) until it ends; its warnings on stderr; FAILED is an error with the
+    /// job's.
     async fn wait_for_job(&self, location: &str) -> Result<()> {
         let path = match reqwest::Url::parse(location) {
             Ok(u) => u.path().to_string(),
@@ -131,7 +132,13 @@ impl Api {
         loop {
             let job = self.get(&path).await?;
             match job["state"].as_str() {
-                Some("COMPLETE") => return Ok(()),
+                Some("COMPLETE") => {
+                    let warnings = job["warnings"].as_array().into_iter().flatten();
+                    for w in warnings.filter_map(|w| w["detail"].as_str()) {
+                        eprintln!("warning: {w}");
+                    }
+                    return Ok(());
+                }
                 Some("FAILED") => {
                     let why = job["errors"][0]["detail"]
                         .as_str()
