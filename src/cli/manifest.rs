@@ -23,6 +23,13 @@ pub fn build_warnings(file: &ManifestFile) -> Vec<String> {
     if m.path.is_some() {
         out.push("path: ignored, dropship build builds its SOURCE".to_string());
     }
+    if !m.processes.is_empty() {
+        out.push(
+            "processes: ignored, every process type runs with the app's settings \
+             (the service's apply_manifest applies them)"
+                .to_string(),
+        );
+    }
     if !file.rest.is_empty() {
         let names: Vec<String> = file
             .rest
@@ -134,41 +141,6 @@ impl Scale {
             disk_mb: self.disk_mb.or(other.disk_mb),
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Scale::default()
-    }
-
-    /// The body of `POST .../processes/web/actions/scale`.
-    pub fn request(self) -> dropship::cfapi::Scale {
-        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        dropship::cfapi::Scale {
-            instances: self.instances.map(i64::from),
-            memory_in_mb: self.memory_mb.map(int),
-            disk_in_mb: self.disk_mb.map(int),
-            log_rate_limit_in_bytes_per_second: None,
-        }
-    }
-}
-
-/// What `dropship push` cannot send (the service API takes a name, environment variables,
-/// buildpacks, a stack and the web process's scale): one warning for each other setting.
-pub fn push_warnings(m: &AppManifest) -> Vec<String> {
-    let not_sent = [
-        ("command", m.command.is_some()),
-        ("health-check-type", m.health_check.is_some()),
-        ("timeout", m.timeout_s.is_some()),
-    ];
-    not_sent
-        .iter()
-        .filter(|(_, given)| *given)
-        .map(|(attr, _)| {
-            format!(
-                "{attr}: ignored by dropship push: the service API takes name, env, buildpacks, \
-                 stack, instances, memory and disk_quota (dropship build applies it)"
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -235,14 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn push_names_what_it_cannot_send() {
-        let w = push_warnings(&manifest());
-        let attrs: Vec<_> = w.iter().map(|l| l.split(':').next().unwrap()).collect();
-        assert_eq!(attrs, ["command", "health-check-type"]);
-        assert!(push_warnings(&AppManifest::default()).is_empty());
-    }
-
-    #[test]
     fn push_scale_flags_over_manifest() {
         let flags = Scale {
             memory_mb: Some(64),
@@ -250,9 +214,12 @@ mod tests {
         };
         let s = flags.over(&manifest());
         assert_eq!(
-            serde_json::to_value(s.request()).unwrap(),
-            serde_json::json!({"instances": 3, "memory_in_mb": 64})
+            (s.instances, s.memory_mb, s.disk_mb),
+            (Some(3), Some(64), None)
         );
-        assert!(Scale::default().over(&AppManifest::default()).is_empty());
+        assert_eq!(
+            Scale::default().over(&AppManifest::default()),
+            Scale::default()
+        );
     }
 }

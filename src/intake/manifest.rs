@@ -5,10 +5,15 @@
 //!
 //! Applied: `name`, `buildpacks` (legacy `buildpack`), `stack`, `env`, `instances`, `memory`,
 //! `disk_quota`, `command`, `health-check-type` (`none` = `process`),
-//! `health-check-http-endpoint`, `timeout`; top-level `version` (must be 1).
+//! `health-check-http-endpoint`, `timeout`, `processes` (`manifest_processes.rs`); top-level
+//! `version` (must be 1).
 
 use crate::app::HealthCheck;
 use serde_norway::Value;
+
+#[path = "manifest_processes.rs"]
+mod processes;
+pub use processes::ProcessManifest;
 
 /// Largest manifest read.
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
@@ -38,6 +43,8 @@ pub struct AppManifest {
     /// The app's directory or zip, relative to the manifest's directory (`dropship push` of
     /// several apps); `dropship build` builds its SOURCE.
     pub path: Option<String>,
+    /// The `processes` section: settings per process type, in order.
+    pub processes: Vec<ProcessManifest>,
     /// One line per attribute that is not applied, `attribute: why`.
     pub warnings: Vec<String>,
 }
@@ -158,7 +165,6 @@ fn unsupported(attr: &str) -> Option<&'static str> {
         }
         "services" => "no service bindings are made, VCAP_SERVICES stays {}",
         "sidecars" => "sidecars are not run",
-        "processes" => "every process type runs with the app's instances, memory and disk; `command` sets the web process's",
         "docker" => "docker images are not staged",
         "metadata" => "labels and annotations are not applied",
         "log-rate-limit-per-second" | "log-rate-limit" => "log rate limits are not applied",
@@ -213,6 +219,7 @@ fn parse_app(app: Value, m: &mut AppManifest, index: usize) -> Result<(), Manife
             "health-check-http-endpoint" => endpoint = Some(string(attr, v)?),
             "timeout" => m.timeout_s = Some(timeout(v)?),
             "path" => m.path = Some(string(attr, v)?),
+            "processes" => m.processes = processes::processes(v, &mut m.warnings)?,
             other => m
                 .warnings
                 .push(format!("{other}: ignored, not supported by dropship")),

@@ -94,7 +94,6 @@ extra: 1
         "random-route",
         "services",
         "sidecars",
-        "processes",
         "frobnicate",
         "health-check-http-endpoint",
         "env",
@@ -107,7 +106,9 @@ extra: 1
             .count();
         assert_eq!(n, 1, "{attr}: {:?}", m.warnings);
     }
-    assert_eq!(m.warnings.len(), 9, "{:?}", m.warnings);
+    assert_eq!(m.warnings.len(), 8, "{:?}", m.warnings);
+    assert_eq!(m.processes[0].kind, "worker");
+    assert_eq!(m.processes[0].instances, Some(2));
     assert_eq!(m.env, [("SECRET".to_string(), "((secret))".to_string())]);
 }
 
@@ -193,4 +194,50 @@ fn every_application_is_parsed_with_its_path() {
         &parse("applications:\n- name: a\n- name: b\n").unwrap(),
         "applications"
     ));
+}
+
+#[test]
+fn processes_are_read_per_type_and_checked() {
+    let m = parse(
+        "applications:
+- name: a
+  processes:
+  - type: web
+    instances: 2
+    health-check-type: http
+    health-check-http-endpoint: /up
+    timeout: 30
+  - type: worker
+    command: ./work
+    memory: 256M
+    colour: blue
+",
+    )
+    .unwrap();
+    assert_eq!(m.processes.len(), 2);
+    let web = &m.processes[0];
+    assert_eq!((web.instances, web.timeout_s), (Some(2), Some(30)));
+    assert_eq!(
+        web.health_check,
+        Some(HealthCheck::Http {
+            endpoint: "/up".into()
+        })
+    );
+    let worker = &m.processes[1];
+    assert_eq!(worker.command.as_deref(), Some("./work"));
+    assert_eq!(worker.memory_mb, Some(256));
+    assert!(m
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("processes[1].colour: ")));
+    for (bad, words) in [
+        ("[{type: web}, {type: web}]", "given twice"),
+        ("[{instances: 1}]", "needs a type"),
+        ("[{type: 'a b'}]", "processes.type"),
+        ("[{type: w, instances: -1}]", "instances"),
+        ("{type: w}", "expected a list"),
+    ] {
+        let e = parse(&format!("applications:\n- name: a\n  processes: {bad}\n")).unwrap_err();
+        assert!(e.to_string().contains(words), "{bad}: {e}");
+    }
 }

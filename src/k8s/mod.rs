@@ -15,11 +15,13 @@
 mod identity;
 mod names;
 pub mod pdb;
+pub mod process;
 pub mod service;
 pub mod statefulset;
 
 pub use identity::Identity;
 pub use names::*;
+pub use process::ProcessSettings;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
@@ -110,6 +112,8 @@ pub struct AppSpec {
     pub space_name: String,
     /// Empty means [`DEFAULT_SPACE_ORG`].
     pub org_name: String,
+    /// Per process type: what it is told beyond the app's settings (`process.rs`).
+    pub overrides: BTreeMap<String, ProcessSettings>,
 }
 
 impl Default for AppSpec {
@@ -129,6 +133,7 @@ impl Default for AppSpec {
             startup_timeout_s: statefulset::STARTUP_TIMEOUT_S as u32,
             space_name: String::new(),
             org_name: String::new(),
+            overrides: BTreeMap::new(),
         }
     }
 }
@@ -209,6 +214,7 @@ impl AppSpec {
             ));
         }
         self.validate_processes()?;
+        self.validate_overrides()?;
         if let HealthCheck::Http { endpoint } = &self.health_check {
             if !crate::app::valid_endpoint(endpoint) {
                 return Err(invalid(
@@ -311,17 +317,19 @@ pub fn manifests(spec: &AppSpec) -> Result<Manifests, K8sError> {
         .other_processes()
         .map(|(kind, _)| {
             let pid = Identity::for_process(spec, kind);
+            let own = spec.for_process(kind);
             ProcessSet {
                 process_type: kind.to_string(),
-                stateful_set: statefulset::stateful_set(spec, &pid),
-                pdb: pdb::pod_disruption_budget(spec, &pid),
+                stateful_set: statefulset::stateful_set(&own, &pid),
+                pdb: pdb::pod_disruption_budget(&own, &pid),
             }
         })
         .collect();
+    let web = spec.for_process(PROCESS_TYPE_WEB);
     Ok(Manifests {
-        stateful_set: statefulset::stateful_set(spec, &id),
-        pdb: pdb::pod_disruption_budget(spec, &id),
-        service: service::service(spec, &id),
+        stateful_set: statefulset::stateful_set(&web, &id),
+        pdb: pdb::pod_disruption_budget(&web, &id),
+        service: service::service(&web, &id),
         processes,
     })
 }

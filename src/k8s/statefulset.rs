@@ -112,14 +112,10 @@ fn pod_spec(spec: &AppSpec, id: &Identity, selector: &LabelSelector) -> PodSpec 
     }
 }
 
-/// The container's args: none for `web` (the image's Cmd), `[command]` for other types.
+/// The container's args: none for `web` (the image's Cmd) unless its command was set,
+/// `[command]` for other types.
 fn process_args(spec: &AppSpec, id: &Identity) -> Option<Vec<String>> {
-    if id.is_web() {
-        return None;
-    }
-    spec.processes
-        .get(&id.process_type)
-        .map(|c| vec![c.clone()])
+    spec.command_of(&id.process_type).map(|c| vec![c])
 }
 
 /// Prefer spreading instances over nodes: one `In` expression per selector label.
@@ -303,11 +299,10 @@ fn resources(spec: &AppSpec) -> ResourceRequirements {
 /// types other than `web` have CF's default for them, `process`: no probes.
 fn probes(spec: &AppSpec, id: &Identity) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
     let port = IntOrString::Int(i32::from(spec.port));
-    let check = if id.is_web() {
-        &spec.health_check
-    } else {
-        &HealthCheck::Process
-    };
+    let check = spec.check_of(&id.process_type);
+    let timeout_seconds = (spec.overrides.get(&id.process_type))
+        .and_then(|o| o.invocation_timeout_s)
+        .map(|t| i32::try_from(t).unwrap_or(i32::MAX));
     let handler = match check {
         HealthCheck::Process => return (None, None, None),
         HealthCheck::Port => Probe {
@@ -316,7 +311,7 @@ fn probes(spec: &AppSpec, id: &Identity) -> (Option<Probe>, Option<Probe>, Optio
         },
         HealthCheck::Http { endpoint } => Probe {
             http_get: Some(HTTPGetAction {
-                path: Some(endpoint.clone()),
+                path: Some(endpoint),
                 port,
                 ..HTTPGetAction::default()
             }),
@@ -326,6 +321,7 @@ fn probes(spec: &AppSpec, id: &Identity) -> (Option<Probe>, Option<Probe>, Optio
     let with = |failure_threshold: i32, period_seconds: Option<i32>| Probe {
         failure_threshold: Some(failure_threshold),
         period_seconds,
+        timeout_seconds,
         ..handler.clone()
     };
     (

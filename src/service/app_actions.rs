@@ -67,9 +67,6 @@ pub async fn kubernetes(
     let d = d.ok_or_else(|| ApiError::not_found("Current droplet"))?;
     let droplet = state.db.call(move |c| store::get_droplet(c, &d)).await?;
     let droplet = droplet.ok_or_else(|| ApiError::not_found("Current droplet"))?;
-    let instances = match app.state {
-        AppState::Started => app.instances,
-        AppState::Stopped => 0,
-    };
-    super::droplets::objects(&droplet, &app, instances, &headers)
+    let started = app.state == AppState::Started;
+    super::droplets::objects(&state, &droplet, &app, started, &headers).await
 }

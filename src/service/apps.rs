@@ -60,6 +60,8 @@ pub async fn create(
     let name = req.name.trim().to_string();
     checked_name(&state, &name)?;
     let env = super::validate::env_vars(req.environment_variables)?;
+    let space = req.relationships.map(|r| r.space.data.guid);
+    let space = space.unwrap_or_else(|| store::DEFAULT_SPACE_GUID.to_string());
     let t = store::now();
     let app = App {
         guid: store::new_guid(),
@@ -71,23 +73,28 @@ pub async fn create(
         disk_mb: 1024,
         health_check: HealthCheck::Port,
         state: AppState::Stopped,
+        space_guid: space,
+        buildpacks: Vec::new(),
+        stack: None,
         created_at: t.clone(),
         updated_at: t,
     };
     let row = app.clone();
-    let inserted = state
+    state
         .db
         .call(move |c| {
+            if store::get_space(c, &row.space_guid)?.is_none() {
+                return Ok(Err(ApiError::unprocessable(
+                    "Invalid space. Ensure that the space exists and you have access to it.",
+                )));
+            }
             if store::app_by_name(c, &row.name)?.is_some() {
-                return Ok(false);
+                return Ok(Err(taken(&row.name)));
             }
             store::insert_app(c, &row)?;
-            Ok(true)
+            Ok(Ok(()))
         })
-        .await?;
-    if !inserted {
-        return Err(taken(&name));
-    }
+        .await??;
     Ok((
         StatusCode::CREATED,
         Json(json::app(&app, &base(&state), &default_stack(&state))),
@@ -123,12 +130,19 @@ pub async fn list(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Paginated<cf::App>>> {
     let q = ListQuery::parse(&pairs, &LIST)?;
-    let apps = state.db.call(|c| store::list_apps(c, None)).await?;
+    let (apps, spaces) = state
+        .db
+        .call(|c| Ok((store::list_apps(c, None)?, store::list_spaces(c)?)))
+        .await?;
+    let org_of = |a: &App| {
+        let s = spaces.iter().find(|s| s.guid == a.space_guid);
+        s.map(|s| s.org_guid.clone()).unwrap_or_default()
+    };
     let apps: Vec<App> = apps
         .into_iter()
         .filter(|a| q.allows("names", &a.name) && q.allows("guids", &a.guid))
-        .filter(|_| q.allows("space_guids", json::SPACE_GUID))
-        .filter(|_| q.allows("organization_guids", json::ORG_GUID))
+        .filter(|a| q.allows("space_guids", &a.space_guid))
+        .filter(|a| q.allows("organization_guids", &org_of(a)))
         .collect();
     let b = base(&state);
     let key = |a: &App, field: &str| match field {
@@ -140,7 +154,9 @@ pub async fn list(
     let stack = default_stack(&state);
     let resources = page.iter().map(|a| json::app(a, &b, &stack)).collect();
     let mut body = paging::list(pagination, resources);
-    body.included = super::spaces::included(q.filters.get("include"), &b)?;
+    let in_spaces = page.iter().map(|a| a.space_guid.clone()).collect();
+    let include = q.filters.get("include");
+    body.included = super::spaces::included(&state, include, in_spaces).await?;
     Ok(Json(body))
 }
 
@@ -211,7 +227,7 @@ pub async fn update(
     show(State(state), Path(guid)).await
 }
 
-fn taken(name: &str) -> ApiError {
+pub fn taken(name: &str) -> ApiError {
     ApiError {
         status: StatusCode::UNPROCESSABLE_ENTITY,
         code: 10016,
@@ -221,7 +237,7 @@ fn taken(name: &str) -> ApiError {
 }
 
 /// A name as creation and renaming take it.
-fn checked_name(state: &Shared, name: &str) -> ApiResult<()> {
+pub fn checked_name(state: &Shared, name: &str) -> ApiResult<()> {
     if name.is_empty() || name.len() > 255 {
         return Err(ApiError::unprocessable(
             "Name must be between 1 and 255 characters",
@@ -261,16 +277,22 @@ pub async fn show_full_env(
     State(state): State<Shared>,
     Path(guid): Path<String>,
 ) -> ApiResult<Json<cf::AppEnv>> {
-    let app = state
+    let (app, space, org) = state
         .db
-        .call(move |c| store::get_app(c, &guid))
+        .call(move |c| {
+            let Some(app) = store::get_app(c, &guid)? else {
+                return Ok(None);
+            };
+            let space = store::get_space(c, &app.space_guid)?.unwrap_or_default();
+            let org = store::get_org(c, &space.org_guid)?.unwrap_or_default();
+            Ok(Some((app, space, org)))
+        })
         .await?
         .ok_or_else(|| ApiError::not_found("App"))?;
-    let org = crate::app::DEFAULT_SPACE_ORG;
     let vcap = serde_json::json!({
         "application_id": app.guid, "application_name": app.name, "name": app.name,
-        "space_id": json::SPACE_GUID, "space_name": org,
-        "organization_id": json::ORG_GUID, "organization_name": org,
+        "space_id": space.guid, "space_name": space.name,
+        "organization_id": org.guid, "organization_name": org.name,
         "limits": {"mem": app.memory_mb, "disk": app.disk_mb, "fds": 16384},
         "application_uris": [], "uris": [],
     });

@@ -79,7 +79,6 @@ pub async fn create(
     super::body::JsonBody(body): super::body::JsonBody,
 ) -> ApiResult<(StatusCode, Json<cf::Build>)> {
     let req: cf::CreateBuild = parse_body(&body)?;
-    let (lifecycle, stack) = checked_lifecycle(&state, req.lifecycle)?;
     let pkg = super::packages::get(&state, req.package.guid)
         .await
         .map_err(|_| {
@@ -99,6 +98,17 @@ pub async fn create(
         .call(move |c| store::get_app(c, &app_guid))
         .await?
         .ok_or_else(|| ApiError::not_found("App"))?;
+    // No lifecycle given: the app's (a manifest's buildpacks and stack), as in CF.
+    let lifecycle = req.lifecycle.or_else(|| {
+        Some(Lifecycle {
+            kind: "buildpack".into(),
+            data: LifecycleData {
+                buildpacks: Some(app.buildpacks.clone()).filter(|b| !b.is_empty()),
+                stack: app.stack.clone(),
+            },
+        })
+    });
+    let (lifecycle, stack) = checked_lifecycle(&state, lifecycle)?;
     let t = store::now();
     let build = Build {
         guid: store::new_guid(),

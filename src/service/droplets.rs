@@ -90,16 +90,36 @@ pub async fn kubernetes(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (d, app) = get(&state, guid).await?;
-    objects(&d, &app, app.instances, &headers)
+    objects(&state, &d, &app, true, &headers).await
 }
 
-/// The Kubernetes objects of `app` running droplet `d` with `instances` replicas, as YAML or,
+/// The Kubernetes objects of `app` running droplet `d` (every process type with its own
+/// settings; 0 replicas unless `started`; named for the app's space and org), as YAML or,
 /// when `headers` accept it, JSON.
-pub fn objects(d: &Droplet, app: &App, instances: u32, headers: &HeaderMap) -> ApiResult<Response> {
-    let mut settings = super::apps::settings(app);
-    settings.instances = instances;
-    // Every process type of the droplet (stored with each droplet since the first schema).
-    let spec = AppSpec::for_app(&settings, &d.image, &d.process_types);
+pub async fn objects(
+    state: &Shared,
+    d: &Droplet,
+    app: &App,
+    started: bool,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let (a, s) = (app.guid.clone(), app.space_guid.clone());
+    let (rows, space, org) = state
+        .db
+        .call(move |c| {
+            let space = store::get_space(c, &s)?.unwrap_or_default();
+            let org = store::get_org(c, &space.org_guid)?.unwrap_or_default();
+            Ok((store::processes_of(c, &a)?, space.name, org.name))
+        })
+        .await?;
+    let procs = super::process_state::resolve(app, &d.process_types, &rows);
+    let (mut overrides, processes) = super::process_state::for_k8s(&procs);
+    if !started {
+        overrides.values_mut().for_each(|o| o.instances = Some(0));
+    }
+    let mut spec = AppSpec::for_app(&super::apps::settings(app), &d.image, &processes);
+    spec.overrides = overrides;
+    (spec.space_name, spec.org_name) = (space, org);
     let manifests = k8s::manifests(&spec).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let json = headers
         .get(header::ACCEPT)

@@ -1,6 +1,6 @@
 //! `DELETE /v3/apps/:guid` and `GET /v3/jobs/:guid`. An app's deletion is CF's asynchronous
 //! `app.delete` job: the rows go in one transaction (refused while a build of the app is
-//! staging), then its files — package zips, droplet tgzs, build logs, its buildpack cache, and
+//! staging), then its files — package zips, droplet tgzs, build logs and their stamps, its buildpack cache, and
 //! its repository of the embedded registry when no other app shares it — and the job ends
 //! COMPLETE (or FAILED naming what could not be removed) before the 202 answer, so a client
 //! polling the job finds it done.
@@ -20,17 +20,26 @@ use axum::Json;
 use std::path::PathBuf;
 
 fn job_json(j: &Job, base: &str) -> cf::Job {
+    // A manifest that cannot be applied is the client's to fix, as in CF.
+    let (code, title) = match j.operation.as_str() {
+        "space.apply_manifest" => (10008, "CF-UnprocessableEntity"),
+        _ => (10001, "CF-ServerError"),
+    };
     let errors = j.error.iter().map(|e| cf::CfError {
-        code: 10001,
-        title: "CF-ServerError".into(),
+        code,
+        title: title.into(),
         detail: e.clone(),
     });
+    let warnings = j
+        .warnings
+        .iter()
+        .map(|w| cf::job::Warning { detail: w.clone() });
     cf::Job {
         guid: j.guid.clone(),
         operation: j.operation.clone(),
         state: j.state,
         errors: errors.collect(),
-        warnings: vec![],
+        warnings: warnings.collect(),
         created_at: j.created_at.clone(),
         updated_at: j.updated_at.clone(),
         links: cf::job::JobLinks {
@@ -56,11 +65,13 @@ pub async fn delete_app(
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
     let t = store::now();
+    let warnings = Vec::new();
     let job = Job {
         guid: store::new_guid(),
         operation: "app.delete".into(),
         state: JobState::Processing,
         error: None,
+        warnings,
         created_at: t.clone(),
         updated_at: t,
     };
@@ -96,6 +107,11 @@ fn files_of(paths: &Paths, app: &str, d: &Deleted) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = d.packages.iter().map(|p| paths.package(p)).collect();
     files.extend(d.droplets.iter().map(|g| paths.droplet(g)));
     files.extend(d.builds.iter().map(|b| paths.build_log(b)));
+    let stamps = d
+        .builds
+        .iter()
+        .map(|b| super::log_cache::stamps_path(&paths.build_log(b)));
+    files.extend(stamps);
     files.push(paths.caches().join(app));
     files
 }

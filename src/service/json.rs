@@ -8,10 +8,6 @@ use crate::cfapi::package::{PackageData, PackageLinks};
 use crate::cfapi::{self as cf, GuidRef, Lifecycle, LifecycleData, Link, Metadata, Relationship};
 use crate::store::{App, Build, Droplet, Package};
 
-/// The one space (and org) every app lives in: dropship has no spaces.
-pub const SPACE_GUID: &str = "00000000-0000-4000-8000-000000000001";
-pub const ORG_GUID: &str = "00000000-0000-4000-8000-000000000002";
-
 fn of_app(guid: &str) -> AppRelationships {
     AppRelationships {
         app: Relationship::to(guid),
@@ -27,16 +23,16 @@ pub fn app(a: &App, base: &str, stack: &str) -> cf::App {
         created_at: a.created_at.clone(),
         updated_at: a.updated_at.clone(),
         lifecycle: Lifecycle::buildpack(LifecycleData {
-            buildpacks: Some(vec![]),
-            stack: Some(stack.to_string()),
+            buildpacks: Some(a.buildpacks.clone()),
+            stack: Some(a.stack.as_deref().unwrap_or(stack).to_string()),
         }),
         relationships: SpaceRelationships {
-            space: Relationship::to(SPACE_GUID),
+            space: Relationship::to(&a.space_guid),
         },
         metadata: Metadata::default(),
         links: AppLinks {
             this: to(""),
-            space: Link::to(base, &format!("/v3/spaces/{SPACE_GUID}")),
+            space: Link::to(base, &format!("/v3/spaces/{}", a.space_guid)),
             processes: to("/processes"),
             packages: to("/packages"),
             droplets: to("/droplets"),

@@ -4,8 +4,14 @@
 //! final state in the store and everything in the file has been sent (plain chunked text, or
 //! Server-Sent Events when the client accepts `text/event-stream`). The end is never read from
 //! the log's content: a buildpack may print anything.
+//!
+//! Beside each log, `<guid>.stamps` holds one text record per line, `OFFSET NANOS STREAM`
+//! (the line's byte offset in the log, when it was written, `O` for output and service lines,
+//! `E` for warnings): the log cache (`log_cache.rs`) reads the lines with their times from it.
+//! Logs written before the stamps existed have none and give no envelopes.
 
 use super::error::{ApiError, ApiResult};
+use super::log_cache::{now_ns, stamps_path, Stream};
 use super::Shared;
 use crate::report::{BlobOutcome, Event, Reporter};
 use crate::store::{self, BuildState};
@@ -32,6 +38,13 @@ pub struct BuildLog {
 
 struct Inner {
     file: std::fs::File,
+    /// The stamps beside the log (`None` if it could not be opened: lines are still logged).
+    stamps: Option<std::fs::File>,
+    /// The log's length: where the next line starts.
+    offset: u64,
+    /// The last line's time: each line is later than the one before (clients of the log
+    /// cache ask for what follows a time).
+    last_ns: u64,
     /// Bytes of buildpack output written so far.
     output: u64,
     /// Past the cap (the marker is written): buildpack output is dropped.
@@ -56,9 +69,18 @@ impl BuildLog {
             .create(true)
             .append(true)
             .open(path)?;
+        let offset = file.metadata()?.len();
+        let stamps = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(stamps_path(path))
+            .ok();
         Ok(BuildLog {
             inner: Mutex::new(Inner {
                 file,
+                stamps,
+                offset,
+                last_ns: 0,
                 output: 0,
                 truncated: false,
             }),
@@ -72,7 +94,12 @@ impl BuildLog {
 
     /// A line of the service's own.
     pub fn line(&self, text: &str) {
-        let _ = writeln!(self.lock().file, "{text}");
+        self.lock().write(text, Stream::Out);
+    }
+
+    /// A warning of the service's own (the log cache's `ERR` stream).
+    fn warning(&self, text: &str) {
+        self.lock().write(text, Stream::Err);
     }
 
     /// A line of buildpack output: dropped past the cap, where one marker line says so.
@@ -88,19 +115,37 @@ impl BuildLog {
                 "==> log truncated at {}: further output dropped",
                 mib(self.cap)
             );
-            let _ = writeln!(inner.file, "{marker}");
+            inner.write(&marker, Stream::Out);
             return;
         }
         inner.output += len;
-        // A full disk loses log lines, never the build.
-        let _ = writeln!(inner.file, "{text}");
+        inner.write(text, Stream::Out);
     }
 
     /// Writes the last line and syncs the file. Call before the build's final state is
     /// recorded: followers stop once they see that state and have read the file to its end.
     pub fn finish(&self, state: BuildState) {
         self.line(&format!("{END}{state}"));
-        let _ = self.lock().file.sync_all();
+        let inner = self.lock();
+        let _ = inner.file.sync_all();
+        if let Some(stamps) = &inner.stamps {
+            let _ = stamps.sync_all();
+        }
+    }
+}
+
+impl Inner {
+    /// One line and its stamp. A full disk loses log lines, never the build.
+    fn write(&mut self, text: &str, stream: Stream) {
+        let start = self.offset;
+        if writeln!(self.file, "{text}").is_err() {
+            return;
+        }
+        self.offset += text.len() as u64 + 1;
+        self.last_ns = now_ns().max(self.last_ns + 1);
+        if let Some(stamps) = &mut self.stamps {
+            let _ = writeln!(stamps, "{start} {} {}", self.last_ns, stream.letter());
+        }
     }
 }
 
@@ -109,7 +154,7 @@ impl Reporter for BuildLog {
         match event {
             Event::Output(l) => self.output(&l),
             Event::Info(l) => self.line(&format!("==> {l}")),
-            Event::Warn(l) => self.line(&format!("warning: {l}")),
+            Event::Warn(l) => self.warning(&format!("warning: {l}")),
             Event::Stage { stage, took } => {
                 self.line(&format!("==> {stage}: {:.2}s", took.as_secs_f64()))
             }

@@ -20,10 +20,15 @@ pub(crate) mod jwt;
 pub(crate) mod lifecycle;
 pub(crate) mod listen;
 pub(crate) mod lists;
+pub(crate) mod log_cache;
 pub(crate) mod logs;
+pub(crate) mod manifest_apply;
+pub(crate) mod manifest_diff;
 pub(crate) mod metrics;
 pub(crate) mod packages;
 pub(crate) mod paging;
+pub(crate) mod process_state;
+pub(crate) mod process_update;
 pub(crate) mod processes;
 pub(crate) mod refresh;
 pub(crate) mod registry;
@@ -115,6 +120,8 @@ pub fn router(state: Shared) -> Router {
         .route("/oauth/token", post(uaa::token))
         .route("/token_keys", get(uaa::token_keys))
         .route("/token_key", get(uaa::token_key))
+        .route("/api/v1/info", get(log_cache::info))
+        .route("/api/v1/read/{source}", get(log_cache::read_source))
         .route("/v3/apps", post(apps::create).get(apps::list))
         .route(
             "/v3/apps/{guid}",
@@ -130,10 +137,21 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v3/apps/{guid}/kubernetes", get(app_actions::kubernetes))
         .route("/v3/jobs/{guid}", get(jobs::show))
-        .route("/v3/organizations", get(spaces::orgs))
+        .route(
+            "/v3/organizations",
+            get(spaces::orgs).post(spaces::create_org),
+        )
         .route("/v3/organizations/{guid}", get(spaces::show_org))
-        .route("/v3/spaces", get(spaces::spaces))
+        .route("/v3/spaces", get(spaces::spaces).post(spaces::create_space))
         .route("/v3/spaces/{guid}", get(spaces::show_space))
+        .route(
+            "/v3/spaces/{guid}/actions/apply_manifest",
+            post(manifest_apply::apply_manifest),
+        )
+        .route(
+            "/v3/spaces/{guid}/manifest_diff",
+            post(manifest_diff::manifest_diff),
+        )
         .route("/v3/buildpacks", get(buildpacks::list))
         .route("/v3/buildpacks/{guid}", get(buildpacks::show))
         .route(
@@ -152,14 +170,17 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/apps/{guid}/processes", get(processes::list_for_app))
         .route(
             "/v3/apps/{guid}/processes/{kind}",
-            get(processes::show_for_app),
+            get(processes::show_for_app).patch(processes::update_for_app),
         )
         .route(
             "/v3/apps/{guid}/processes/{kind}/actions/scale",
             post(processes::scale_for_app),
         )
         .route("/v3/processes", get(processes::list))
-        .route("/v3/processes/{guid}", get(processes::show))
+        .route(
+            "/v3/processes/{guid}",
+            get(processes::show).patch(processes::update),
+        )
         .route("/v3/processes/{guid}/stats", get(processes::stats))
         .route("/v3/processes/{guid}/actions/scale", post(processes::scale))
         .route("/v3/apps/{guid}/packages", get(lists::packages))

@@ -42,6 +42,7 @@ pub async fn root(State(state): State<Shared>) -> Json<cf::Root> {
             cloud_controller_v3: Some(v3),
             login: login.clone(),
             uaa: login,
+            log_cache: Some(Link::to(&b, "")),
             ..RootLinks::default()
         },
     })

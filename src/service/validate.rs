@@ -85,6 +85,25 @@ fn valid_component(c: &str) -> bool {
     true
 }
 
+/// A manifest's scale against the server's `[limits]` (CF's wording).
+pub fn settings_max(
+    state: &super::Shared,
+    instances: Option<u32>,
+    memory_mb: Option<u64>,
+    disk_mb: Option<u64>,
+) -> ApiResult<()> {
+    let max = state.config.app_max;
+    let over = |v: Option<u64>, max: u32, what: &str| match v {
+        Some(v) if v > u64::from(max) => Err(ApiError::unprocessable(format!(
+            "{what} must be less than or equal to {max}"
+        ))),
+        _ => Ok(()),
+    };
+    over(instances.map(u64::from), max.instances, "Instances")?;
+    over(memory_mb, max.memory_mb, "Memory in mb")?;
+    over(disk_mb, max.disk_mb, "Disk in mb")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

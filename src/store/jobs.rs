@@ -11,6 +11,9 @@ pub struct Job {
     pub operation: String,
     pub state: JobState,
     pub error: Option<String>,
+    /// What the client should know although the job went on (a manifest's attributes not
+    /// applied).
+    pub warnings: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -21,6 +24,7 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         operation: r.get("operation")?,
         state: r.get("state")?,
         error: r.get("error")?,
+        warnings: serde_json::from_str(&r.get::<_, String>("warnings")?).unwrap_or_default(),
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -28,15 +32,16 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
 
 pub fn insert_job(c: &Connection, j: &Job) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO jobs (guid, operation, state, error, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO jobs (guid, operation, state, error, created_at, updated_at, warnings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             j.guid,
             j.operation,
             j.state,
             j.error,
             j.created_at,
-            j.updated_at
+            j.updated_at,
+            serde_json::to_string(&j.warnings).expect("json")
         ],
     )?;
     Ok(())
@@ -133,6 +138,7 @@ pub fn delete_app(
     for table in ["packages", "builds", "droplets"] {
         tx.execute(&format!("DELETE FROM {table} WHERE app_guid = ?1"), [guid])?;
     }
+    tx.execute("DELETE FROM processes WHERE app_guid = ?1", [guid])?;
     tx.execute("DELETE FROM apps WHERE guid = ?1", [guid])?;
     insert_job(&tx, job)?;
     tx.commit()?;
@@ -151,6 +157,7 @@ mod tests {
             operation: "app.delete".into(),
             state: JobState::Processing,
             error: None,
+            warnings: vec![],
             created_at: now(),
             updated_at: now(),
         }
@@ -171,6 +178,9 @@ mod tests {
             disk_mb: 64,
             health_check: HealthCheck::Port,
             state: crate::store::AppState::Stopped,
+            space_guid: crate::store::DEFAULT_SPACE_GUID.into(),
+            buildpacks: vec![],
+            stack: None,
             created_at: now(),
             updated_at: now(),
         };

@@ -11,7 +11,15 @@ use rusqlite::{params, Connection, Transaction};
 type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[Step] = &[failure_kind, jobs, app_state];
+const STEPS: &[Step] = &[
+    failure_kind,
+    jobs,
+    app_state,
+    super::spaces::create_tables,
+    super::processes::create_table,
+    app_lifecycle,
+    job_warnings,
+];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     let done: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -62,6 +70,22 @@ fn app_state(tx: &Transaction<'_>) -> Result<(), StoreError> {
         "ALTER TABLE apps ADD COLUMN state TEXT NOT NULL DEFAULT 'STOPPED';
          UPDATE apps SET state = 'STARTED' WHERE current_droplet IS NOT NULL",
     )?;
+    Ok(())
+}
+
+/// 6: `apps.buildpacks` (JSON list) and `apps.stack`: what the app's builds use unless a
+/// build names its own (set by a manifest).
+fn app_lifecycle(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE apps ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]';
+         ALTER TABLE apps ADD COLUMN stack TEXT",
+    )?;
+    Ok(())
+}
+
+/// 7: `jobs.warnings` (JSON list): what a job tells although it went on.
+fn job_warnings(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")?;
     Ok(())
 }
 

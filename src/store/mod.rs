@@ -3,7 +3,9 @@
 
 pub mod jobs;
 pub mod migrate;
+pub mod processes;
 pub mod rows;
+pub mod spaces;
 pub mod states;
 
 use rusqlite::{Connection, OptionalExtension};
@@ -12,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use jobs::*;
+pub use processes::*;
 pub use rows::*;
+pub use spaces::*;
 pub use states::*;
 
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,11 @@ pub struct App {
     pub disk_mb: u32,
     pub health_check: HealthCheck,
     pub state: AppState,
+    /// The space it is in (the default one for apps made before spaces existed).
+    pub space_guid: String,
+    /// The buildpacks and stack its builds use unless a build names its own (a manifest's).
+    pub buildpacks: Vec<String>,
+    pub stack: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -82,6 +87,9 @@ fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
         disk_mb: r.get("disk_mb")?,
         health_check: r.get("health_check")?,
         state: r.get("state")?,
+        space_guid: r.get("space_guid")?,
+        buildpacks: json(r.get("buildpacks")?),
+        stack: r.get("stack")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -144,7 +152,8 @@ fn droplet_row(r: &Row<'_>) -> rusqlite::Result<Droplet> {
 pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO apps (guid, name, env, current_droplet, instances, memory_mb, disk_mb,
-         health_check, state, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+         health_check, state, created_at, updated_at, space_guid, buildpacks, stack)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
         params![
             a.guid,
             a.name,
@@ -156,7 +165,10 @@ pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
             a.health_check,
             a.state,
             a.created_at,
-            a.updated_at
+            a.updated_at,
+            a.space_guid,
+            serde_json::to_string(&a.buildpacks).expect("json"),
+            a.stack
         ],
     )?;
     Ok(())
@@ -201,6 +213,25 @@ pub fn set_app_env(
             guid,
             serde_json::to_string(env).expect("json"),
             super::now()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Sets the buildpacks and stack the app's builds use by default.
+pub fn set_app_lifecycle(
+    c: &Connection,
+    guid: &str,
+    buildpacks: &[String],
+    stack: Option<&str>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE apps SET buildpacks = ?2, stack = ?3, updated_at = ?4 WHERE guid = ?1",
+        params![
+            guid,
+            serde_json::to_string(buildpacks).expect("json"),
+            stack,
+            now()
         ],
     )?;
     Ok(())
@@ -494,6 +525,9 @@ mod tests {
             disk_mb: 1024,
             health_check: HealthCheck::Port,
             state: AppState::Stopped,
+            space_guid: crate::store::DEFAULT_SPACE_GUID.into(),
+            buildpacks: vec!["binary".into()],
+            stack: None,
             created_at: t.clone(),
             updated_at: t.clone(),
         };

@@ -339,8 +339,8 @@ fn push_uses_the_manifest_name_env_and_buildpacks() {
     assert!(o.status.success(), "{}\n{}", text(&o), svc.log());
     let err = stderr(&o);
     assert!(
-        err.contains("warning: manifest.yml: timeout: ignored by dropship push"),
-        "{err}"
+        !err.contains("ignored by dropship push"),
+        "push applies the whole manifest: {err}"
     );
     assert!(
         !err.contains("instances: ignored"),
@@ -364,6 +364,10 @@ fn push_uses_the_manifest_name_env_and_buildpacks() {
     assert_eq!(sets.len(), 2, "{yaml}");
     let c = container(sets[0]);
     assert_eq!(env_value(c, "GREETING"), Some("hello-push"));
+    assert_eq!(
+        c["startupProbe"]["failureThreshold"], 15,
+        "timeout: 30 s at 2 s a probe: {yaml}"
+    );
     for set in &sets {
         assert_eq!(
             set["spec"]["replicas"], 2,

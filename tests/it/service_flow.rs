@@ -778,10 +778,14 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         );
     }
     let worker_guid = worker["guid"].as_str().unwrap();
-    let (s, e) = api
+    let (s, w) = api
         .post_json(&scale(worker_guid), &json!({"instances": 2}))
         .await;
-    assert_eq!(s, 422, "only web scales: {e}");
+    assert_eq!(
+        (s, &w["instances"]),
+        (202, &json!(2)),
+        "each process scales: {w}"
+    );
 
     let body = cf::Scale {
         instances: Some(3),
@@ -792,7 +796,11 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
     let p: cf::Process = api.post_as(&scale(&app), &body, 202).await;
     assert_eq!((p.instances, p.memory_in_mb, p.disk_in_mb), (3, 256, 512));
     let worker: cf::Process = api.get_as(&format!("/v3/processes/{worker_guid}")).await;
-    assert_eq!(worker.instances, 3, "the worker runs with web's scale");
+    assert_eq!(
+        (worker.instances, worker.memory_in_mb),
+        (2, 1024),
+        "the worker keeps its own scale"
+    );
     let stats: cf::ProcessStats = api.get_as(&format!("/v3/processes/{app}/stats")).await;
     let instances = &stats.resources;
     assert_eq!(instances.len(), 3, "one per desired instance: {stats:?}");
@@ -818,10 +826,10 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         .filter(|o| o["kind"] == "StatefulSet")
         .collect();
     assert_eq!(sets.len(), 2, "{list}");
-    for set in sets {
-        assert_eq!(set["spec"]["replicas"], 3, "{set}");
+    for (set, (replicas, memory)) in sets.iter().zip([(3, "256M"), (2, "1024M")]) {
+        assert_eq!(set["spec"]["replicas"], replicas, "{set}");
         let limits = &set["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"];
-        assert_eq!(limits["memory"], "256M", "{set}");
+        assert_eq!(limits["memory"], memory, "{set}");
     }
     let (s, _) = api
         .get("/v3/processes/00000000-0000-4000-8000-00000000dead")
@@ -854,6 +862,8 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
         data.join("packages").join(format!("{pkg}.zip")),
         data.join("droplets").join(format!("{droplet}.tgz")),
         data.join("logs").join(format!("{build}.log")),
+        data.join("logs").join(format!("{build}.stamps")),
+        data.join("caches").join(&app),
         data.join("registry/apps/doomed"),
     ];
     for f in &owned {

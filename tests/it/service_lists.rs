@@ -147,7 +147,30 @@ async fn every_link_resolves_and_app_lists_hold_its_resources() {
 
     let mut seen = BTreeSet::new();
     let mut todo = vec![];
-    for start in ["/v3/apps", "/v3/packages", "/v3/builds", "/v3/droplets"] {
+    // A space of its own with an app in it: walked too.
+    let (_, org) = api
+        .post_json("/v3/organizations", &json!({"name": "walked"}))
+        .await;
+    let rel = json!({"organization": {"data": {"guid": org["guid"]}}});
+    let body = json!({"name": "walked-space", "relationships": rel});
+    let (_, space) = api.post_json("/v3/spaces", &body).await;
+    let rel = json!({"space": {"data": {"guid": space["guid"]}}});
+    let (s, v) = api
+        .post_json(
+            "/v3/apps",
+            &json!({"name": "elsewhere", "relationships": rel}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let starts = [
+        "/v3/apps?include=space.organization",
+        "/v3/packages",
+        "/v3/builds",
+        "/v3/droplets",
+        "/v3/organizations",
+        "/v3/spaces",
+    ];
+    for start in starts {
         let (_, v) = api.get(start).await;
         todo.push(v);
     }
@@ -169,6 +192,8 @@ async fn every_link_resolves_and_app_lists_hold_its_resources() {
             "the app links {must}: {seen:?}"
         );
     }
+    let space_link = format!("/v3/spaces/{}", space["guid"].as_str().unwrap());
+    assert!(seen.iter().any(|h| h.ends_with(&space_link)), "{seen:?}");
     assert!(seen.len() >= 12, "{seen:?}");
 }
 
@@ -184,7 +209,7 @@ async fn discovery_from_the_root_and_v2_is_the_registry() {
     let version = v3["meta"]["version"].as_str().unwrap();
     let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
     assert!(parts[0] == 3 && parts[1] >= 160, "{version}");
-    for absent in ["cloud_controller_v2", "log_cache", "routing"] {
+    for absent in ["cloud_controller_v2", "routing"] {
         assert!(root["links"][absent].is_null(), "{absent}: {root}");
     }
     let path = |href: &Value| {

@@ -530,7 +530,9 @@ fn push_of_a_two_app_manifest_pushes_both() {
     write(&root.join("b/index.html"), "<h1>b</h1>\n");
     write(
         &root.join("manifest.yml"),
-        "applications:\n- name: site-a\n  path: a\n- name: site-b\n  path: ./b\n  instances: 2\n",
+        "applications:\n- name: site-a\n  path: a\n  health-check-type: http\n  \
+         health-check-http-endpoint: /index.html\n- name: site-b\n  path: ./b\n  instances: 2\n  \
+         processes:\n  - type: worker\n    instances: 3\n    command: sleep 1000\n",
     );
     let src = root.to_str().unwrap();
     let o = push(&[src, "--api", &svc.base(), "-i", "3"], &[]);
@@ -557,7 +559,30 @@ fn push_of_a_two_app_manifest_pushes_both() {
         assert_eq!(web["instances"], instances, "{app}: {web}");
         let current = get_json(&svc, &format!("/v3/apps/{guid}/droplets/current"), None);
         assert_eq!(current["image"].as_str(), Some(image.as_str()));
+        // The whole manifest went through apply_manifest: processes and health checks too.
+        let procs = get_json(&svc, &format!("/v3/apps/{guid}/processes"), None);
+        let procs = procs["resources"].as_array().unwrap();
+        if app == "site-a" {
+            assert_eq!(web["health_check"]["type"], "http", "{web}");
+            assert_eq!(web["health_check"]["data"]["endpoint"], "/index.html");
+        } else {
+            assert_eq!(procs.len(), 2, "{procs:?}");
+            assert_eq!(
+                (&procs[1]["type"], &procs[1]["instances"]),
+                (&json!("worker"), &json!(3))
+            );
+            assert_eq!(procs[1]["command"], "sleep 1000");
+        }
     }
+    let access = svc.log();
+    assert!(
+        access.contains("apply_manifest"),
+        "push applies manifests: {access}"
+    );
+    assert!(
+        !access.contains("actions/scale"),
+        "and scales no more on its own"
+    );
 
     let o = push(&[src, "--api", &svc.base(), "--name", "site-b"], &[]);
     assert!(o.status.success(), "{}", text(&o));

@@ -2,12 +2,12 @@
 //!
 //! 1. The app: a directory (walked with `intake::dir::list_dir`, so `.cfignore` and the cf
 //!    CLI's default ignores apply exactly as in `dropship build`) or a zip, uploaded as is.
-//! 2. The app's settings from its `manifest.yml` (see `cli/manifest.rs`), flags first. Find
-//!    the app by name (`GET /v3/apps?names=`) and set the manifest's env
-//!    (`PATCH /v3/apps/:guid/environment_variables`), else create it with them (`POST /v3/apps`).
+//! 2. The app's settings from its `manifest.yml` (see `cli/manifest.rs`), flags first, applied
+//!    as a one-application manifest (`POST /v3/spaces/:guid/actions/apply_manifest`, the job
+//!    waited for), as the cf CLI does; the app is then found by name.
 //! 3. `POST /v3/packages` (bits).
 //! 4. Directory apps: SHA-1 and size of every file (streamed, on a few threads), then
-//!    `POST /v3/resource_matches` to learn which the server already has.
+//!    `POST /v3/resource_matches` in chunks of 1,000 to learn which the server already has.
 //! 5. The other files, the directories and the symlinks go into a zip written to a temporary
 //!    file (unix modes kept, symlinks as symlinks), streamed to `POST /v3/packages/:guid/upload`
 //!    as `bits`, with the matched files as `resources`.
@@ -19,13 +19,14 @@
 //!    exit code of the failure's kind (Cloud Foundry's builder: 222 no buildpack detected, 223
 //!    compile, 224 release, 225 supply, 226 finalize, 124 staging timeout, else 1).
 //!
-//! Files: `scan.rs` (step 4's listing and hashing), `bits.rs` (step 5's zip), `api.rs` (the
-//! HTTP client), `upload.rs` (steps 2-6 on the server), `follow.rs` (step 7), `outcome.rs`
-//! (step 8). Every body sent and every answer read is a `dropship::cfapi` type, the model the
-//! server answers with. The token goes only into `Authorization: Bearer` headers: it is never
-//! printed.
+//! Files: `apply.rs` (step 2), `scan.rs` (step 4's listing and hashing), `bits.rs` (step 5's
+//! zip), `api.rs` (the HTTP client), `upload.rs` (steps 3-6 on the server), `follow.rs` (step
+//! 7), `outcome.rs` (step 8). Every body sent and every answer read is a `dropship::cfapi`
+//! type, the model the server answers with. The token goes only into `Authorization: Bearer`
+//! headers: it is never printed.
 
 mod api;
+mod apply;
 mod bits;
 mod follow;
 mod outcome;
@@ -93,6 +94,12 @@ struct Settings {
     env: Vec<(String, String)>,
     /// The web process's scale, set before staging (staging runs with its memory and disk).
     scale: super::manifest::Scale,
+    /// The web process's command, health check and start timeout (the manifest's).
+    command: Option<String>,
+    health_check: Option<dropship::app::HealthCheck>,
+    timeout_s: Option<u32>,
+    /// The manifest's `processes`.
+    processes: Vec<dropship::intake::manifest::ProcessManifest>,
 }
 
 /// `dropship push`; returns the process exit code (of the first app that failed).
@@ -127,11 +134,7 @@ async fn push_one(api: &Api, source: &Path, s: &Settings, json: bool) -> Result<
     } else {
         Source::Zip(Bits::from_zip(source)?)
     };
-    let app = api.find_or_create_app(&s.name, &s.env).await?.guid;
-    if !s.scale.is_empty() {
-        let path = format!("/v3/apps/{app}/processes/web/actions/scale");
-        let _: dropship::cfapi::Process = api.post(&path, &s.scale.request()).await?;
-    }
+    let app = api.apply_manifest(s).await?.guid;
     let package = api.create_package(&app).await?;
     let bits = scanned.bits(api, source).await?;
     super::report::progress!(

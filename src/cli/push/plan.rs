@@ -25,11 +25,9 @@ pub(super) fn apps(a: &PushArgs) -> Result<Vec<(PathBuf, Settings)>> {
     let mut all = vec![file.manifest];
     all.extend(file.rest);
     let several = all.len() > 1;
-    for (i, m) in all.iter().enumerate() {
-        // `load` printed the first application's parsing warnings; the others' are said here.
-        let parsed = m.warnings.iter().filter(|_| i > 0);
-        let not_sent = super::super::manifest::push_warnings(m);
-        for w in parsed.cloned().chain(not_sent) {
+    // `load` printed the first application's parsing warnings; the others' are said here.
+    for (i, m) in all.iter().enumerate().skip(1) {
+        for w in &m.warnings {
             let app = m
                 .name
                 .clone()
@@ -142,5 +140,9 @@ fn settings(a: &PushArgs, m: AppManifest, source: &Path) -> Result<Settings> {
         scale: flags.or(scale_of_manifest),
         stack: a.stack.clone().or(m.stack),
         env: m.env,
+        command: m.command,
+        health_check: m.health_check,
+        timeout_s: m.timeout_s,
+        processes: m.processes,
     })
 }

@@ -1,5 +1,5 @@
-//! The app and its bits on the server: the app found or created (with the manifest's
-//! environment), a package, resource matching, the streamed upload, the wait for READY.
+//! The app's bits on the server: the app found by name, a package, resource matching (in
+//! chunks of 1,000), the streamed upload, the wait for READY.
 
 use super::api::Api;
 use super::bits::Bits;
@@ -11,8 +11,7 @@ use dropship::report::{Event, Reporter};
 use dropship::units::format_size;
 use futures_util::TryStreamExt;
 use reqwest::Method;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::Seek;
 use std::time::{Duration, Instant};
 
@@ -22,49 +21,12 @@ const MATCH_BATCH: usize = 1000;
 const PACKAGE_WAIT: Duration = Duration::from_secs(3600);
 
 impl Api {
-    async fn find_app(&self, name: &str) -> Result<Option<cf::App>> {
+    pub(super) async fn find_app(&self, name: &str) -> Result<Option<cf::App>> {
         let mut url = reqwest::Url::parse(&self.url("/v3/apps"))?;
         url.query_pairs_mut().append_pair("names", name);
         let path = &url.as_str()[self.base.len()..];
         let list: Paginated<cf::App> = self.get(path).await?;
         Ok(list.resources.into_iter().find(|a| a.name == name))
-    }
-
-    /// The app named `name` with `env` among its environment variables: created with them, or
-    /// found and given them (`PATCH .../environment_variables`: its other variables stay, as
-    /// `cf push` does).
-    pub(super) async fn find_or_create_app(
-        &self,
-        name: &str,
-        env: &[(String, String)],
-    ) -> Result<cf::App> {
-        let vars: BTreeMap<String, Value> =
-            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        if let Some(app) = self.find_app(name).await? {
-            super::super::report::progress!("==> app {name}");
-            if !vars.is_empty() {
-                let path = format!("/v3/apps/{}/environment_variables", app.guid);
-                let _: cf::EnvVars =
-                    (self.send_json(Method::PATCH, &path, &cf::SetEnv { var: vars })).await?;
-            }
-            return Ok(app);
-        }
-        let body = cf::CreateApp {
-            name: name.to_string(),
-            environment_variables: vars,
-            relationships: None,
-        };
-        match self.post("/v3/apps", &body).await {
-            Ok(app) => {
-                super::super::report::progress!("==> app {name} (created)");
-                Ok(app)
-            }
-            // Created by someone else in the meantime.
-            Err(e) => match self.find_app(name).await {
-                Ok(Some(app)) => Ok(app),
-                _ => Err(e),
-            },
-        }
     }
 
     /// Asks which files the server has already; returns their (SHA-1, size).
