@@ -22,6 +22,8 @@ impl Podman {
             "[containers]\ndefault_ulimits = []\n",
         )
         .unwrap();
+        // Its own credentials (podman wants the file to exist).
+        std::fs::write(dir.path().join("auth.json"), "{\"auths\": {}}\n").unwrap();
         Podman { dir }
     }
 
