@@ -12,7 +12,8 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Bytes of compressed layers kept when nothing else says (about ten large apps' droplets).
+/// Bytes of compressed layers kept when nothing else says (about ten large apps' droplets):
+/// `--layer-cache-size`, `DROPSHIP_LAYER_CACHE_SIZE`, the service's `[limits] layer_cache`.
 pub const DEFAULT_MAX: u64 = 2 << 30;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -244,3 +245,7 @@ impl LayerCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;
