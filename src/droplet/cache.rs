@@ -181,11 +181,16 @@ impl LayerCache {
     }
 
     /// Keeps a copy of `blob` (written to a temporary name, then renamed: a reader never sees
-    /// half a blob), then evicts down to the limit.
+    /// half a blob), then evicts down to the limit, least recently used first (a blob's mtime:
+    /// when it was put or last taken). A blob larger than the limit is not kept.
     pub fn put(&self, blob: &LayerBlob) -> io::Result<()> {
         let Some((gz, json)) = self.paths(&blob.diff_id, blob.codec) else {
             return Ok(());
         };
+        // A blob the limit cannot hold would evict everything, itself last: not kept.
+        if blob.size > self.max {
+            return Ok(());
+        }
         fs::create_dir_all(&self.dir)?;
         // A hard link when the workspace is on the same file system (blobs are never written
         // in place: a link shares nothing that changes), else a copy.

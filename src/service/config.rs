@@ -254,8 +254,11 @@ impl Config {
             o.tokens
         };
         let (listen, tokens) = listen_and_tokens(o.listen.or(file.listen), flag_tokens)?;
-        let (stacks, default_stack) =
-            stacks(o.stack.or(file.stack), file.stacks.by_name, file.default_stack)?;
+        let (stacks, default_stack) = stacks(
+            o.stack.or(file.stack),
+            file.stacks.by_name,
+            file.default_stack,
+        )?;
         let refresh_text = file.stacks.refresh_interval;
         let mut registry = file.registry;
         if let Some(prefix) = o.registry {
@@ -416,7 +419,10 @@ mod tests {
         assert_eq!((d.refresh_interval, d.layer_cache), (None, 64 << 20));
         assert_eq!(d.stacks.keys().collect::<Vec<_>>(), ["bb"], "not a stack");
         let every = resolve("[stacks]\nrefresh_interval = \"10m\"", Overrides::default());
-        assert_eq!(every.unwrap().refresh_interval, Some(Duration::from_secs(600)));
+        assert_eq!(
+            every.unwrap().refresh_interval,
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(c.default_stack.as_deref(), Some("busybox"));
         let o = Overrides {
             listen: Some("127.0.0.1:9100".into()),
