@@ -19,13 +19,14 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-fn job_json(j: &Job, base: &str) -> Value {
+/// CF's job JSON, plus `result` (what the job reports) when it has one.
+pub(crate) fn job_json(j: &Job, base: &str) -> Value {
     let errors: Vec<Value> = j
         .error
         .iter()
         .map(|e| json!({"code": 10001, "title": "CF-ServerError", "detail": e}))
         .collect();
-    json!({
+    let mut v = json!({
         "guid": j.guid,
         "operation": j.operation,
         "state": j.state,
@@ -34,7 +35,12 @@ fn job_json(j: &Job, base: &str) -> Value {
         "created_at": j.created_at,
         "updated_at": j.updated_at,
         "links": {"self": {"href": format!("{base}/v3/jobs/{}", j.guid)}},
-    })
+    });
+    if let Some(result) = j.result.as_deref() {
+        let parsed = serde_json::from_str(result).unwrap_or_else(|_| json!(result));
+        v["result"] = parsed;
+    }
+    v
 }
 
 pub async fn show(State(state): State<Shared>, Path(guid): Path<String>) -> ApiResult<Json<Value>> {
@@ -56,6 +62,7 @@ pub async fn delete_app(
         operation: "app.delete".into(),
         state: JobState::Processing,
         error: None,
+        result: None,
         created_at: t.clone(),
         updated_at: t,
     };

@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, Transaction};
 type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[Step] = &[failure_kind, jobs, app_state];
+const STEPS: &[Step] = &[failure_kind, jobs, app_state, job_result];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     let done: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -62,6 +62,12 @@ fn app_state(tx: &Transaction<'_>) -> Result<(), StoreError> {
         "ALTER TABLE apps ADD COLUMN state TEXT NOT NULL DEFAULT 'STOPPED';
          UPDATE apps SET state = 'STARTED' WHERE current_droplet IS NOT NULL",
     )?;
+    Ok(())
+}
+
+/// 4: `jobs.result`, what a finished job reports (JSON), e.g. a stack refresh's apps.
+fn job_result(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("ALTER TABLE jobs ADD COLUMN result TEXT")?;
     Ok(())
 }
 
