@@ -140,7 +140,7 @@ fn an_old_database_is_migrated_and_keeps_its_builds() {
     let v: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
     drop(c);
     Db::open(&path).expect("opening again migrates nothing twice");
 }
