@@ -108,7 +108,7 @@ fn the_target_moves_in_powers_of_two() {
     assert_eq!(target(200 << 20, AIM_APP), 16 << 20);
 }
 
-/// The 6,000-file app of `bench.d/layers` in shape: 14 MB of the app's own files (1,000 of 2 to
+/// The 6,000-file app of `bench` (many-small) in shape: 14 MB of the app's own files (1,000 of 2 to
 /// 20 KB) beside 57 MB of node_modules. An edit to any of its own files re-uploads one chunk of
 /// at most about 2 MiB of tar (≈ 0.6 MB gzipped for text), and there are at most 31 layers.
 #[test]
