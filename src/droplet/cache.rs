@@ -187,9 +187,14 @@ impl LayerCache {
         let Some((gz, json)) = self.paths(&blob.diff_id, blob.codec) else {
             return Ok(());
         };
-        // A blob the limit cannot hold would evict everything, itself last: not kept.
+        // A blob the limit cannot hold would evict everything, itself last: not kept (what
+        // is over a lowered limit still goes).
         if blob.size > self.max {
-            return Ok(());
+            return if self.dir.is_dir() {
+                self.evict()
+            } else {
+                Ok(())
+            };
         }
         fs::create_dir_all(&self.dir)?;
         // A hard link when the workspace is on the same file system (blobs are never written

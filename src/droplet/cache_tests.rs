@@ -78,4 +78,12 @@ fn a_blob_over_the_limit_is_not_kept() {
     cache.put(&big).unwrap();
     assert!(!cached(&cache, &big, &d.path().join("out")));
     assert!(big.path.is_file(), "the build's own blob stays");
+    // A limit lowered to 0 (nothing kept): what an earlier, larger limit kept goes too.
+    let small = layer(d.path(), "small", 10 << 10);
+    cache.put(&small).unwrap();
+    assert!(cached(&cache, &small, &d.path().join("out")));
+    LayerCache::new(d.path().join("cache"), 0)
+        .put(&big)
+        .unwrap();
+    assert!(!cached(&cache, &small, &d.path().join("out2")));
 }
