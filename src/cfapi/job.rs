@@ -12,6 +12,9 @@ pub struct Job {
     pub state: JobState,
     pub errors: Vec<CfError>,
     pub warnings: Vec<Warning>,
+    /// What a finished job reports (dropship's: a stack refresh's apps), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
     pub links: JobLinks,

@@ -224,6 +224,10 @@ pub struct BuildArgs {
     /// A buildpack cache larger than this is not kept (e.g. 2G).
     #[arg(long, env = "DROPSHIP_CACHE_MAX", default_value = "2G")]
     pub cache_max: String,
+    /// Compressed droplet layers kept (in the stack cache dir) to skip packing unchanged
+    /// layers again; least recently used ones go beyond this (e.g. 2G, 0: none kept).
+    #[arg(long, env = "DROPSHIP_LAYER_CACHE_SIZE", default_value = "2G")]
+    pub layer_cache_size: String,
     /// e.g. 15m, 90s.
     #[arg(long, default_value = "15m")]
     pub staging_timeout: humantime::Duration,

@@ -70,6 +70,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
             dir: a.cache_dir.as_deref().map(absolute).transpose()?,
             fresh: a.no_cache,
             max: parse_size(&a.cache_max).context("--cache-max")?,
+            layer_max: parse_size(&a.layer_cache_size).context("--layer-cache-size")?,
         },
     })
 }

@@ -12,7 +12,8 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Bytes of compressed layers kept when nothing else says (about ten large apps' droplets).
+/// Bytes of compressed layers kept when nothing else says (about ten large apps' droplets):
+/// `--layer-cache-size`, `DROPSHIP_LAYER_CACHE_SIZE`, the service's `[limits] layer_cache`.
 pub const DEFAULT_MAX: u64 = 2 << 30;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -180,11 +181,21 @@ impl LayerCache {
     }
 
     /// Keeps a copy of `blob` (written to a temporary name, then renamed: a reader never sees
-    /// half a blob), then evicts down to the limit.
+    /// half a blob), then evicts down to the limit, least recently used first (a blob's mtime:
+    /// when it was put or last taken). A blob larger than the limit is not kept.
     pub fn put(&self, blob: &LayerBlob) -> io::Result<()> {
         let Some((gz, json)) = self.paths(&blob.diff_id, blob.codec) else {
             return Ok(());
         };
+        // A blob the limit cannot hold would evict everything, itself last: not kept (what
+        // is over a lowered limit still goes).
+        if blob.size > self.max {
+            return if self.dir.is_dir() {
+                self.evict()
+            } else {
+                Ok(())
+            };
+        }
         fs::create_dir_all(&self.dir)?;
         // A hard link when the workspace is on the same file system (blobs are never written
         // in place: a link shares nothing that changes), else a copy.
@@ -244,3 +255,7 @@ impl LayerCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

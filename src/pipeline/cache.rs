@@ -9,15 +9,29 @@ use crate::staging::workspace::Workspace;
 use crate::units::format_size;
 use std::path::PathBuf;
 
-/// Where the buildpack cache (`/tmp/cache`) is kept between builds, and how.
-#[derive(Debug, Clone, Default)]
+/// Where the buildpack cache (`/tmp/cache`) is kept between builds, and how; and how large the
+/// layer cache (compressed droplet layers, in the stack cache dir) may grow.
+#[derive(Debug, Clone)]
 pub struct CachePolicy {
     /// `None`: a fresh cache per build, never saved.
     pub dir: Option<PathBuf>,
-    /// Start from an empty cache (the saved one is deleted).
+    /// Start from an empty cache (the saved one is deleted), and no layer cache either.
     pub fresh: bool,
     /// A cache larger than this after a build is not kept.
     pub max: u64,
+    /// The layer cache's size: least recently used layers go beyond it.
+    pub layer_max: u64,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            dir: None,
+            fresh: false,
+            max: 0,
+            layer_max: crate::droplet::cache::DEFAULT_MAX,
+        }
+    }
 }
 
 impl CachePolicy {

@@ -95,7 +95,7 @@ async fn stages(
     // `--no-cache` means a cold build: no buildpack cache and no layer of an earlier build.
     let cache = (!opts.cache.fresh).then(|| {
         let dir = opts.runtime.stack_cache.dir.join("layers");
-        LayerCache::new(dir, crate::droplet::cache::DEFAULT_MAX)
+        LayerCache::new(dir, opts.cache.layer_max)
     });
     let keep = opts.outputs.droplet.clone();
     // Each layer goes to the registry as soon as it is packed, while the others are packed.

@@ -143,6 +143,7 @@ mod tests {
             dir,
             fresh: false,
             max,
+            ..CachePolicy::default()
         };
         (f, saved)
     }

@@ -246,6 +246,7 @@ fn options(
             dir: Some(paths.caches().join(&app.guid)),
             fresh: false,
             max: cfg.build_cache,
+            layer_max: cfg.layer_cache,
         },
         runtime: Runtime {
             work_dir: paths.work(),

@@ -42,6 +42,8 @@ pub struct LimitsSection {
     pub resource_cache: Option<String>,
     /// Size of all apps' buildpack caches together before least-recently-used ones go.
     pub build_cache: Option<String>,
+    /// Size of the compressed droplet layers kept to skip packing unchanged ones (default 2G).
+    pub layer_cache: Option<String>,
     /// Most buildpack output kept in one build's log, e.g. "32M".
     pub max_log: Option<String>,
     /// Longest wait for a request's headers (slow clients holding connections), e.g. "30s".
@@ -84,6 +86,15 @@ impl AppMax {
     }
 }
 
+/// `[stacks]`: `name = "reference"` lines, and `refresh_interval` (e.g. "1h"; "0": off), how
+/// often every stack's reference is resolved again (its apps rebased when it moved).
+#[derive(Deserialize, Default, Clone, Debug)]
+pub struct StacksSection {
+    pub refresh_interval: Option<String>,
+    #[serde(flatten)]
+    pub by_name: BTreeMap<String, String>,
+}
+
 /// The TOML file, every key optional.
 #[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
@@ -94,9 +105,9 @@ pub struct FileConfig {
     pub public_address: Option<String>,
     /// The default stack's image reference (a name is derived from it).
     pub stack: Option<String>,
-    /// More stacks, by name.
+    /// More stacks, by name, and how often their references are checked.
     #[serde(default)]
-    pub stacks: BTreeMap<String, String>,
+    pub stacks: StacksSection,
     pub default_stack: Option<String>,
     pub buildpacks_dir: Option<PathBuf>,
     #[serde(default)]
@@ -148,12 +159,15 @@ pub struct Config {
     /// Stacks by name, and the default one's name.
     pub stacks: BTreeMap<String, String>,
     pub default_stack: Option<String>,
+    /// How often the stacks' references are checked (`None`: only at start and on request).
+    pub refresh_interval: Option<Duration>,
     pub buildpacks_dir: PathBuf,
     pub registry: RegistrySection,
     pub max_upload: u64,
     pub limits: Limits,
     pub resource_cache: u64,
     pub build_cache: u64,
+    pub layer_cache: u64,
     pub max_log: u64,
     pub header_timeout: Duration,
     pub staging_timeout: Duration,
@@ -256,8 +270,12 @@ impl Config {
             super::auth_config::AuthConfig::resolve(file.auth, file.users, file.clients, &o.users)?;
         let (listen, tokens) =
             listen_and_tokens(o.listen.or(file.listen), flag_tokens, auth.is_on())?;
-        let (stacks, default_stack) =
-            stacks(o.stack.or(file.stack), file.stacks, file.default_stack)?;
+        let (stacks, default_stack) = stacks(
+            o.stack.or(file.stack),
+            file.stacks.by_name,
+            file.default_stack,
+        )?;
+        let refresh_text = file.stacks.refresh_interval;
         let mut registry = file.registry;
         if let Some(prefix) = o.registry {
             registry.prefix = Some(prefix);
@@ -289,12 +307,15 @@ impl Config {
                 .unwrap_or_else(default_data_dir),
             stacks,
             default_stack,
+            refresh_interval: Some(duration("refresh_interval", refresh_text, "1h")?)
+                .filter(|d| !d.is_zero()),
             buildpacks_dir,
             registry,
             max_upload: parse_bytes(lim.max_upload.as_deref().unwrap_or("2G"))?,
             limits: app_limits(lim)?,
             resource_cache: parse_bytes(lim.resource_cache.as_deref().unwrap_or("2G"))?,
             build_cache: parse_bytes(lim.build_cache.as_deref().unwrap_or("4G"))?,
+            layer_cache: parse_bytes(lim.layer_cache.as_deref().unwrap_or("2G"))?,
             max_log: parse_bytes(max_log.as_deref().unwrap_or("32M"))?,
             header_timeout: duration("header_timeout", header_text, "30s")?,
             staging_timeout: duration("staging_timeout", timeout_text, "15m")?,
@@ -396,6 +417,8 @@ mod tests {
         let c = resolve("", Overrides::default()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert!(c.default_stack.is_none() && c.tokens.is_empty());
+        assert_eq!(c.refresh_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(c.layer_cache, 2 << 30);
         let file = r#"
             listen = "127.0.0.1:9000"
             concurrency = 3
@@ -408,6 +431,15 @@ mod tests {
         assert_eq!(
             (c.listen.port(), c.concurrency, c.max_upload),
             (9000, 3, 10 << 20)
+        );
+        let off = "[stacks]\nrefresh_interval = \"0\"\nbb = \"oci:/s/bb:v1\"\n[limits]\nlayer_cache = \"64M\"";
+        let d = resolve(off, Overrides::default()).unwrap();
+        assert_eq!((d.refresh_interval, d.layer_cache), (None, 64 << 20));
+        assert_eq!(d.stacks.keys().collect::<Vec<_>>(), ["bb"], "not a stack");
+        let every = resolve("[stacks]\nrefresh_interval = \"10m\"", Overrides::default());
+        assert_eq!(
+            every.unwrap().refresh_interval,
+            Some(Duration::from_secs(600))
         );
         assert_eq!(c.default_stack.as_deref(), Some("busybox"));
         let o = Overrides {

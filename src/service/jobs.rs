@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::path::PathBuf;
 
-fn job_json(j: &Job, base: &str) -> cf::Job {
+/// CF's job, plus `result` (what the job reports) when it has one.
+pub(crate) fn job_json(j: &Job, base: &str) -> cf::Job {
     // A manifest that cannot be applied is the client's to fix, as in CF.
     let (code, title) = match j.operation.as_str() {
         "space.apply_manifest" => (10008, "CF-UnprocessableEntity"),
@@ -40,6 +41,7 @@ fn job_json(j: &Job, base: &str) -> cf::Job {
         state: j.state,
         errors: errors.collect(),
         warnings: warnings.collect(),
+        result: (j.result.as_deref()).map(|r| serde_json::from_str(r).unwrap_or_else(|_| r.into())),
         created_at: j.created_at.clone(),
         updated_at: j.updated_at.clone(),
         links: cf::job::JobLinks {
@@ -72,6 +74,7 @@ pub async fn delete_app(
         state: JobState::Processing,
         error: None,
         warnings,
+        result: None,
         created_at: t.clone(),
         updated_at: t,
     };

@@ -104,6 +104,7 @@ pub async fn apply_manifest(
         state: JobState::Processing,
         error: None,
         warnings,
+        result: None,
         created_at: t.clone(),
         updated_at: t,
     };

@@ -31,6 +31,7 @@ pub(crate) mod process_state;
 pub(crate) mod process_update;
 pub(crate) mod processes;
 pub(crate) mod refresh;
+pub(crate) mod refresh_jobs;
 pub(crate) mod registry;
 mod resource_entry;
 pub mod resource_list;
@@ -68,6 +69,8 @@ pub struct State {
     pub builds_ended: tokio::sync::watch::Sender<u64>,
     /// The keys that sign (built-in login) or verify (external issuer) JWTs; none without login.
     pub keys: Option<Arc<jwt::Keys>>,
+    /// Stack refreshes running and settled.
+    pub refreshes: refresh_jobs::Refreshes,
 }
 
 pub type Shared = Arc<State>;
@@ -202,7 +205,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/droplets/{guid}/kubernetes", get(droplets::kubernetes))
         .route("/v3/stacks", get(stack_list::list))
         .route("/v3/stacks/{guid}", get(stack_list::show))
-        .route("/v3/stacks/{name}/actions/refresh", post(refresh::refresh))
+        .route(
+            "/v3/stacks/{name}/actions/refresh",
+            post(refresh_jobs::refresh),
+        )
         .route("/v2/", get(registry::base))
         .route("/v2/{*path}", get(registry::dispatch))
         .fallback(|| async { error::ApiError::unknown_request() })
@@ -224,8 +230,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = bind(config.listen).await?;
     let state = open(config).await?;
     started(&state.config, &state.paths);
-    // A stack whose reference moved while the service was down: its apps are rebased now.
-    tokio::spawn(refresh::refresh_all(state.clone()));
+    // A stack whose reference moved while the service was down: its apps are rebased now; then
+    // every `[stacks] refresh_interval`.
+    tokio::spawn(refresh_jobs::watch(state.clone()));
     let header_timeout = state.config.header_timeout;
     listen::serve(listener, router(state), header_timeout, stop_signal()).await;
     tracing::info!("stopped");
@@ -255,6 +262,10 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
     }
     let db = Db::open(&paths.db())?;
     let (builds, packages) = db.call(|c| crate::store::fail_interrupted(c)).await?;
+    let jobs = db.call(|c| crate::store::fail_interrupted_jobs(c)).await?;
+    if jobs > 0 {
+        tracing::warn!("marked {jobs} interrupted job(s) FAILED after a restart");
+    }
     for guid in &builds {
         // The build is FAILED already: say why at the end of its log.
         if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
@@ -279,6 +290,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         db,
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
+        refreshes: refresh_jobs::Refreshes::default(),
     }))
 }
 

@@ -1,12 +1,10 @@
-//! Stack refresh: `POST /v3/stacks/:name/actions/refresh` (and every configured stack at
-//! start). The stack's reference is resolved again; every app whose current droplet is on that
-//! stack is rebased onto it (`pipeline::rebase`: manifest and config only). A changed image
-//! becomes a new droplet (the old one is kept) and the app's current droplet; an unchanged one
-//! (the stack did not move) leaves everything as it was. The answer says, app by app, what
-//! happened.
+//! A stack's refresh (run as a job by `refresh_jobs`: on request, at start, periodically). The
+//! stack's reference is resolved again; every app whose current droplet is on that stack is
+//! rebased onto it (`pipeline::rebase`: manifest and config only). A changed image becomes a new
+//! droplet (the old one is kept) and the app's current droplet; an unchanged one (the stack did
+//! not move) leaves everything as it was. The report says, app by app, what happened.
 
 use super::builds::{image_name, targets};
-use super::error::{ApiError, ApiResult};
 use super::Shared;
 use crate::pipeline::rebase::{self, RebaseFailure, RebaseOptions};
 use crate::refs::{ImageRef, LayoutRef};
@@ -14,8 +12,6 @@ use crate::registry::Registry;
 use crate::report::Silent;
 use crate::stack::{Stack, StackCache};
 use crate::store::{self, App, Droplet};
-use axum::extract::{Path, State};
-use axum::Json;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -56,39 +52,18 @@ pub struct Refresh {
     pub apps: Vec<AppRebase>,
 }
 
-pub async fn refresh(
-    State(state): State<Shared>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Refresh>> {
-    if !state.config.stacks.contains_key(&name) {
-        return Err(ApiError::not_found("Stack"));
-    }
-    refresh_stack(&state, &name)
-        .await
-        .map(Json)
-        .map_err(ApiError::unprocessable)
+/// The digest stack `name`'s reference resolves to now.
+pub(crate) async fn current_digest(state: &Shared, name: &str) -> Result<String, String> {
+    let reference = state.config.stacks.get(name).ok_or("no such stack")?;
+    let stack_ref: ImageRef = reference
+        .parse()
+        .map_err(|e: crate::refs::RefError| e.to_string())?;
+    stack_digest(state, &stack_ref).await
 }
-
-/// Refreshes every configured stack (at start), logging what happened.
-pub async fn refresh_all(state: Shared) {
-    for name in state.config.stacks.keys() {
-        match refresh_stack(&state, name).await {
-            Ok(r) => {
-                for app in &r.apps {
-                    tracing::info!(stack = %name, "stack refresh: {}", serde_json::json!(app));
-                }
-            }
-            Err(e) => tracing::warn!(stack = %name, "stack refresh: {e}"),
-        }
-    }
-}
-
-/// One refresh at a time: two at once would each make a new droplet for the same app.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Resolves stack `name` and rebases every app whose current droplet is on it.
-pub async fn refresh_stack(state: &Shared, name: &str) -> Result<Refresh, String> {
-    let _one = ONE_AT_A_TIME.lock().await;
+/// One at a time per stack: the caller holds the stack's claim (`refresh_jobs`).
+pub(crate) async fn refresh_stack(state: &Shared, name: &str) -> Result<Refresh, String> {
     let reference = state.config.stacks.get(name).ok_or("no such stack")?;
     let stack_ref: ImageRef = reference
         .parse()

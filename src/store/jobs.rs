@@ -1,5 +1,5 @@
-//! Jobs (CF's `/v3/jobs/:guid`) and the one operation that makes them so far: deleting an app
-//! with its packages, builds and droplets, in one transaction.
+//! Jobs (CF's `/v3/jobs/:guid`): deleting an app with its packages, builds and droplets, in one
+//! transaction, and a stack's refresh (whose report is the job's `result`).
 
 use super::{now, one, BuildState, JobState, StoreError};
 use rusqlite::{params, Connection, Row};
@@ -14,6 +14,8 @@ pub struct Job {
     /// What the client should know although the job went on (a manifest's attributes not
     /// applied).
     pub warnings: Vec<String>,
+    /// What the finished job reports (JSON text), if anything.
+    pub result: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -25,6 +27,7 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         state: r.get("state")?,
         error: r.get("error")?,
         warnings: serde_json::from_str(&r.get::<_, String>("warnings")?).unwrap_or_default(),
+        result: r.get("result")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -32,13 +35,14 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
 
 pub fn insert_job(c: &Connection, j: &Job) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO jobs (guid, operation, state, error, created_at, updated_at, warnings)
+        "INSERT INTO jobs (guid, operation, state, error, result, created_at, updated_at, warnings)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             j.guid,
             j.operation,
             j.state,
             j.error,
+            j.result,
             j.created_at,
             j.updated_at,
             serde_json::to_string(&j.warnings).expect("json")
@@ -53,16 +57,35 @@ pub fn get_job(c: &Connection, guid: &str) -> Result<Option<Job>, StoreError> {
 
 /// Ends a job: COMPLETE, or FAILED with `error`.
 pub fn finish_job(c: &Connection, guid: &str, error: Option<&str>) -> Result<(), StoreError> {
+    finish_job_with(c, guid, error, None)
+}
+
+/// Ends a job as [`finish_job`] does, keeping what it reports (`result`, JSON text).
+pub fn finish_job_with(
+    c: &Connection,
+    guid: &str,
+    error: Option<&str>,
+    result: Option<&str>,
+) -> Result<(), StoreError> {
     let state = if error.is_some() {
         JobState::Failed
     } else {
         JobState::Complete
     };
     c.execute(
-        "UPDATE jobs SET state = ?2, error = ?3, updated_at = ?4 WHERE guid = ?1",
-        params![guid, state, error, now()],
+        "UPDATE jobs SET state = ?2, error = ?3, result = ?4, updated_at = ?5 WHERE guid = ?1",
+        params![guid, state, error, result, now()],
     )?;
     Ok(())
+}
+
+/// Jobs a previous process left PROCESSING (it stopped before they ended): FAILED, saying so.
+pub fn fail_interrupted_jobs(c: &Connection) -> Result<usize, StoreError> {
+    Ok(c.execute(
+        "UPDATE jobs SET state = ?1, error = 'interrupted: dropship stopped while this job ran',
+         updated_at = ?2 WHERE state = ?3",
+        params![JobState::Failed, now(), JobState::Processing],
+    )?)
 }
 
 /// What an app's deletion removed from the database: the files that belong to them go next.
@@ -158,6 +181,7 @@ mod tests {
             state: JobState::Processing,
             error: None,
             warnings: vec![],
+            result: None,
             created_at: now(),
             updated_at: now(),
         }
@@ -221,6 +245,23 @@ mod tests {
             get_job(&conn, "j1").unwrap().unwrap().state,
             JobState::Complete
         );
+        let mut refresh = job();
+        refresh.guid = "j2".into();
+        insert_job(&conn, &refresh).unwrap();
+        refresh.guid = "j3".into();
+        insert_job(&conn, &refresh).unwrap();
+        finish_job_with(&conn, "j2", None, Some("{\"apps\":[]}")).unwrap();
+        assert_eq!(fail_interrupted_jobs(&conn).unwrap(), 1, "j3 alone");
+        let (j2, j3) = (
+            get_job(&conn, "j2").unwrap().unwrap(),
+            get_job(&conn, "j3").unwrap().unwrap(),
+        );
+        assert_eq!(
+            (j2.state, j2.result.as_deref()),
+            (JobState::Complete, Some("{\"apps\":[]}"))
+        );
+        assert_eq!(j3.state, JobState::Failed);
+        assert!(j3.error.unwrap().contains("stopped while this job ran"));
         let again = delete_app(&mut conn, "a1", &job()).unwrap();
         assert_eq!(again, Err(NotDeleted::Missing));
     }

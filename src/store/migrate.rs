@@ -19,6 +19,7 @@ const STEPS: &[Step] = &[
     super::processes::create_table,
     app_lifecycle,
     job_warnings,
+    job_result,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
@@ -86,6 +87,12 @@ fn app_lifecycle(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// 7: `jobs.warnings` (JSON list): what a job tells although it went on.
 fn job_warnings(tx: &Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch("ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")?;
+    Ok(())
+}
+
+/// 8: `jobs.result`, what a finished job reports (JSON), e.g. a stack refresh's apps.
+fn job_result(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("ALTER TABLE jobs ADD COLUMN result TEXT")?;
     Ok(())
 }
 

@@ -314,3 +314,71 @@ fn rebuild_uploads_no_layer_and_memory_stays_flat() {
         first["push"]
     );
 }
+
+/// Bytes of the layer blobs kept in the layer cache of stack cache `sc`.
+fn layer_cache_bytes(sc: &Path) -> u64 {
+    let Ok(dir) = std::fs::read_dir(sc.join("layers")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter(|e| !e.file_name().to_string_lossy().ends_with(".json"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// A layer cache smaller than the droplet (`DROPSHIP_LAYER_CACHE_SIZE`, then
+/// `--layer-cache-size`): it never holds more than its limit, builds still give the same image,
+/// and a later build takes what it kept and packs the rest again.
+#[test]
+fn a_small_layer_cache_evicts_and_builds_still_work() {
+    let tmp = tempdir();
+    let stack = busybox_stack(
+        tmp.path(),
+        &format!("oci:{}:busybox", tmp.path().join("stack").display()),
+    );
+    let site = static_site(&tmp.path().join("site"));
+    let modules = tmp.path().join("site/node_modules");
+    std::fs::create_dir_all(&modules).unwrap();
+    // Eight files of 600 KiB that do not compress: each a layer of its own.
+    for i in 0..8 {
+        random_file(&modules.join(format!("m{i}.bin")), 600 << 10);
+    }
+    let sc = tmp.path().join("stack-cache");
+    let build = |i: usize, extra: &[&str], env: &[(&str, &str)]| {
+        let target = format!("oci:{}:app", tmp.path().join(format!("out{i}")).display());
+        let mut args = vec!["build", &site, "--stack", &stack, "--image", &target];
+        args.extend(["--stack-cache", sc.to_str().unwrap(), "--json"]);
+        args.extend(extra);
+        let o = dropship_env(&args, env);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let reused = |b: &serde_json::Value| {
+        let layers = b["layers"].as_array().unwrap();
+        let holds = layers.iter().filter(|l| l.get("holds").is_some()).count();
+        (layers.iter().filter(|l| l["reused"] == true).count(), holds)
+    };
+    let first = build(0, &[], &[("DROPSHIP_LAYER_CACHE_SIZE", "2M")]);
+    assert!(reused(&first).1 >= 9, "{first:#}");
+    let held = layer_cache_bytes(&sc);
+    assert!(
+        held > 0 && held <= 2 << 20,
+        "{held} bytes held for a 2M limit: {:?}\n{first:#}",
+        std::fs::read_dir(&sc).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+
+    let second = build(1, &["--layer-cache-size", "2M"], &[]);
+    assert_eq!(second["digest"], first["digest"]);
+    assert!(layer_cache_bytes(&sc) <= 2 << 20);
+
+    // A larger limit: what the small cache held is taken, the rest packed and now all kept.
+    let third = build(2, &["--layer-cache-size", "1G"], &[]);
+    assert_eq!(third["digest"], first["digest"]);
+    let (kept, layers) = reused(&third);
+    assert!(kept >= 1 && kept < layers, "{kept} of {layers} reused");
+    let all = build(3, &["--layer-cache-size", "1G"], &[]);
+    assert_eq!(all["digest"], first["digest"]);
+    let (kept, layers) = reused(&all);
+    assert_eq!(kept, layers, "{all:#}");
+}
