@@ -36,7 +36,7 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
 pub fn insert_job(c: &Connection, j: &Job) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO jobs (guid, operation, state, error, result, created_at, updated_at, warnings)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             j.guid,
             j.operation,
