@@ -262,6 +262,54 @@ fn options(
     })
 }
 
+/// After a restart: build `guid`, which was staging (or queued) when the previous process
+/// died, is queued again; its log says so. A build whose app or package went is failed.
+pub(super) async fn resume(state: &Shared, guid: String, attempt: u32) {
+    let g = guid.clone();
+    let found = state
+        .db
+        .call(move |c| {
+            let Some(b) = store::get_build(c, &g)? else {
+                return Ok(None);
+            };
+            let app = store::get_app(c, &b.app_guid)?;
+            let pkg = store::get_package(c, &b.package_guid)?;
+            Ok(Some((b, app, pkg)))
+        })
+        .await;
+    let log = match BuildLog::create(&state.paths.build_log(&guid), state.config.max_log) {
+        Ok(log) => Arc::new(log),
+        Err(e) => {
+            tracing::error!("build {guid}: its log cannot be opened again: {e}");
+            return;
+        }
+    };
+    match found {
+        Ok(Some((build, Some(app), Some(pkg)))) => {
+            log.line(&format!(
+                "==> dropship restarted while this build was staging: staging it again \
+                 (attempt {attempt} of {})",
+                store::STAGING_ATTEMPTS
+            ));
+            tracing::warn!(build = %guid, attempt, "staging an interrupted build again");
+            let span = lifecycle::span(&build, &app);
+            tokio::spawn(run(state.clone(), build, app, pkg, log).instrument(span));
+        }
+        Ok(_) => {
+            let why = BuildFailure::new(
+                FailureKind::Interrupted,
+                "staging was interrupted, and its app or package is gone: not staged again",
+            );
+            log.line(&format!("==> {}", why.message));
+            log.finish(BuildState::Failed);
+            if let Err(e) = record(state, &guid, Err(why)).await {
+                tracing::error!("recording build {guid}: {e}");
+            }
+        }
+        Err(e) => tracing::error!("build {guid}: reading it after a restart: {e}"),
+    }
+}
+
 /// Waits for a slot, runs the pipeline, records the droplet or the failure.
 async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<BuildLog>) {
     lifecycle::queued(&pkg.guid);
@@ -270,6 +318,10 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     let permit = state.builds.clone().acquire_owned().await;
     queued.fetch_sub(1, Ordering::Relaxed);
     let Ok(_permit) = permit else { return };
+    let g = build.guid.clone();
+    if let Err(e) = state.db.call(move |c| store::start_attempt(c, &g)).await {
+        tracing::error!("build {}: counting its attempt: {e}", build.guid);
+    }
     lifecycle::started();
     log.line(&format!(
         "==> staging {} with stack {}",

@@ -261,28 +261,32 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         }
     }
     let db = Db::open(&paths.db())?;
-    let (builds, packages) = db.call(|c| crate::store::fail_interrupted(c)).await?;
+    let interrupted = db.call(|c| crate::store::take_interrupted(c)).await?;
     let jobs = db.call(|c| crate::store::fail_interrupted_jobs(c)).await?;
     if jobs > 0 {
         tracing::warn!("marked {jobs} interrupted job(s) FAILED after a restart");
     }
-    for guid in &builds {
+    for guid in &interrupted.failed {
         // The build is FAILED already: say why at the end of its log.
         if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
-            log.line("==> dropship stopped while this build was staging");
+            log.line(&format!(
+                "==> dropship stopped while this build was staging, {} times: not staged again",
+                crate::store::STAGING_ATTEMPTS
+            ));
             log.finish(crate::store::BuildState::Failed);
         }
     }
-    if builds.len() + packages > 0 {
+    if interrupted.failed.len() + interrupted.packages > 0 {
         tracing::warn!(
-            "marked {} interrupted build(s) and {packages} upload(s) FAILED after a restart",
-            builds.len()
+            "marked {} interrupted build(s) and {} upload(s) FAILED after a restart",
+            interrupted.failed.len(),
+            interrupted.packages
         );
     }
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
     let keys = auth::keys(&config, &paths)?;
-    Ok(Arc::new(State {
+    let state = Arc::new(State {
         keys,
         builds: Arc::new(Semaphore::new(config.concurrency)),
         config,
@@ -291,7 +295,12 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
         refreshes: refresh_jobs::Refreshes::default(),
-    }))
+    });
+    // Builds that were staging when the previous process died are staged again, in order.
+    for (guid, attempt) in interrupted.retried {
+        builds::resume(&state, guid, attempt).await;
+    }
+    Ok(state)
 }
 
 /// The listener, or an error naming the address: `cannot listen on 127.0.0.1:8080: Address

@@ -20,6 +20,7 @@ const STEPS: &[Step] = &[
     app_lifecycle,
     job_warnings,
     job_result,
+    build_attempts,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
@@ -114,4 +115,11 @@ pub fn legacy_failure(error: &str) -> (FailureKind, String) {
         _ => FailureKind::Staging,
     };
     (kind, message.to_string())
+}
+
+/// 9: `builds.attempts`: how many times staging started (a build interrupted by a restart is
+/// staged again, up to `rows::STAGING_ATTEMPTS`).
+fn build_attempts(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("ALTER TABLE builds ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
+    Ok(())
 }
