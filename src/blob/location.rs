@@ -97,6 +97,8 @@ impl Location {
                 Ok((Arc::new(fs), format!("local {}", dir.display())))
             }
             Location::S3 { bucket, prefix } => {
+                // TLS through rustls with ring, as the rest of dropship (a no-op when set).
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
                 if let Some(v) = &s3.endpoint {
                     b = b.with_endpoint(v);

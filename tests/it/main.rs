@@ -4,6 +4,7 @@
 mod support;
 
 mod app_manifest;
+mod blob_store;
 mod build_e2e;
 mod cf_client;
 mod cli_conventions;
