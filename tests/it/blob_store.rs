@@ -72,3 +72,16 @@ async fn s3_keeps_large_blobs_streamed_and_by_ranges() {
     assert_eq!(store.size(&key).await.unwrap(), None);
     assert!(s3.objects().is_empty());
 }
+
+#[test]
+fn a_throw_away_postgres_answers_and_restarts() {
+    let mut pg = Postgres::start();
+    let url = pg.database("dropship");
+    assert!(url.ends_with("/dropship"), "{url}");
+    assert_eq!(pg.psql("SELECT 1 + 1"), "2");
+    pg.restart();
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_database WHERE datname = 'dropship'"),
+        "1"
+    );
+}
