@@ -41,7 +41,11 @@ async fn concurrent_workers_claim_each_job_once() {
         all.extend(w.await.unwrap());
     }
     let distinct: BTreeSet<_> = all.iter().cloned().collect();
-    assert_eq!((all.len(), distinct.len()), (40, 40), "each job once: {all:?}");
+    assert_eq!(
+        (all.len(), distinct.len()),
+        (40, 40),
+        "each job once: {all:?}"
+    );
     assert_eq!(q.depth().await.unwrap(), 0);
 }
 
@@ -70,7 +74,10 @@ async fn a_lost_lease_moves_to_another_worker_and_attempts_end_in_failure() {
     let gave_up = q.reap().await.unwrap();
     assert_eq!(gave_up.len(), 1);
     assert_eq!(gave_up[0].build_guid, "slow");
-    assert!(gave_up[0].reason.contains("interrupted 2 times"), "{gave_up:?}");
+    assert!(
+        gave_up[0].reason.contains("interrupted 2 times"),
+        "{gave_up:?}"
+    );
     assert!(q.reap().await.unwrap().is_empty(), "failed once");
     assert!(!q.finish(&second, "b", None).await.unwrap());
 }
@@ -80,12 +87,27 @@ async fn a_released_job_is_queued_again_without_losing_an_attempt() {
     let pg = Postgres::start();
     let q = queue(&pg, "release").await;
     q.push("handed-over", 1).await.unwrap();
-    let lease = q.claim("stopping", Duration::from_secs(30)).await.unwrap().unwrap();
+    let lease = q
+        .claim("stopping", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(q.release(&lease, "stopping").await.unwrap());
-    let again = q.claim("other", Duration::from_secs(30)).await.unwrap().unwrap();
+    let again = q
+        .claim("other", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.attempt, 1, "the release did not count as an attempt");
-    assert!(q.finish(&again, "other", Some("compile failed")).await.unwrap());
-    assert!(q.claim("other", Duration::from_secs(30)).await.unwrap().is_none());
+    assert!(q
+        .finish(&again, "other", Some("compile failed"))
+        .await
+        .unwrap());
+    assert!(q
+        .claim("other", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,6 +123,9 @@ async fn replicas_starting_together_migrate_once() {
     for s in starts {
         s.await.unwrap().unwrap();
     }
-    let versions = pg.psql_in("migrations", "SELECT count(*), max(version) FROM schema_version");
+    let versions = pg.psql_in(
+        "migrations",
+        "SELECT count(*), max(version) FROM schema_version",
+    );
     assert_eq!(versions, "1|1");
 }

@@ -64,7 +64,8 @@ async fn migrate(pool: &Pool) -> Result<(), PgError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
     // One replica at a time (the lock ends with the transaction).
-    tx.execute("SELECT pg_advisory_xact_lock(727001)", &[]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock(727001)", &[])
+        .await?;
     tx.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
         &[],

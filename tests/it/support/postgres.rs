@@ -122,15 +122,14 @@ impl Postgres {
 
     /// Runs SQL as the superuser.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// Runs SQL as the superuser in database `db`; rows as `a|b` lines.
+    pub fn psql_in(&self, db: &str, sql: &str) -> String {
+        let port = self.port.to_string();
         let out = Command::new(bin_dir().join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", db])
             .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .output()
             .expect("run psql");
