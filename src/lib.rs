@@ -2,6 +2,7 @@
 //! Kubernetes manifests. See ARCHITECTURE.md for the map of stages to files.
 
 pub mod app;
+pub mod blob;
 pub mod cfapi;
 pub(crate) mod droplet;
 pub mod failure;

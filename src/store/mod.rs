@@ -3,6 +3,7 @@
 
 pub mod jobs;
 pub mod migrate;
+pub mod pg;
 pub mod processes;
 pub mod rows;
 pub mod spaces;
