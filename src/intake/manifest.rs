@@ -49,6 +49,22 @@ pub struct AppManifest {
     pub warnings: Vec<String>,
 }
 
+impl AppManifest {
+    /// The application's own attributes, as the `web` process's settings.
+    pub fn web_process(&self) -> ProcessManifest {
+        ProcessManifest {
+            kind: "web".into(),
+            instances: self.instances,
+            memory_mb: self.memory_mb,
+            disk_mb: self.disk_mb,
+            command: self.command.clone(),
+            health_check: self.health_check.clone(),
+            timeout_s: self.timeout_s,
+            invocation_timeout_s: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ManifestError {
     #[error("not valid YAML: {0}")]

@@ -12,7 +12,7 @@ use super::apps::base;
 use super::error::{ApiError, ApiResult};
 use super::Shared;
 use crate::cfapi as cf;
-use crate::store::{self, Deleted, Job, JobState, NotDeleted, Paths};
+use crate::store::{self, Deleted, Job, NotDeleted, Paths};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -66,18 +66,7 @@ pub async fn delete_app(
     State(state): State<Shared>,
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
-    let t = store::now();
-    let warnings = Vec::new();
-    let job = Job {
-        guid: store::new_guid(),
-        operation: "app.delete".into(),
-        state: JobState::Processing,
-        error: None,
-        warnings,
-        result: None,
-        created_at: t.clone(),
-        updated_at: t,
-    };
+    let job = Job::start("app.delete", Vec::new());
     let (app, j) = (guid.clone(), job.clone());
     let deleted = state
         .db

@@ -14,7 +14,7 @@ use super::validate::settings_max;
 use super::Shared;
 use crate::intake::manifest::{parse_all, AppManifest, ProcessManifest, MAX_MANIFEST_BYTES};
 use crate::k8s::HealthCheck;
-use crate::store::{self, App, AppState, Job, JobState, ProcessRow};
+use crate::store::{self, App, AppState, Job, ProcessRow};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,17 +97,7 @@ pub async fn apply_manifest(
             m.warnings.iter().map(move |w| format!("{name}: {w}"))
         })
         .collect();
-    let t = store::now();
-    let job = Job {
-        guid: store::new_guid(),
-        operation: "space.apply_manifest".into(),
-        state: JobState::Processing,
-        error: None,
-        warnings,
-        result: None,
-        created_at: t.clone(),
-        updated_at: t,
-    };
+    let job = Job::start("space.apply_manifest", warnings);
     let (j, g) = (job.clone(), job.guid.clone());
     state.db.call(move |c| store::insert_job(c, &j)).await?;
     let error = state
@@ -178,16 +168,7 @@ fn apply_app(
         store::set_app_lifecycle(c, &app.guid, &bps, stack.as_deref())?;
     }
     // The app's own attributes are the web process's; a `processes` entry of type web wins.
-    let web = ProcessManifest {
-        kind: "web".into(),
-        instances: m.instances,
-        memory_mb: m.memory_mb,
-        disk_mb: m.disk_mb,
-        command: m.command.clone(),
-        health_check: m.health_check.clone(),
-        timeout_s: m.timeout_s,
-        invocation_timeout_s: None,
-    };
+    let web = m.web_process();
     let mut procs = vec![web];
     procs.extend(m.processes.iter().cloned());
     let rows = store::processes_of(c, &app.guid)?;

@@ -54,16 +54,7 @@ fn wanted_process(p: &ProcessManifest) -> Value {
 
 /// An application of a manifest, only what it gives.
 fn wanted(m: &AppManifest) -> Map<String, Value> {
-    let web = ProcessManifest {
-        kind: "web".into(),
-        instances: m.instances,
-        memory_mb: m.memory_mb,
-        disk_mb: m.disk_mb,
-        command: m.command.clone(),
-        health_check: m.health_check.clone(),
-        timeout_s: m.timeout_s,
-        invocation_timeout_s: None,
-    };
+    let web = m.web_process();
     let Value::Object(mut o) = wanted_process(&web) else {
         unreachable!("an object")
     };

@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::jobs::job_json;
 use super::refresh::{current_digest, refresh_stack, AppRebase, Refresh};
 use super::Shared;
-use crate::store::{self, Job, JobState, StoreError};
+use crate::store::{self, Job, StoreError};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -100,17 +100,7 @@ pub async fn refresh(State(state): State<Shared>, Path(name): Path<String>) -> A
 
 /// Starts a refresh of stack `name` as a job (or finds the one running): its guid.
 async fn start(state: &Shared, name: &str) -> Result<String, StoreError> {
-    let t = store::now();
-    let job = Job {
-        guid: store::new_guid(),
-        operation: "stack.refresh".into(),
-        state: JobState::Processing,
-        error: None,
-        warnings: vec![],
-        result: None,
-        created_at: t.clone(),
-        updated_at: t,
-    };
+    let job = Job::start("stack.refresh", Vec::new());
     if let Err(running) = state.refreshes.begin(name, &job.guid) {
         return Ok(running);
     }

@@ -20,6 +20,23 @@ pub struct Job {
     pub updated_at: String,
 }
 
+impl Job {
+    /// A new PROCESSING job of `operation` (a new guid, now).
+    pub fn start(operation: &str, warnings: Vec<String>) -> Job {
+        let t = now();
+        Job {
+            guid: super::new_guid(),
+            operation: operation.to_string(),
+            state: JobState::Processing,
+            error: None,
+            warnings,
+            result: None,
+            created_at: t.clone(),
+            updated_at: t,
+        }
+    }
+}
+
 fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         guid: r.get("guid")?,

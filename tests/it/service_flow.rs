@@ -733,16 +733,7 @@ async fn processes_list_and_scale_and_kubernetes_follows() {
         .await;
     assert_eq!(b.state, BuildState::Staged, "{b:?}");
     let droplet = b.droplet.as_ref().unwrap().guid.clone();
-    let current = json!({"data": {"guid": droplet}});
-    let path = format!("/v3/apps/{app}/relationships/current_droplet");
-    let r = api
-        .http
-        .patch(api.svc.url(&path))
-        .json(&current)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    api.set_current_droplet(&app, &droplet).await;
 
     let (_, v) = api.get(&format!("/v3/apps/{app}/processes")).await;
     let types: Vec<&str> = v["resources"]

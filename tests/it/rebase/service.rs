@@ -48,15 +48,7 @@ async fn a_stack_refresh_rebases_every_app_on_it() {
     let old = b.droplet.as_ref().unwrap().guid.clone();
     let (_, d) = api.get(&format!("/v3/droplets/{old}")).await;
     let old_image = d["image"].as_str().unwrap().to_string();
-    let path = format!("/v3/apps/{app}/relationships/current_droplet");
-    let current = serde_json::json!({"data": {"guid": old}});
-    let r = api
-        .http
-        .patch(api.svc.url(&path))
-        .json(&current)
-        .send()
-        .await;
-    assert_eq!(r.unwrap().status().as_u16(), 200);
+    api.set_current_droplet(&app, &old).await;
 
     // Nothing moved yet: nothing to do.
     let j = refresh_job(&api, "busybox").await;
@@ -144,15 +136,7 @@ async fn a_refresh_through_a_registry_runs_the_patched_stack() {
         api.svc.log()
     );
     let old = b.droplet.as_ref().unwrap().guid.clone();
-    let path = format!("/v3/apps/{app}/relationships/current_droplet");
-    let current = serde_json::json!({"data": {"guid": old}});
-    let r = api
-        .http
-        .patch(api.svc.url(&path))
-        .json(&current)
-        .send()
-        .await;
-    assert_eq!(r.unwrap().status().as_u16(), 200);
+    api.set_current_droplet(&app, &old).await;
 
     import(
         &rootfs(&tmp.path().join("b"), "v2-patched"),
@@ -204,10 +188,7 @@ async fn a_periodic_check_rebases_once_the_stack_moved() {
         .await;
     assert_eq!(b.state, dropship::cfapi::BuildState::Staged, "{b:?}");
     let old = b.droplet.as_ref().unwrap().guid.clone();
-    let path = format!("/v3/apps/{app}/relationships/current_droplet");
-    let current = serde_json::json!({"data": {"guid": old}});
-    let r = api.http.patch(api.svc.url(&path)).json(&current).send();
-    assert_eq!(r.await.unwrap().status().as_u16(), 200);
+    api.set_current_droplet(&app, &old).await;
     // A few checks of an unmoved stack: the current droplet stays.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let current = format!("/v3/apps/{app}/droplets/current");

@@ -156,6 +156,15 @@ impl Client for Api {
 }
 
 impl Api {
+    /// `PATCH /v3/apps/:app/relationships/current_droplet` to `droplet`; asserts a 200.
+    pub async fn set_current_droplet(&self, app: &str, droplet: &str) {
+        let path = format!("/v3/apps/{app}/relationships/current_droplet");
+        let body = json!({"data": {"guid": droplet}});
+        let r = self.http.patch(self.svc.url(&path)).json(&body);
+        let r = r.bearer_auth(self.token.clone().unwrap_or_default()).send();
+        assert_eq!(r.await.unwrap().status().as_u16(), 200, "PATCH {path}");
+    }
+
     /// POST /v3/builds for `pkg` (with an optional lifecycle); returns the status and body.
     pub async fn build(&self, pkg: &str, lifecycle: Option<Value>) -> (u16, Value) {
         let mut body = json!({"package": {"guid": pkg}});
