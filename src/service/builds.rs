@@ -287,7 +287,7 @@ pub(super) async fn resume(state: &Shared, guid: String, attempt: u32) {
     match found {
         Ok(Some((build, Some(app), Some(pkg)))) => {
             log.line(&format!(
-                "==> dropship restarted while this build was staging: staging it again \
+                "==> dropship restarted before this build ended: staging it \
                  (attempt {attempt} of {})",
                 store::STAGING_ATTEMPTS
             ));
@@ -318,6 +318,11 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     let permit = state.builds.clone().acquire_owned().await;
     queued.fetch_sub(1, Ordering::Relaxed);
     let Ok(_permit) = permit else { return };
+    if state.draining.load(Ordering::SeqCst) {
+        // Stopping: left STAGING (no attempt counted), staged at the next start.
+        log.line("==> dropship is stopping: this build is staged when it starts again");
+        return;
+    }
     let g = build.guid.clone();
     if let Err(e) = state.db.call(move |c| store::start_attempt(c, &g)).await {
         tracing::error!("build {}: counting its attempt: {e}", build.guid);

@@ -48,6 +48,9 @@ pub struct LimitsSection {
     pub max_log: Option<String>,
     /// Longest wait for a request's headers (slow clients holding connections), e.g. "30s".
     pub header_timeout: Option<String>,
+    /// How long a stopping service (SIGTERM) lets running builds finish, e.g. "30s"; the
+    /// others are staged at its next start.
+    pub shutdown_grace: Option<String>,
     /// Processes (and threads) one build's staging may run at once.
     pub staging_pids: Option<u64>,
     /// Most instances an app may be scaled to.
@@ -170,6 +173,8 @@ pub struct Config {
     pub layer_cache: u64,
     pub max_log: u64,
     pub header_timeout: Duration,
+    /// `[limits] shutdown_grace`.
+    pub shutdown_grace: Duration,
     pub staging_timeout: Duration,
     pub concurrency: usize,
     pub tokens: Vec<String>,
@@ -318,6 +323,7 @@ impl Config {
             layer_cache: parse_bytes(lim.layer_cache.as_deref().unwrap_or("2G"))?,
             max_log: parse_bytes(max_log.as_deref().unwrap_or("32M"))?,
             header_timeout: duration("header_timeout", header_text, "30s")?,
+            shutdown_grace: duration("shutdown_grace", lim.shutdown_grace.clone(), "25s")?,
             staging_timeout: duration("staging_timeout", timeout_text, "15m")?,
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
             tokens,

@@ -71,6 +71,8 @@ pub struct State {
     pub keys: Option<Arc<jwt::Keys>>,
     /// Stack refreshes running and settled.
     pub refreshes: refresh_jobs::Refreshes,
+    /// Set once the service is stopping: no build starts staging any more.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 pub type Shared = Arc<State>;
@@ -234,9 +236,55 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // every `[stacks] refresh_interval`.
     tokio::spawn(refresh_jobs::watch(state.clone()));
     let header_timeout = state.config.header_timeout;
-    listen::serve(listener, router(state), header_timeout, stop_signal()).await;
+    let (signaled, mut stopping) = tokio::sync::watch::channel(false);
+    let stop = async move {
+        stop_signal().await;
+        let _ = signaled.send(true);
+    };
+    let http = tokio::spawn(listen::serve(
+        listener,
+        router(state.clone()),
+        header_timeout,
+        stop,
+    ));
+    let _ = stopping.wait_for(|s| *s).await;
+    drain(&state).await;
+    // Open requests (a followed log ends with its build) get a few seconds more, no more.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), http)
+        .await
+        .is_err()
+    {
+        tracing::info!("requests still open were cut");
+    }
     tracing::info!("stopped");
-    Ok(())
+    // Not a return: dropping the runtime would wait for blocking work a build left behind.
+    std::process::exit(0)
+}
+
+/// Stopping: no build starts staging any more; the running ones get `[limits] shutdown_grace`
+/// to finish. What is left (queued, or still staging at the end) stays STAGING in the store and
+/// is staged at the next start (`builds::resume`).
+async fn drain(state: &Shared) {
+    use std::sync::atomic::Ordering;
+    state.draining.store(true, Ordering::SeqCst);
+    let grace = state.config.shutdown_grace;
+    let all = state.config.concurrency;
+    let running = || all - state.builds.available_permits().min(all);
+    tracing::info!(
+        running = running(),
+        "stopping: running builds get {} to finish; queued ones are staged at the next start",
+        humantime::format_duration(grace)
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    while running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if running() > 0 {
+        tracing::warn!(
+            running = running(),
+            "the grace period ended with builds staging: they are staged again at the next start"
+        );
+    }
 }
 
 /// The state `serve` runs the router on, from `config`: opens the data dir, recovers from a
@@ -295,6 +343,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
         refreshes: refresh_jobs::Refreshes::default(),
+        draining: std::sync::atomic::AtomicBool::new(false),
     });
     // Builds that were staging when the previous process died are staged again, in order.
     for (guid, attempt) in interrupted.retried {
@@ -359,11 +408,4 @@ async fn stop_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    tracing::info!("stopping (builds still staging will be marked FAILED at the next start)");
-    // Open requests (a followed log can last as long as a build) get a few seconds, no more.
-    tokio::spawn(async {
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        tracing::info!("stopped (requests still open were cut)");
-        std::process::exit(0);
-    });
 }

@@ -330,7 +330,7 @@ async fn kill_9_during_staging_stages_that_build_again_and_keeps_the_others() {
     let now = sleepers("sleep 3.011");
     assert!(!now.contains(&first[0]), "the buildpack outlived dropship");
     let log = wait_log(&api, &victim, "going to sleep", 2).await;
-    assert!(log.contains("staging it again (attempt 2 of 3)"), "{log}");
+    assert!(log.contains("staging it (attempt 2 of 3)"), "{log}");
     let v = api.wait_build(&victim, Duration::from_secs(60)).await;
     assert_eq!(v.state, BuildState::Staged, "{v:?}\n{}", api.svc.log());
     let (_, _, log) = api
@@ -991,4 +991,87 @@ async fn a_build_interrupted_three_times_fails_saying_so() {
         sleepers("sleep 3013").is_empty(),
         "a buildpack outlived dropship"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_running_build_finish_and_leaves_the_queued_one_for_the_next_start() {
+    let bps = tempdir();
+    buildpack(
+        bps.path(),
+        "slowish",
+        "echo going to sleep; sleep 2.017; echo woke up",
+        "sleep 1000",
+    );
+    let args = [
+        "--buildpacks-dir",
+        bps.path().to_str().unwrap(),
+        "--concurrency",
+        "1",
+    ];
+    let mut api = Api::start(&args);
+    let (_, p1) = api.ready_package("first", &[("a.txt", b"a", 0o644)]).await;
+    let (_, p2) = api.ready_package("second", &[("b.txt", b"b", 0o644)]).await;
+    let (_, b1) = api.build(&p1, None).await;
+    let running = b1["guid"].as_str().unwrap().to_string();
+    wait_log(&api, &running, "going to sleep", 1).await;
+    let (_, b2) = api.build(&p2, None).await;
+    let queued = b2["guid"].as_str().unwrap().to_string();
+
+    let (status, took) = api.svc.terminate();
+    assert!(status.success(), "{status}\n{}", api.svc.log());
+    assert!(
+        took >= Duration::from_millis(500),
+        "it waited for the build: {took:?}"
+    );
+    api.svc.restart();
+
+    let done = api.wait_build(&running, Duration::from_secs(10)).await;
+    assert_eq!(done.state, BuildState::Staged, "{done:?}");
+    let (_, _, log) = api.text(&format!("/v3/builds/{running}/logs"), None).await;
+    assert!(
+        log.contains("woke up") && !log.contains("staging it ("),
+        "staged once, before the stop: {log}"
+    );
+    let later = api.wait_build(&queued, Duration::from_secs(60)).await;
+    assert_eq!(later.state, BuildState::Staged, "{later:?}");
+    let (_, _, log) = api.text(&format!("/v3/builds/{queued}/logs"), None).await;
+    assert!(log.contains("staging it (attempt 1 of 3)"), "{log}");
+    assert_eq!(log.matches("going to sleep").count(), 1, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_within_the_grace_period_and_the_cut_build_is_staged_again() {
+    let bps = tempdir();
+    buildpack(
+        bps.path(),
+        "stuck",
+        "echo going to sleep; exec sleep 3014",
+        "sleep 1000",
+    );
+    let dir = tempdir();
+    let config = dir.path().join("dropship.toml");
+    std::fs::write(&config, "[limits]\nshutdown_grace = \"1s\"\n").unwrap();
+    let args = [
+        "--buildpacks-dir",
+        bps.path().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let mut api = Api::start(&args);
+    let (_, pkg) = api.ready_package("cut", &[("a.txt", b"a", 0o644)]).await;
+    let (_, b) = api.build(&pkg, None).await;
+    let build = b["guid"].as_str().unwrap().to_string();
+    wait_log(&api, &build, "going to sleep", 1).await;
+
+    let (status, took) = api.svc.terminate();
+    assert!(status.success(), "{status}\n{}", api.svc.log());
+    assert!(took < Duration::from_secs(8), "the grace is 1 s: {took:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        sleepers("sleep 3014").is_empty(),
+        "a buildpack outlived dropship"
+    );
+    api.svc.restart();
+    let log = wait_log(&api, &build, "going to sleep", 2).await;
+    assert!(log.contains("staging it (attempt 2 of 3)"), "{log}");
 }

@@ -128,6 +128,39 @@ impl Service {
         );
     }
 
+    /// SIGTERM to the service; waits for it to exit (a minute at most): its status and how long
+    /// it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let sent = Instant::now();
+        // SAFETY: kill(2) on the process group created for this service (`timeout` passes the
+        // signal on, too).
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGTERM);
+        }
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, sent.elapsed());
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "still running a minute after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the service again on its data dir and port (after [`Service::terminate`]).
+    pub fn restart(&mut self) {
+        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
+        assert!(
+            self.wait_healthy(),
+            "port {} was taken:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
