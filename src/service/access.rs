@@ -19,7 +19,7 @@ pub async fn log(req: Request, next: Next) -> Response {
     let status = resp.status().as_u16();
     let duration_ms = started.elapsed().as_millis() as u64;
     let bytes = resp.body().size_hint().exact();
-    if path == "/healthz" || path == "/metrics" {
+    if path == "/healthz" || path == "/readyz" || path == "/metrics" {
         debug!(%method, %path, status, duration_ms, bytes, "request");
     } else {
         info!(%method, %path, status, duration_ms, bytes, "request");

@@ -53,6 +53,7 @@ fn presented(req: &Request, allow_basic: bool) -> Option<Presented> {
 /// clients read before they log in) and the login endpoints.
 const PUBLIC: &[&str] = &[
     "/healthz",
+    "/readyz",
     "/",
     "/v3",
     "/v3/info",

@@ -14,6 +14,7 @@ pub mod config;
 pub(crate) mod content;
 pub(crate) mod droplets;
 pub(crate) mod error;
+pub(crate) mod health;
 pub(crate) mod jobs;
 pub(crate) mod json;
 pub(crate) mod jwt;
@@ -115,7 +116,8 @@ impl State {
 /// it streams.
 pub fn router(state: Shared) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
         .route("/", get(root::root))
         .route("/v3", get(root::v3))

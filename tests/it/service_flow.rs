@@ -383,7 +383,7 @@ async fn tokens_guard_everything_but_health_and_discovery() {
         "{v}"
     );
     assert_eq!(v["errors"][0]["title"], "CF-NotAuthenticated");
-    for public in ["/healthz", "/", "/v3", "/v3/info"] {
+    for public in ["/healthz", "/readyz", "/", "/v3", "/v3/info"] {
         assert_eq!(api.get(public).await.0, 200, "{public}");
     }
     api.token = Some("wrong".into());
@@ -404,6 +404,32 @@ async fn tokens_guard_everything_but_health_and_discovery() {
     let r = anonymous("/v2/").header("authorization", format!("Basic {basic}"));
     let r = api.send(r.body(Body::empty()).unwrap()).await;
     assert_eq!(r.status, 200);
+}
+
+/// `/readyz`: ready while the database answers and the data dir takes a file; 503 naming the
+/// check that failed otherwise, and ready again once it is fixed.
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_says_which_check_fails() {
+    let api = InProcess::start("").await;
+    let (s, v) = api.get("/readyz").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["checks"],
+        json!({"database": "ok", "storage": "ok"}),
+        "{v}"
+    );
+    let uploads = api.dir.path().join("data/uploads");
+    std::fs::remove_dir_all(&uploads).unwrap();
+    let (s, v) = api.get("/readyz").await;
+    assert_eq!((s, &v["status"]), (503, &json!("not ready")), "{v}");
+    assert_eq!(v["checks"]["database"], "ok", "{v}");
+    assert!(
+        v["checks"]["storage"].as_str().unwrap().contains("uploads"),
+        "{v}"
+    );
+    assert_eq!(api.get("/healthz").await.0, 200, "alive all along");
+    std::fs::create_dir(&uploads).unwrap();
+    assert_eq!(api.get("/readyz").await.0, 200);
 }
 
 /// The process: what it logs, and what it refuses to start with.
