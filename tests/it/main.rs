@@ -12,6 +12,7 @@ mod cli_conventions;
 mod cli_login;
 mod cli_output;
 mod compression;
+mod deployment;
 mod dockerfile;
 mod hostile_buildpacks;
 mod hostile_stacks;
