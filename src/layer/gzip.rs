@@ -266,4 +266,4 @@ impl<W: Write> Write for GzWriter<W> {
 
 #[cfg(test)]
 #[path = "gzip_tests.rs"]
-mod tests;
+pub(crate) mod tests;

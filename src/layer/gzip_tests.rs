@@ -1,7 +1,8 @@
 use super::*;
 use std::io::Read;
 
-fn noise(n: usize, seed: u64) -> Vec<u8> {
+/// Incompressible bytes, the same for a seed (other modules' tests use them too).
+pub(crate) fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = 0x9e37_79b9_7f4a_7c15 ^ seed;
     (0..n)
         .map(|_| {

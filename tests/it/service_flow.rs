@@ -903,32 +903,14 @@ async fn deleting_an_app_removes_its_resources_files_and_images() {
     }
     let rename = |name: &str| json!({ "name": name });
     let path = format!("/v3/apps/{app}");
-    let r = api
-        .http
-        .patch(api.svc.url(&path))
-        .json(&rename("kept"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422, "the name is taken");
-    let r = api
-        .http
-        .patch(api.svc.url(&path))
-        .json(&rename("renamed"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["name"], "renamed");
+    let (s, _) = api.patch_json(&path, &rename("kept")).await;
+    assert_eq!(s, 422, "the name is taken");
+    let (s, renamed) = api.patch_json(&path, &rename("renamed")).await;
+    assert_eq!(s, 200);
+    assert_eq!(renamed["name"], "renamed");
     let bad = json!({"lifecycle": {"type": "docker"}});
-    let r = api
-        .http
-        .patch(api.svc.url(&path))
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
+    let (s, _) = api.patch_json(&path, &bad).await;
+    assert_eq!(s, 422);
 
     let r = api
         .http

@@ -40,12 +40,7 @@ async fn a_stack_refresh_rebases_every_app_on_it() {
     let (app, pkg) = api
         .ready_package("refreshed", &[("index.html", b"<h1>hi</h1>\n", 0o644)])
         .await;
-    let (_, b) = api.build(&pkg, None).await;
-    let b = api
-        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
-        .await;
-    assert_eq!(b.state, dropship::cfapi::BuildState::Staged, "{b:?}");
-    let old = b.droplet.as_ref().unwrap().guid.clone();
+    let old = api.staged(&pkg).await;
     let (_, d) = api.get(&format!("/v3/droplets/{old}")).await;
     let old_image = d["image"].as_str().unwrap().to_string();
     api.set_current_droplet(&app, &old).await;
@@ -182,12 +177,7 @@ async fn a_periodic_check_rebases_once_the_stack_moved() {
     let (app, pkg) = api
         .ready_package("watched", &[("index.html", b"<h1>hi</h1>\n", 0o644)])
         .await;
-    let (_, b) = api.build(&pkg, None).await;
-    let b = api
-        .wait_build(b["guid"].as_str().unwrap(), Duration::from_secs(120))
-        .await;
-    assert_eq!(b.state, dropship::cfapi::BuildState::Staged, "{b:?}");
-    let old = b.droplet.as_ref().unwrap().guid.clone();
+    let old = api.staged(&pkg).await;
     api.set_current_droplet(&app, &old).await;
     // A few checks of an unmoved stack: the current droplet stays.
     tokio::time::sleep(Duration::from_secs(3)).await;

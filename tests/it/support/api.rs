@@ -188,6 +188,23 @@ impl Api {
         b
     }
 
+    /// A build of `pkg` staged (the default lifecycle, two minutes at most): its droplet's guid.
+    pub async fn staged(&self, pkg: &str) -> String {
+        let b = self.stage(pkg).await;
+        let b = self.wait_build(&b.guid, Duration::from_secs(120)).await;
+        assert_eq!(b.state, BuildState::Staged, "{b:?}\n{}", self.svc.log());
+        b.droplet.expect("a staged build's droplet").guid
+    }
+
+    /// `PATCH path` with a JSON body: the status and the answer.
+    pub async fn patch_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.patch(self.svc.url(path)).json(body);
+        let r = r.bearer_auth(self.token.clone().unwrap_or_default());
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// Polls a build until it is no longer STAGING (panics after `within`).
     pub async fn wait_build(&self, build: &str, within: Duration) -> cf::Build {
         let deadline = Instant::now() + within;
