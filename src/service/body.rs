@@ -41,6 +41,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// Every 413 closes its connection (`Connection: close`): the rest of the refused body is never
+/// read, so a client that kept the connection for its next request would write into a socket the
+/// server is closing (a broken pipe instead of an answer).
+pub async fn close_after_413(mut resp: axum::response::Response) -> axum::response::Response {
+    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        (resp.headers_mut()).insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
 /// The request body, at most `cap` bytes (413 beyond, without reading further).
 pub async fn read_capped(headers: &HeaderMap, body: Body, cap: u64) -> ApiResult<Bytes> {
     if declared(headers).is_some_and(|n| n > cap) {

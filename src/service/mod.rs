@@ -225,6 +225,7 @@ pub fn router(state: Shared) -> Router {
         ))
         .layer(axum::middleware::from_fn(error::shape))
         .layer(axum::middleware::from_fn(access::log))
+        .layer(axum::middleware::map_response(body::close_after_413))
         .with_state(state)
 }
 

@@ -233,6 +233,8 @@ async fn apply_manifest_makes_apps_and_processes_and_diff_compares() {
     );
     let (s, _, e) = post_yaml(&api, &apply_path, &big).await;
     assert_eq!(s, 413, "a manifest over 1 MiB: {e}");
+    // The 413 closed its connection (the rest of the body unread): the same client's next
+    // request gets an answer, not a broken pipe on a pooled connection.
     let (s, _, _) = post_yaml(&api, "/v3/spaces/nope/actions/apply_manifest", MANIFEST).await;
     assert_eq!(s, 404);
 
