@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// Where metadata, packages, droplets and images live.
     #[arg(long, env = "DROPSHIP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL for the metadata (postgres://user:password@host/db), shared by replicas;
+    /// default: SQLite in the data dir.
+    #[arg(long, env = "DROPSHIP_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
     /// The default stack's image reference.
     #[arg(long, env = "DROPSHIP_STACK", value_name = "REF")]
     pub stack: Option<String>,

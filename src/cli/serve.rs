@@ -14,6 +14,7 @@ pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
     let overrides = Overrides {
         listen: a.listen,
         data_dir: a.data_dir.as_deref().map(absolute).transpose()?,
+        database: a.database,
         stack: a.stack,
         buildpacks_dir: a.buildpacks_dir.as_deref().map(absolute).transpose()?,
         registry: a.registry,

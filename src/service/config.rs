@@ -104,6 +104,8 @@ pub struct StacksSection {
 pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `postgres://user:password@host:port/db` (replicas); SQLite in the data dir when unset.
+    pub database: Option<String>,
     /// Host[:port] under which the embedded registry's images are named (default: listen).
     pub public_address: Option<String>,
     /// The default stack's image reference (a name is derived from it).
@@ -158,6 +160,8 @@ impl FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL's URL; `None`: SQLite in the data dir.
+    pub database: Option<String>,
     pub public_address: String,
     /// Stacks by name, and the default one's name.
     pub stacks: BTreeMap<String, String>,
@@ -193,6 +197,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_deref().map(redacted))
             .field("public_address", &self.public_address)
             .field("stacks", &self.stacks)
             .field("default_stack", &self.default_stack)
@@ -225,6 +230,31 @@ pub fn stack_name(reference: &str) -> String {
 }
 
 /// The default data dir: /var/lib/dropship for root, else ~/.local/share/dropship.
+/// A PostgreSQL URL, checked for its scheme (an empty value: SQLite).
+fn database(url: Option<String>) -> Result<Option<String>, ConfigError> {
+    match url.filter(|u| !u.trim().is_empty()) {
+        None => Ok(None),
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Ok(Some(u)),
+        Some(u) => Err(ConfigError::Invalid(format!(
+            "database: {:?} is not a postgres:// URL (leave it unset for SQLite in the data dir)",
+            redacted(&u)
+        ))),
+    }
+}
+
+/// A database URL without its password, for logs.
+pub fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
+            let creds = &url[scheme.len() + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            let _ = rest;
+            format!("{scheme}://{user}:***{}", &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 pub fn default_data_dir() -> PathBuf {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } == 0 {
@@ -243,6 +273,7 @@ pub fn default_data_dir() -> PathBuf {
 pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
     pub stack: Option<String>,
     pub buildpacks_dir: Option<PathBuf>,
     pub registry: Option<String>,
@@ -310,6 +341,7 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(default_data_dir),
+            database: database(o.database.or(file.database))?,
             stacks,
             default_stack,
             refresh_interval: Some(duration("refresh_interval", refresh_text, "1h")?)

@@ -21,8 +21,8 @@
 //! Cloud Controller only pools files over 64 KiB because each match is a blobstore round trip;
 //! here a match is a local file, so small files are worth matching too.
 
+use crate::store::{params, OptionalExtension};
 use crate::store::{Db, Paths, StoreError};
-use rusqlite::{params, OptionalExtension};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -181,7 +181,8 @@ impl Store {
                     let mut touch =
                         tx.prepare("UPDATE resources SET last_used = ?2 WHERE sha1 = ?1")?;
                     for (sha1, size) in &wanted {
-                        let stored: Option<i64> = get.query_row([sha1], |r| r.get(0)).optional()?;
+                        let stored: Option<i64> =
+                            get.query_row(params![sha1], |r| r.get(0)).optional()?;
                         let hit = *size >= MIN_SIZE && stored == Some(*size as i64);
                         if hit {
                             touch.execute(params![sha1, t])?;
@@ -217,14 +218,15 @@ impl Store {
                         tx.prepare("UPDATE resources SET last_used = ?2 WHERE sha1 = ?1")?;
                     let mut forget = tx.prepare("DELETE FROM resources WHERE sha1 = ?1")?;
                     for (i, (sha1, size)) in w.iter().enumerate() {
-                        let stored: Option<i64> = get.query_row([sha1], |r| r.get(0)).optional()?;
+                        let stored: Option<i64> =
+                            get.query_row(params![sha1], |r| r.get(0)).optional()?;
                         let on_disk = fs::metadata(file_path(&root, sha1))
                             .ok()
                             .filter(|m| m.is_file())
                             .map(|m| m.len());
                         if let Some(s) = stored {
                             if on_disk != Some(s as u64) {
-                                forget.execute([sha1])?;
+                                forget.execute(params![sha1])?;
                                 missing = Some(i);
                                 break;
                             }
@@ -260,7 +262,7 @@ impl Store {
         let s = sha1.to_string();
         self.db
             .call(move |c| {
-                c.execute("DELETE FROM resources WHERE sha1 = ?1", [&s])?;
+                c.execute("DELETE FROM resources WHERE sha1 = ?1", params![s])?;
                 Ok(())
             })
             .await?;
@@ -335,35 +337,46 @@ impl Store {
         let victims = self
             .db
             .call(move |c| {
-                let mut total: i64 =
-                    c.query_row("SELECT COALESCE(SUM(size), 0) FROM resources", [], |r| {
-                        r.get(0)
-                    })?;
+                let mut total: i64 = c.query_row(
+                    "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources",
+                    params![],
+                    |r| r.get(0),
+                )?;
                 if total as u64 <= limit {
                     return Ok(Vec::new());
                 }
                 let mut victims = Vec::new();
                 {
                     let pins = PINS.lock().unwrap_or_else(|p| p.into_inner());
-                    let mut stmt =
-                        c.prepare("SELECT sha1, size FROM resources ORDER BY last_used, rowid")?;
-                    let mut rows = stmt.query([])?;
-                    while total as u64 > limit {
-                        let Some(row) = rows.next()? else { break };
-                        let sha1: String = row.get(0)?;
-                        let size: i64 = row.get(1)?;
-                        if pins.contains_key(&sha1) {
-                            continue;
+                    // Least recently used first, a page at a time (the index may be large).
+                    let mut after = (i64::MIN, String::new());
+                    'pages: while total as u64 > limit {
+                        let page = c.query_map(
+                            "SELECT sha1, size, last_used FROM resources
+                             WHERE (last_used, sha1) > (?1, ?2)
+                             ORDER BY last_used, sha1 LIMIT 1000",
+                            params![after.0, after.1],
+                            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?)),
+                        )?;
+                        let Some(last) = page.last() else { break };
+                        after = (last.2, last.0.clone());
+                        for (sha1, size, _) in page {
+                            if total as u64 <= limit {
+                                break 'pages;
+                            }
+                            if pins.contains_key(&sha1) {
+                                continue;
+                            }
+                            total -= size;
+                            victims.push((sha1, size as u64));
                         }
-                        total -= size;
-                        victims.push((sha1, size as u64));
                     }
                 }
                 let tx = c.transaction()?;
                 {
                     let mut del = tx.prepare("DELETE FROM resources WHERE sha1 = ?1")?;
                     for (sha1, _) in &victims {
-                        del.execute([sha1])?;
+                        del.execute(params![sha1])?;
                     }
                 }
                 tx.commit()?;
@@ -470,7 +483,7 @@ mod tests {
             move |c| {
                 c.execute(
                     "UPDATE resources SET last_used = last_used - 10 WHERE sha1 = ?1",
-                    [b],
+                    params![b],
                 )?;
                 Ok(())
             }
@@ -495,11 +508,19 @@ mod tests {
             .unwrap();
         assert_eq!(found, vec![true, false, true], "b was least recently used");
         assert!(!s.path_of(&b.sha1).exists());
-        // Pinned files survive even when they are the oldest.
+        // Pinned files survive even when they are the oldest (and `c` is older than what
+        // comes next: rows of the same second are ordered by their sha1).
         s.db.call({
-            let a = a.sha1.clone();
+            let (a, cs) = (a.sha1.clone(), c.sha1.clone());
             move |c| {
-                c.execute("UPDATE resources SET last_used = 0 WHERE sha1 = ?1", [a])?;
+                c.execute(
+                    "UPDATE resources SET last_used = 0 WHERE sha1 = ?1",
+                    params![a],
+                )?;
+                c.execute(
+                    "UPDATE resources SET last_used = last_used - 5 WHERE sha1 = ?1",
+                    params![cs],
+                )?;
                 Ok(())
             }
         })

@@ -139,6 +139,18 @@ impl ApiError {
         }
     }
 
+    /// 503 CF-ServiceUnavailable (10015): the database (or the blob store) cannot be reached
+    /// now; the client may try again.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!("unavailable: {detail}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            10015,
+            "CF-ServiceUnavailable",
+            "The service is temporarily unavailable: its database cannot be reached. Try again.",
+        )
+    }
+
     /// 500 CF-ServerError (10001); the detail is logged, not shown.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {detail}");
@@ -166,6 +178,9 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            return ApiError::unavailable(e);
+        }
         ApiError::internal(e)
     }
 }

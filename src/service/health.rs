@@ -15,7 +15,7 @@ pub async fn alive() -> &'static str {
 pub async fn ready(State(state): State<Shared>) -> (StatusCode, Json<Value>) {
     let database = state
         .db
-        .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .call(|c| Ok(c.query_row("SELECT 1", crate::store::params![], |r| r.get::<_, i64>(0))?))
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());

@@ -18,7 +18,7 @@ use crate::store::{self, App, AppState, Job, ProcessRow};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::Connection;
+use store::Connection;
 
 /// Most applications one manifest may name (each is a transaction's worth of rows).
 pub const MAX_APPS: usize = 1000;

@@ -311,7 +311,11 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
             };
         }
     }
-    let db = Db::open(&paths.db())?;
+    let db = match &config.database {
+        // Enough connections for every worker and a burst of requests.
+        Some(url) => Db::postgres(url, 16 + 2 * config.concurrency).await?,
+        None => Db::open(&paths.db())?,
+    };
     let interrupted = db.call(|c| crate::store::take_interrupted(c)).await?;
     let jobs = db.call(|c| crate::store::fail_interrupted_jobs(c)).await?;
     if jobs > 0 {

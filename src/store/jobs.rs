@@ -2,7 +2,7 @@
 //! transaction, and a stack's refresh (whose report is the job's `result`).
 
 use super::{now, one, BuildState, JobState, StoreError};
-use rusqlite::{params, Connection, Row};
+use super::{params, Connection, Row};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -37,7 +37,7 @@ impl Job {
     }
 }
 
-fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+fn job_row(r: &Row) -> super::sql::Result<Job> {
     Ok(Job {
         guid: r.get("guid")?,
         operation: r.get("operation")?,
@@ -69,7 +69,12 @@ pub fn insert_job(c: &Connection, j: &Job) -> Result<(), StoreError> {
 }
 
 pub fn get_job(c: &Connection, guid: &str) -> Result<Option<Job>, StoreError> {
-    one(c, "SELECT * FROM jobs WHERE guid = ?1", [guid], job_row)
+    one(
+        c,
+        "SELECT * FROM jobs WHERE guid = ?1",
+        params![guid],
+        job_row,
+    )
 }
 
 /// Ends a job: COMPLETE, or FAILED with `error`.
@@ -134,14 +139,14 @@ fn guids(c: &Connection, table: &str, app: &str) -> Result<Vec<String>, StoreErr
 
 fn column(c: &Connection, sql: &str, app: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = c.prepare(sql)?;
-    let rows = stmt.query_map([app], |r| r.get(0))?;
+    let rows = stmt.query_map(params![app], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
 /// The image references of every droplet.
 pub fn droplet_images(c: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = c.prepare("SELECT image FROM droplets")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
+    let rows = stmt.query_map(params![], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
@@ -153,9 +158,12 @@ pub fn delete_app(
     job: &Job,
 ) -> Result<Result<Deleted, NotDeleted>, StoreError> {
     let tx = c.transaction()?;
-    let name: Option<String> = one(&tx, "SELECT name FROM apps WHERE guid = ?1", [guid], |r| {
-        r.get(0)
-    })?;
+    let name: Option<String> = one(
+        &tx,
+        "SELECT name FROM apps WHERE guid = ?1",
+        params![guid],
+        |r| r.get(0),
+    )?;
     let Some(name) = name else {
         return Ok(Err(NotDeleted::Missing));
     };
@@ -176,10 +184,13 @@ pub fn delete_app(
         images: column(&tx, "SELECT image FROM droplets WHERE app_guid = ?1", guid)?,
     };
     for table in ["packages", "builds", "droplets"] {
-        tx.execute(&format!("DELETE FROM {table} WHERE app_guid = ?1"), [guid])?;
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE app_guid = ?1"),
+            params![guid],
+        )?;
     }
-    tx.execute("DELETE FROM processes WHERE app_guid = ?1", [guid])?;
-    tx.execute("DELETE FROM apps WHERE guid = ?1", [guid])?;
+    tx.execute("DELETE FROM processes WHERE app_guid = ?1", params![guid])?;
+    tx.execute("DELETE FROM apps WHERE guid = ?1", params![guid])?;
     insert_job(&tx, job)?;
     tx.commit()?;
     Ok(Ok(deleted))
@@ -208,7 +219,8 @@ mod tests {
     fn an_app_with_a_staging_build_is_not_deleted_and_a_deletion_is_one_transaction() {
         let d = tempfile::tempdir().unwrap();
         let db = Db::open(&d.path().join("t.db")).unwrap();
-        let mut conn = db.conn.lock().unwrap();
+        let guard = db.sqlite_guard();
+        let mut conn = crate::store::Connection::sqlite(&guard);
         let app = App {
             guid: "a1".into(),
             name: "shop".into(),
@@ -249,7 +261,7 @@ mod tests {
 
         build.guid = "b2".into();
         build.state = BuildState::Staged;
-        conn.execute("DELETE FROM builds", []).unwrap();
+        conn.execute("DELETE FROM builds", params![]).unwrap();
         insert_build(&conn, &build).unwrap();
         let done = delete_app(&mut conn, "a1", &job()).unwrap().unwrap();
         assert_eq!(

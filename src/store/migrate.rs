@@ -49,7 +49,7 @@ fn failure_kind(tx: &Transaction<'_>) -> Result<(), StoreError> {
         let (kind, message) = legacy_failure(error.as_deref().unwrap_or(""));
         tx.execute(
             "UPDATE builds SET error_kind = ?2, error = ?3 WHERE guid = ?1",
-            params![guid, kind, message],
+            params![guid, kind.to_string(), message],
         )?;
     }
     Ok(())

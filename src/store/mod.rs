@@ -1,4 +1,5 @@
-//! Metadata in SQLite (one connection, WAL, used from blocking tasks) and the data directory's
+//! Metadata in SQLite (one connection, WAL, used from blocking tasks; the default) or in
+//! PostgreSQL (a pool, for replicas), through one SQL surface (`sql/`), and the data directory's
 //! layout on disk. Rows are plain structs; the service turns them into CF v3 JSON.
 
 pub mod jobs;
@@ -7,9 +8,10 @@ pub mod pg;
 pub mod processes;
 pub mod rows;
 pub mod spaces;
+pub mod sql;
 pub mod states;
 
-use rusqlite::{Connection, OptionalExtension};
+pub use sql::{params, Connection, OptionalExtension, Row, SqlError, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +25,7 @@ pub use states::*;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[from] SqlError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -31,6 +33,19 @@ pub enum StoreError {
     },
     #[error("internal: {0}")]
     Join(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sql(e.into())
+    }
+}
+
+impl StoreError {
+    /// The database cannot be reached (worth a 503 and a retry, not a 500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Sql(SqlError::Unavailable(_)))
+    }
 }
 
 /// Where things live under the data directory.
@@ -135,35 +150,83 @@ CREATE TABLE IF NOT EXISTS resources (
     sha1 TEXT PRIMARY KEY, size INTEGER NOT NULL, last_used INTEGER NOT NULL);
 ";
 
-/// The database: one connection behind a mutex, used from blocking threads.
+/// The database: SQLite's one connection behind a mutex, or a PostgreSQL pool; used from
+/// blocking threads.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Postgres(deadpool_postgres::Pool),
 }
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db, StoreError> {
-        let mut conn = Connection::open(path)?;
+        let mut conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         migrate::migrate(&mut conn)?;
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
+            backend: Backend::Sqlite(Arc::new(Mutex::new(conn))),
         })
     }
 
-    /// Runs `f` with the connection on a blocking thread.
+    /// PostgreSQL at `url`, its schema migrated; at most `size` connections.
+    pub async fn postgres(url: &str, size: usize) -> Result<Db, StoreError> {
+        let pool = pg::connect(url, size).await.map_err(|e| match e {
+            pg::PgError::Config(c) => StoreError::Sql(SqlError::Pg(c)),
+            e => StoreError::Sql(SqlError::Unavailable(e.to_string())),
+        })?;
+        Ok(Db {
+            backend: Backend::Postgres(pool),
+        })
+    }
+
+    pub fn dialect(&self) -> sql::Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => sql::Dialect::Sqlite,
+            Backend::Postgres(_) => sql::Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite connection, locked (unit tests).
+    #[cfg(test)]
+    pub fn sqlite_guard(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        match &self.backend {
+            Backend::Sqlite(c) => c.lock().unwrap(),
+            Backend::Postgres(_) => panic!("not SQLite"),
+        }
+    }
+
+    /// Runs `f` with a connection on a blocking thread.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&mut Connection<'c>) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
+        let backend = self.backend.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || match backend {
+            Backend::Sqlite(conn) => {
+                let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+                let out = f(&mut Connection::new(Box::new(sql::sqlite::Sqlite(&guard))));
+                out
+            }
+            Backend::Postgres(pool) => {
+                let client = (runtime.block_on(pool.get()))
+                    .map_err(|e| StoreError::Sql(SqlError::Unavailable(e.to_string())))?;
+                let driver = sql::pg::Postgres {
+                    client: &client,
+                    runtime,
+                };
+                let out = f(&mut Connection::new(Box::new(driver)));
+                out
+            }
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
@@ -187,8 +250,8 @@ pub fn new_guid() -> String {
 pub fn one<T>(
     conn: &Connection,
     sql: &str,
-    params: impl rusqlite::Params,
-    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    params: &[&dyn sql::ToSql],
+    map: impl FnOnce(&Row) -> sql::Result<T>,
 ) -> Result<Option<T>, StoreError> {
     Ok(conn.query_row(sql, params, map).optional()?)
 }

@@ -5,7 +5,7 @@
 //! the app's row (`set_app_scale`); a row names a type even before a droplet declares it.
 
 use super::{now, StoreError};
-use rusqlite::{params, Connection, Row};
+use super::{params, Connection, Row};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessRow {
@@ -22,7 +22,7 @@ pub struct ProcessRow {
     pub disk_mb: Option<u32>,
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<ProcessRow> {
+fn row(r: &Row) -> super::sql::Result<ProcessRow> {
     Ok(ProcessRow {
         app_guid: r.get("app_guid")?,
         kind: r.get("type")?,
@@ -40,16 +40,21 @@ fn row(r: &Row<'_>) -> rusqlite::Result<ProcessRow> {
 /// The app's rows, by type.
 pub fn processes_of(c: &Connection, app: &str) -> Result<Vec<ProcessRow>, StoreError> {
     let mut stmt = c.prepare("SELECT * FROM processes WHERE app_guid = ?1 ORDER BY type")?;
-    let rows = stmt.query_map([app], row)?;
+    let rows = stmt.query_map(params![app], row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Writes the row (replacing the type's row, if any) and touches the app.
 pub fn put_process(c: &Connection, p: &ProcessRow) -> Result<(), StoreError> {
     c.execute(
-        "INSERT OR REPLACE INTO processes (app_guid, type, command, health_check, endpoint,
+        "INSERT INTO processes (app_guid, type, command, health_check, endpoint,
          timeout_s, invocation_timeout_s, instances, memory_mb, disk_mb)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (app_guid, type) DO UPDATE SET command = excluded.command,
+         health_check = excluded.health_check, endpoint = excluded.endpoint,
+         timeout_s = excluded.timeout_s, invocation_timeout_s = excluded.invocation_timeout_s,
+         instances = excluded.instances, memory_mb = excluded.memory_mb,
+         disk_mb = excluded.disk_mb",
         params![
             p.app_guid,
             p.kind,

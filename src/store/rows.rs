@@ -2,9 +2,9 @@
 //! through.
 
 use super::{now, one, AppState, BuildState, PackageState, StoreError};
+use super::{params, Connection, Row};
 use crate::failure::{BuildFailure, FailureKind};
 use crate::k8s::HealthCheck;
-use rusqlite::{params, Connection, Row};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ fn json<T: serde::de::DeserializeOwned + Default>(s: String) -> T {
     serde_json::from_str(&s).unwrap_or_default()
 }
 
-fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
+fn app_row(r: &Row) -> super::sql::Result<App> {
     Ok(App {
         guid: r.get("guid")?,
         name: r.get("name")?,
@@ -95,7 +95,7 @@ fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
     })
 }
 
-fn package_row(r: &Row<'_>) -> rusqlite::Result<Package> {
+fn package_row(r: &Row) -> super::sql::Result<Package> {
     Ok(Package {
         guid: r.get("guid")?,
         app_guid: r.get("app_guid")?,
@@ -107,7 +107,7 @@ fn package_row(r: &Row<'_>) -> rusqlite::Result<Package> {
     })
 }
 
-fn build_row(r: &Row<'_>) -> rusqlite::Result<Build> {
+fn build_row(r: &Row) -> super::sql::Result<Build> {
     Ok(Build {
         guid: r.get("guid")?,
         app_guid: r.get("app_guid")?,
@@ -123,13 +123,13 @@ fn build_row(r: &Row<'_>) -> rusqlite::Result<Build> {
 }
 
 /// `error_kind` and `error` (the message), both or neither.
-fn failure_cols(r: &Row<'_>) -> rusqlite::Result<Option<BuildFailure>> {
+fn failure_cols(r: &Row) -> super::sql::Result<Option<BuildFailure>> {
     let kind: Option<FailureKind> = r.get("error_kind")?;
     let message: Option<String> = r.get("error")?;
     Ok(kind.map(|k| BuildFailure::new(k, message.unwrap_or_default())))
 }
 
-fn droplet_row(r: &Row<'_>) -> rusqlite::Result<Droplet> {
+fn droplet_row(r: &Row) -> super::sql::Result<Droplet> {
     Ok(Droplet {
         guid: r.get("guid")?,
         app_guid: r.get("app_guid")?,
@@ -175,11 +175,21 @@ pub fn insert_app(c: &Connection, a: &App) -> Result<(), StoreError> {
 }
 
 pub fn get_app(c: &Connection, guid: &str) -> Result<Option<App>, StoreError> {
-    one(c, "SELECT * FROM apps WHERE guid = ?1", [guid], app_row)
+    one(
+        c,
+        "SELECT * FROM apps WHERE guid = ?1",
+        params![guid],
+        app_row,
+    )
 }
 
 pub fn app_by_name(c: &Connection, name: &str) -> Result<Option<App>, StoreError> {
-    one(c, "SELECT * FROM apps WHERE name = ?1", [name], app_row)
+    one(
+        c,
+        "SELECT * FROM apps WHERE name = ?1",
+        params![name],
+        app_row,
+    )
 }
 
 /// Apps, optionally only those named in `names`, oldest first.
@@ -293,7 +303,7 @@ pub fn get_package(c: &Connection, guid: &str) -> Result<Option<Package>, StoreE
     one(
         c,
         "SELECT * FROM packages WHERE guid = ?1",
-        [guid],
+        params![guid],
         package_row,
     )
 }
@@ -338,7 +348,12 @@ pub fn insert_build(c: &Connection, b: &Build) -> Result<(), StoreError> {
 }
 
 pub fn get_build(c: &Connection, guid: &str) -> Result<Option<Build>, StoreError> {
-    one(c, "SELECT * FROM builds WHERE guid = ?1", [guid], build_row)
+    one(
+        c,
+        "SELECT * FROM builds WHERE guid = ?1",
+        params![guid],
+        build_row,
+    )
 }
 
 /// A STAGING build ends STAGED with its droplet; false when it was not staging.
@@ -382,7 +397,7 @@ pub const STAGING_ATTEMPTS: u32 = 3;
 pub fn start_attempt(c: &Connection, guid: &str) -> Result<u32, StoreError> {
     let n: i64 = c.query_row(
         "UPDATE builds SET attempts = attempts + 1 WHERE guid = ?1 RETURNING attempts",
-        [guid],
+        params![guid],
         |r| r.get(0),
     )?;
     Ok(n as u32)
@@ -407,7 +422,7 @@ pub fn take_interrupted(c: &Connection) -> Result<Interrupted, StoreError> {
     let mut stmt =
         c.prepare("SELECT guid, attempts FROM builds WHERE state = ?1 ORDER BY created_at")?;
     let staging = stmt
-        .query_map([BuildState::Staging], |r| {
+        .query_map(params![BuildState::Staging], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u32))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -449,7 +464,7 @@ pub fn take_interrupted(c: &Connection) -> Result<Interrupted, StoreError> {
 /// Builds by state, for metrics.
 pub fn count_builds(c: &Connection) -> Result<BTreeMap<BuildState, u64>, StoreError> {
     let mut stmt = c.prepare("SELECT state, COUNT(*) FROM builds GROUP BY state")?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(params![], |r| {
         Ok((r.get::<_, BuildState>(0)?, r.get::<_, i64>(1)? as u64))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -485,7 +500,7 @@ pub fn get_droplet(c: &Connection, guid: &str) -> Result<Option<Droplet>, StoreE
     one(
         c,
         "SELECT * FROM droplets WHERE guid = ?1",
-        [guid],
+        params![guid],
         droplet_row,
     )
 }
@@ -520,10 +535,12 @@ pub fn list_droplets(c: &Connection) -> Result<Vec<Droplet>, StoreError> {
 fn all<T>(
     c: &Connection,
     sql: &str,
-    row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    row: fn(&Row) -> super::sql::Result<T>,
 ) -> Result<Vec<T>, StoreError> {
     let mut stmt = c.prepare(sql)?;
-    let rows = stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt
+        .query_map(params![], row)?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -554,7 +571,8 @@ mod tests {
     fn rows_round_trip_and_interrupted_work_is_retried_then_fails() {
         let d = tempfile::tempdir().unwrap();
         let db = super::super::Db::open(&d.path().join("t.db")).unwrap();
-        let conn = db.conn.lock().unwrap();
+        let guard = db.sqlite_guard();
+        let conn = crate::store::Connection::sqlite(&guard);
         let t = now();
         let app = App {
             guid: "a1".into(),

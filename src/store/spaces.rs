@@ -3,7 +3,7 @@
 //! names are unique; space names are unique within their organization. Not deleted.
 
 use super::{one, StoreError};
-use rusqlite::{params, Connection, Row};
+use super::{params, Connection, Row};
 
 /// The default organization and space (every app made before spaces existed is there).
 pub const DEFAULT_ORG_GUID: &str = "00000000-0000-4000-8000-000000000002";
@@ -28,7 +28,7 @@ pub struct Space {
     pub updated_at: String,
 }
 
-fn org_row(r: &Row<'_>) -> rusqlite::Result<Org> {
+fn org_row(r: &Row) -> super::sql::Result<Org> {
     Ok(Org {
         guid: r.get("guid")?,
         name: r.get("name")?,
@@ -37,7 +37,7 @@ fn org_row(r: &Row<'_>) -> rusqlite::Result<Org> {
     })
 }
 
-fn space_row(r: &Row<'_>) -> rusqlite::Result<Space> {
+fn space_row(r: &Row) -> super::sql::Result<Space> {
     Ok(Space {
         guid: r.get("guid")?,
         name: r.get("name")?,
@@ -61,7 +61,7 @@ pub fn get_org(c: &Connection, guid: &str) -> Result<Option<Org>, StoreError> {
     one(
         c,
         "SELECT * FROM organizations WHERE guid = ?1",
-        [guid],
+        params![guid],
         org_row,
     )
 }
@@ -69,7 +69,7 @@ pub fn get_org(c: &Connection, guid: &str) -> Result<Option<Org>, StoreError> {
 /// Every organization, oldest first.
 pub fn list_orgs(c: &Connection) -> Result<Vec<Org>, StoreError> {
     let mut stmt = c.prepare("SELECT * FROM organizations ORDER BY created_at, guid")?;
-    let rows = stmt.query_map([], org_row)?;
+    let rows = stmt.query_map(params![], org_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -85,13 +85,18 @@ pub fn insert_space(c: &Connection, s: &Space) -> Result<bool, StoreError> {
 }
 
 pub fn get_space(c: &Connection, guid: &str) -> Result<Option<Space>, StoreError> {
-    one(c, "SELECT * FROM spaces WHERE guid = ?1", [guid], space_row)
+    one(
+        c,
+        "SELECT * FROM spaces WHERE guid = ?1",
+        params![guid],
+        space_row,
+    )
 }
 
 /// Every space, oldest first.
 pub fn list_spaces(c: &Connection) -> Result<Vec<Space>, StoreError> {
     let mut stmt = c.prepare("SELECT * FROM spaces ORDER BY created_at, guid")?;
-    let rows = stmt.query_map([], space_row)?;
+    let rows = stmt.query_map(params![], space_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -110,11 +115,11 @@ pub fn create_tables(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     let name = crate::app::DEFAULT_SPACE_ORG;
     tx.execute(
         "INSERT INTO organizations VALUES (?1, ?2, ?3, ?3)",
-        params![DEFAULT_ORG_GUID, name, DEFAULT_CREATED],
+        rusqlite::params![DEFAULT_ORG_GUID, name, DEFAULT_CREATED],
     )?;
     tx.execute(
         "INSERT INTO spaces VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![DEFAULT_SPACE_GUID, name, DEFAULT_ORG_GUID, DEFAULT_CREATED],
+        rusqlite::params![DEFAULT_SPACE_GUID, name, DEFAULT_ORG_GUID, DEFAULT_CREATED],
     )?;
     Ok(())
 }

@@ -2,9 +2,9 @@
 //! one string form (`ToSql`/`FromSql`), so no state is compared as a string outside the
 //! store. A string in the database that names no state is an error that names it, not a panic.
 
+use super::sql::{text_value, FromSql, ToSql, Value};
 use crate::failure::FailureKind;
 use crate::k8s::HealthCheck;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 /// A build: STAGING until it ends STAGED (with a droplet) or FAILED (with a failure).
 #[derive(
@@ -144,41 +144,19 @@ impl std::fmt::Display for PackageState {
     }
 }
 
-/// A column value that names none of `what`'s values.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown {what} {value:?} in the database")]
-pub struct UnknownValue {
-    pub what: &'static str,
-    pub value: String,
-}
-
-fn parse<T>(
-    v: ValueRef<'_>,
-    what: &'static str,
-    f: impl Fn(&str) -> Option<T>,
-) -> FromSqlResult<T> {
-    let s = v.as_str()?;
-    f(s).ok_or_else(|| {
-        FromSqlError::Other(Box::new(UnknownValue {
-            what,
-            value: s.to_string(),
-        }))
-    })
-}
-
 /// A column of `$t`: written as its `Display` form, read back through `$from` (`&str` to
 /// `Option<$t>`).
 macro_rules! text_column {
     ($t:ty, $what:literal, $from:expr) => {
         impl ToSql for $t {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(self.to_string().into())
+            fn to_value(&self) -> Value {
+                Value::Text(self.to_string())
             }
         }
 
         impl FromSql for $t {
-            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-                parse(v, $what, $from)
+            fn from_value(v: &Value) -> Result<Self, String> {
+                text_value(v, $what, $from)
             }
         }
     };

@@ -1,15 +1,16 @@
 use super::*;
 use crate::failure::{BuildFailure, Phase};
+use crate::store::sql::{self, params, Connection};
 use crate::store::{self, Db};
-use rusqlite::Connection;
 
 fn round_trip<T: ToSql + FromSql>(c: &Connection, v: &T) -> T {
-    c.query_row("SELECT ?1", [v], |r| r.get(0)).unwrap()
+    c.query_row("SELECT ?1", params![v], |r| r.get(0)).unwrap()
 }
 
 #[test]
 fn states_kinds_and_health_checks_round_trip_through_sqlite() {
-    let c = Connection::open_in_memory().unwrap();
+    let lite = rusqlite::Connection::open_in_memory().unwrap();
+    let c = Connection::sqlite(&lite);
     for s in BuildState::ALL {
         assert_eq!(round_trip(&c, &s), s);
     }
@@ -29,24 +30,25 @@ fn states_kinds_and_health_checks_round_trip_through_sqlite() {
     }
     // The stored forms are CF's words.
     let stored: String = c
-        .query_row("SELECT ?1", [BuildState::Staged], |r| r.get(0))
+        .query_row("SELECT ?1", params![BuildState::Staged], |r| r.get(0))
         .unwrap();
     assert_eq!(stored, "STAGED");
 }
 
 #[test]
 fn an_unknown_value_in_the_database_is_an_error_that_names_it() {
-    let c = Connection::open_in_memory().unwrap();
+    let lite = rusqlite::Connection::open_in_memory().unwrap();
+    let c = Connection::sqlite(&lite);
     let read = |sql: &str| -> String {
-        let r: rusqlite::Result<BuildState> = c.query_row(sql, [], |r| r.get(0));
+        let r: sql::Result<BuildState> = c.query_row(sql, params![], |r| r.get(0));
         r.unwrap_err().to_string()
     };
     assert!(read("SELECT 'BOGUS'").contains("unknown build state \"BOGUS\""));
     assert!(read("SELECT 'staged'").contains("unknown build state"));
     assert!(read("SELECT 42").contains("Invalid column type"));
-    let r: rusqlite::Result<FailureKind> = c.query_row("SELECT 'x'", [], |r| r.get(0));
+    let r: sql::Result<FailureKind> = c.query_row("SELECT 'x'", params![], |r| r.get(0));
     assert!(r.unwrap_err().to_string().contains("unknown failure kind"));
-    let r: rusqlite::Result<HealthCheck> = c.query_row("SELECT 'tcp'", [], |r| r.get(0));
+    let r: sql::Result<HealthCheck> = c.query_row("SELECT 'tcp'", params![], |r| r.get(0));
     assert!(r.unwrap_err().to_string().contains("health check type"));
 }
 
@@ -54,11 +56,12 @@ fn an_unknown_value_in_the_database_is_an_error_that_names_it() {
 fn a_damaged_row_fails_the_read_not_the_process() {
     let d = tempfile::tempdir().unwrap();
     let db = Db::open(&d.path().join("t.db")).unwrap();
-    let c = db.conn.lock().unwrap();
+    let guard = db.sqlite_guard();
+    let c = Connection::sqlite(&guard);
     c.execute(
         "INSERT INTO builds (guid, app_guid, package_guid, state, stack, created_at, updated_at)
          VALUES ('b', 'a', 'p', 'HALF_DONE', 's', 't', 't')",
-        [],
+        params![],
     )
     .unwrap();
     let e = store::get_build(&c, "b").unwrap_err();
@@ -87,7 +90,7 @@ fn guards_say_which_transitions_are_allowed() {
 fn an_old_database_is_migrated_and_keeps_its_builds() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("old.db");
-    let old = Connection::open(&path).unwrap();
+    let old = rusqlite::Connection::open(&path).unwrap();
     old.execute_batch(super::super::SCHEMA).unwrap();
     let rows = [
         (
@@ -120,7 +123,8 @@ fn an_old_database_is_migrated_and_keeps_its_builds() {
     }
     drop(old);
     let db = Db::open(&path).unwrap();
-    let c = db.conn.lock().unwrap();
+    let guard = db.sqlite_guard();
+    let c = Connection::sqlite(&guard);
     // An app with a current droplet counted as started: it still does.
     let state = |g: &str| store::get_app(&c, g).unwrap().unwrap().state;
     assert_eq!(
@@ -137,7 +141,7 @@ fn an_old_database_is_migrated_and_keeps_its_builds() {
     );
     assert_eq!(failure("b2").unwrap().kind, FailureKind::SupplyFailed);
     assert_eq!(failure("b3"), None);
-    let v: i64 = c
+    let v: i64 = guard
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(v, 9);

@@ -6,7 +6,6 @@ mod support;
 mod app_manifest;
 mod blob_store;
 mod build_e2e;
-mod build_queue;
 mod cf_client;
 mod cli_conventions;
 mod cli_login;

@@ -1,8 +1,10 @@
-//! PostgreSQL for replicas (issue 12): a pool of connections and the schema's versioned
-//! migrations, applied at start under an advisory lock so replicas starting together apply
-//! each migration once. The build queue with leases is `queue.rs`.
-
-pub mod queue;
+//! PostgreSQL for replicas: a pool of connections and the schema's versioned migrations,
+//! applied at start under an advisory lock so replicas starting together apply each migration
+//! once. The schema is SQLite's (`store/mod.rs` + `migrate.rs`) as it stands now, with BIGINT
+//! for INTEGER, so the same row functions run on both (`store/sql/`).
+//!
+//! Own runner rather than refinery/sqlx: the list is short, runs inside one transaction under
+//! the advisory lock, and SQLite keeps its own (`user_version`) steps.
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::time::Duration;
@@ -20,19 +22,50 @@ pub enum PgError {
 /// The migrations, in order: version N is `MIGRATIONS[N - 1]`. Never edit one that shipped;
 /// add the next.
 const MIGRATIONS: &[&str] = &[
-    // 1: the build queue.
-    "CREATE TABLE build_queue (
-        id BIGSERIAL PRIMARY KEY,
-        build_guid TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL CHECK (state IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        max_attempts INTEGER NOT NULL CHECK (max_attempts > 0),
-        holder TEXT,
-        lease_until TIMESTAMPTZ,
-        last_error TEXT,
-        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
-     CREATE INDEX build_queue_waiting ON build_queue (state, id);",
+    // 1: every table, as SQLite's schema version 9 has them; the default org and space.
+    "CREATE TABLE apps (
+        guid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, env TEXT NOT NULL DEFAULT '{}',
+        current_droplet TEXT, instances BIGINT NOT NULL DEFAULT 1,
+        memory_mb BIGINT NOT NULL DEFAULT 1024, disk_mb BIGINT NOT NULL DEFAULT 1024,
+        health_check TEXT NOT NULL DEFAULT 'port', created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'STOPPED',
+        space_guid TEXT NOT NULL DEFAULT '00000000-0000-4000-8000-000000000001',
+        buildpacks TEXT NOT NULL DEFAULT '[]', stack TEXT);
+     CREATE TABLE packages (
+        guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
+        checksum TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+     CREATE TABLE builds (
+        guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, package_guid TEXT NOT NULL,
+        state TEXT NOT NULL, error TEXT, droplet_guid TEXT,
+        buildpacks TEXT NOT NULL DEFAULT '[]', stack TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, error_kind TEXT, attempts BIGINT NOT NULL DEFAULT 0);
+     CREATE TABLE droplets (
+        guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, build_guid TEXT NOT NULL,
+        package_guid TEXT NOT NULL, checksum TEXT NOT NULL, image TEXT NOT NULL,
+        process_types TEXT NOT NULL, buildpacks TEXT NOT NULL, stack TEXT NOT NULL,
+        detected_buildpack TEXT NOT NULL, start_command TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+     CREATE TABLE resources (
+        sha1 TEXT PRIMARY KEY, size BIGINT NOT NULL, last_used BIGINT NOT NULL);
+     CREATE INDEX resources_lru ON resources (last_used, sha1);
+     CREATE TABLE jobs (
+        guid TEXT PRIMARY KEY, operation TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        warnings TEXT NOT NULL DEFAULT '[]', result TEXT);
+     CREATE TABLE organizations (
+        guid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+     CREATE TABLE spaces (
+        guid TEXT PRIMARY KEY, name TEXT NOT NULL, org_guid TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (org_guid, name));
+     CREATE TABLE processes (
+        app_guid TEXT NOT NULL, type TEXT NOT NULL, command TEXT, health_check TEXT,
+        endpoint TEXT, timeout_s BIGINT, invocation_timeout_s BIGINT, instances BIGINT,
+        memory_mb BIGINT, disk_mb BIGINT, PRIMARY KEY (app_guid, type));
+     INSERT INTO organizations VALUES ('00000000-0000-4000-8000-000000000002', 'dropship',
+        '1970-01-01T00:00:01Z', '1970-01-01T00:00:01Z');
+     INSERT INTO spaces VALUES ('00000000-0000-4000-8000-000000000001', 'dropship',
+        '00000000-0000-4000-8000-000000000002', '1970-01-01T00:00:01Z', '1970-01-01T00:00:01Z');",
 ];
 
 /// A pool for `url` (`postgres://user:password@host:port/db`), checked with one connection,

@@ -178,3 +178,42 @@ impl Drop for Postgres {
         }
     }
 }
+
+/// The server shared by every service of this test process (DROPSHIP_TEST_ON_POSTGRES=1),
+/// killed when the process exits.
+static SHARED: std::sync::OnceLock<std::sync::Mutex<Postgres>> = std::sync::OnceLock::new();
+static SHARED_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn kill_shared() {
+    let pid = SHARED_PID.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// A new database on the shared server; its URL.
+pub fn shared_database() -> String {
+    let pg = SHARED.get_or_init(|| {
+        let pg = Postgres::start();
+        let pid = pg.child.as_ref().map_or(0, |c| c.id() as i32);
+        SHARED_PID.store(pid, std::sync::atomic::Ordering::SeqCst);
+        unsafe {
+            libc::atexit(kill_shared);
+        }
+        std::sync::Mutex::new(pg)
+    });
+    let name = format!("t{}", uuid_like());
+    pg.lock().unwrap_or_else(|p| p.into_inner()).database(&name)
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}

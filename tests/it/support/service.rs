@@ -17,6 +17,11 @@ pub struct Service {
     args: Vec<String>,
 }
 
+/// Whether services run on PostgreSQL (DROPSHIP_TEST_ON_POSTGRES=1), else SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("DROPSHIP_TEST_ON_POSTGRES").is_ok_and(|v| v == "1")
+}
+
 impl Service {
     pub fn start() -> Service {
         Service::start_with(&[])
@@ -32,7 +37,12 @@ impl Service {
 
     /// As [`Service::start_with`], with the data dir at `data` (e.g. a small file system).
     pub fn start_on(dir: tempfile::TempDir, data: PathBuf, args: &[&str]) -> Service {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        // DROPSHIP_TEST_ON_POSTGRES=1: every service keeps its metadata in a database of its
+        // own on one shared PostgreSQL server (the same tests, on the other engine).
+        if on_postgres() && !args.iter().any(|a| a == "--database") {
+            args.extend(["--database".to_string(), super::postgres::shared_database()]);
+        }
         let port = free_port();
         let child = Service::spawn(&dir, &data, port, &args);
         let mut s = Service {
