@@ -15,6 +15,8 @@ pub struct Service {
     /// The data dir: `dir/data` unless started with [`Service::start_on`].
     data: PathBuf,
     args: Vec<String>,
+    /// Variables set for the process (e.g. AWS_*), after DROPSHIP_* ones are removed.
+    env: Vec<(String, String)>,
 }
 
 impl Service {
@@ -32,15 +34,30 @@ impl Service {
 
     /// As [`Service::start_with`], with the data dir at `data` (e.g. a small file system).
     pub fn start_on(dir: tempfile::TempDir, data: PathBuf, args: &[&str]) -> Service {
+        Service::start_env(dir, data, args, &[])
+    }
+
+    /// As [`Service::start_on`], with variables `env` set for the process.
+    pub fn start_env(
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Service {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let port = free_port();
-        let child = Service::spawn(&dir, &data, port, &args);
+        let child = Service::spawn(&dir, &data, port, &args, &env);
         let mut s = Service {
             child,
             port,
             dir,
             data,
             args,
+            env,
         };
         // A port free when picked can be taken before dropship binds it (dropship binds
         // before it touches the data dir, so starting again on another port is clean).
@@ -49,7 +66,7 @@ impl Service {
                 return s;
             }
             s.port = free_port();
-            s.child = Service::spawn(&s.dir, &s.data, s.port, &s.args);
+            s.child = Service::spawn(&s.dir, &s.data, s.port, &s.args, &s.env);
         }
         panic!(
             "dropship serve could not bind a free port three times:\n{}",
@@ -57,7 +74,13 @@ impl Service {
         )
     }
 
-    fn spawn(dir: &tempfile::TempDir, data: &Path, port: u16, args: &[String]) -> Child {
+    fn spawn(
+        dir: &tempfile::TempDir,
+        data: &Path,
+        port: u16,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,6 +104,7 @@ impl Service {
                 c.env_remove(k);
             }
         }
+        c.envs(env.iter().map(|(k, v)| (k, v)));
         c.spawn().expect("start dropship serve")
     }
 
@@ -110,6 +134,13 @@ impl Service {
     /// kill -9 of dropship (and whatever it started), then a new process on the same data dir
     /// and port.
     pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.restart();
+    }
+
+    /// kill -9 of dropship and whatever it started; returns once its port no longer answers
+    /// (10 s at most). [`Service::restart`] starts it again.
+    pub fn kill9(&mut self) {
         // SAFETY: kill(2) on the process group created for this service.
         unsafe {
             libc::kill(-(self.child.id() as i32), libc::SIGKILL);
@@ -119,13 +150,6 @@ impl Service {
         while http_status(self.port, "/healthz").is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
-        assert!(
-            self.wait_healthy(),
-            "port {} was taken:\n{}",
-            self.port,
-            self.log()
-        );
     }
 
     /// SIGTERM to the service; waits for it to exit (a minute at most): its status and how long
@@ -150,9 +174,10 @@ impl Service {
         }
     }
 
-    /// Starts the service again on its data dir and port (after [`Service::terminate`]).
+    /// Starts the service again on its data dir and port (after [`Service::terminate`] or
+    /// [`Service::kill9`]).
     pub fn restart(&mut self) {
-        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
+        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args, &self.env);
         assert!(
             self.wait_healthy(),
             "port {} was taken:\n{}",

@@ -1,0 +1,275 @@
+//! N `dropship serve` replicas sharing one store, for issue 12's acceptance tests.
+//!
+//! - [`Backing::PostgresS3`]: a throw-away PostgreSQL (`postgres.rs`) and a moto S3 bucket
+//!   (`s3.rs`) made for the test; every replica has its own data dir (what stays per replica:
+//!   stack cache, work dir, local copies) and gets `--database URL`, `--blob-store
+//!   s3://BUCKET/dropship` and the AWS_* variables.
+//! - [`Backing::SharedDataDir`]: what runs today: every replica on one `--data-dir` (SQLite and
+//!   local files). Each still queues and stages the builds it accepted in its own memory.
+//!
+//! Replicas share one public address, as behind a load balancer: [`PUBLIC_ADDRESS`], a name
+//! under RFC 2606's `.test` that resolves nowhere, so that nothing reaches a replica through it
+//! by chance. Image names, `links` and the tokens' issuer embed it; [`Replicas::local`]
+//! rewrites it to replica i's own `127.0.0.1:PORT` (to pull an image from replica i, say).
+//! They share a token signing key (`--signing-key`) and a buildpacks dir holding one
+//! buildpack, `counted`: it stages apps that have a `COUNTED` file (its text names the run),
+//! appends that name to a shared file per run ([`Replicas::runs`]), sleeps as many seconds as
+//! a `SLEEP` file says, and makes a droplet whose `web` process is busybox httpd serving the
+//! app's files on $PORT. Replicas stage with `--sandbox none` so that the buildpack reaches
+//! that file (bubblewrap shows it nothing of the host's); the sandbox is tested elsewhere.
+
+use super::api::Api;
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+
+/// What every replica is told its public address is.
+pub const PUBLIC_ADDRESS: &str = "dropship-replicas.test:8080";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// One `--data-dir` for all: SQLite and local files (works today).
+    SharedDataDir,
+    /// PostgreSQL and S3 (moto), a data dir per replica (once issue 12's flags exist).
+    PostgresS3,
+}
+
+pub struct Replicas {
+    apis: Vec<Api>,
+    pub backing: Backing,
+    pub postgres: Option<Postgres>,
+    pub s3: Option<S3Server>,
+    /// `--database` (PostgresS3 only).
+    pub database: Option<String>,
+    /// Holds `buildpacks/`, `runs/runs.log`, `signing-key.pem` and (SharedDataDir) `data/`.
+    shared: tempfile::TempDir,
+}
+
+impl Replicas {
+    /// `n` replicas on `backing`, each started with `args` added (e.g. `--user admin:pw`,
+    /// `--build-lease 5s`); returns once all answer `/healthz`. Replica 0 starts first (it
+    /// makes the schema and the stack), the others then at once.
+    pub fn start(n: usize, backing: Backing, args: &[&str]) -> Replicas {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let shared = tempdir();
+        counted_buildpack(
+            &shared.path().join("buildpacks"),
+            &shared.path().join("runs"),
+        );
+        signing_key(&shared.path().join("signing-key.pem"));
+        let (postgres, s3) = match backing {
+            Backing::SharedDataDir => (None, None),
+            Backing::PostgresS3 => (Some(Postgres::start()), Some(S3Server::start())),
+        };
+        let database = postgres.as_ref().map(|pg| pg.database("dropship"));
+        let mut r = Replicas {
+            apis: Vec::new(),
+            backing,
+            postgres,
+            s3,
+            database,
+            shared,
+        };
+        let argv = r.argv(args);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        r.apis.push(r.spawn(&argv));
+        let rest: Vec<Api> = std::thread::scope(|s| {
+            let r = &r;
+            let argv = &argv;
+            let started: Vec<_> = (1..n).map(|_| s.spawn(move || r.spawn(argv))).collect();
+            started.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        r.apis.extend(rest);
+        r
+    }
+
+    /// The arguments every replica gets: the shared ones, the backing's, then `extra`.
+    fn argv(&self, extra: &[&str]) -> Vec<String> {
+        let path = |rel: &str| self.shared.path().join(rel).display().to_string();
+        let mut a: Vec<String> = vec![
+            "--public-address".into(),
+            PUBLIC_ADDRESS.into(),
+            "--buildpacks-dir".into(),
+            path("buildpacks"),
+            "--signing-key".into(),
+            path("signing-key.pem"),
+            "--sandbox".into(),
+            "none".into(),
+        ];
+        if let (Some(db), Some(s3)) = (&self.database, &self.s3) {
+            a.extend(["--database".into(), db.clone()]);
+            let store = format!("s3://{}/dropship", s3.bucket);
+            a.extend(["--blob-store".into(), store]);
+        }
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    }
+
+    fn spawn(&self, argv: &[&str]) -> Api {
+        let dir = tempdir();
+        let data = match self.backing {
+            Backing::SharedDataDir => self.shared.path().join("data"),
+            Backing::PostgresS3 => dir.path().join("data"),
+        };
+        let env = self.s3.as_ref().map(|s| s.env()).unwrap_or_default();
+        Api::on(Service::start_env(dir, data, argv, &env))
+    }
+
+    pub fn len(&self) -> usize {
+        self.apis.len()
+    }
+
+    /// Replica `i`'s client (its `svc` is the process: port, log, pid).
+    pub fn replica(&self, i: usize) -> &Api {
+        &self.apis[i]
+    }
+
+    /// Replica `i`'s client, to set its `token`.
+    pub fn replica_mut(&mut self, i: usize) -> &mut Api {
+        &mut self.apis[i]
+    }
+
+    /// Every replica's client uses `token` from now on.
+    pub fn set_token(&mut self, token: &str) {
+        for api in &mut self.apis {
+            api.token = Some(token.to_string());
+        }
+    }
+
+    /// A token from replica `i`'s built-in login (password grant, as the cf CLI asks).
+    pub fn login(&self, i: usize, user: &str, password: &str) -> String {
+        let (status, v) = uaa::password_grant(&self.apis[i].svc, user, password);
+        assert_eq!(status, 200, "login on replica {i}: {v}");
+        v["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_string()
+    }
+
+    /// kill -9 of replica `i` and what it started (its builds' buildpacks too).
+    pub fn kill9(&mut self, i: usize) {
+        self.apis[i].svc.kill9();
+    }
+
+    /// SIGTERM to replica `i`; its exit status and how long it took (a minute at most).
+    pub fn terminate(&mut self, i: usize) -> (std::process::ExitStatus, Duration) {
+        self.apis[i].svc.terminate()
+    }
+
+    /// Starts replica `i` again (after `kill9` or `terminate`), same port and data dir.
+    pub fn revive(&mut self, i: usize) {
+        self.apis[i].svc.restart();
+    }
+
+    fn postgres(&mut self) -> &mut Postgres {
+        self.postgres
+            .as_mut()
+            .expect("no database server: SharedDataDir replicas use SQLite")
+    }
+
+    /// Stops PostgreSQL (fast shutdown: the replicas' connections are cut).
+    pub fn stop_database(&mut self) {
+        self.postgres().stop();
+    }
+
+    /// Starts PostgreSQL again on its port and data (after `stop_database`).
+    pub fn start_database(&mut self) {
+        self.postgres().restart();
+    }
+
+    /// Stops and starts PostgreSQL at once.
+    pub fn restart_database(&mut self) {
+        self.postgres().restart();
+    }
+
+    /// The names of the `counted` buildpack's runs so far (the text of each app's `COUNTED`
+    /// file), one per run, in the order they started.
+    pub fn runs(&self) -> Vec<String> {
+        let log = self.shared.path().join("runs/runs.log");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// How many builds replica `i` started staging (its log's `staging started` events, over
+    /// its restarts too).
+    pub fn stagings(&self, i: usize) -> usize {
+        self.apis[i].svc.log().matches("staging started").count()
+    }
+
+    /// `text` (an image name, a link) with the shared public address replaced by replica
+    /// `i`'s own address.
+    pub fn local(&self, i: usize, text: &str) -> String {
+        text.replace(
+            PUBLIC_ADDRESS,
+            &format!("127.0.0.1:{}", self.apis[i].svc.port),
+        )
+    }
+
+    /// Every replica's log, headed by its number, for a failing assertion's message.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for (i, api) in self.apis.iter().enumerate() {
+            out.push_str(&format!("--- replica {i} (port {})\n", api.svc.port));
+            out.push_str(&api.svc.log());
+        }
+        out
+    }
+}
+
+/// Files of an app the `counted` buildpack stages: `index.html`, `COUNTED` (the run's name)
+/// and, when `seconds` > 0, `SLEEP`.
+pub fn counted_app(name: &str, seconds: u32) -> Vec<(String, Vec<u8>)> {
+    let mut files = vec![
+        ("index.html".to_string(), format!("{name}\n").into_bytes()),
+        ("COUNTED".to_string(), name.as_bytes().to_vec()),
+    ];
+    if seconds > 0 {
+        files.push(("SLEEP".to_string(), seconds.to_string().into_bytes()));
+    }
+    files
+}
+
+/// `buildpacks/counted` and the file its runs are appended to (`runs/runs.log`, writable by
+/// the staging user).
+fn counted_buildpack(buildpacks: &Path, runs: &Path) {
+    std::fs::create_dir_all(runs).unwrap();
+    std::fs::set_permissions(runs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = runs.join("runs.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let finalize = format!(
+        "name=$(cat \"$1/COUNTED\")\n\
+         echo \"counted: staging $name\"\n\
+         echo \"$name\" >> {log}\n\
+         sleep \"$(cat \"$1/SLEEP\" 2>/dev/null || echo 0)\"\n\
+         echo \"counted: staged $name\"",
+        log = log.display()
+    );
+    let release =
+        "printf -- '---\\ndefault_process_types:\\n  web: httpd -f -p $PORT -h /home/vcap/app\\n'";
+    let bin = buildpacks.join("counted/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (script, body) in [
+        ("detect", "[ -f \"$1/COUNTED\" ] && echo counted"),
+        ("finalize", finalize.as_str()),
+        ("release", release),
+    ] {
+        let p = bin.join(script);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A PKCS#8 P-256 key in PEM, as `openssl genpkey -algorithm EC -pkeyopt
+/// ec_paramgen_curve:P-256` writes one.
+fn signing_key(path: &Path) {
+    use base64::Engine;
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    std::fs::write(
+        path,
+        format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n"),
+    )
+    .unwrap();
+}
