@@ -145,6 +145,37 @@ impl Replicas {
             .to_string()
     }
 
+    /// The signing key file every replica is given (`--signing-key`).
+    pub fn signing_key(&self) -> PathBuf {
+        self.shared.path().join("signing-key.pem")
+    }
+
+    /// App `name` made on replica `a`, a package of [`counted_app`]`(run, seconds)` made and
+    /// uploaded on replica `b` and READY: `(app, package)`.
+    pub async fn counted_package(
+        &self,
+        a: usize,
+        b: usize,
+        name: &str,
+        run: &str,
+        seconds: u32,
+    ) -> (String, String) {
+        use super::api::{zip_of, PackageState, F};
+        use super::client::Client;
+        let app = self.apis[a].app(name).await;
+        let pkg = self.apis[b].package(&app).await;
+        let files = counted_app(run, seconds);
+        let files: Vec<F> = files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice(), 0o644))
+            .collect();
+        let (status, v) = self.apis[b].upload(&pkg, Some(zip_of(&files)), None).await;
+        assert_eq!(status, 200, "upload on replica {b}: {v}");
+        let p = self.apis[b].wait_package(&pkg).await;
+        assert_eq!(p.state, PackageState::Ready, "{p:?}");
+        (app, pkg)
+    }
+
     /// kill -9 of replica `i` and what it started (its builds' buildpacks too).
     pub fn kill9(&mut self, i: usize) {
         self.apis[i].svc.kill9();
