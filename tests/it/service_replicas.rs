@@ -162,6 +162,7 @@ async fn sigterm_of_a_replica_loses_no_build() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(r.staging_on(&build.guid), [1], "{}", r.logs());
     let (status, took) = r.terminate(1);
     assert!(status.success(), "{status}\n{}", r.replica(1).svc.log());
     assert!(took < Duration::from_secs(25), "{took:?}");

@@ -24,6 +24,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod cli;
+mod counted;
 mod host;
 mod in_process;
 mod net;

@@ -12,15 +12,15 @@
 //! by chance. Image names, `links` and the tokens' issuer embed it; [`Replicas::local`]
 //! rewrites it to replica i's own `127.0.0.1:PORT` (to pull an image from replica i, say).
 //! They share a token signing key (`--signing-key`) and a buildpacks dir holding one
-//! buildpack, `counted`: it stages apps that have a `COUNTED` file (its text names the run),
-//! appends that name to a shared file per run ([`Replicas::runs`]), sleeps as many seconds as
-//! a `SLEEP` file says, and makes a droplet whose `web` process is busybox httpd serving the
-//! app's files on $PORT. Replicas stage with `--sandbox none` so that the buildpack reaches
-//! that file (bubblewrap shows it nothing of the host's); the sandbox is tested elsewhere.
+//! buildpack, `counted` (support/counted.rs): it stages apps made by [`counted_app`] and
+//! appends each run's name to a shared file ([`Replicas::runs`]). Replicas stage with
+//! `--sandbox none` so that the buildpack reaches that file (bubblewrap shows it nothing of
+//! the host's); the sandbox is tested elsewhere.
 
 use super::api::Api;
+pub use super::counted::counted_app;
+use super::counted::counted_buildpack;
 use super::*;
-use std::os::unix::fs::PermissionsExt;
 
 /// What every replica is told its public address is.
 pub const PUBLIC_ADDRESS: &str = "dropship-replicas.test:8080";
@@ -226,6 +226,18 @@ impl Replicas {
         self.apis[i].svc.log().matches("staging started").count()
     }
 
+    /// The replicas whose log says they started staging `build` (the one that claimed it;
+    /// more than one when it was taken over).
+    pub fn staging_on(&self, build: &str) -> Vec<usize> {
+        let started = |log: String| {
+            log.lines()
+                .any(|l| l.contains(build) && l.contains("staging started"))
+        };
+        (0..self.apis.len())
+            .filter(|&i| started(self.apis[i].svc.log()))
+            .collect()
+    }
+
     /// `text` (an image name, a link) with the shared public address replaced by replica
     /// `i`'s own address.
     pub fn local(&self, i: usize, text: &str) -> String {
@@ -243,50 +255,6 @@ impl Replicas {
             out.push_str(&api.svc.log());
         }
         out
-    }
-}
-
-/// Files of an app the `counted` buildpack stages: `index.html`, `COUNTED` (the run's name)
-/// and, when `seconds` > 0, `SLEEP`.
-pub fn counted_app(name: &str, seconds: u32) -> Vec<(String, Vec<u8>)> {
-    let mut files = vec![
-        ("index.html".to_string(), format!("{name}\n").into_bytes()),
-        ("COUNTED".to_string(), name.as_bytes().to_vec()),
-    ];
-    if seconds > 0 {
-        files.push(("SLEEP".to_string(), seconds.to_string().into_bytes()));
-    }
-    files
-}
-
-/// `buildpacks/counted` and the file its runs are appended to (`runs/runs.log`, writable by
-/// the staging user).
-fn counted_buildpack(buildpacks: &Path, runs: &Path) {
-    std::fs::create_dir_all(runs).unwrap();
-    std::fs::set_permissions(runs, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let log = runs.join("runs.log");
-    std::fs::write(&log, "").unwrap();
-    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let finalize = format!(
-        "name=$(cat \"$1/COUNTED\")\n\
-         echo \"counted: staging $name\"\n\
-         echo \"$name\" >> {log}\n\
-         sleep \"$(cat \"$1/SLEEP\" 2>/dev/null || echo 0)\"\n\
-         echo \"counted: staged $name\"",
-        log = log.display()
-    );
-    let release =
-        "printf -- '---\\ndefault_process_types:\\n  web: httpd -f -p $PORT -h /home/vcap/app\\n'";
-    let bin = buildpacks.join("counted/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for (script, body) in [
-        ("detect", "[ -f \"$1/COUNTED\" ] && echo counted"),
-        ("finalize", finalize.as_str()),
-        ("release", release),
-    ] {
-        let p = bin.join(script);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
 
