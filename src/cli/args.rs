@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// config file's [users].
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
+    /// The built-in login's token signing key, a PKCS#8 P-256 PEM file ([auth] signing_key):
+    /// replicas must share one (default: made at first start in the data dir).
+    #[arg(long, env = "DROPSHIP_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// Builds that run at once (default: the number of cores).
     #[arg(long, env = "DROPSHIP_CONCURRENCY")]
     pub concurrency: Option<usize>,

@@ -20,6 +20,7 @@ pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
         registry: a.registry,
         tokens: a.tokens,
         users: users(a.users),
+        signing_key: a.signing_key.as_deref().map(absolute).transpose()?,
         concurrency: a.concurrency,
         staging_timeout: a.staging_timeout,
         sandbox: a.sandbox,

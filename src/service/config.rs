@@ -280,6 +280,8 @@ pub struct Overrides {
     pub tokens: Vec<String>,
     /// `NAME:PASSWORD` users (added to the file's `[users]`).
     pub users: Vec<String>,
+    /// `--signing-key`: wins over `[auth] signing_key`.
+    pub signing_key: Option<PathBuf>,
     pub concurrency: Option<usize>,
     pub staging_timeout: Option<String>,
     pub sandbox: Option<String>,
@@ -302,8 +304,14 @@ impl Config {
         } else {
             o.tokens
         };
-        let auth =
-            super::auth_config::AuthConfig::resolve(file.auth, file.users, file.clients, &o.users)?;
+        let mut auth_section = file.auth;
+        auth_section.signing_key = o.signing_key.or(auth_section.signing_key);
+        let auth = super::auth_config::AuthConfig::resolve(
+            auth_section,
+            file.users,
+            file.clients,
+            &o.users,
+        )?;
         let (listen, tokens) =
             listen_and_tokens(o.listen.or(file.listen), flag_tokens, auth.is_on())?;
         let (stacks, default_stack) = stacks(

@@ -82,29 +82,31 @@ fn pem(der: &[u8]) -> String {
     )
 }
 
-/// A new P-256 key, written to `path` (0600, atomically: a temporary file renamed).
+/// A new P-256 key at `path` (0600, whole or not at all: a temporary file linked into place
+/// without replacing one). When another process sharing the data dir made one first, theirs
+/// is kept and returned, so that both sign with the same key.
 fn generate(path: &Path) -> Result<String, String> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let rng = ring::rand::SystemRandom::new();
     let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| "generating the signing key failed".to_string())?;
     let text = pem(der.as_ref());
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| format!("{}: {e}", path.display()))?;
-    tracing::info!("made a token signing key: {}", path.display());
-    Ok(text)
+    let at = |e: std::io::Error| format!("{}: {e}", path.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // NamedTempFile makes its file 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(at)?;
+    tmp.write_all(text.as_bytes()).map_err(at)?;
+    tmp.as_file().sync_all().map_err(at)?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => {
+            tracing::info!("made a token signing key: {}", path.display());
+            Ok(text)
+        }
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(path).map_err(at)
+        }
+        Err(e) => Err(at(e.error)),
+    }
 }
 
 impl Keys {
@@ -250,6 +252,30 @@ mod tests {
             ..claims
         };
         assert!(keys.verify(&keys.sign(&expired).unwrap()).is_err());
+    }
+
+    #[test]
+    fn processes_starting_at_once_share_the_key_one_of_them_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        let iss = "http://x/oauth/token".to_string();
+        let made: Vec<Keys> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Keys::built_in(None, &path, iss.clone()).unwrap()))
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let claims = Claims {
+            exp: now() + 60,
+            iss: iss.clone(),
+            ..Default::default()
+        };
+        let token = made[3].sign(&claims).unwrap();
+        for keys in &made {
+            assert!(keys.verify(&token).is_ok(), "one key for all");
+        }
+        let left = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(left, 1, "no temporary file left");
     }
 
     #[test]

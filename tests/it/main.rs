@@ -30,6 +30,7 @@ mod service_manifest;
 mod service_model;
 mod service_push;
 mod service_registry;
+mod service_replicas;
 mod service_spaces;
 mod service_upload;
 mod staging_failures;

@@ -3,8 +3,8 @@
 //! podman and skopeo (`podman`), `dropship serve` as a process (`service`) and its HTTP client
 //! (`api`), ports and plain HTTP (`net`), files and processes (`host`), vendored npm/PyPI
 //! packages (`vendor`), staging fixtures with hand-written buildpacks (`staging`), hostile-input
-//! helpers (`bounds`), a recording relay (`tap`), a fault-injecting proxy (`fault_proxy`) and
-//! plain-HTTP login helpers (`uaa`).
+//! helpers (`bounds`), a recording relay (`tap`), a fault-injecting proxy (`fault_proxy`),
+//! plain-HTTP login helpers (`uaa`), and N replicas sharing one store (`replicas`).
 //! Missing tools make tests fail with the command that installs them (see .ci/run).
 #![allow(dead_code)]
 
@@ -24,6 +24,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod cli;
+mod counted;
 mod host;
 mod in_process;
 mod net;
@@ -31,6 +32,7 @@ mod podman;
 mod postgres;
 mod python;
 mod registry;
+mod replicas;
 mod s3;
 mod service;
 mod stacks;
@@ -44,6 +46,7 @@ pub use podman::*;
 pub use postgres::*;
 pub use python::*;
 pub use registry::*;
+pub use replicas::*;
 pub use s3::*;
 pub use service::*;
 pub use stacks::*;

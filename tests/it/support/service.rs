@@ -15,6 +15,8 @@ pub struct Service {
     /// The data dir: `dir/data` unless started with [`Service::start_on`].
     data: PathBuf,
     args: Vec<String>,
+    /// Variables set for the process (e.g. AWS_*), after DROPSHIP_* ones are removed.
+    env: Vec<(String, String)>,
 }
 
 /// Whether services run on PostgreSQL (DROPSHIP_TEST_ON_POSTGRES=1), else SQLite.
@@ -37,20 +39,35 @@ impl Service {
 
     /// As [`Service::start_with`], with the data dir at `data` (e.g. a small file system).
     pub fn start_on(dir: tempfile::TempDir, data: PathBuf, args: &[&str]) -> Service {
+        Service::start_env(dir, data, args, &[])
+    }
+
+    /// As [`Service::start_on`], with variables `env` set for the process.
+    pub fn start_env(
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Service {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         // DROPSHIP_TEST_ON_POSTGRES=1: every service keeps its metadata in a database of its
         // own on one shared PostgreSQL server (the same tests, on the other engine).
         if on_postgres() && !args.iter().any(|a| a == "--database") {
             args.extend(["--database".to_string(), super::postgres::shared_database()]);
         }
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let port = free_port();
-        let child = Service::spawn(&dir, &data, port, &args);
+        let child = Service::spawn(&dir, &data, port, &args, &env);
         let mut s = Service {
             child,
             port,
             dir,
             data,
             args,
+            env,
         };
         // A port free when picked can be taken before dropship binds it (dropship binds
         // before it touches the data dir, so starting again on another port is clean).
@@ -59,7 +76,7 @@ impl Service {
                 return s;
             }
             s.port = free_port();
-            s.child = Service::spawn(&s.dir, &s.data, s.port, &s.args);
+            s.child = Service::spawn(&s.dir, &s.data, s.port, &s.args, &s.env);
         }
         panic!(
             "dropship serve could not bind a free port three times:\n{}",
@@ -67,7 +84,13 @@ impl Service {
         )
     }
 
-    fn spawn(dir: &tempfile::TempDir, data: &Path, port: u16, args: &[String]) -> Child {
+    fn spawn(
+        dir: &tempfile::TempDir,
+        data: &Path,
+        port: u16,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -91,6 +114,7 @@ impl Service {
                 c.env_remove(k);
             }
         }
+        c.envs(env.iter().map(|(k, v)| (k, v)));
         c.spawn().expect("start dropship serve")
     }
 
@@ -120,6 +144,13 @@ impl Service {
     /// kill -9 of dropship (and whatever it started), then a new process on the same data dir
     /// and port.
     pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.restart();
+    }
+
+    /// kill -9 of dropship and whatever it started; returns once its port no longer answers
+    /// (10 s at most). [`Service::restart`] starts it again.
+    pub fn kill9(&mut self) {
         // SAFETY: kill(2) on the process group created for this service.
         unsafe {
             libc::kill(-(self.child.id() as i32), libc::SIGKILL);
@@ -129,13 +160,6 @@ impl Service {
         while http_status(self.port, "/healthz").is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
-        assert!(
-            self.wait_healthy(),
-            "port {} was taken:\n{}",
-            self.port,
-            self.log()
-        );
     }
 
     /// SIGTERM to the service; waits for it to exit (a minute at most): its status and how long
@@ -160,9 +184,10 @@ impl Service {
         }
     }
 
-    /// Starts the service again on its data dir and port (after [`Service::terminate`]).
+    /// Starts the service again on its data dir and port (after [`Service::terminate`] or
+    /// [`Service::kill9`]).
     pub fn restart(&mut self) {
-        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
+        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args, &self.env);
         assert!(
             self.wait_healthy(),
             "port {} was taken:\n{}",
