@@ -17,12 +17,12 @@ pub fn span(build: &Build, app: &App) -> Span {
     tracing::info_span!("build", guid = %build.guid, app = %app.name, stack = %build.stack)
 }
 
-pub fn queued(package_guid: &str) {
-    info!(package = %package_guid, "build queued");
+pub fn queued(build_guid: &str, package_guid: &str) {
+    info!(build = %build_guid, package = %package_guid, "build queued");
 }
 
-pub fn started() {
-    info!("staging started");
+pub fn started(replica: &str, attempt: u32) {
+    info!(replica, attempt, "staging started");
 }
 
 /// `image` names it by digest (or by the tag the droplet's guid makes in a configured registry).

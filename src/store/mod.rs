@@ -5,6 +5,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod pg;
 pub mod processes;
+pub mod queue;
 pub mod rows;
 pub mod spaces;
 pub mod states;
