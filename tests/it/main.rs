@@ -7,6 +7,7 @@ mod app_manifest;
 mod blob_store;
 mod build_e2e;
 mod build_queue;
+mod build_queue_replicas;
 mod cf_client;
 mod cli_conventions;
 mod cli_login;

@@ -107,14 +107,25 @@ impl Service {
         true
     }
 
-    /// kill -9 of dropship (and whatever it started), then a new process on the same data dir
-    /// and port.
-    pub fn kill9_and_restart(&mut self) {
+    /// Another replica: `dropship serve` on this one's data dir with `args`, on its own port
+    /// and with its own log.
+    pub fn replica(&self, args: &[&str]) -> Service {
+        Service::start_on(tempdir(), self.data.clone(), args)
+    }
+
+    /// kill -9 of dropship and whatever it started.
+    pub fn kill9(&mut self) {
         // SAFETY: kill(2) on the process group created for this service.
         unsafe {
             libc::kill(-(self.child.id() as i32), libc::SIGKILL);
         }
         let _ = self.child.wait();
+    }
+
+    /// kill -9 of dropship (and whatever it started), then a new process on the same data dir
+    /// and port.
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
         let deadline = Instant::now() + Duration::from_secs(10);
         while http_status(self.port, "/healthz").is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
