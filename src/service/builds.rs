@@ -131,7 +131,7 @@ pub async fn create(
         return Err(e.into());
     }
     // Queued: a worker of this replica (woken now) or of another one (polling) claims it.
-    lifecycle::queued(&build.guid, &pkg.guid);
+    lifecycle::span(&build, &app).in_scope(|| lifecycle::queued(&pkg.guid));
     state.queue.wake();
     Ok((
         StatusCode::CREATED,

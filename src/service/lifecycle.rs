@@ -17,8 +17,8 @@ pub fn span(build: &Build, app: &App) -> Span {
     tracing::info_span!("build", guid = %build.guid, app = %app.name, stack = %build.stack)
 }
 
-pub fn queued(build_guid: &str, package_guid: &str) {
-    info!(build = %build_guid, package = %package_guid, "build queued");
+pub fn queued(package_guid: &str) {
+    info!(package = %package_guid, "build queued");
 }
 
 pub fn started(replica: &str, attempt: u32) {
