@@ -190,6 +190,68 @@ async fn kill_9_of_the_staging_replica_hands_its_build_to_the_other_after_the_le
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_replica_that_froze_past_its_lease_stops_the_build_and_records_nothing() {
+    let bps = tempdir();
+    buildpack(
+        bps.path(),
+        "slow",
+        "echo going to sleep; sleep 5.023; echo woke up",
+    );
+    let args = [
+        "--buildpacks-dir",
+        bps.path().to_str().unwrap(),
+        "--build-lease",
+        "3s",
+    ];
+    let first = Api::start(&args);
+    let second = Api::on(first.svc.replica(&args));
+    let apis = [first, second];
+    let ids = [replica_id(&apis[0]).await, replica_id(&apis[1]).await];
+    let id_refs = [ids[0].as_str(), ids[1].as_str()];
+    let (app, pkg) = apis[0]
+        .ready_package("frozen", &[("a.txt", b"a", 0o644)])
+        .await;
+    let (_, v) = apis[0].build(&pkg, bp_lifecycle("slow")).await;
+    let build = v["guid"].as_str().unwrap().to_string();
+    let log = wait_log(&apis[0], &build, "going to sleep").await;
+    let staging = staged_by(&log, &id_refs).expect("a replica");
+    let (frozen, other) = if staging == ids[0] { (0, 1) } else { (1, 0) };
+
+    // Frozen past its lease: the other replica takes the build over; then it wakes up.
+    apis[frozen].svc.signal(libc::SIGSTOP);
+    let api = &apis[other];
+    wait_log(api, &build, "(attempt 2 of 3)").await;
+    apis[frozen].svc.signal(libc::SIGCONT);
+    let done = api.wait_build(&build, Duration::from_secs(60)).await;
+    assert_eq!(
+        done.state,
+        BuildState::Staged,
+        "{done:?}\n{}",
+        api.svc.log()
+    );
+    let (_, _, log) = api.text(&format!("/v3/builds/{build}/logs"), None).await;
+    assert_eq!(log.matches("==> droplet ").count(), 1, "{log}");
+    assert_eq!(log.matches("end of staging log").count(), 1, "{log}");
+    let (_, droplets) = api.get(&format!("/v3/apps/{app}/droplets")).await;
+    assert_eq!(
+        droplets["resources"].as_array().unwrap().len(),
+        1,
+        "{droplets}"
+    );
+    // The woken replica learns the build is no longer its own when it next renews (or ends
+    // its staging, whichever comes first).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let knows = |log: String| {
+        log.contains("taken by another replica") || log.contains("no longer this replica's")
+    };
+    while !knows(apis[frozen].svc.log()) {
+        assert!(Instant::now() < deadline, "{}", apis[frozen].svc.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric(&apis[frozen], "dropship_build_leases_held").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_hands_a_running_build_to_the_other_replica_at_once() {
     let bps = tempdir();
     buildpack(

@@ -113,6 +113,15 @@ impl Service {
         Service::start_on(tempdir(), self.data.clone(), args)
     }
 
+    /// Sends `signal` to dropship's process group (e.g. SIGSTOP, then SIGCONT: a replica that
+    /// stops answering for a while).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the process group created for this service.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), signal);
+        }
+    }
+
     /// kill -9 of dropship and whatever it started.
     pub fn kill9(&mut self) {
         // SAFETY: kill(2) on the process group created for this service.
