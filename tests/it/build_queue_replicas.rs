@@ -180,6 +180,7 @@ async fn kill_9_of_the_staging_replica_hands_its_build_to_the_other_after_the_le
         took >= Duration::from_secs(2),
         "the lease had to lapse first: {took:?}"
     );
+    eprintln!("kill -9: staged by the other replica {took:?} later (lease 3 s, staging 4 s)");
     let (_, _, log) = api.text(&format!("/v3/builds/{build}/logs"), None).await;
     let retry = format!("staging it (attempt 2 of 3) on {}", ids[survivor]);
     assert!(log.contains(&retry), "{log}");
@@ -288,6 +289,7 @@ async fn sigterm_hands_a_running_build_to_the_other_replica_at_once() {
     assert!(took < Duration::from_secs(5), "the grace is 1 s: {took:?}");
     let api = &apis[other];
     let done = api.wait_build(&build, Duration::from_secs(20)).await;
+    eprintln!("SIGTERM: exited after {took:?}");
     assert_eq!(
         done.state,
         BuildState::Staged,
