@@ -4,7 +4,7 @@
 //! still this replica's. A build handed back by a stopping replica is released instead.
 
 use super::logs::BuildLog;
-use super::workers::{self, Running};
+use super::workers::{self, Entered, Running};
 use super::{builds, lifecycle, Shared};
 use crate::failure::{BuildFailure, FailureKind};
 use crate::store::queue::{self, Claim, Lease};
@@ -40,8 +40,9 @@ pub(super) async fn release(state: &Shared, claim: &Claim) {
     }
 }
 
-/// Stages the claimed build, or fails it when it cannot be.
-pub(super) async fn run(state: &Shared, claim: Claim) {
+/// Stages the claimed build (registered as running here: `entered`), or fails it when it
+/// cannot be.
+pub(super) async fn run(state: &Shared, claim: Claim, entered: Entered<'_>) {
     let g = claim.guid.clone();
     let found = state
         .db
@@ -59,7 +60,7 @@ pub(super) async fn run(state: &Shared, claim: Claim) {
         (Ok(Some((build, Some(app), Some(pkg)))), Ok(log)) => {
             let span = lifecycle::span(&build, &app);
             let held = Held { build, app, pkg };
-            stage(state, &claim, held, Arc::new(log))
+            stage(state, &claim, held, Arc::new(log), entered)
                 .instrument(span)
                 .await
         }
@@ -86,8 +87,13 @@ struct Held {
     pkg: Package,
 }
 
-async fn stage(state: &Shared, claim: &Claim, held: Held, log: Arc<BuildLog>) {
-    let entered = state.queue.enter(&claim.guid);
+async fn stage(
+    state: &Shared,
+    claim: &Claim,
+    held: Held,
+    log: Arc<BuildLog>,
+    entered: Entered<'_>,
+) {
     let running = entered.running.clone();
     let replica = &state.queue.replica;
     let total = store::STAGING_ATTEMPTS;

@@ -145,11 +145,13 @@ async fn staged(state: &Shared, claim: Claim) {
     if claim.attempt > 1 {
         state.queue.retries.fetch_add(1, Ordering::Relaxed);
     }
+    // Registered before the check: a drain either sees it running or is seen here.
+    let entered = state.queue.enter(&claim.guid);
     if draining(state) {
         // Claimed as the stop began: handed back at once.
         return attempt::release(state, &claim).await;
     }
-    attempt::run(state, claim).await;
+    attempt::run(state, claim, entered).await;
 }
 
 /// Fails, every poll, the builds whose last attempt's replica stopped answering.
