@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Longest wait for a request's headers (default 30s).
     #[arg(long, env = "DROPSHIP_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
+    /// How long a replica's claim on a build lasts unless renewed (default 30s): a build
+    /// whose replica died is staged again by another one after it.
+    #[arg(long, env = "DROPSHIP_BUILD_LEASE")]
+    pub build_lease: Option<String>,
     /// Processes (and threads) one build's staging may run at once (default 1024).
     #[arg(long, env = "DROPSHIP_STAGING_PIDS")]
     pub staging_pids: Option<u64>,

@@ -55,6 +55,7 @@ pub fn build_options(a: &BuildArgs) -> Result<BuildOptions> {
             host_is_container: a.host_is_container,
             staging_timeout: Duration::from(a.staging_timeout),
             staging_pids: a.staging_pids,
+            stop: Default::default(),
         },
         app,
         outputs: Outputs {

@@ -27,6 +27,7 @@ pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
         public_address: a.public_address,
         max_log: a.max_log,
         header_timeout: a.header_timeout,
+        build_lease: a.build_lease,
         staging_pids: a.staging_pids,
         host_is_container: a.host_is_container,
     };

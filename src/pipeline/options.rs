@@ -12,6 +12,8 @@ use crate::registry::RegistryOptions;
 use crate::stack::StackCache;
 use crate::staging::sandbox::SandboxKind;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything a build needs.
@@ -77,6 +79,9 @@ pub struct Runtime {
     pub staging_timeout: Duration,
     /// Processes (and threads) staging may run at once.
     pub staging_pids: u64,
+    /// Set to stop this build's scripts (killed with what they started): the build fails as
+    /// interrupted. The service's workers set it when the build is no longer theirs.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl BuildOptions {
@@ -142,6 +147,7 @@ pub(crate) mod tests {
                 host_is_container: true,
                 staging_timeout: Duration::from_secs(60),
                 staging_pids: 64,
+                stop: Arc::default(),
             },
         }
     }

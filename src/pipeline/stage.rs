@@ -92,6 +92,7 @@ async fn run(
     let env = environment(input, &sandbox, reporter.as_ref());
     let skip_detect = !input.request.buildpacks.is_empty();
     let timeout = input.runtime.staging_timeout;
+    let stop = input.runtime.stop.clone();
     blocking(move || {
         let mut log = |line: &str| reporter.event(Event::Output(line.to_string()));
         let lifecycle = Lifecycle {
@@ -105,7 +106,9 @@ async fn run(
             timeout,
             log: &mut log,
         };
-        Ok(lifecycle.stage()?)
+        Ok(crate::staging::run::stopping_on(stop, || {
+            lifecycle.stage()
+        })?)
     })
     .await
 }

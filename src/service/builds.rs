@@ -1,5 +1,5 @@
-//! `/v3/builds`: a build is queued (at most `concurrency` run at once), runs the same
-//! `pipeline::build` as the CLI, and ends STAGED with a droplet or FAILED with its
+//! `/v3/builds`: a build is queued (a row of the `builds` table: `workers.rs` claims it), runs
+//! the same `pipeline::build` as the CLI, and ends STAGED with a droplet or FAILED with its
 //! `BuildFailure` (a kind, shown as CF's error text).
 
 use super::apps::{base, parse_body};
@@ -18,10 +18,9 @@ use crate::store::{self, App, Build, BuildState, Droplet, Package};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
-use tracing::Instrument;
 
 /// The repository of an app's images: `apps/<name>`, lowercased to what registries accept.
 pub fn repository(app_name: &str) -> String {
@@ -124,15 +123,16 @@ pub async fn create(
     };
     // The log first: a build whose log cannot be created (a full disk: 507) is never recorded.
     let log_path = state.paths.build_log(&build.guid);
-    let log = BuildLog::create(&log_path, state.config.max_log)
+    BuildLog::create(&log_path, state.config.max_log)
         .map_err(|e| ApiError::storage("the build's log", e))?;
     let row = build.clone();
     if let Err(e) = state.db.call(move |c| store::insert_build(c, &row)).await {
         let _ = std::fs::remove_file(&log_path);
         return Err(e.into());
     }
-    let span = lifecycle::span(&build, &app);
-    tokio::spawn(run(state.clone(), build.clone(), app, pkg, Arc::new(log)).instrument(span));
+    // Queued: a worker of this replica (woken now) or of another one (polling) claims it.
+    lifecycle::span(&build, &app).in_scope(|| lifecycle::queued(&pkg.guid));
+    state.queue.wake();
     Ok((
         StatusCode::CREATED,
         Json(json::build(&build, &base(&state))),
@@ -215,6 +215,7 @@ fn options(
     build: &Build,
     app: &App,
     droplet_guid: &str,
+    stop: Arc<AtomicBool>,
 ) -> Result<BuildOptions, String> {
     let cfg = &state.config;
     let paths = &state.paths;
@@ -258,115 +259,24 @@ fn options(
             host_is_container: cfg.host_is_container,
             staging_timeout: cfg.staging_timeout,
             staging_pids: cfg.staging_pids,
+            stop,
         },
     })
 }
 
-/// After a restart: build `guid`, which was staging (or queued) when the previous process
-/// died, is queued again; its log says so. A build whose app or package went is failed.
-pub(super) async fn resume(state: &Shared, guid: String, attempt: u32) {
-    let g = guid.clone();
-    let found = state
-        .db
-        .call(move |c| {
-            let Some(b) = store::get_build(c, &g)? else {
-                return Ok(None);
-            };
-            let app = store::get_app(c, &b.app_guid)?;
-            let pkg = store::get_package(c, &b.package_guid)?;
-            Ok(Some((b, app, pkg)))
-        })
-        .await;
-    let log = match BuildLog::create(&state.paths.build_log(&guid), state.config.max_log) {
-        Ok(log) => Arc::new(log),
-        Err(e) => {
-            tracing::error!("build {guid}: its log cannot be opened again: {e}");
-            return;
-        }
-    };
-    match found {
-        Ok(Some((build, Some(app), Some(pkg)))) => {
-            log.line(&format!(
-                "==> dropship restarted before this build ended: staging it \
-                 (attempt {attempt} of {})",
-                store::STAGING_ATTEMPTS
-            ));
-            tracing::warn!(build = %guid, attempt, "staging an interrupted build again");
-            let span = lifecycle::span(&build, &app);
-            tokio::spawn(run(state.clone(), build, app, pkg, log).instrument(span));
-        }
-        Ok(_) => {
-            let why = BuildFailure::new(
-                FailureKind::Interrupted,
-                "staging was interrupted, and its app or package is gone: not staged again",
-            );
-            log.line(&format!("==> {}", why.message));
-            log.finish(BuildState::Failed);
-            if let Err(e) = record(state, &guid, Err(why)).await {
-                tracing::error!("recording build {guid}: {e}");
-            }
-        }
-        Err(e) => tracing::error!("build {guid}: reading it after a restart: {e}"),
-    }
-}
-
-/// Waits for a slot, runs the pipeline, records the droplet or the failure.
-async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<BuildLog>) {
-    lifecycle::queued(&pkg.guid);
-    let queued = &state.metrics.queued;
-    queued.fetch_add(1, Ordering::Relaxed);
-    let permit = state.builds.clone().acquire_owned().await;
-    queued.fetch_sub(1, Ordering::Relaxed);
-    let Ok(_permit) = permit else { return };
-    if state.draining.load(Ordering::SeqCst) {
-        // Stopping: left STAGING (no attempt counted), staged at the next start.
-        log.line("==> dropship is stopping: this build is staged when it starts again");
-        return;
-    }
-    let g = build.guid.clone();
-    if let Err(e) = state.db.call(move |c| store::start_attempt(c, &g)).await {
-        tracing::error!("build {}: counting its attempt: {e}", build.guid);
-    }
-    lifecycle::started();
-    log.line(&format!(
-        "==> staging {} with stack {}",
-        app.name, build.stack
-    ));
-    let started = Instant::now();
-    let outcome = stage(&state, &build, &app, &pkg, &log).await;
-    match &outcome {
-        Ok(d) => {
-            log.line(&format!("==> droplet {} image {}", d.guid, d.image));
-            lifecycle::staged(&d.guid, started.elapsed());
-        }
-        Err(f) => {
-            log.line(&format!("==> staging failed: {}", f.cf_error()));
-            lifecycle::failed(f, started.elapsed());
-        }
-    }
-    // The log is complete before the state is final: followers stop at the final state once
-    // they have read the file to its end.
-    log.finish(match outcome {
-        Ok(_) => BuildState::Staged,
-        Err(_) => BuildState::Failed,
-    });
-    if let Err(e) = record(&state, &build.guid, outcome).await {
-        tracing::error!("recording build {}: {e}", build.guid);
-    }
-    state.builds_ended.send_modify(|n| *n += 1);
-}
-
-/// Runs the pipeline; the droplet it made, or why it failed.
-async fn stage(
+/// Runs the pipeline (its scripts stopped once `stop` is set); the droplet it made, or why it
+/// failed.
+pub(super) async fn stage(
     state: &Shared,
     build: &Build,
     app: &App,
     pkg: &Package,
     log: &Arc<BuildLog>,
+    stop: Arc<AtomicBool>,
 ) -> Result<Droplet, BuildFailure> {
     let droplet_guid = store::new_guid();
     let started = Instant::now();
-    let opts = options(state, build, app, &droplet_guid)
+    let opts = options(state, build, app, &droplet_guid, stop)
         .map_err(|e| BuildFailure::new(FailureKind::Other, e))?;
     let out = pipeline::build(&opts, lifecycle::reporter(log))
         .await
@@ -410,32 +320,4 @@ async fn evict_caches(state: &Shared, log: &BuildLog) {
         Ok(_) => {}
         Err(e) => tracing::warn!("evicting build caches: {e}"),
     }
-}
-
-/// The build's end in the store: STAGED with its droplet, or FAILED with its failure.
-async fn record(
-    state: &Shared,
-    guid: &str,
-    outcome: Result<Droplet, BuildFailure>,
-) -> Result<(), store::StoreError> {
-    let guid = guid.to_string();
-    state
-        .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let ended = match &outcome {
-                Ok(d) => {
-                    store::insert_droplet(&tx, d)?;
-                    store::build_staged(&tx, &guid, &d.guid)?
-                }
-                Err(f) => store::build_failed(&tx, &guid, f)?,
-            };
-            if !ended {
-                tracing::warn!("build {guid} was no longer STAGING: its end is not recorded");
-                return Ok(());
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
 }

@@ -51,6 +51,9 @@ pub struct LimitsSection {
     /// How long a stopping service (SIGTERM) lets running builds finish, e.g. "30s"; the
     /// others are staged at its next start.
     pub shutdown_grace: Option<String>,
+    /// How long a replica's claim on a build lasts without renewal (renewed every third of
+    /// it while staging), e.g. "30s": a build whose replica died is staged again after it.
+    pub build_lease: Option<String>,
     /// Processes (and threads) one build's staging may run at once.
     pub staging_pids: Option<u64>,
     /// Most instances an app may be scaled to.
@@ -179,6 +182,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// `[limits] shutdown_grace`.
     pub shutdown_grace: Duration,
+    /// `[limits] build_lease`.
+    pub build_lease: Duration,
     pub staging_timeout: Duration,
     pub concurrency: usize,
     pub tokens: Vec<String>,
@@ -288,6 +293,7 @@ pub struct Overrides {
     pub public_address: Option<String>,
     pub max_log: Option<String>,
     pub header_timeout: Option<String>,
+    pub build_lease: Option<String>,
     pub staging_pids: Option<u64>,
     pub host_is_container: bool,
 }
@@ -328,6 +334,7 @@ impl Config {
         let timeout_text = o.staging_timeout.or(file.staging_timeout);
         let max_log = o.max_log.or(lim.max_log.clone());
         let header_text = o.header_timeout.or(lim.header_timeout.clone());
+        let lease_text = o.build_lease.or(lim.build_lease.clone());
         let sandbox_text = o.sandbox.or(file.sandbox).unwrap_or_else(|| "bwrap".into());
         let buildpacks_dir = o
             .buildpacks_dir
@@ -364,6 +371,7 @@ impl Config {
             max_log: parse_bytes(max_log.as_deref().unwrap_or("32M"))?,
             header_timeout: duration("header_timeout", header_text, "30s")?,
             shutdown_grace: duration("shutdown_grace", lim.shutdown_grace.clone(), "25s")?,
+            build_lease: lease(lease_text)?,
             staging_timeout: duration("staging_timeout", timeout_text, "15m")?,
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(cores).max(1),
             tokens,
@@ -447,6 +455,18 @@ fn duration(name: &str, text: Option<String>, default: &str) -> Result<Duration,
     let text = text.unwrap_or_else(|| default.into());
     humantime::parse_duration(&text)
         .map_err(|e| ConfigError::Invalid(format!("{name} {text:?}: {e}")))
+}
+
+/// `build_lease`: at least a second (it is renewed every third of it).
+fn lease(text: Option<String>) -> Result<Duration, ConfigError> {
+    let d = duration("build_lease", text, "30s")?;
+    if d < Duration::from_secs(1) {
+        return Err(ConfigError::Invalid(format!(
+            "build_lease {}: it must be at least 1s",
+            humantime::format_duration(d)
+        )));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

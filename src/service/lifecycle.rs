@@ -21,8 +21,8 @@ pub fn queued(package_guid: &str) {
     info!(package = %package_guid, "build queued");
 }
 
-pub fn started() {
-    info!("staging started");
+pub fn started(replica: &str, attempt: u32) {
+    info!(replica, attempt, "staging started");
 }
 
 /// `image` names it by digest (or by the tag the droplet's guid makes in a configured registry).

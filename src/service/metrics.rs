@@ -1,20 +1,19 @@
 //! `GET /metrics` in the Prometheus text format: builds by state, staging and push durations,
-//! bytes uploaded and pushed, queue length.
+//! bytes uploaded and pushed, the build queue (its length, this replica's leases and retries).
 
 use super::Shared;
 use crate::pipeline::BuildOutcome;
 use crate::report::Stage;
+use crate::store::queue;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Builds waiting for a slot.
-    pub queued: AtomicUsize,
     pub bytes_uploaded: AtomicU64,
     pub bytes_pushed: AtomicU64,
     staging_ms: AtomicU64,
@@ -44,6 +43,13 @@ pub async fn render(State(state): State<Shared>) -> impl IntoResponse {
         .call(|c| crate::store::count_builds(c))
         .await
         .unwrap_or_default();
+    let replica = state.queue.replica.clone();
+    let me = replica.clone();
+    let (depth, held) = state
+        .db
+        .call(move |c| Ok((queue::depth(c)?, queue::held(c, &me)?)))
+        .await
+        .unwrap_or_default();
     let m = &state.metrics;
     let mut s = String::new();
     let _ = writeln!(
@@ -57,12 +63,7 @@ pub async fn render(State(state): State<Shared>) -> impl IntoResponse {
             counts.get(&st).copied().unwrap_or(0)
         );
     }
-    let _ = writeln!(s, "# HELP dropship_build_queue_length Builds waiting for a slot.\n# TYPE dropship_build_queue_length gauge");
-    let _ = writeln!(
-        s,
-        "dropship_build_queue_length {}",
-        m.queued.load(Ordering::Relaxed)
-    );
+    queue_metrics(&mut s, &replica, (depth, held), &state.queue.retries);
     let secs = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1000.0;
     let n = m.builds_timed.load(Ordering::Relaxed);
     for (name, help, v) in [
@@ -107,4 +108,28 @@ pub async fn render(State(state): State<Shared>) -> impl IntoResponse {
         );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s)
+}
+
+/// The queue as the database has it (every replica answers the same), and this replica's
+/// leases and retries, labelled with its id.
+fn queue_metrics(s: &mut String, replica: &str, (depth, held): (u64, u64), retries: &AtomicU64) {
+    let _ = writeln!(
+        s,
+        "# HELP dropship_build_queue_length Builds waiting for a worker of any replica.\n\
+         # TYPE dropship_build_queue_length gauge\ndropship_build_queue_length {depth}"
+    );
+    let label = replica.replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(
+        s,
+        "# HELP dropship_build_leases_held Builds this replica stages now.\n\
+         # TYPE dropship_build_leases_held gauge\n\
+         dropship_build_leases_held{{replica=\"{label}\"}} {held}"
+    );
+    let _ = writeln!(
+        s,
+        "# HELP dropship_build_retries_total Builds this replica took over from a replica \
+         that stopped answering.\n# TYPE dropship_build_retries_total counter\n\
+         dropship_build_retries_total{{replica=\"{label}\"}} {}",
+        retries.load(Ordering::Relaxed)
+    );
 }

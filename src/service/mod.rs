@@ -5,6 +5,7 @@ pub(crate) mod access;
 pub(crate) mod app_actions;
 pub(crate) mod app_manifest;
 pub(crate) mod apps;
+mod attempt;
 pub(crate) mod auth;
 pub mod auth_config;
 pub(crate) mod body;
@@ -46,6 +47,7 @@ mod uaa_tokens;
 pub(crate) mod upload;
 pub(crate) mod users;
 pub(crate) mod validate;
+pub mod workers;
 
 use crate::refs::ImageRef;
 use crate::registry::auth::CredentialSources;
@@ -56,15 +58,14 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use config::Config;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// Everything handlers share.
 pub struct State {
     pub config: Config,
     pub paths: Paths,
     pub db: Db,
-    /// One permit per build allowed to run at once; the rest wait (queued).
-    pub builds: Arc<Semaphore>,
+    /// This replica's build workers: its id, wake-ups, the builds it stages now.
+    pub queue: workers::Queue,
     pub metrics: metrics::Metrics,
     /// Counts builds that reached a final state: wakes log followers (who then ask the store).
     pub builds_ended: tokio::sync::watch::Sender<u64>,
@@ -72,7 +73,7 @@ pub struct State {
     pub keys: Option<Arc<jwt::Keys>>,
     /// Stack refreshes running and settled.
     pub refreshes: refresh_jobs::Refreshes,
-    /// Set once the service is stopping: no build starts staging any more.
+    /// Set once the service is stopping: no build is claimed any more.
     pub draining: std::sync::atomic::AtomicBool,
 }
 
@@ -234,7 +235,7 @@ pub fn router(state: Shared) -> Router {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = bind(config.listen).await?;
     let state = open(config).await?;
-    started(&state.config, &state.paths);
+    started(&state);
     // A stack whose reference moved while the service was down: its apps are rebased now; then
     // every `[stacks] refresh_interval`.
     tokio::spawn(refresh_jobs::watch(state.clone()));
@@ -251,7 +252,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         stop,
     ));
     let _ = stopping.wait_for(|s| *s).await;
-    drain(&state).await;
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    workers::drain(&state).await;
     // Open requests (a followed log ends with its build) get a few seconds more, no more.
     if tokio::time::timeout(std::time::Duration::from_secs(5), http)
         .await
@@ -260,90 +264,42 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("requests still open were cut");
     }
     tracing::info!("stopped");
-    // Not a return: dropping the runtime would wait for blocking work a build left behind.
-    std::process::exit(0)
-}
-
-/// Stopping: no build starts staging any more; the running ones get `[limits] shutdown_grace`
-/// to finish. What is left (queued, or still staging at the end) stays STAGING in the store and
-/// is staged at the next start (`builds::resume`).
-async fn drain(state: &Shared) {
-    use std::sync::atomic::Ordering;
-    state.draining.store(true, Ordering::SeqCst);
-    let grace = state.config.shutdown_grace;
-    let all = state.config.concurrency;
-    let running = || all - state.builds.available_permits().min(all);
-    tracing::info!(
-        running = running(),
-        "stopping: running builds get {} to finish; queued ones are staged at the next start",
-        humantime::format_duration(grace)
-    );
-    let deadline = tokio::time::Instant::now() + grace;
-    while running() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    if running() > 0 {
-        tracing::warn!(
-            running = running(),
-            "the grace period ended with builds staging: they are staged again at the next start"
-        );
-    }
+    // Every build ended, or was handed back with its scripts stopped: blocking work left
+    // behind (a workspace being removed) gets the runtime's bounded shutdown in main.
+    Ok(())
 }
 
 /// The state `serve` runs the router on, from `config`: opens the data dir, recovers from a
-/// previous crash (interrupted builds and uploads FAILED, scratch dirs emptied) and makes the
-/// default stack when none is configured. Tests call it to run the router in their process.
+/// previous crash (interrupted uploads FAILED, dead processes' workspaces removed), makes the
+/// default stack when none is configured and starts the build workers. Tests call it to run
+/// the router in their process.
 pub async fn open(config: Config) -> anyhow::Result<Shared> {
     let paths = Paths {
         root: config.data_dir.clone(),
     };
     paths.create()?;
-    // Nothing runs yet: whatever a previous process left in its scratch dirs is garbage (its
-    // build workspaces first: their staging tmpfs are unmounted).
-    crate::staging::workspace::sweep(&paths.work(), true);
-    for scratch in [paths.work(), paths.uploads()] {
-        for entry in std::fs::read_dir(&scratch)?.flatten() {
-            let p = entry.path();
-            let _ = if p.is_dir() {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            };
-        }
-    }
+    // Build workspaces of processes that are gone (their staging tmpfs unmounted): other
+    // replicas may share this data dir, so only the dead's. Uploads' temp files are swept by
+    // `upload::sweep`.
+    crate::staging::workspace::sweep(&paths.work(), false);
     let db = match &config.database {
         // Enough connections for every worker and a burst of requests.
         Some(url) => Db::postgres(url, 16 + 2 * config.concurrency).await?,
         None => Db::open(&paths.db())?,
     };
-    let interrupted = db.call(|c| crate::store::take_interrupted(c)).await?;
+    let uploads = db
+        .call(|c| crate::store::fail_interrupted_uploads(c))
+        .await?;
     let jobs = db.call(|c| crate::store::fail_interrupted_jobs(c)).await?;
-    if jobs > 0 {
-        tracing::warn!("marked {jobs} interrupted job(s) FAILED after a restart");
-    }
-    for guid in &interrupted.failed {
-        // The build is FAILED already: say why at the end of its log.
-        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
-            log.line(&format!(
-                "==> dropship stopped while this build was staging, {} times: not staged again",
-                crate::store::STAGING_ATTEMPTS
-            ));
-            log.finish(crate::store::BuildState::Failed);
-        }
-    }
-    if interrupted.failed.len() + interrupted.packages > 0 {
-        tracing::warn!(
-            "marked {} interrupted build(s) and {} upload(s) FAILED after a restart",
-            interrupted.failed.len(),
-            interrupted.packages
-        );
+    if jobs + uploads > 0 {
+        tracing::warn!("marked {jobs} interrupted job(s) and {uploads} upload(s) FAILED");
     }
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
     let keys = auth::keys(&config, &paths)?;
     let state = Arc::new(State {
         keys,
-        builds: Arc::new(Semaphore::new(config.concurrency)),
+        queue: workers::Queue::new(),
         config,
         paths,
         db,
@@ -352,10 +308,9 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         refreshes: refresh_jobs::Refreshes::default(),
         draining: std::sync::atomic::AtomicBool::new(false),
     });
-    // Builds that were staging when the previous process died are staged again, in order.
-    for (guid, attempt) in interrupted.retried {
-        builds::resume(&state, guid, attempt).await;
-    }
+    // Builds queued, or left by a replica that stopped answering (this one's previous
+    // incarnation too: once their leases lapse), are claimed from now on.
+    workers::start(&state);
     Ok(state)
 }
 
@@ -373,8 +328,10 @@ async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListe
     })
 }
 
-/// The start-up line: where it listens and what it runs with (no secrets: tokens are counted).
-fn started(config: &Config, paths: &Paths) {
+/// The start-up line: where it listens, this replica's id, and what it runs with (no secrets:
+/// tokens are counted).
+fn started(state: &State) {
+    let (config, paths) = (&state.config, &state.paths);
     let stacks = if config.stacks.is_empty() {
         "none".to_string()
     } else {
@@ -388,6 +345,8 @@ fn started(config: &Config, paths: &Paths) {
         .unwrap_or_else(|| format!("embedded at {}/v2/", config.public_address));
     tracing::info!(
         listen = %config.listen,
+        replica = %state.queue.replica,
+        build_lease = %humantime::format_duration(config.build_lease),
         data_dir = %paths.root.display(),
         stacks = %stacks,
         default_stack = config.default_stack.as_deref().unwrap_or("none"),

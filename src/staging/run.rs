@@ -8,6 +8,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,8 +32,27 @@ pub fn cancel_all() {
     CANCELLED.store(true, Ordering::SeqCst);
 }
 
+thread_local! {
+    /// The stop flag of the build whose scripts this thread runs (see [`stopping_on`]).
+    static STOP: std::cell::RefCell<Option<Arc<AtomicBool>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with the scripts it runs on this thread stopped (killed with everything they
+/// started, and no new one started) once `stop` is set: one build of many is stopped.
+pub fn stopping_on<T>(stop: Arc<AtomicBool>, f: impl FnOnce() -> T) -> T {
+    let before = STOP.with(|s| s.replace(Some(stop)));
+    let out = f();
+    STOP.with(|s| *s.borrow_mut() = before);
+    out
+}
+
 fn cancelled() -> bool {
     CANCELLED.load(Ordering::SeqCst)
+        || STOP.with(|s| {
+            s.borrow()
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst))
+        })
 }
 
 fn cancelled_error() -> io::Error {

@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod pg;
 pub mod processes;
+pub mod queue;
 pub mod rows;
 pub mod spaces;
 pub mod sql;

@@ -329,7 +329,8 @@ pub fn set_package_state(
 pub fn insert_build(c: &Connection, b: &Build) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO builds (guid, app_guid, package_guid, state, error, error_kind, droplet_guid,
-         buildpacks, stack, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+         buildpacks, stack, created_at, updated_at, queued_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
         params![
             b.guid,
             b.app_guid,
@@ -341,7 +342,8 @@ pub fn insert_build(c: &Connection, b: &Build) -> Result<(), StoreError> {
             serde_json::to_string(&b.buildpacks).expect("json"),
             b.stack,
             b.created_at,
-            b.updated_at
+            b.updated_at,
+            super::queue::now_ms()
         ],
     )?;
     Ok(())
@@ -389,76 +391,17 @@ pub fn build_failed(c: &Connection, guid: &str, f: &BuildFailure) -> Result<bool
     Ok(n == 1)
 }
 
-/// How many times a build's staging may start: one interrupted by a restart (the process
-/// died, `kill -9`, a node lost) is staged again until then, and failed after.
+/// How many times a build's staging may start: one whose replica stopped answering (it died,
+/// `kill -9`, a node lost: its lease ran out) is staged again until then, and failed after.
 pub const STAGING_ATTEMPTS: u32 = 3;
 
-/// Staging of build `guid` starts (again): its attempt count, this one included.
-pub fn start_attempt(c: &Connection, guid: &str) -> Result<u32, StoreError> {
-    let n: i64 = c.query_row(
-        "UPDATE builds SET attempts = attempts + 1 WHERE guid = ?1 RETURNING attempts",
-        params![guid],
-        |r| r.get(0),
-    )?;
-    Ok(n as u32)
-}
-
-/// What a restart found in flight.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Interrupted {
-    /// Builds staged again: (guid, the attempt the retry will be).
-    pub retried: Vec<(String, u32)>,
-    /// Builds failed: they had no attempt left.
-    pub failed: Vec<String>,
-    /// Uploads failed.
-    pub packages: usize,
-}
-
-/// After a restart: builds that were staging are staged again while they have attempts left
-/// (they stay STAGING; the caller runs them), else failed with the reason; uploads in flight
-/// are failed.
-pub fn take_interrupted(c: &Connection) -> Result<Interrupted, StoreError> {
-    let t = now();
-    let mut stmt =
-        c.prepare("SELECT guid, attempts FROM builds WHERE state = ?1 ORDER BY created_at")?;
-    let staging = stmt
-        .query_map(params![BuildState::Staging], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u32))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Interrupted::default();
-    for (guid, attempts) in staging {
-        if attempts < STAGING_ATTEMPTS {
-            out.retried.push((guid, attempts + 1));
-            continue;
-        }
-        let why = BuildFailure::new(
-            FailureKind::Interrupted,
-            format!(
-                "staging was interrupted {attempts} times (dropship stopped while this build \
-                 was staging): not staged again"
-            ),
-        );
-        c.execute(
-            "UPDATE builds SET state = ?2, error_kind = ?3, error = ?4, updated_at = ?1
-             WHERE guid = ?5 AND state = ?6",
-            params![
-                t,
-                BuildState::Failed,
-                why.kind,
-                why.message,
-                guid,
-                BuildState::Staging
-            ],
-        )?;
-        out.failed.push(guid);
-    }
-    out.packages = c.execute(
+/// After a restart: uploads that were being processed are failed (their temp files are gone).
+pub fn fail_interrupted_uploads(c: &Connection) -> Result<usize, StoreError> {
+    Ok(c.execute(
         "UPDATE packages SET state = ?2, error = 'the upload was interrupted: dropship \
          stopped while processing it', updated_at = ?1 WHERE state = ?3",
-        params![t, PackageState::Failed, PackageState::ProcessingUpload],
-    )?;
-    Ok(out)
+        params![now(), PackageState::Failed, PackageState::ProcessingUpload],
+    )?)
 }
 
 /// Builds by state, for metrics.
@@ -568,7 +511,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_round_trip_and_interrupted_work_is_retried_then_fails() {
+    fn rows_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let db = super::super::Db::open(&d.path().join("t.db")).unwrap();
         let guard = db.sqlite_guard();
@@ -616,34 +559,8 @@ mod tests {
             updated_at: t,
         };
         insert_build(&conn, &b).unwrap();
-        // Never started (queued when the process died): its first attempt.
-        let first = take_interrupted(&conn).unwrap();
-        assert_eq!(first.retried, vec![("b1".to_string(), 1)]);
-        for n in 1..=STAGING_ATTEMPTS {
-            assert_eq!(start_attempt(&conn, "b1").unwrap(), n);
-            let again = take_interrupted(&conn).unwrap();
-            if n < STAGING_ATTEMPTS {
-                assert_eq!(again.retried, vec![("b1".to_string(), n + 1)]);
-                assert_eq!(
-                    get_build(&conn, "b1").unwrap().unwrap().state,
-                    BuildState::Staging
-                );
-            } else {
-                assert_eq!(
-                    (again.retried.len(), again.failed),
-                    (0, vec!["b1".to_string()])
-                );
-            }
-        }
         let after = get_build(&conn, "b1").unwrap().unwrap();
-        assert_eq!(after.state, BuildState::Failed);
-        let failure = after.failure.unwrap();
-        assert_eq!(failure.kind, FailureKind::Interrupted);
-        assert!(
-            failure.message.contains("interrupted 3 times"),
-            "{}",
-            failure.message
-        );
+        assert_eq!(after.state, BuildState::Staging);
         assert_eq!(after.buildpacks, vec!["binary".to_string()]);
     }
 }

@@ -6,6 +6,7 @@ mod support;
 mod app_manifest;
 mod blob_store;
 mod build_e2e;
+mod build_queue_replicas;
 mod cf_client;
 mod cli_conventions;
 mod cli_login;

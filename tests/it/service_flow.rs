@@ -297,7 +297,10 @@ async fn kill_9_during_staging_stages_that_build_again_and_keeps_the_others() {
         "echo going to sleep; sleep 3.011; echo woke up",
         "sleep 1000",
     );
-    let mut api = Api::start(&["--buildpacks-dir", bps.path().to_str().unwrap()]);
+    // A restarted replica cannot tell its previous self's leases from another replica's: it
+    // stages their builds again once they lapse.
+    let bp_dir = bps.path().to_str().unwrap();
+    let mut api = Api::start(&["--buildpacks-dir", bp_dir, "--build-lease", "2s"]);
     let (_, pkg) = api.ready_package("keeper", &[("a.txt", b"a", 0o644)]).await;
     let (_, b) = api
         .build(
@@ -964,7 +967,8 @@ async fn a_build_interrupted_three_times_fails_saying_so() {
         "echo going to sleep; exec sleep 3013",
         "sleep 1000",
     );
-    let mut api = Api::start(&["--buildpacks-dir", bps.path().to_str().unwrap()]);
+    let bp_dir = bps.path().to_str().unwrap();
+    let mut api = Api::start(&["--buildpacks-dir", bp_dir, "--build-lease", "2s"]);
     let (_, pkg) = api
         .ready_package("unlucky", &[("a.txt", b"a", 0o644)])
         .await;
@@ -974,7 +978,8 @@ async fn a_build_interrupted_three_times_fails_saying_so() {
         wait_log(&api, &build, "going to sleep", attempt).await;
         api.svc.kill9_and_restart();
     }
-    let v: dropship::cfapi::Build = api.get_as(&format!("/v3/builds/{build}")).await;
+    // Failed once the last attempt's lease lapses.
+    let v = api.wait_build(&build, Duration::from_secs(30)).await;
     assert_eq!(v.state, BuildState::Failed, "{v:?}");
     let failure = v.failure.expect("a failure");
     assert_eq!(
@@ -1043,7 +1048,8 @@ async fn sigterm_lets_the_running_build_finish_and_leaves_the_queued_one_for_the
     let later = api.wait_build(&queued, Duration::from_secs(60)).await;
     assert_eq!(later.state, BuildState::Staged, "{later:?}");
     let (_, _, log) = api.text(&format!("/v3/builds/{queued}/logs"), None).await;
-    assert!(log.contains("staging it (attempt 1 of 3)"), "{log}");
+    // Never claimed by the stopping replica: its first attempt is the new one's.
+    assert!(log.contains("(attempt 1 of 3)"), "{log}");
     assert_eq!(log.matches("going to sleep").count(), 1, "{log}");
 }
 
@@ -1081,5 +1087,7 @@ async fn sigterm_stops_within_the_grace_period_and_the_cut_build_is_staged_again
     );
     api.svc.restart();
     let log = wait_log(&api, &build, "going to sleep", 2).await;
-    assert!(log.contains("staging it (attempt 2 of 3)"), "{log}");
+    // Handed back at the end of the grace: staged again at once, the attempt not counted.
+    assert!(log.contains("handed over to another replica"), "{log}");
+    assert_eq!(log.matches("(attempt 1 of 3)").count(), 2, "{log}");
 }

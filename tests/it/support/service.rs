@@ -141,6 +141,25 @@ impl Service {
         true
     }
 
+    /// Another replica: `dropship serve` on this one's data dir (and database, if any) with
+    /// `args`, on its own port and with its own log.
+    pub fn replica(&self, args: &[&str]) -> Service {
+        let mut args = args.to_vec();
+        if let Some(i) = self.args.iter().position(|a| a == "--database") {
+            args.extend(["--database", &self.args[i + 1]]);
+        }
+        Service::start_on(tempdir(), self.data.clone(), &args)
+    }
+
+    /// Sends `signal` to dropship's process group (e.g. SIGSTOP, then SIGCONT: a replica that
+    /// stops answering for a while).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the process group created for this service.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), signal);
+        }
+    }
+
     /// kill -9 of dropship (and whatever it started), then a new process on the same data dir
     /// and port.
     pub fn kill9_and_restart(&mut self) {
