@@ -124,8 +124,8 @@ pub async fn create(
     };
     // The log first: a build whose log cannot be created (a full disk: 507) is never recorded.
     let log_path = state.paths.build_log(&build.guid);
-    let log = BuildLog::create(&log_path, state.config.max_log)
-        .map_err(|e| ApiError::storage("the build's log", e))?;
+    let log =
+        BuildLog::open(&state, &build.guid).map_err(|e| ApiError::storage("the build's log", e))?;
     let row = build.clone();
     if let Err(e) = state.db.call(move |c| store::insert_build(c, &row)).await {
         let _ = std::fs::remove_file(&log_path);
@@ -277,7 +277,7 @@ pub(super) async fn resume(state: &Shared, guid: String, attempt: u32) {
             Ok(Some((b, app, pkg)))
         })
         .await;
-    let log = match BuildLog::create(&state.paths.build_log(&guid), state.config.max_log) {
+    let log = match BuildLog::open(state, &guid) {
         Ok(log) => Arc::new(log),
         Err(e) => {
             tracing::error!("build {guid}: its log cannot be opened again: {e}");
@@ -301,7 +301,7 @@ pub(super) async fn resume(state: &Shared, guid: String, attempt: u32) {
                 "staging was interrupted, and its app or package is gone: not staged again",
             );
             log.line(&format!("==> {}", why.message));
-            log.finish(BuildState::Failed);
+            log.finish(BuildState::Failed).await;
             if let Err(e) = record(state, &guid, Err(why)).await {
                 tracing::error!("recording build {guid}: {e}");
             }
@@ -349,7 +349,8 @@ async fn run(state: Shared, build: Build, app: App, pkg: Package, log: Arc<Build
     log.finish(match outcome {
         Ok(_) => BuildState::Staged,
         Err(_) => BuildState::Failed,
-    });
+    })
+    .await;
     if let Err(e) = record(&state, &build.guid, outcome).await {
         tracing::error!("recording build {}: {e}", build.guid);
     }

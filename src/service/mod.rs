@@ -22,6 +22,9 @@ pub(crate) mod lifecycle;
 pub(crate) mod listen;
 pub(crate) mod lists;
 pub(crate) mod log_cache;
+pub(crate) mod log_lines;
+pub(crate) mod log_ship;
+pub(crate) mod log_tail;
 pub(crate) mod logs;
 pub(crate) mod manifest_apply;
 pub(crate) mod manifest_diff;
@@ -68,6 +71,9 @@ pub struct State {
     pub metrics: metrics::Metrics,
     /// Counts builds that reached a final state: wakes log followers (who then ask the store).
     pub builds_ended: tokio::sync::watch::Sender<u64>,
+    /// Counts log chunks this replica wrote to the database: wakes its log followers at once
+    /// (those of other replicas poll).
+    pub logs_flushed: Arc<tokio::sync::watch::Sender<u64>>,
     /// The keys that sign (built-in login) or verify (external issuer) JWTs; none without login.
     pub keys: Option<Arc<jwt::Keys>>,
     /// Stack refreshes running and settled.
@@ -202,7 +208,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/resource_matches", post(resources::matches))
         .route("/v3/builds", post(builds::create).get(lists::builds))
         .route("/v3/builds/{guid}", get(builds::show))
-        .route("/v3/builds/{guid}/logs", get(logs::show))
+        .route("/v3/builds/{guid}/logs", get(log_tail::show))
         .route("/v3/droplets", get(lists::droplets))
         .route("/v3/droplets/{guid}", get(droplets::show))
         .route("/v3/droplets/{guid}/download", get(droplets::download))
@@ -317,14 +323,17 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
     if jobs > 0 {
         tracing::warn!("marked {jobs} interrupted job(s) FAILED after a restart");
     }
+    let logs_flushed = Arc::new(tokio::sync::watch::Sender::new(0));
     for guid in &interrupted.failed {
         // The build is FAILED already: say why at the end of its log.
-        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log) {
+        let ship = logs::Shipper::start(db.clone(), guid, logs_flushed.clone());
+        if let Ok(log) = logs::BuildLog::create(&paths.build_log(guid), config.max_log, Some(ship))
+        {
             log.line(&format!(
                 "==> dropship stopped while this build was staging, {} times: not staged again",
                 crate::store::STAGING_ATTEMPTS
             ));
-            log.finish(crate::store::BuildState::Failed);
+            log.finish(crate::store::BuildState::Failed).await;
         }
     }
     if interrupted.failed.len() + interrupted.packages > 0 {
@@ -345,6 +354,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         db,
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
+        logs_flushed,
         refreshes: refresh_jobs::Refreshes::default(),
         draining: std::sync::atomic::AtomicBool::new(false),
     });

@@ -21,6 +21,7 @@ const STEPS: &[Step] = &[
     job_warnings,
     job_result,
     build_attempts,
+    super::log_chunks::create_chunks_table,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {

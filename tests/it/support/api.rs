@@ -63,10 +63,15 @@ pub fn noise(n: usize, seed: u64) -> Vec<u8> {
 
 impl Api {
     pub fn start(args: &[&str]) -> Api {
+        Api::on(Service::start_with(args))
+    }
+
+    /// A client of `svc` (e.g. a second replica started with [`Service::start_on`]).
+    pub fn on(svc: Service) -> Api {
         // reqwest is built without a default TLS provider (plain HTTP here, but it insists).
         let _ = rustls::crypto::ring::default_provider().install_default();
         Api {
-            svc: Service::start_with(args),
+            svc,
             http: reqwest::Client::new(),
             token: None,
         }
