@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, Transaction};
 type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[Step] = &[
+pub(crate) const STEPS: &[Step] = &[
     failure_kind,
     jobs,
     app_state,
