@@ -129,7 +129,7 @@ async fn read(state: &Shared, source: &str, w: Window) -> ApiResult<Vec<Value>> 
     let app = source.to_string();
     let builds: Vec<String> = state
         .db
-        .call(move |c| Ok(store::list_builds(c)?))
+        .call(move |c| store::list_builds(c))
         .await?
         .into_iter()
         .filter(|b| b.app_guid == app)
