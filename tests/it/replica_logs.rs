@@ -3,7 +3,8 @@
 //! on replica B (plain and Server-Sent Events), live, every line once and in order, to its
 //! end; B's log cache gives the lines with the times they were written. B reads nothing of A's
 //! disk: A's log files are unlinked as soon as the build exists (A goes on writing them
-//! through its open handles), as if B ran on another machine.
+//! through its open handles), as if B ran on another machine. A's kill -9 and restart in the
+//! middle: B's follower goes on, through the retry, to the end.
 
 use crate::support::api::*;
 use crate::support::*;
@@ -16,13 +17,14 @@ use std::time::Duration;
 const FINALIZE: &str = "echo first-line; sleep 2; for i in 1 2 3 4 5; do echo line-$i; done; \
                         sleep 2; echo last-line";
 
-fn slow_buildpack(dir: &Path) {
+/// Buildpack `slow` in `dir`, its finalize `finalize`.
+fn slow_buildpack(dir: &Path, finalize: &str) {
     let bin = dir.join("slow").join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let release = "printf -- '---\\ndefault_process_types:\\n  web: sleep 1000\\n'";
     for (script, body) in [
         ("detect", "echo slow"),
-        ("finalize", FINALIZE),
+        ("finalize", finalize),
         ("release", release),
     ] {
         let p = bin.join(script);
@@ -85,7 +87,7 @@ fn once(text: &str, needle: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_build_staged_on_one_replica_is_followed_live_on_another() {
     let bps = tempdir();
-    slow_buildpack(bps.path());
+    slow_buildpack(bps.path(), FINALIZE);
     let args = ["--buildpacks-dir", bps.path().to_str().unwrap()];
     let a = Api::start(&args);
     // B starts before any build runs: a replica starting takes the STAGING builds it finds
@@ -148,4 +150,46 @@ async fn a_build_staged_on_one_replica_is_followed_live_on_another() {
         !files.join(format!("{build}.log")).exists(),
         "nothing was read from a file"
     );
+}
+
+/// The whole answer at `url` (a follower that outlives the replica staging the build).
+async fn read_all(http: reqwest::Client, url: String) -> String {
+    let r = http.get(url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(120), r.text());
+    body.await.expect("the follower stalled").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_on_another_replica_goes_on_through_a_restart_and_the_retry() {
+    let bps = tempdir();
+    slow_buildpack(bps.path(), "echo going-to-sleep; sleep 3.021; echo woke-up");
+    let args = ["--buildpacks-dir", bps.path().to_str().unwrap()];
+    let mut a = Api::start(&args);
+    let b = Api::on(Service::start_on(tempdir(), a.svc.data_dir(), &args));
+    let (_, pkg) = a.ready_package("retried", &[("a.txt", b"a", 0o644)]).await;
+    let (_, v) = a.build(&pkg, None).await;
+    let build = v["guid"].as_str().unwrap().to_string();
+    let url = b.svc.url(&format!("/v3/builds/{build}/logs?follow=true"));
+    let follower = tokio::spawn(read_all(b.http.clone(), url));
+    // Once B has the first attempt's line, A dies mid-staging and starts again.
+    let whole = format!("/v3/builds/{build}/logs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !b.text(&whole, None).await.2.contains("going-to-sleep") {
+        assert!(std::time::Instant::now() < deadline, "{}", a.svc.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::task::block_in_place(|| a.svc.kill9_and_restart());
+
+    let log = follower.await.unwrap();
+    assert_eq!(log.matches("going-to-sleep").count(), 2, "{log}");
+    assert_eq!(log.matches("woke-up").count(), 1, "{log}");
+    let retry = once(&log, "staging it (attempt 2 of 3)");
+    assert!(retry < log.rfind("going-to-sleep").unwrap(), "{log}");
+    assert!(
+        log.trim_end().ends_with("==> end of staging log: STAGED"),
+        "{log}"
+    );
+    let done = b.wait_build(&build, Duration::from_secs(60)).await;
+    assert_eq!(done.state, BuildState::Staged, "{done:?}");
 }
