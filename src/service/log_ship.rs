@@ -1,6 +1,6 @@
 //! Ships a build's log to the database as it is written, so that every replica can read and
 //! follow it (`store::log_chunks`): lines gather in chunks of at most [`CHUNK`] bytes, written
-//! every [`FLUSH_EVERY`] or as soon as a chunk is full, in one transaction per flush. A flush
+//! every [`FLUSH_EVERY`] or as soon as a chunk is full, a few chunks per transaction. A write
 //! that fails keeps its chunks for the next one (nothing is lost while the database is away,
 //! up to the log's own bound, `max_log`). [`Shipper::close`] writes the rest and waits for it:
 //! the build's final state is recorded after, so a follower that sees the final state and then
@@ -18,7 +18,9 @@ pub const CHUNK: usize = 64 * 1024;
 /// How often what was written is shipped.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// Buildpack output waits (a second at most) while this much is not shipped yet.
-const BACKLOG: usize = 4 << 20;
+const BACKLOG: usize = 1 << 20;
+/// Most chunks written in one transaction (a flush writes batches until none is left).
+const BATCH: usize = 16;
 /// How long `close` keeps trying to ship the rest.
 const CLOSE_TRIES: u32 = 40;
 
@@ -128,29 +130,41 @@ impl Ship {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes every pending chunk in one transaction; on failure they stay pending, first.
+    /// Writes every pending chunk, [`BATCH`] in each transaction; on failure what is left
+    /// stays pending, in order.
     async fn flush(&self) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
-        let chunks = std::mem::take(&mut self.lock().chunks);
-        if chunks.is_empty() {
-            return Ok(());
+        loop {
+            let batch: Vec<NewChunk> = {
+                let mut p = self.lock();
+                let n = p.chunks.len().min(BATCH);
+                p.chunks.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.write(batch).await?;
         }
+    }
+
+    /// One batch in one transaction.
+    async fn write(&self, batch: Vec<NewChunk>) -> Result<(), StoreError> {
         let guid = self.guid.clone();
-        let (result, chunks) = self
+        let (result, batch) = self
             .db
             .call(move |c| {
-                let result = store::append_log_chunks(c, &guid, &chunks);
-                Ok((result, chunks))
+                let result = store::append_log_chunks(c, &guid, &batch);
+                Ok((result, batch))
             })
             .await?;
         let mut p = self.lock();
         match result {
             Ok(()) => {
-                p.bytes -= chunks.iter().map(|c| c.body.len()).sum::<usize>();
+                p.bytes -= batch.iter().map(|c| c.body.len()).sum::<usize>();
                 p.failing = false;
             }
             Err(_) => {
-                let newer = std::mem::replace(&mut p.chunks, chunks);
+                let newer = std::mem::replace(&mut p.chunks, batch);
                 p.chunks.extend(newer);
                 p.failing = true;
             }

@@ -180,9 +180,15 @@ async fn reading_a_300_mib_log_keeps_the_service_small() {
     assert_eq!(b.state, BuildState::Staged, "{b:?}");
     let before = peak_rss(pid);
     // Written to the file and shipped to the database in chunks, with a bounded backlog.
+    let staging = before.saturating_sub(idle);
     println!(
         "300 MB log: peak RSS +{} MiB while staging it",
-        before.saturating_sub(idle) / MIB
+        staging / MIB
+    );
+    assert!(
+        staging < 64 * MIB,
+        "staging grew the service by {} MiB",
+        staging / MIB
     );
     let started = Instant::now();
     let path = format!("/v3/builds/{build}/logs");
