@@ -55,7 +55,7 @@ pub(super) async fn run(state: &Shared, claim: Claim, entered: Entered<'_>) {
             Ok(Some((b, app, pkg)))
         })
         .await;
-    let log = BuildLog::create(&state.paths.build_log(&claim.guid), state.config.max_log);
+    let log = BuildLog::open(state, &claim.guid);
     match (found, log) {
         (Ok(Some((build, Some(app), Some(pkg)))), Ok(log)) => {
             let span = lifecycle::span(&build, &app);
@@ -174,7 +174,8 @@ async fn end(
         log.finish(match outcome {
             Ok(_) => BuildState::Staged,
             Err(_) => BuildState::Failed,
-        });
+        })
+        .await;
     }
     let ended = with_lease(state, claim, move |c, l| {
         let tx = c.transaction()?;
@@ -205,11 +206,11 @@ async fn end(
 }
 
 /// A build the reaper failed (its last attempt's replica stopped answering): its log says so.
-pub(super) fn reaped(state: &Shared, guid: &str, why: &BuildFailure) {
+pub(super) async fn reaped(state: &Shared, guid: &str, why: &BuildFailure) {
     tracing::warn!(build = %guid, "{}", why.message);
-    if let Ok(log) = BuildLog::create(&state.paths.build_log(guid), state.config.max_log) {
+    if let Ok(log) = BuildLog::open(state, guid) {
         log.line(&format!("==> {}", why.message));
-        log.finish(BuildState::Failed);
+        log.finish(BuildState::Failed).await;
     }
     state.builds_ended.send_modify(|n| *n += 1);
 }

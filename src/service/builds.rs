@@ -123,7 +123,7 @@ pub async fn create(
     };
     // The log first: a build whose log cannot be created (a full disk: 507) is never recorded.
     let log_path = state.paths.build_log(&build.guid);
-    BuildLog::create(&log_path, state.config.max_log)
+    BuildLog::create(&log_path, state.config.max_log, None)
         .map_err(|e| ApiError::storage("the build's log", e))?;
     let row = build.clone();
     if let Err(e) = state.db.call(move |c| store::insert_build(c, &row)).await {

@@ -2,22 +2,22 @@
 //! `GET /api/v1/info` and `GET /api/v1/read/:source_id` (`source_id` an app GUID), answering
 //! log envelopes (`source_type` STG, base64 payloads) of the app's builds' staging lines.
 //!
-//! The lines' times come from the stamps `logs.rs` writes beside every log (one record per
-//! line); logs older than the stamps give nothing. Query: `start_time` (ns, inclusive, default
+//! The lines and their times come from the build logs' chunks in the database (any replica
+//! answers), or, for logs from before the chunks, from the stamps `logs.rs` writes beside
+//! every log file (one record per line); logs older than the stamps give nothing. Query: `start_time` (ns, inclusive, default
 //! 0), `end_time` (ns, exclusive, default now), `envelope_types` (only `LOG` is kept: any other
 //! list gives an empty batch), `limit` (1–1000, default 100, as log-cache), `descending`.
-//! Reading streams the stamps and keeps the best `limit` lines only; a payload is at most
-//! [`MAX_PAYLOAD`] bytes.
+//! Reading streams the stamps and keeps the best `limit` lines only (`log_lines.rs`); a
+//! payload is at most [`MAX_PAYLOAD`] bytes.
 
 use super::error::{ApiError, ApiResult};
+use super::log_lines::{self, Best, Line, Window};
 use super::Shared;
 use crate::store;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use std::collections::BinaryHeap;
-use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
 pub const DEFAULT_LIMIT: usize = 100;
@@ -42,7 +42,7 @@ impl Stream {
         }
     }
 
-    fn from_letter(c: &str) -> Option<Stream> {
+    pub fn from_letter(c: &str) -> Option<Stream> {
         match c {
             "O" => Some(Stream::Out),
             "E" => Some(Stream::Err),
@@ -80,19 +80,18 @@ pub async fn info() -> Json<Value> {
 /// A read request, checked.
 #[derive(Debug, Clone)]
 struct ReadQuery {
-    start: u64,
-    end: u64,
-    limit: usize,
-    descending: bool,
+    w: Window,
     logs: bool,
 }
 
 fn parse(pairs: &[(String, String)]) -> ApiResult<ReadQuery> {
     let mut q = ReadQuery {
-        start: 0,
-        end: u64::MAX,
-        limit: DEFAULT_LIMIT,
-        descending: false,
+        w: Window {
+            start: 0,
+            end: u64::MAX,
+            limit: DEFAULT_LIMIT,
+            descending: false,
+        },
         logs: true,
     };
     let mut types = Vec::new();
@@ -103,10 +102,10 @@ fn parse(pairs: &[(String, String)]) -> ApiResult<ReadQuery> {
     };
     for (k, v) in pairs {
         match k.as_str() {
-            "start_time" => q.start = ns(k, v)?,
-            "end_time" => q.end = ns(k, v)?,
+            "start_time" => q.w.start = ns(k, v)?,
+            "end_time" => q.w.end = ns(k, v)?,
             "limit" => {
-                q.limit = match v.parse::<usize>() {
+                q.w.limit = match v.parse::<usize>() {
                     Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
                     _ => {
                         return Err(ApiError::bad_query(format!(
@@ -115,7 +114,7 @@ fn parse(pairs: &[(String, String)]) -> ApiResult<ReadQuery> {
                     }
                 }
             }
-            "descending" => q.descending = v == "true",
+            "descending" => q.w.descending = v == "true",
             "envelope_types" => types.extend(v.split(',').map(str::to_string)),
             // log-cache ignores what it does not know (name_filter and the like).
             _ => {}
@@ -125,132 +124,81 @@ fn parse(pairs: &[(String, String)]) -> ApiResult<ReadQuery> {
     Ok(q)
 }
 
-/// One line found in a stamps file: ordered by time (then where it is, for ties).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Line {
-    ns: u64,
-    build: usize,
-    offset: u64,
-    len: u64,
-    stream: Stream,
-}
-
-/// Keeps the first (or last, descending) `limit` lines seen.
-struct Best {
-    heap: BinaryHeap<std::cmp::Reverse<Line>>,
-    heap_max: BinaryHeap<Line>,
-    q: ReadQuery,
-}
-
-impl Best {
-    fn offer(&mut self, line: Line) {
-        if line.ns < self.q.start || line.ns >= self.q.end {
-            return;
-        }
-        if self.q.descending {
-            self.heap.push(std::cmp::Reverse(line));
-            if self.heap.len() > self.q.limit {
-                self.heap.pop(); // the oldest
+/// The envelopes of the lines of app `source`'s builds in window `w`.
+async fn read(state: &Shared, source: &str, w: Window) -> ApiResult<Vec<Value>> {
+    let app = source.to_string();
+    let builds: Vec<String> = state
+        .db
+        .call(move |c| store::list_builds(c))
+        .await?
+        .into_iter()
+        .filter(|b| b.app_guid == app)
+        .map(|b| b.guid)
+        .collect();
+    // The chunks' stamps (in the database), then the files of builds that have no chunk.
+    let ids = builds.clone();
+    let (best, from_file) = state
+        .db
+        .call(move |c| {
+            let mut best = Best::new(w);
+            let mut from_file = Vec::with_capacity(ids.len());
+            for (i, g) in ids.iter().enumerate() {
+                let n = store::visit_log_stamps(c, g, |seq, stamps| {
+                    log_lines::scan_chunk(stamps, i, seq, &mut best)
+                })?;
+                from_file.push(n == 0);
             }
-        } else {
-            self.heap_max.push(line);
-            if self.heap_max.len() > self.q.limit {
-                self.heap_max.pop(); // the newest
-            }
-        }
-    }
-
-    fn sorted(self) -> Vec<Line> {
-        let mut out: Vec<Line> = if self.q.descending {
-            self.heap.into_iter().map(|r| r.0).collect()
-        } else {
-            self.heap_max.into_vec()
-        };
-        out.sort();
-        if self.q.descending {
-            out.reverse();
-        }
-        out
-    }
-}
-
-/// The stamps of one build's log, offered to `best`.
-fn scan(stamps: &std::path::Path, log_len: u64, build: usize, best: &mut Best) {
-    let Ok(file) = std::fs::File::open(stamps) else {
-        return;
-    };
-    let mut prev: Option<(u64, u64, Stream)> = None;
-    let emit = |p: (u64, u64, Stream), end: u64, best: &mut Best| {
-        best.offer(Line {
-            ns: p.1,
-            build,
-            offset: p.0,
-            len: end.saturating_sub(p.0),
-            stream: p.2,
+            Ok((best, from_file))
         })
-    };
-    // Records are short: a longer one is not ours, reading stops there.
-    for record in std::io::BufReader::new(file).split(b'\n') {
-        let Ok(record) = record else { break };
-        let text = String::from_utf8_lossy(&record);
-        let mut f = text.split(' ');
-        let (Some(Ok(off)), Some(Ok(ns)), Some(Some(stream))) = (
-            f.next().map(str::parse::<u64>),
-            f.next().map(str::parse::<u64>),
-            f.next().map(Stream::from_letter),
-        ) else {
-            break;
-        };
-        if let Some(p) = prev.replace((off, ns, stream)) {
-            emit(p, off, best);
-        }
-    }
-    if let Some(p) = prev {
-        emit(p, log_len, best);
-    }
-}
-
-/// The payload of `line` in `log` (without its newline), at most [`MAX_PAYLOAD`] bytes.
-fn payload(log: &std::path::Path, line: &Line) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Ok(mut f) = std::fs::File::open(log) {
-        if f.seek(SeekFrom::Start(line.offset)).is_ok() {
-            let _ = f.take(line.len.min(MAX_PAYLOAD)).read_to_end(&mut buf);
-        }
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-    }
-    buf
-}
-
-/// The envelopes of the logs `logs` (in build order) for `source`.
-fn read(logs: &[PathBuf], source: &str, q: ReadQuery) -> Vec<Value> {
-    let mut best = Best {
-        heap: BinaryHeap::new(),
-        heap_max: BinaryHeap::new(),
-        q,
-    };
-    for (i, log) in logs.iter().enumerate() {
-        let len = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-        scan(&stamps_path(log), len, i, &mut best);
+        .await?;
+    let logs: Vec<PathBuf> = builds.iter().map(|g| state.paths.build_log(g)).collect();
+    let ff = from_file.clone();
+    let (lines, file_payloads) = tokio::task::spawn_blocking(move || files(best, &logs, &ff))
+        .await
+        .map_err(ApiError::internal)?;
+    let wanted = lines.clone();
+    let mut payloads = state
+        .db
+        .call(move |c| log_lines::chunk_payloads(c, &builds, &from_file, &wanted))
+        .await?;
+    for (i, p) in file_payloads {
+        payloads[i] = p;
     }
     let b64 = base64::engine::general_purpose::STANDARD;
-    best.sorted()
-        .into_iter()
-        .map(|line| {
-            json!({
-                "timestamp": line.ns.to_string(),
-                "source_id": source,
-                "instance_id": "0",
-                "tags": {"source_type": "STG"},
-                "log": {
-                    "payload": b64.encode(payload(&logs[line.build], &line)),
-                    "type": line.stream.name(),
-                },
-            })
-        })
-        .collect()
+    Ok(lines
+        .iter()
+        .zip(payloads)
+        .map(|(line, payload)| envelope(line, source, &b64.encode(payload)))
+        .collect())
+}
+
+/// The lines in the log files of the builds `from_file`, with the rest in `best`: the best
+/// lines, and the payloads of those in files (by index in the lines).
+fn files(
+    mut best: Best,
+    logs: &[PathBuf],
+    from_file: &[bool],
+) -> (Vec<Line>, Vec<(usize, Vec<u8>)>) {
+    for (i, log) in logs.iter().enumerate().filter(|(i, _)| from_file[*i]) {
+        let len = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        log_lines::scan_file(&stamps_path(log), len, i, &mut best);
+    }
+    let lines = best.sorted();
+    let payloads = (lines.iter().enumerate())
+        .filter(|(_, l)| from_file[l.build])
+        .map(|(i, l)| (i, log_lines::file_payload(&logs[l.build], l)))
+        .collect();
+    (lines, payloads)
+}
+
+fn envelope(line: &Line, source: &str, payload: &str) -> Value {
+    json!({
+        "timestamp": line.ns.to_string(),
+        "source_id": source,
+        "instance_id": "0",
+        "tags": {"source_type": "STG"},
+        "log": {"payload": payload, "type": line.stream.name()},
+    })
 }
 
 /// `GET /api/v1/read/:source_id`: see the module docs. An unknown source has no envelopes
@@ -262,17 +210,7 @@ pub async fn read_source(
 ) -> ApiResult<Json<Value>> {
     let q = parse(&pairs)?;
     let batch = if q.logs {
-        let app = source.clone();
-        let builds = state.db.call(|c| store::list_builds(c)).await?;
-        let logs: Vec<PathBuf> = builds
-            .iter()
-            .filter(|b| b.app_guid == app)
-            .map(|b| state.paths.build_log(&b.guid))
-            .collect();
-        let s = source.clone();
-        tokio::task::spawn_blocking(move || read(&logs, &s, q))
-            .await
-            .map_err(ApiError::internal)?
+        read(&state, &source, q.w).await?
     } else {
         Vec::new()
     };

@@ -1,30 +1,23 @@
-//! Staging logs: each build's output goes to a file as it happens, at most `limits.max_log`
-//! bytes of it (then one marker line; the build goes on). `GET /v3/builds/:guid/logs` streams
-//! the file (never read whole), and with `?follow=true` keeps streaming until the build is in a
-//! final state in the store and everything in the file has been sent (plain chunked text, or
-//! Server-Sent Events when the client accepts `text/event-stream`). The end is never read from
-//! the log's content: a buildpack may print anything.
+//! Staging logs: each build's output is written as it happens, at most `limits.max_log`
+//! bytes of it (then one marker line; the build goes on), to a file on the replica staging it
+//! and, in chunks, to the database (`log_ship.rs`), where every replica reads it:
+//! `GET /v3/builds/:guid/logs` is `log_tail.rs`. NUL bytes are written as U+FFFD (a log is
+//! text, and PostgreSQL's TEXT has no NUL).
 //!
-//! Beside each log, `<guid>.stamps` holds one text record per line, `OFFSET NANOS STREAM`
+//! Beside each log file, `<guid>.stamps` holds one text record per line, `OFFSET NANOS STREAM`
 //! (the line's byte offset in the log, when it was written, `O` for output and service lines,
-//! `E` for warnings): the log cache (`log_cache.rs`) reads the lines with their times from it.
-//! Logs written before the stamps existed have none and give no envelopes.
+//! `E` for warnings); the chunks in the database carry the same times. The log cache
+//! (`log_cache.rs`) reads the lines with their times from them. Logs written before the stamps
+//! existed have none and give no envelopes.
 
-use super::error::{ApiError, ApiResult};
 use super::log_cache::{now_ns, stamps_path, Stream};
+pub use super::log_ship::Shipper;
 use super::Shared;
 use crate::report::{BlobOutcome, Event, Reporter};
-use crate::store::{self, BuildState};
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
-use axum::response::Response;
-use bytes::Bytes;
-use serde::Deserialize;
+use crate::store::BuildState;
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// The last line of every log (for people reading it; followers do not look for it).
 pub const END: &str = "==> end of staging log: ";
@@ -34,6 +27,8 @@ pub const END: &str = "==> end of staging log: ";
 pub struct BuildLog {
     inner: Mutex<Inner>,
     cap: u64,
+    /// The copy in the database (none in unit tests of the file alone).
+    ship: Option<Shipper>,
 }
 
 struct Inner {
@@ -61,7 +56,22 @@ fn mib(n: u64) -> String {
 }
 
 impl BuildLog {
-    pub fn create(path: &std::path::Path, cap: u64) -> std::io::Result<BuildLog> {
+    /// Build `guid`'s log on this replica: its file (appended to, after a restart) and its
+    /// chunks in the database (appended to, whichever replica staged before).
+    pub fn open(state: &Shared, guid: &str) -> std::io::Result<BuildLog> {
+        let ship = Shipper::start(state.db.clone(), guid, state.logs_flushed.clone());
+        BuildLog::create(
+            &state.paths.build_log(guid),
+            state.config.max_log,
+            Some(ship),
+        )
+    }
+
+    pub fn create(
+        path: &std::path::Path,
+        cap: u64,
+        ship: Option<Shipper>,
+    ) -> std::io::Result<BuildLog> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -85,6 +95,7 @@ impl BuildLog {
                 truncated: false,
             }),
             cap,
+            ship,
         })
     }
 
@@ -92,18 +103,33 @@ impl BuildLog {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn write(&self, inner: &mut Inner, text: &str, stream: Stream) {
+        let text = match text.contains('\0') {
+            true => Cow::Owned(text.replace('\0', "\u{fffd}")),
+            false => Cow::Borrowed(text),
+        };
+        let ns = inner.write(&text, stream);
+        if let Some(ship) = &self.ship {
+            ship.push(&text, ns, stream);
+        }
+    }
+
     /// A line of the service's own.
     pub fn line(&self, text: &str) {
-        self.lock().write(text, Stream::Out);
+        self.write(&mut self.lock(), text, Stream::Out);
     }
 
     /// A warning of the service's own (the log cache's `ERR` stream).
     fn warning(&self, text: &str) {
-        self.lock().write(text, Stream::Err);
+        self.write(&mut self.lock(), text, Stream::Err);
     }
 
-    /// A line of buildpack output: dropped past the cap, where one marker line says so.
+    /// A line of buildpack output: dropped past the cap, where one marker line says so. Waits
+    /// while much of the log is not in the database yet (called on the staging thread).
     pub fn output(&self, text: &str) {
+        if let Some(ship) = &self.ship {
+            ship.wait_for_room();
+        }
         let mut inner = self.lock();
         if inner.truncated {
             return;
@@ -115,37 +141,48 @@ impl BuildLog {
                 "==> log truncated at {}: further output dropped",
                 mib(self.cap)
             );
-            inner.write(&marker, Stream::Out);
+            self.write(&mut inner, &marker, Stream::Out);
             return;
         }
         inner.output += len;
-        inner.write(text, Stream::Out);
+        self.write(&mut inner, text, Stream::Out);
     }
 
-    /// Writes the last line and syncs the file. Call before the build's final state is
-    /// recorded: followers stop once they see that state and have read the file to its end.
-    pub fn finish(&self, state: BuildState) {
+    /// Writes the last line, syncs the file and ships the rest to the database. Call (and
+    /// await) before the build's final state is recorded: followers stop once they see that
+    /// state and have read the log to its end.
+    pub async fn finish(&self, state: BuildState) {
         self.line(&format!("{END}{state}"));
-        let inner = self.lock();
-        let _ = inner.file.sync_all();
-        if let Some(stamps) = &inner.stamps {
-            let _ = stamps.sync_all();
+        {
+            let inner = self.lock();
+            let _ = inner.file.sync_all();
+            if let Some(stamps) = &inner.stamps {
+                let _ = stamps.sync_all();
+            }
+        }
+        // TODO(blobs): with `state.blobs`, the finished log could go to the blob store here
+        // (one object, `blob::Key::build_log`) and its chunks be deleted. Until then the
+        // chunks are the finished log, bounded by max_log per attempt like the file.
+        if let Some(ship) = &self.ship {
+            ship.close().await;
         }
     }
 }
 
 impl Inner {
-    /// One line and its stamp. A full disk loses log lines, never the build.
-    fn write(&mut self, text: &str, stream: Stream) {
+    /// One line and its stamp in the file; the line's time. A full disk loses log lines
+    /// (in the file), never the build.
+    fn write(&mut self, text: &str, stream: Stream) -> u64 {
         let start = self.offset;
+        self.last_ns = now_ns().max(self.last_ns + 1);
         if writeln!(self.file, "{text}").is_err() {
-            return;
+            return self.last_ns;
         }
         self.offset += text.len() as u64 + 1;
-        self.last_ns = now_ns().max(self.last_ns + 1);
         if let Some(stamps) = &mut self.stamps {
             let _ = writeln!(stamps, "{start} {} {}", self.last_ns, stream.letter());
         }
+        self.last_ns
     }
 }
 
@@ -174,161 +211,5 @@ impl Reporter for BuildLog {
                 self.line(&format!("    {digest} {what}"));
             }
         }
-    }
-}
-
-#[derive(Deserialize)]
-pub struct LogQuery {
-    #[serde(default)]
-    pub follow: bool,
-}
-
-pub async fn show(
-    State(state): State<Shared>,
-    Path(guid): Path<String>,
-    Query(q): Query<LogQuery>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let g = guid.clone();
-    let build = state
-        .db
-        .call(move |c| store::get_build(c, &g))
-        .await?
-        .ok_or_else(|| ApiError::not_found("Build"))?;
-    let path = state.paths.build_log(&build.guid);
-    let sse = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => Some(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !q.follow => None,
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    let tail = Tail {
-        file,
-        state: state.clone(),
-        guid: build.guid,
-        sse,
-        follow: q.follow,
-        partial: Vec::new(),
-        closing: false,
-        idle: 0,
-        done: false,
-        ended: state.builds_ended.subscribe(),
-        seen_ended: u64::MAX,
-    };
-    let stream = futures_util::stream::unfold(tail, |mut t| async move {
-        let chunk = t.next().await?;
-        Some((Ok::<Bytes, std::io::Error>(chunk), t))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
-    let content_type = if sse {
-        "text/event-stream"
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, content_type.parse().expect("valid"));
-    h.insert(header::CACHE_CONTROL, "no-cache".parse().expect("valid"));
-    Ok(resp)
-}
-
-/// Wait between two looks at a followed log that has nothing new.
-const IDLE: Duration = Duration::from_millis(200);
-
-/// Longest piece held back waiting for the end of its line (lines are at most 16 KiB).
-const MAX_PARTIAL: usize = 64 * 1024;
-
-/// Reads a log file a chunk at a time; following, waits for more until the build is final.
-struct Tail {
-    file: Option<tokio::fs::File>,
-    state: Shared,
-    guid: String,
-    sse: bool,
-    follow: bool,
-    /// The start of a line whose end is not written yet.
-    partial: Vec<u8>,
-    /// The build is final: read to the end of the file once more, then stop.
-    closing: bool,
-    idle: u32,
-    done: bool,
-    /// `State::builds_ended`, and its value when the store was last asked.
-    ended: tokio::sync::watch::Receiver<u64>,
-    seen_ended: u64,
-}
-
-impl Tail {
-    /// The next piece of the answer, None at its end.
-    async fn next(&mut self) -> Option<Bytes> {
-        if self.done {
-            return None;
-        }
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match &mut self.file {
-                Some(f) => f.read(&mut buf).await.ok()?,
-                None => 0,
-            };
-            if n > 0 {
-                self.idle = 0;
-                self.partial.extend_from_slice(&buf[..n]);
-                let cut = match self.partial.iter().rposition(|&b| b == b'\n') {
-                    Some(i) => i + 1,
-                    None if self.partial.len() > MAX_PARTIAL => self.partial.len(),
-                    None => continue,
-                };
-                let lines: Vec<u8> = self.partial.drain(..cut).collect();
-                return Some(self.render(&lines));
-            }
-            if self.follow && !self.closing && !self.finished().await {
-                // Nothing new: wait a little, or until a build ends (an hour of silence ends
-                // the stream regardless).
-                self.idle += 1;
-                if self.idle > 18_000 {
-                    return None;
-                }
-                let _ = tokio::time::timeout(IDLE, self.ended.changed()).await;
-                continue;
-            }
-            if self.follow && !self.closing {
-                self.closing = true; // what was written before the final state was recorded
-                continue;
-            }
-            self.done = true;
-            let rest = std::mem::take(&mut self.partial);
-            let mut out = self.render(&rest).to_vec();
-            if self.sse && self.follow {
-                out.extend_from_slice(b"event: end\ndata: end\n\n");
-            }
-            return Some(out.into());
-        }
-    }
-
-    /// Whether the build is in a final state (or gone). The store is asked when a build has
-    /// ended since the last time, and once a second regardless.
-    async fn finished(&mut self) -> bool {
-        let ended = *self.ended.borrow_and_update();
-        if ended == self.seen_ended && !self.idle.is_multiple_of(5) {
-            return false;
-        }
-        self.seen_ended = ended;
-        let g = self.guid.clone();
-        match self.state.db.call(move |c| store::get_build(c, &g)).await {
-            Ok(Some(b)) => b.state.is_final(),
-            Ok(None) => true,
-            Err(_) => false,
-        }
-    }
-
-    fn render(&self, lines: &[u8]) -> Bytes {
-        if !self.sse {
-            return Bytes::copy_from_slice(lines);
-        }
-        let text = String::from_utf8_lossy(lines);
-        text.lines()
-            .map(|l| format!("data: {l}\n\n"))
-            .collect::<String>()
-            .into()
     }
 }

@@ -23,6 +23,9 @@ pub(crate) mod lifecycle;
 pub(crate) mod listen;
 pub(crate) mod lists;
 pub(crate) mod log_cache;
+pub(crate) mod log_lines;
+pub(crate) mod log_ship;
+pub(crate) mod log_tail;
 pub(crate) mod logs;
 pub(crate) mod manifest_apply;
 pub(crate) mod manifest_diff;
@@ -69,6 +72,9 @@ pub struct State {
     pub metrics: metrics::Metrics,
     /// Counts builds that reached a final state: wakes log followers (who then ask the store).
     pub builds_ended: tokio::sync::watch::Sender<u64>,
+    /// Counts log chunks this replica wrote to the database: wakes its log followers at once
+    /// (those of other replicas poll).
+    pub logs_flushed: Arc<tokio::sync::watch::Sender<u64>>,
     /// The keys that sign (built-in login) or verify (external issuer) JWTs; none without login.
     pub keys: Option<Arc<jwt::Keys>>,
     /// Stack refreshes running and settled.
@@ -203,7 +209,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v3/resource_matches", post(resources::matches))
         .route("/v3/builds", post(builds::create).get(lists::builds))
         .route("/v3/builds/{guid}", get(builds::show))
-        .route("/v3/builds/{guid}/logs", get(logs::show))
+        .route("/v3/builds/{guid}/logs", get(log_tail::show))
         .route("/v3/droplets", get(lists::droplets))
         .route("/v3/droplets/{guid}", get(droplets::show))
         .route("/v3/droplets/{guid}/download", get(droplets::download))
@@ -294,6 +300,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
     if jobs + uploads > 0 {
         tracing::warn!("marked {jobs} interrupted job(s) and {uploads} upload(s) FAILED");
     }
+    let logs_flushed = Arc::new(tokio::sync::watch::Sender::new(0));
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
     let keys = auth::keys(&config, &paths)?;
@@ -305,6 +312,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         db,
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
+        logs_flushed,
         refreshes: refresh_jobs::Refreshes::default(),
         draining: std::sync::atomic::AtomicBool::new(false),
     });

@@ -160,7 +160,7 @@ async fn reaper(state: Shared) {
         match state.db.call(|c| queue::reap(c)).await {
             Ok(failed) => {
                 for (guid, why) in failed {
-                    attempt::reaped(&state, &guid, &why);
+                    attempt::reaped(&state, &guid, &why).await;
                 }
             }
             Err(e) => tracing::error!("failing builds out of attempts: {e}"),

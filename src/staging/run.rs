@@ -104,6 +104,9 @@ impl Finished {
     }
 }
 
+/// Lines read from a script's pipes and not yet logged, at most.
+const PUMPED: usize = 256;
+
 enum Msg {
     Out(Vec<u8>),
     Err(Vec<u8>),
@@ -111,7 +114,7 @@ enum Msg {
 
 fn pump(
     stream: impl Read + Send + 'static,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::SyncSender<Msg>,
     is_out: bool,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
@@ -200,7 +203,9 @@ pub fn run(
         .process_group(0);
     let mut child = cmd.spawn()?;
     let pid = child.id();
-    let (tx, rx) = mpsc::channel();
+    // Bounded: a log that cannot keep up (its copy in the database) slows the script's
+    // writes down instead of piling its lines up here.
+    let (tx, rx) = mpsc::sync_channel(PUMPED);
     let pumps = [
         pump(child.stdout.take().expect("piped"), tx.clone(), true),
         pump(child.stderr.take().expect("piped"), tx, false),

@@ -183,6 +183,7 @@ pub fn delete_app(
         droplets: guids(&tx, "droplets", guid)?,
         images: column(&tx, "SELECT image FROM droplets WHERE app_guid = ?1", guid)?,
     };
+    super::log_chunks::delete_app_logs(&tx, guid)?;
     for table in ["packages", "builds", "droplets"] {
         tx.execute(
             &format!("DELETE FROM {table} WHERE app_guid = ?1"),
@@ -263,7 +264,16 @@ mod tests {
         build.state = BuildState::Staged;
         conn.execute("DELETE FROM builds", params![]).unwrap();
         insert_build(&conn, &build).unwrap();
+        let line = crate::store::NewChunk {
+            body: "a line\n".into(),
+            stamps: "7 1 O\n".into(),
+        };
+        crate::store::append_log_chunk(&conn, "b2", &line).unwrap();
         let done = delete_app(&mut conn, "a1", &job()).unwrap().unwrap();
+        assert!(
+            !crate::store::has_log_chunks(&conn, "b2").unwrap(),
+            "the log went too"
+        );
         assert_eq!(
             (done.name.as_str(), done.builds),
             ("shop", vec!["b2".to_string()])

@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, Transaction};
 type Step = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// The steps; `user_version` is the number of steps applied.
-const STEPS: &[Step] = &[
+pub(crate) const STEPS: &[Step] = &[
     failure_kind,
     jobs,
     app_state,
@@ -22,6 +22,7 @@ const STEPS: &[Step] = &[
     job_result,
     build_attempts,
     super::queue::create_columns,
+    super::log_chunks::create_chunks_table,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 //! layout on disk. Rows are plain structs; the service turns them into CF v3 JSON.
 
 pub mod jobs;
+pub mod log_chunks;
 pub mod migrate;
 pub mod pg;
 pub mod processes;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use jobs::*;
+pub use log_chunks::*;
 pub use processes::*;
 pub use rows::*;
 pub use spaces::*;

@@ -21,6 +21,7 @@ mod language_apps;
 mod rebase;
 mod registry_auth;
 mod registry_faults;
+mod replica_logs;
 mod service_bounds;
 mod service_flow;
 mod service_lists;

@@ -174,10 +174,22 @@ async fn reading_a_300_mib_log_keeps_the_service_small() {
         &["--max-log", "400M"],
     );
     let pid = api.svc.pid().unwrap();
+    let idle = peak_rss(pid);
     let build = start_build(&api, "huge").await;
     let b = api.wait_build(&build, Duration::from_secs(600)).await;
     assert_eq!(b.state, BuildState::Staged, "{b:?}");
     let before = peak_rss(pid);
+    // Written to the file and shipped to the database in chunks, with a bounded backlog.
+    let staging = before.saturating_sub(idle);
+    println!(
+        "300 MB log: peak RSS +{} MiB while staging it",
+        staging / MIB
+    );
+    assert!(
+        staging < 64 * MIB,
+        "staging grew the service by {} MiB",
+        staging / MIB
+    );
     let started = Instant::now();
     let path = format!("/v3/builds/{build}/logs");
     let (plain, _) = drain(&api, &path, None, 0).await;
