@@ -7,6 +7,8 @@ pub(crate) mod app_manifest;
 pub(crate) mod apps;
 pub(crate) mod auth;
 pub mod auth_config;
+pub mod blob_config;
+pub mod blobs;
 pub(crate) mod body;
 pub(crate) mod buildpacks;
 pub(crate) mod builds;
@@ -63,6 +65,9 @@ pub struct State {
     pub config: Config,
     pub paths: Paths,
     pub db: Db,
+    /// Packages, droplets, logs, resource content and registry blobs shared by replicas (the
+    /// data dir itself by default): `blobs.rs` says how to publish and read them.
+    pub blobs: blobs::Blobs,
     /// One permit per build allowed to run at once; the rest wait (queued).
     pub builds: Arc<Semaphore>,
     pub metrics: metrics::Metrics,
@@ -298,6 +303,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         root: config.data_dir.clone(),
     };
     paths.create()?;
+    let blobs = blobs::Blobs::open(&config.blob_store, &paths)?;
     // Nothing runs yet: whatever a previous process left in its scratch dirs is garbage (its
     // build workspaces first: their staging tmpfs are unmounted).
     crate::staging::workspace::sweep(&paths.work(), true);
@@ -343,6 +349,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         config,
         paths,
         db,
+        blobs,
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
         refreshes: refresh_jobs::Refreshes::default(),
@@ -390,12 +397,22 @@ fn started(config: &Config, paths: &Paths) {
         sandbox,
         concurrency = config.concurrency,
         registry = %registry,
+        blob_store = %state_blobs(config, paths),
         tokens = config.tokens.len(),
         users = ?config.auth.users,
         login = auth::login_kind(config),
         "listening on http://{}",
         config.listen
     );
+}
+
+/// The blob store as the start-up line shows it.
+fn state_blobs(config: &Config, paths: &Paths) -> String {
+    match &config.blob_store.location {
+        None => format!("the data dir {}", paths.root.display()),
+        Some(crate::blob::Location::Local(d)) => d.display().to_string(),
+        Some(crate::blob::Location::S3 { bucket, prefix }) => format!("s3://{bucket}/{prefix}"),
+    }
 }
 
 /// SIGTERM or SIGINT (as PID 1 in a container nothing else would stop the process).
