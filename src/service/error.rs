@@ -139,6 +139,17 @@ impl ApiError {
         }
     }
 
+    /// 503 CF-ServiceUnavailable (10015): the blob store did not answer (detail logged).
+    pub fn blobs_unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!("blob store: {detail}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            10015,
+            "CF-ServiceUnavailable",
+            "The blob store is unavailable. Try again later.",
+        )
+    }
+
     /// 500 CF-ServerError (10001); the detail is logged, not shown.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {detail}");

@@ -10,6 +10,7 @@ pub mod auth_config;
 pub mod blob_config;
 pub mod blobs;
 pub(crate) mod body;
+mod build_blobs;
 pub(crate) mod buildpacks;
 pub(crate) mod builds;
 pub mod config;

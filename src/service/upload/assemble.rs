@@ -126,6 +126,11 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
         }
         Err(e) => return Err(e),
     };
+    // Into the blob store: the package's build may be staged by any replica.
+    if let Err(e) = publish(state, guid).await {
+        let _ = fs::remove_file(state.paths.package(guid));
+        return Err(Failure::Internal(e));
+    }
 
     // The bits' files, for later matching. A failure here costs only future matches.
     // A batch at a time, so that memory does not grow with the number of files.
@@ -142,6 +147,11 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
     let _ = walker.await;
     drop(work);
     Ok(checksum)
+}
+
+async fn publish(state: &Shared, guid: &str) -> Result<(), String> {
+    let key = crate::blob::Key::package(guid).map_err(|e| e.to_string())?;
+    state.blobs.publish(&key).await.map_err(|e| e.to_string())
 }
 
 /// Intake messages name the files they were given and the CLI's flags: show the upload's terms
