@@ -191,6 +191,9 @@ async fn rebase_droplet(
     };
     // The droplet's tgz is the same: a link, not a copy (the download serves it).
     let (from, to) = (state.paths.droplet(&old.guid), state.paths.droplet(&guid));
+    if let Ok(key) = crate::blob::Key::droplet(&old.guid) {
+        let _ = state.blobs.localize(&key).await; // staged on another replica
+    }
     if let Err(e) = tokio::fs::hard_link(&from, &to).await {
         tracing::debug!(
             "linking droplet {} to {}: {e}",
@@ -198,6 +201,9 @@ async fn rebase_droplet(
             to.display()
         );
     }
+    super::build_blobs::publish(state, &guid, &super::builds::repository(&app.name))
+        .await
+        .map_err(|e| RebaseFailure::Other(e.message))?;
     let (d, app_guid) = (droplet.clone(), app.guid.clone());
     state
         .db
