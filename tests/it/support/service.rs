@@ -15,6 +15,8 @@ pub struct Service {
     /// The data dir: `dir/data` unless started with [`Service::start_on`].
     data: PathBuf,
     args: Vec<String>,
+    /// Variables set for the process (`start_env`), after the DROPSHIP_* ones are removed.
+    env: Vec<(String, String)>,
 }
 
 impl Service {
@@ -32,15 +34,32 @@ impl Service {
 
     /// As [`Service::start_with`], with the data dir at `data` (e.g. a small file system).
     pub fn start_on(dir: tempfile::TempDir, data: PathBuf, args: &[&str]) -> Service {
+        Service::start_full(dir, data, args, Vec::new())
+    }
+
+    /// As [`Service::start_with`], with these variables set (`DROPSHIP_*` ones too).
+    pub fn start_env(args: &[&str], env: Vec<(String, String)>) -> Service {
+        let dir = tempdir();
+        let data = dir.path().join("data");
+        Service::start_full(dir, data, args, env)
+    }
+
+    fn start_full(
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Service {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let port = free_port();
-        let child = Service::spawn(&dir, &data, port, &args);
+        let child = Service::spawn(&dir, &data, port, &args, &env);
         let mut s = Service {
             child,
             port,
             dir,
             data,
             args,
+            env,
         };
         // A port free when picked can be taken before dropship binds it (dropship binds
         // before it touches the data dir, so starting again on another port is clean).
@@ -49,7 +68,7 @@ impl Service {
                 return s;
             }
             s.port = free_port();
-            s.child = Service::spawn(&s.dir, &s.data, s.port, &s.args);
+            s.child = Service::spawn(&s.dir, &s.data, s.port, &s.args, &s.env);
         }
         panic!(
             "dropship serve could not bind a free port three times:\n{}",
@@ -57,7 +76,13 @@ impl Service {
         )
     }
 
-    fn spawn(dir: &tempfile::TempDir, data: &Path, port: u16, args: &[String]) -> Child {
+    fn spawn(
+        dir: &tempfile::TempDir,
+        data: &Path,
+        port: u16,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,6 +106,7 @@ impl Service {
                 c.env_remove(k);
             }
         }
+        c.envs(env.iter().map(|(k, v)| (k, v)));
         c.spawn().expect("start dropship serve")
     }
 
@@ -119,7 +145,7 @@ impl Service {
         while http_status(self.port, "/healthz").is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
+        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args, &self.env);
         assert!(
             self.wait_healthy(),
             "port {} was taken:\n{}",
@@ -152,7 +178,7 @@ impl Service {
 
     /// Starts the service again on its data dir and port (after [`Service::terminate`]).
     pub fn restart(&mut self) {
-        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args);
+        self.child = Service::spawn(&self.dir, &self.data, self.port, &self.args, &self.env);
         assert!(
             self.wait_healthy(),
             "port {} was taken:\n{}",
