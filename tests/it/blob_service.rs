@@ -68,7 +68,7 @@ async fn a_service_reads_back_from_the_bucket_what_it_lost_locally() {
         "{ready}"
     );
 
-    let (_, pkg) = api
+    let (app, pkg) = api
         .ready_package("bucket-site", &[("index.html", BITS, 0o644)])
         .await;
     let droplet = api.staged(&pkg).await;
@@ -150,8 +150,8 @@ async fn a_service_reads_back_from_the_bucket_what_it_lost_locally() {
     );
 
     // A package of matched resources only: the content comes back from the bucket.
-    let app = api.app("bucket-match").await;
-    let matched = api.package(&app).await;
+    let other = api.app("bucket-match").await;
+    let matched = api.package(&other).await;
     let resources = json!([v3("index.html", BITS, "644")]);
     let (s, v) = api.upload(&matched, None, Some(&resources)).await;
     assert_eq!(s, 200, "{v}\n{}", api.log());
@@ -170,6 +170,25 @@ async fn a_service_reads_back_from_the_bucket_what_it_lost_locally() {
         tags.contains(&json!(droplet)) && tags.contains(&json!(second)),
         "{tags:?}"
     );
+
+    // Deleting the app deletes its package, droplets and repository index from the bucket.
+    let r = api.http.delete(api.svc.url(&format!("/v3/apps/{app}")));
+    assert_eq!(r.send().await.unwrap().status().as_u16(), 202);
+    let left = keys(&s3);
+    for gone in [
+        format!("dropship/packages/{pkg}.zip"),
+        format!("dropship/droplets/{droplet}.tgz"),
+        format!("dropship/droplets/{second}.tgz"),
+        "dropship/registry/apps/bucket-site/index.json".to_string(),
+    ] {
+        assert!(
+            !left.contains(&gone),
+            "{gone} is still in the bucket\n{}",
+            api.log()
+        );
+    }
+    let (s, _, _) = raw(&api, reqwest::Method::GET, &manifest_path, None).await;
+    assert_eq!(s, 404, "the image is gone from the registry");
 }
 
 #[tokio::test(flavor = "multi_thread")]
