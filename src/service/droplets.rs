@@ -70,7 +70,7 @@ pub async fn download(
         Err(_) if state.blobs.is_shared() => {
             let key = crate::blob::Key::droplet(&d.guid).map_err(ApiError::internal)?;
             let read = (state.blobs.read(&key, None).await)
-                .map_err(|e| ApiError::blobs_unavailable(e))?
+                .map_err(ApiError::blobs_unavailable)?
                 .ok_or_else(|| ApiError::not_found("Droplet bits"))?;
             (read.size, Body::from_stream(read.chunks))
         }

@@ -162,8 +162,8 @@ async fn a_service_reads_back_from_the_bucket_what_it_lost_locally() {
         data.join(format!("packages/{pkg}.zip")).is_file(),
         "fetched"
     );
-    let index = format!("/v2/apps/bucket-site/tags/list");
-    let (_, _, tags) = raw(&api, reqwest::Method::GET, &index, None).await;
+    let index = "/v2/apps/bucket-site/tags/list";
+    let (_, _, tags) = raw(&api, reqwest::Method::GET, index, None).await;
     let tags: Value = serde_json::from_slice(&tags).unwrap();
     let tags = tags["tags"].as_array().unwrap();
     assert!(
