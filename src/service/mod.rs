@@ -357,12 +357,26 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         refreshes: refresh_jobs::Refreshes::default(),
         draining: std::sync::atomic::AtomicBool::new(false),
     });
+    // The default stack made here, pullable from every replica like the apps' images.
+    if state
+        .paths
+        .repository(DEFAULT_STACK_REPO)
+        .join("index.json")
+        .is_file()
+    {
+        if let Err(e) = build_blobs::publish_image(&state, DEFAULT_STACK_REPO).await {
+            tracing::warn!("{}", e.message);
+        }
+    }
     // Builds that were staging when the previous process died are staged again, in order.
     for (guid, attempt) in interrupted.retried {
         builds::resume(&state, guid, attempt).await;
     }
     Ok(state)
 }
+
+/// The embedded registry's repository of the default (busybox) stack.
+const DEFAULT_STACK_REPO: &str = "stacks/busybox";
 
 /// The listener, or an error naming the address: `cannot listen on 127.0.0.1:8080: Address
 /// already in use`.

@@ -223,6 +223,9 @@ async fn a_second_service_on_the_same_bucket_serves_the_first_ones_image() {
     let blob = format!("/v2/apps/shared-site/blobs/{config_digest}");
     let (s, _, c) = raw(&b, reqwest::Method::GET, &blob, None).await;
     assert_eq!((s, sha256_hex(&c)), (200, config_digest[7..].to_string()));
+    let stack = "/v2/stacks/busybox/manifests/latest";
+    assert_eq!(raw(&b, reqwest::Method::GET, stack, None).await.0, 200);
+    assert!(keys(&s3).contains(&"dropship/registry/stacks/busybox/index.json".to_string()));
     let unknown = "/v2/apps/nobody/manifests/latest";
     assert_eq!(raw(&b, reqwest::Method::GET, unknown, None).await.0, 404);
 }
