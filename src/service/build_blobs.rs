@@ -38,3 +38,12 @@ pub async fn publish_image(state: &Shared, repo: &str) -> Result<(), BuildFailur
         .await
         .map_err(|e| other(format!("storing the image of {repo}: {e}")))
 }
+
+/// The image tagged `tag` of repository `repo` in the local layout (a rebase reads it there),
+/// fetched from the store when another replica built it.
+pub async fn localize_image(state: &Shared, repo: &str, tag: &str) -> Result<(), String> {
+    let layout = state.paths.repository(repo);
+    super::registry::localize(&state.blobs, &layout, repo, tag)
+        .await
+        .map_err(|e| format!("fetching the image {repo}:{tag}: {e}"))
+}

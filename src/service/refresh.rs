@@ -157,6 +157,10 @@ async fn rebase_droplet(
     let ImageRef::Layout(local) = targets.all().last().cloned().expect("a target") else {
         return Err(RebaseFailure::Other("no embedded repository".into()));
     };
+    let repo = super::builds::repository(&app.name);
+    super::build_blobs::localize_image(state, &repo, &old.guid)
+        .await
+        .map_err(RebaseFailure::Other)?;
     let image = ImageRef::Layout(LayoutRef {
         dir: local.dir.clone(),
         tag: Some(old.guid.clone()),

@@ -21,7 +21,7 @@ mod names;
 mod shared;
 
 pub use names::{component, valid_digest, valid_name, valid_tag};
-pub use shared::publish;
+pub use shared::{localize, publish};
 
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");

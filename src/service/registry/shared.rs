@@ -170,6 +170,57 @@ pub async fn publish(blobs: &Blobs, layout: &Path, name: &str) -> Result<(), Str
     Ok(())
 }
 
+/// Makes the image tagged `tag` of repository `name` local (a rebase reads it from the local
+/// layout at `layout`): the blobs this replica lacks are fetched, then the tag is added to the
+/// local index. Nothing when the store is the data dir or does not know the tag.
+pub async fn localize(blobs: &Blobs, layout: &Path, name: &str, tag: &str) -> Result<(), String> {
+    if !blobs.is_shared() {
+        return Ok(());
+    }
+    let Some(stored) = index(blobs, name).await else {
+        return Ok(());
+    };
+    let tagged = |m: &&Value| m["annotations"][REF_NAME] == tag;
+    let Some(entry) = (stored["manifests"].as_array().into_iter().flatten()).find(tagged) else {
+        return Ok(());
+    };
+    let mut todo = digests(&Value::Array(vec![entry.clone()]));
+    while let Some(d) = todo.pop() {
+        let key = Key::registry_blob(&d).map_err(|e| e.to_string())?;
+        let path = (blobs.localize(&key).await.map_err(|e| e.to_string())?)
+            .ok_or_else(|| format!("{key} is not in the blob store"))?;
+        let small = tokio::fs::metadata(&path)
+            .await
+            .map(|m| m.len() <= MAX_MANIFEST);
+        if small.unwrap_or(false) {
+            let bytes = tokio::fs::read(&path).await.map_err(|e| e.to_string())?;
+            if let Ok(m) = serde_json::from_slice::<Value>(&bytes) {
+                todo.extend(digests(&m["manifests"]));
+                todo.extend(digests(&Value::Array(vec![m["config"].clone()])));
+                todo.extend(digests(&m["layers"]));
+            }
+        }
+    }
+    let path = layout.join("index.json");
+    let mut local: Value = tokio::fs::read(&path)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| format!("{} is not an OCI index", path.display()))?;
+    let Some(entries) = local["manifests"].as_array_mut() else {
+        return Err(format!("{} lists no manifests", path.display()));
+    };
+    if entries.iter().any(|m| tagged(&m)) {
+        return Ok(());
+    }
+    entries.push(entry.clone());
+    let bytes = serde_json::to_vec(&local).expect("json");
+    let written = tokio::task::spawn_blocking(move || {
+        crate::registry::layout::write_atomic(&path, &bytes).map_err(|e| e.to_string())
+    });
+    written.await.map_err(|e| e.to_string())?
+}
+
 /// Every blob `index` needs, manifests first read from this replica's files: each manifest,
 /// and its config and layers (or, for an image index, its manifests' in turn).
 async fn referenced(blobs: &Blobs, index: &Value) -> Result<Vec<String>, String> {
