@@ -1,5 +1,7 @@
 //! Blob keys: one family per kind of blob, each name checked when the key is made (a GUID, a
-//! hex digest), so no key can climb out of its family or collide with another's.
+//! hex digest, a repository name), so no key can climb out of its family or collide with
+//! another's. Each key is also the blob's path relative to the data dir (`packages/<guid>.zip`,
+//! `registry-blobs/sha256/<hex>`, ...): with the data dir as the store nothing moves.
 
 use std::fmt;
 
