@@ -73,11 +73,17 @@ async fn a_service_reads_back_from_the_bucket_what_it_lost_locally() {
         .await;
     let droplet = api.staged(&pkg).await;
     let data = api.data_dir();
+    // The content store's files go to the bucket after the upload's answer.
+    let content = format!("dropship/resources/{}/{}", &sha1(BITS)[..2], sha1(BITS));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !keys(&s3).contains(&content) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let in_bucket = keys(&s3);
     for key in [
         format!("dropship/packages/{pkg}.zip"),
         format!("dropship/droplets/{droplet}.tgz"),
-        format!("dropship/resources/{0}/{1}", &sha1(BITS)[..2], sha1(BITS)),
+        content,
         "dropship/registry/apps/bucket-site/index.json".to_string(),
     ] {
         assert!(in_bucket.contains(&key), "{key} not in {in_bucket:?}");
