@@ -3,7 +3,8 @@
 //! blobs and index in the bucket; with the service's local copies deleted, the droplet download,
 //! a registry pull (raw `/v2`, with `Range` and HEAD), a package made of matched resources and a
 //! new build still work by reading the bucket; a second service with another data dir (and the
-//! store from its TOML file) serves the first one's image. Bad store settings stop the start.
+//! store from its TOML file) serves the first one's image (skopeo copies it). Bad store
+//! settings stop the start.
 
 use crate::support::api::{sha256_hex, v3, Api, Client};
 use crate::support::*;
@@ -229,6 +230,24 @@ async fn a_second_service_on_the_same_bucket_serves_the_first_ones_image() {
     let blob = format!("/v2/apps/shared-site/blobs/{config_digest}");
     let (s, _, c) = raw(&b, reqwest::Method::GET, &blob, None).await;
     assert_eq!((s, sha256_hex(&c)), (200, config_digest[7..].to_string()));
+    // skopeo pulls the whole image from B, which never had any of it.
+    require("skopeo", "skopeo");
+    let src = format!(
+        "docker://127.0.0.1:{}/apps/shared-site:{droplet}",
+        b.svc.port
+    );
+    let out = tempdir();
+    let dest = format!("oci:{}:copy", out.path().join("copy").display());
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false", &src, &dest])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", text(&o), b.log());
+    for l in m["layers"].as_array().unwrap() {
+        let d = l["digest"].as_str().unwrap();
+        let copied = std::fs::read(out.path().join("copy/blobs/sha256").join(&d[7..])).unwrap();
+        assert_eq!(sha256_hex(&copied), d[7..]);
+    }
     let stack = "/v2/stacks/busybox/manifests/latest";
     assert_eq!(raw(&b, reqwest::Method::GET, stack, None).await.0, 200);
     assert!(keys(&s3).contains(&"dropship/registry/stacks/busybox/index.json".to_string()));
