@@ -1,5 +1,7 @@
 //! Blob keys: one family per kind of blob, each name checked when the key is made (a GUID, a
-//! hex digest), so no key can climb out of its family or collide with another's.
+//! hex digest, a repository name), so no key can climb out of its family or collide with
+//! another's. Each key is also the blob's path relative to the data dir (`packages/<guid>.zip`,
+//! `registry-blobs/sha256/<hex>`, ...): with the data dir as the store nothing moves.
 
 use std::fmt;
 
@@ -77,12 +79,24 @@ impl Key {
     /// A registry blob by its digest (`sha256:<hex>`).
     pub fn registry_blob(digest: &str) -> Result<Key, BadKey> {
         match digest.strip_prefix("sha256:") {
-            Some(hex) if is_hex(hex, 64) => Ok(Key(format!("registry/blobs/sha256/{hex}"))),
+            Some(hex) if is_hex(hex, 64) => Ok(Key(format!("registry-blobs/sha256/{hex}"))),
             _ => Err(BadKey {
                 what: "sha256 digest",
                 value: digest.chars().take(80).collect(),
             }),
         }
+    }
+
+    /// A repository's OCI index (its tags) in the embedded registry: `registry/<name>/index.json`.
+    /// `name` is a checked repository name (`[a-z0-9]` runs joined by `.`, `_`, `-`, `/`).
+    pub fn registry_index(name: &str) -> Result<Key, BadKey> {
+        if !crate::service::registry::valid_name(name) {
+            return Err(BadKey {
+                what: "repository name",
+                value: name.chars().take(80).collect(),
+            });
+        }
+        Ok(Key(format!("registry/{name}/index.json")))
     }
 
     pub(super) fn path(&self) -> object_store::path::Path {

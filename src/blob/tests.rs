@@ -43,6 +43,13 @@ fn keys_are_checked() {
     assert!(Key::registry_blob(&format!("sha256:{}", "0".repeat(64))).is_ok());
     assert!(Key::registry_blob(&format!("sha512:{}", "0".repeat(64))).is_err());
     assert_eq!(
+        Key::registry_index("apps/my-app").unwrap().as_str(),
+        "registry/apps/my-app/index.json"
+    );
+    for bad in ["", "apps/../x", "Apps/x", "apps//x", "/apps", "apps/x/"] {
+        assert!(Key::registry_index(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(
         Key::resource(&"ab".repeat(20)).unwrap().as_str(),
         format!("resources/ab/{}", "ab".repeat(20))
     );

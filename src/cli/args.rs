@@ -127,6 +127,10 @@ pub struct ServeArgs {
         env = "DROPSHIP_HOST_IS_CONTAINER"
     )]
     pub host_is_container: bool,
+    /// Where packages, droplets and registry blobs are shared between replicas: a directory
+    /// or s3://bucket/prefix (AWS_* variables for S3; default: the data dir itself).
+    #[arg(long, env = "DROPSHIP_BLOB_STORE", value_name = "URL")]
+    pub blob_store: Option<String>,
     /// Log lines as text or JSON objects (default text).
     #[arg(long, env = "DROPSHIP_LOG_FORMAT", value_name = "text|json")]
     pub log_format: Option<logging::LogFormat>,

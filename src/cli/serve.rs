@@ -30,6 +30,7 @@ pub async fn serve(a: ServeArgs, log: &logging::LogArgs) -> Result<i32> {
         build_lease: a.build_lease,
         staging_pids: a.staging_pids,
         host_is_container: a.host_is_container,
+        blob_store: a.blob_store,
     };
     let config = Config::resolve(file, overrides, || default_buildpacks_dir().ok())?;
     dropship::service::serve(config).await?;

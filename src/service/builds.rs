@@ -276,11 +276,13 @@ pub(super) async fn stage(
 ) -> Result<Droplet, BuildFailure> {
     let droplet_guid = store::new_guid();
     let started = Instant::now();
+    super::build_blobs::fetch_package(state, &build.package_guid).await?;
     let opts = options(state, build, app, &droplet_guid, stop)
         .map_err(|e| BuildFailure::new(FailureKind::Other, e))?;
     let out = pipeline::build(&opts, lifecycle::reporter(log))
         .await
         .map_err(|e| failure(&e))?;
+    super::build_blobs::publish(state, &droplet_guid, &repository(&app.name)).await?;
     state.metrics.observe(&out, started.elapsed());
     evict_caches(state, log).await;
     let image = image_name(state, &app.name, &out.image, &out.digest);

@@ -143,6 +143,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// gzip | zstd: how the images' new layers are compressed (default gzip).
     pub compression: Option<crate::layer::Codec>,
+    /// Where blobs live: a directory or `s3://bucket/prefix`, or a table (`blob_config.rs`).
+    pub blob_store: Option<super::blob_config::BlobStoreSection>,
 }
 
 impl FileConfig {
@@ -195,6 +197,8 @@ pub struct Config {
     pub host_is_container: bool,
     /// How the images' new layers are compressed.
     pub compression: crate::layer::Codec,
+    /// The blob store (none: the data dir itself).
+    pub blob_store: super::blob_config::BlobConfig,
 }
 
 impl fmt::Debug for Config {
@@ -210,6 +214,7 @@ impl fmt::Debug for Config {
             .field("tokens", &format!("{} configured", self.tokens.len()))
             .field("auth", &self.auth)
             .field("concurrency", &self.concurrency)
+            .field("blob_store", &self.blob_store)
             .finish()
     }
 }
@@ -296,6 +301,8 @@ pub struct Overrides {
     pub build_lease: Option<String>,
     pub staging_pids: Option<u64>,
     pub host_is_container: bool,
+    /// `--blob-store`: a directory or `s3://bucket/prefix`.
+    pub blob_store: Option<String>,
 }
 
 impl Config {
@@ -384,6 +391,7 @@ impl Config {
             app_max: AppMax::resolve(lim)?,
             host_is_container: o.host_is_container || file.host_is_container.unwrap_or(false),
             compression: file.compression.unwrap_or_default(),
+            blob_store: super::blob_config::BlobConfig::resolve(o.blob_store, file.blob_store)?,
         })
     }
 }

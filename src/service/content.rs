@@ -3,7 +3,8 @@
 //! matched files named in the upload's `resources` field).
 //!
 //! Files live at `resources/<aa>/<sha1>` (`aa`: the first two hex digits), one row each in the
-//! `resources` table (sha1, size, last_used in unix seconds). The store is bounded by
+//! `resources` table (sha1, size, last_used in unix seconds); with a shared blob store, in it
+//! too under the same key (`content_blobs.rs`: local files are then caches). The store is bounded by
 //! `limits.resource_cache`: after every put, least-recently-used files go until the total fits.
 //!
 //! Consistency rules:
@@ -22,6 +23,7 @@
 //! here a match is a local file, so small files are worth matching too.
 
 use crate::store::{params, OptionalExtension};
+use super::blobs::Blobs;
 use crate::store::{Db, Paths, StoreError};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
@@ -148,19 +150,28 @@ pub struct Store {
     db: Db,
     /// Most bytes kept (`limits.resource_cache`).
     limit: u64,
+    /// A blob store shared by replicas (`content_blobs.rs`); None: the data dir's files.
+    shared: Option<Blobs>,
 }
 
 impl Store {
     pub fn new(paths: Paths, db: Db, limit: u64) -> Store {
-        Store { paths, db, limit }
+        Store {
+            paths,
+            db,
+            limit,
+            shared: None,
+        }
     }
 
     pub fn of(state: &crate::service::State) -> Store {
-        Store::new(
+        let mut s = Store::new(
             state.paths.clone(),
             state.db.clone(),
             state.config.resource_cache,
-        )
+        );
+        s.shared = Some(state.blobs.clone()).filter(|b| b.is_shared());
+        s
     }
 
     /// Where the file with this SHA-1 is (or would be).
@@ -203,6 +214,10 @@ impl Store {
         &self,
         wanted: Vec<(String, u64)>,
     ) -> Result<Result<Reservation, usize>, StoreError> {
+        if let Some(blobs) = &self.shared {
+            let sha1s = wanted.iter().map(|(s, _)| s.clone()).collect();
+            super::content_blobs::fetch_missing(blobs, sha1s).await;
+        }
         let _lock = LOCK.lock().await;
         let root = self.paths.resources();
         let w = wanted.clone();
@@ -267,6 +282,9 @@ impl Store {
             })
             .await?;
         let _ = fs::remove_file(self.path_of(sha1));
+        if let Some(blobs) = &self.shared {
+            super::content_blobs::delete(blobs, vec![sha1.to_string()]).await;
+        }
         Ok(())
     }
 
@@ -279,6 +297,10 @@ impl Store {
             .into_iter()
             .filter(|f| f.size >= MIN_SIZE && f.size <= limit && is_sha1(&f.sha1))
             .collect();
+        let files = match &self.shared {
+            Some(blobs) => super::content_blobs::upload(blobs, files).await,
+            None => files,
+        };
         if files.is_empty() {
             return Ok(0);
         }
@@ -386,6 +408,10 @@ impl Store {
         let mut done = Evicted::default();
         if victims.is_empty() {
             return Ok(done);
+        }
+        if let Some(blobs) = &self.shared {
+            let gone = victims.iter().map(|(s, _)| s.clone()).collect();
+            super::content_blobs::delete(blobs, gone).await;
         }
         let root = self.paths.resources();
         done = tokio::task::spawn_blocking(move || {

@@ -60,14 +60,22 @@ pub async fn download(
 ) -> ApiResult<Response> {
     let (d, _) = get(&state, guid).await?;
     let path = state.paths.droplet(&d.guid);
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| ApiError::not_found("Droplet bits"))?;
-    let len = file.metadata().await.map_err(ApiError::internal)?.len();
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        file,
-        256 * 1024,
-    ));
+    let (len, body) = match tokio::fs::File::open(&path).await {
+        Ok(file) => {
+            let len = file.metadata().await.map_err(ApiError::internal)?.len();
+            let chunks = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+            (len, Body::from_stream(chunks))
+        }
+        // Staged on another replica: streamed from the blob store.
+        Err(_) if state.blobs.is_shared() => {
+            let key = crate::blob::Key::droplet(&d.guid).map_err(ApiError::internal)?;
+            let read = (state.blobs.read(&key, None).await)
+                .map_err(ApiError::blobs_unavailable)?
+                .ok_or_else(|| ApiError::not_found("Droplet bits"))?;
+            (read.size, Body::from_stream(read.chunks))
+        }
+        Err(_) => return Err(ApiError::not_found("Droplet bits")),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "application/gzip".to_string()),

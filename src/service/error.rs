@@ -139,15 +139,25 @@ impl ApiError {
         }
     }
 
-    /// 503 CF-ServiceUnavailable (10015): the database (or the blob store) cannot be reached
-    /// now; the client may try again.
+    /// 503 CF-ServiceUnavailable (10015): the database cannot be reached now; the client may
+    /// try again.
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
         tracing::warn!("unavailable: {detail}");
+        Self::service_unavailable("its database cannot be reached")
+    }
+
+    /// 503 CF-ServiceUnavailable (10015): the blob store did not answer (detail logged).
+    pub fn blobs_unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!("blob store: {detail}");
+        Self::service_unavailable("its blob store cannot be reached")
+    }
+
+    fn service_unavailable(what: &str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             10015,
             "CF-ServiceUnavailable",
-            "The service is temporarily unavailable: its database cannot be reached. Try again.",
+            format!("The service is temporarily unavailable: {what}. Try again."),
         )
     }
 

@@ -1,5 +1,5 @@
 //! Probes: `GET /healthz` (the process answers) and `GET /readyz` (it can serve: its database
-//! answers a query and its data dir takes a new file). Both are public, as probes are. A
+//! answers a query, its data dir takes a new file and its blob store answers a listing). Both are public, as probes are. A
 //! failed check is 503 with what failed, for the operator reading the probe's event.
 
 use super::Shared;
@@ -27,7 +27,12 @@ pub async fn ready(State(state): State<Shared>) -> (StatusCode, Json<Value>) {
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
-    let checks = [("database", database), ("storage", storage)];
+    let mut checks = vec![("database", database), ("storage", storage)];
+    // A store apart from the data dir (the data dir's own is the storage check already).
+    if state.blobs.is_shared() {
+        let blobs = state.blobs.check().await.map_err(|e| e.to_string());
+        checks.push(("blob_store", blobs));
+    }
     let ok = checks.iter().all(|(_, r)| r.is_ok());
     let body: serde_json::Map<String, Value> = checks
         .into_iter()

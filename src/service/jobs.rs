@@ -5,6 +5,8 @@
 //! COMPLETE (or FAILED naming what could not be removed) before the 202 answer, so a client
 //! polling the job finds it done.
 //!
+//! With a shared blob store, the same go from it too (a repository: its index).
+//!
 //! Not removed: blobs of the embedded registry's shared store (another image may use them;
 //! there is no garbage collection yet), and images pushed to an external registry.
 
@@ -79,12 +81,14 @@ pub async fn delete_app(
             )),
         })?;
     let mut files = files_of(&state.paths, &guid, &deleted);
-    for repo in unshared_repositories(&state, &deleted).await? {
-        files.push(state.paths.repository(&repo));
+    let repos = unshared_repositories(&state, &deleted).await?;
+    for repo in &repos {
+        files.push(state.paths.repository(repo));
     }
     let error = tokio::task::spawn_blocking(move || remove_all(&files))
         .await
         .map_err(ApiError::internal)?;
+    let error = error.or(remove_blobs(&state, &deleted, &repos).await);
     let (g, e) = (job.guid.clone(), error.clone());
     state
         .db
@@ -106,6 +110,28 @@ fn files_of(paths: &Paths, app: &str, d: &Deleted) -> Vec<PathBuf> {
     files.extend(stamps);
     files.push(paths.caches().join(app));
     files
+}
+
+/// The same from a shared blob store (packages, droplets, logs, repositories' indexes); the
+/// first failure, named.
+async fn remove_blobs(state: &Shared, d: &Deleted, repos: &[String]) -> Option<String> {
+    use crate::blob::Key;
+    if !state.blobs.is_shared() {
+        return None;
+    }
+    let mut keys = Vec::new();
+    keys.extend(d.packages.iter().filter_map(|g| Key::package(g).ok()));
+    keys.extend(d.droplets.iter().filter_map(|g| Key::droplet(g).ok()));
+    keys.extend(d.builds.iter().filter_map(|g| Key::build_log(g).ok()));
+    keys.extend(repos.iter().filter_map(|r| Key::registry_index(r).ok()));
+    let mut first = None;
+    for key in keys {
+        if let Err(e) = state.blobs.delete(&key).await {
+            tracing::warn!("deleting an app: {e}");
+            first.get_or_insert_with(|| format!("cannot remove {key}: {e}"));
+        }
+    }
+    first
 }
 
 /// The embedded registry's repositories of a deleted app (its name's, and those its droplets'

@@ -8,11 +8,15 @@ pub(crate) mod apps;
 mod attempt;
 pub(crate) mod auth;
 pub mod auth_config;
+pub mod blob_config;
+pub mod blobs;
 pub(crate) mod body;
+pub(crate) mod build_blobs;
 pub(crate) mod buildpacks;
 pub(crate) mod builds;
 pub mod config;
 pub(crate) mod content;
+mod content_blobs;
 pub(crate) mod droplets;
 pub(crate) mod error;
 pub(crate) mod health;
@@ -69,6 +73,9 @@ pub struct State {
     pub db: Db,
     /// This replica's build workers: its id, wake-ups, the builds it stages now.
     pub queue: workers::Queue,
+    /// Packages, droplets, logs, resource content and registry blobs shared by replicas (the
+    /// data dir itself by default): `blobs.rs` says how to publish and read them.
+    pub blobs: blobs::Blobs,
     pub metrics: metrics::Metrics,
     /// Counts builds that reached a final state: wakes log followers (who then ask the store).
     pub builds_ended: tokio::sync::watch::Sender<u64>,
@@ -284,6 +291,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         root: config.data_dir.clone(),
     };
     paths.create()?;
+    let blobs = blobs::Blobs::open(&config.blob_store, &paths)?;
     // Build workspaces of processes that are gone (their staging tmpfs unmounted): other
     // replicas may share this data dir, so only the dead's. Uploads' temp files are swept by
     // `upload::sweep`.
@@ -310,17 +318,32 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         config,
         paths,
         db,
+        blobs,
         metrics: metrics::Metrics::default(),
         builds_ended: tokio::sync::watch::Sender::new(0),
         logs_flushed,
         refreshes: refresh_jobs::Refreshes::default(),
         draining: std::sync::atomic::AtomicBool::new(false),
     });
+    // The default stack made here, pullable from every replica like the apps' images.
+    if state
+        .paths
+        .repository(DEFAULT_STACK_REPO)
+        .join("index.json")
+        .is_file()
+    {
+        if let Err(e) = build_blobs::publish_image(&state, DEFAULT_STACK_REPO).await {
+            tracing::warn!("{}", e.message);
+        }
+    }
     // Builds queued, or left by a replica that stopped answering (this one's previous
     // incarnation too: once their leases lapse), are claimed from now on.
     workers::start(&state);
     Ok(state)
 }
+
+/// The embedded registry's repository of the default (busybox) stack.
+const DEFAULT_STACK_REPO: &str = "stacks/busybox";
 
 /// The listener, or an error naming the address: `cannot listen on 127.0.0.1:8080: Address
 /// already in use`.
@@ -361,12 +384,22 @@ fn started(state: &State) {
         sandbox,
         concurrency = config.concurrency,
         registry = %registry,
+        blob_store = %state_blobs(config, paths),
         tokens = config.tokens.len(),
         users = ?config.auth.users,
         login = auth::login_kind(config),
         "listening on http://{}",
         config.listen
     );
+}
+
+/// The blob store as the start-up line shows it.
+fn state_blobs(config: &Config, paths: &Paths) -> String {
+    match &config.blob_store.location {
+        None => format!("the data dir {}", paths.root.display()),
+        Some(crate::blob::Location::Local(d)) => d.display().to_string(),
+        Some(crate::blob::Location::S3 { bucket, prefix }) => format!("s3://{bucket}/{prefix}"),
+    }
 }
 
 /// SIGTERM or SIGINT (as PID 1 in a container nothing else would stop the process).

@@ -157,6 +157,10 @@ async fn rebase_droplet(
     let ImageRef::Layout(local) = targets.all().last().cloned().expect("a target") else {
         return Err(RebaseFailure::Other("no embedded repository".into()));
     };
+    let repo = super::builds::repository(&app.name);
+    super::build_blobs::localize_image(state, &repo, &old.guid)
+        .await
+        .map_err(RebaseFailure::Other)?;
     let image = ImageRef::Layout(LayoutRef {
         dir: local.dir.clone(),
         tag: Some(old.guid.clone()),
@@ -191,6 +195,9 @@ async fn rebase_droplet(
     };
     // The droplet's tgz is the same: a link, not a copy (the download serves it).
     let (from, to) = (state.paths.droplet(&old.guid), state.paths.droplet(&guid));
+    if let Ok(key) = crate::blob::Key::droplet(&old.guid) {
+        let _ = state.blobs.localize(&key).await; // staged on another replica
+    }
     if let Err(e) = tokio::fs::hard_link(&from, &to).await {
         tracing::debug!(
             "linking droplet {} to {}: {e}",
@@ -198,6 +205,9 @@ async fn rebase_droplet(
             to.display()
         );
     }
+    super::build_blobs::publish(state, &guid, &super::builds::repository(&app.name))
+        .await
+        .map_err(|e| RebaseFailure::Other(e.message))?;
     let (d, app_guid) = (droplet.clone(), app.guid.clone());
     state
         .db

@@ -3,7 +3,8 @@
 //! store, so a stack layer used by a hundred apps is stored once. Images are stored when they
 //! are built and never rebuilt on a pull. A manifest is served only if the repository's
 //! index.json lists it with a manifest media type (a layer asked as a manifest is unknown);
-//! blobs stream from their files, with `Range` support.
+//! blobs stream from their files, with `Range` support. With a shared blob store (replicas)
+//! indexes come from the store and blobs this replica lacks too (`registry/shared.rs`).
 
 use super::Shared;
 use crate::image::media;
@@ -17,8 +18,10 @@ use std::path::PathBuf;
 
 mod blobs;
 mod names;
+mod shared;
 
 pub use names::{component, valid_digest, valid_name, valid_tag};
+pub use shared::{localize, publish};
 
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
@@ -58,10 +61,6 @@ fn name_unknown(name: &str) -> Response {
 
 pub async fn base() -> Response {
     ([(API_VERSION, "registry/2.0")], axum::Json(json!({}))).into_response()
-}
-
-fn index(dir: &std::path::Path) -> Option<Value> {
-    serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()
 }
 
 /// A manifest as the repository's index.json lists it.
@@ -106,7 +105,7 @@ fn blob_path(paths: &Paths, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
-async fn manifest(paths: &Paths, name: &str, reference: &str) -> Response {
+async fn manifest(state: &Shared, name: &str, reference: &str) -> Response {
     let by_digest = reference.contains(':');
     if by_digest && !valid_digest(reference) {
         let msg = format!("{reference:?} is not a sha256 digest");
@@ -116,7 +115,7 @@ async fn manifest(paths: &Paths, name: &str, reference: &str) -> Response {
         let msg = format!("{reference:?} is not a valid tag");
         return error(StatusCode::BAD_REQUEST, "TAG_INVALID", msg);
     }
-    let Some(index) = index(&paths.repository(name)) else {
+    let Some(index) = shared::index(&state.blobs, name).await else {
         return name_unknown(name);
     };
     let unknown = || {
@@ -126,8 +125,17 @@ async fn manifest(paths: &Paths, name: &str, reference: &str) -> Response {
     let Some(m) = stored_manifest(&index, reference, by_digest) else {
         return unknown();
     };
-    let Ok(bytes) = tokio::fs::read(blob_path(paths, &m.digest)).await else {
+    let Ok(key) = crate::blob::Key::registry_blob(&m.digest) else {
         return unknown();
+    };
+    let bytes = match shared::read_small(&state.blobs, &key, MAX_MANIFEST).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return unknown(),
+        Err(e) => {
+            tracing::warn!("registry: {e}");
+            let msg = "the blob store did not answer".to_string();
+            return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", msg);
+        }
     };
     if bytes.len() as u64 != m.size {
         let msg = format!("manifest {} is damaged in the store", m.digest);
@@ -144,15 +152,25 @@ async fn manifest(paths: &Paths, name: &str, reference: &str) -> Response {
         .into_response()
 }
 
-async fn blob(paths: &Paths, name: &str, digest: &str, headers: &HeaderMap) -> Response {
+async fn blob(
+    state: &Shared,
+    name: &str,
+    digest: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Response {
     if !valid_digest(digest) {
         let msg = format!("{digest:?} is not a sha256 digest");
         return error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", msg);
     }
-    if index(&paths.repository(name)).is_none() {
+    if shared::index(&state.blobs, name).await.is_none() {
         return name_unknown(name);
     }
-    match blobs::serve(&blob_path(paths, digest), digest, headers).await {
+    let mut served = blobs::serve(&blob_path(&state.paths, digest), digest, headers).await;
+    if served.is_none() && state.blobs.is_shared() {
+        served = shared::serve(&state.blobs, digest, headers, head).await;
+    }
+    match served {
         Some(mut r) => {
             let v = HeaderValue::from_static("registry/2.0");
             r.headers_mut().insert(API_VERSION, v);
@@ -166,8 +184,8 @@ async fn blob(paths: &Paths, name: &str, digest: &str, headers: &HeaderMap) -> R
     }
 }
 
-fn tags(paths: &Paths, name: &str) -> Response {
-    let Some(index) = index(&paths.repository(name)) else {
+async fn tags(state: &Shared, name: &str) -> Response {
+    let Some(index) = shared::index(&state.blobs, name).await else {
         return name_unknown(name);
     };
     let mut tags: Vec<String> = index["manifests"]
@@ -189,9 +207,9 @@ fn tags(paths: &Paths, name: &str) -> Response {
 pub async fn dispatch(
     State(state): State<Shared>,
     Path(path): Path<String>,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> Response {
-    let paths = &state.paths;
     let path = path.trim_start_matches('/');
     let (name, route) = if let Some(name) = path.strip_suffix("/tags/list") {
         (name, Route::Tags)
@@ -208,9 +226,12 @@ pub async fn dispatch(
         return error(StatusCode::BAD_REQUEST, "NAME_INVALID", msg);
     }
     match route {
-        Route::Tags => tags(paths, name),
-        Route::Manifest(reference) => manifest(paths, name, reference).await,
-        Route::Blob(digest) => blob(paths, name, digest, &headers).await,
+        Route::Tags => tags(&state, name).await,
+        Route::Manifest(reference) => manifest(&state, name, reference).await,
+        Route::Blob(digest) => {
+            let head = method == axum::http::Method::HEAD;
+            blob(&state, name, digest, &headers, head).await
+        }
     }
 }
 

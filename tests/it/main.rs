@@ -4,6 +4,7 @@
 mod support;
 
 mod app_manifest;
+mod blob_service;
 mod blob_store;
 mod build_e2e;
 mod build_queue_replicas;

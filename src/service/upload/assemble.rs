@@ -126,10 +126,27 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
         }
         Err(e) => return Err(e),
     };
+    // Into the blob store: the package's build may be staged by any replica.
+    if let Err(e) = publish(state, guid).await {
+        let _ = fs::remove_file(state.paths.package(guid));
+        return Err(Failure::Internal(e));
+    }
 
-    // The bits' files, for later matching. A failure here costs only future matches.
-    // A batch at a time, so that memory does not grow with the number of files.
-    let max = state.config.resource_cache;
+    // The bits' files, for later matching. A failure here costs only future matches. Into a
+    // shared blob store that is a request per file: after the answer, not before it.
+    let remember = remember(store, work, state.config.resource_cache);
+    if state.blobs.is_shared() {
+        tokio::spawn(remember);
+    } else {
+        remember.await;
+    }
+    Ok(checksum)
+}
+
+/// Puts the files of the extracted bits in `work` into the content store, a batch at a time
+/// (memory does not grow with the number of files); then removes `work`.
+async fn remember(store: Store, work: tempfile::TempDir, max: u64) {
+    let tree = work.path().to_path_buf();
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let walker = tokio::task::spawn_blocking(move || super::hash::hash_tree(&tree, max, &tx));
     while let Some(batch) = rx.recv().await {
@@ -141,7 +158,11 @@ async fn assemble(state: &Shared, guid: &str, rx: Received) -> Result<String, Fa
     drop(rx);
     let _ = walker.await;
     drop(work);
-    Ok(checksum)
+}
+
+async fn publish(state: &Shared, guid: &str) -> Result<(), String> {
+    let key = crate::blob::Key::package(guid).map_err(|e| e.to_string())?;
+    state.blobs.publish(&key).await.map_err(|e| e.to_string())
 }
 
 /// Intake messages name the files they were given and the CLI's flags: show the upload's terms

@@ -15,8 +15,9 @@
 //!    extracted with the intake's protections (zip-slip, budgets) into a private work dir,
 //!    matched resources are checked (safe relative paths, no clash with the bits or each other,
 //!    in the content store), the package zip is written beside its final name, fsynced and
-//!    renamed, and its SHA-256 becomes the package checksum. The files of the bits then go into
-//!    the content store for later matching.
+//!    renamed, and its SHA-256 becomes the package checksum; with a shared blob store it is
+//!    put there too. The files of the bits then go into the content store for later matching
+//!    (with a shared blob store, a request per file: after the answer, on a task of their own).
 //! 4. READY (200 with the package), or FAILED with the reason (422 with the same reason).
 //!    Nothing half-written stays behind: temp files and dirs are removed on every path.
 //!

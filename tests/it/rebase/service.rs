@@ -206,3 +206,79 @@ async fn a_periodic_check_rebases_once_the_stack_moved() {
     let started = api.svc.log().matches("stack check: refreshing").count();
     assert_eq!(started, 2, "{}", api.svc.log());
 }
+
+/// With an S3 blob store: a replica without the app's image and droplet (as when another
+/// replica built them) fetches them from the bucket to rebase, and puts the new ones there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_on_a_shared_blob_store_fetches_the_image_it_lacks() {
+    use crate::support::api::*;
+    let s3 = S3Server::start();
+    let mut env: Vec<(String, String)> = (s3.env().into_iter())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    env.push((
+        "DROPSHIP_BLOB_STORE".into(),
+        format!("s3://{}/r", s3.bucket),
+    ));
+    let api = Api::start_env(&[], env);
+    let (app, pkg) = api
+        .ready_package("far-away", &[("index.html", b"<h1>hi</h1>\n", 0o644)])
+        .await;
+    let old = api.staged(&pkg).await;
+    api.set_current_droplet(&app, &old).await;
+
+    // This replica forgets the droplet, the tag and the image's own blobs.
+    let data = api.svc.data_dir();
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let blob = |d: &str| data.join(format!("registry-blobs/sha256/{}", &d[7..]));
+    let digests = |index: &serde_json::Value| -> Vec<String> {
+        let mut all = Vec::new();
+        for m in index["manifests"].as_array().unwrap() {
+            let d = m["digest"].as_str().unwrap().to_string();
+            let manifest = read(blob(&d));
+            all.push(d);
+            all.push(manifest["config"]["digest"].as_str().unwrap().to_string());
+            all.extend(layer_digests(&manifest));
+        }
+        all
+    };
+    let stack = digests(&read(data.join("registry/stacks/busybox/index.json")));
+    let index_path = data.join("registry/apps/far-away/index.json");
+    let mut index = read(index_path.clone());
+    let own: Vec<String> = (digests(&index).into_iter())
+        .filter(|d| !stack.contains(d))
+        .collect();
+    assert!(own.len() >= 2, "a manifest and a config at least: {own:?}");
+    for d in &own {
+        std::fs::remove_file(blob(d)).unwrap();
+    }
+    index["manifests"] = serde_json::json!([]);
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let tgz = data.join(format!("droplets/{old}.tgz"));
+    let bits = std::fs::read(&tgz).unwrap();
+    std::fs::remove_file(&tgz).unwrap();
+
+    // The stack moves; the refresh rebases from what the bucket has.
+    let tmp = tempdir();
+    let target = format!(
+        "oci:{}:latest",
+        data.join("registry/stacks/busybox").display()
+    );
+    import(&rootfs(tmp.path(), "patched"), &target, "busybox");
+    let j = refresh_job(&api, "busybox").await;
+    let one = &j["result"]["apps"][0];
+    assert_eq!(one["result"], "rebased", "{j}\n{}", api.svc.log());
+    let new = one["droplet_guid"].as_str().unwrap().to_string();
+    let r = api
+        .http
+        .get(api.svc.url(&format!("/v3/droplets/{new}/download")));
+    let got = r.send().await.unwrap().bytes().await.unwrap();
+    assert!(got.as_ref() == bits.as_slice(), "the same droplet bits");
+    let keys: Vec<String> = s3.objects().into_iter().map(|(k, _)| k).collect();
+    assert!(keys.contains(&format!("r/droplets/{new}.tgz")), "{keys:?}");
+    let path = format!("/v2/apps/far-away/manifests/{new}");
+    let r = api.http.get(api.svc.url(&path)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the new image is served");
+}

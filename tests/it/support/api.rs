@@ -77,6 +77,16 @@ impl Api {
         }
     }
 
+    /// As [`Api::start`], with these variables set for the service.
+    pub fn start_env(args: &[&str], env: Vec<(String, String)>) -> Api {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Api {
+            svc: Service::start_with_env(args, env),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
     /// Nothing left in uploads/ or work/ (temp files and dirs of uploads are removed).
     pub fn assert_no_leftovers(&self) {
         for d in ["uploads", "work"] {

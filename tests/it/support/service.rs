@@ -42,6 +42,14 @@ impl Service {
         Service::start_env(dir, data, args, &[])
     }
 
+    /// As [`Service::start_with`], with these variables set (`DROPSHIP_*` ones too).
+    pub fn start_with_env(args: &[&str], env: Vec<(String, String)>) -> Service {
+        let dir = tempdir();
+        let data = dir.path().join("data");
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        Service::start_env(dir, data, args, &env)
+    }
+
     /// As [`Service::start_on`], with variables `env` set for the process.
     pub fn start_env(
         dir: tempfile::TempDir,
