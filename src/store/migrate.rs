@@ -23,6 +23,7 @@ pub(crate) const STEPS: &[Step] = &[
     build_attempts,
     super::queue::create_columns,
     super::log_chunks::create_chunks_table,
+    resources_lru,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
@@ -123,5 +124,11 @@ pub fn legacy_failure(error: &str) -> (FailureKind, String) {
 /// staged again, up to `rows::STAGING_ATTEMPTS`).
 fn build_attempts(tx: &Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch("ALTER TABLE builds ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
+    Ok(())
+}
+
+/// 12: an index for the content store's eviction, least recently used first.
+fn resources_lru(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS resources_lru ON resources (last_used, sha1)")?;
     Ok(())
 }

@@ -17,7 +17,6 @@ async fn replicas_on_one_data_dir_share_apps_tokens_and_builds() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs issue 12's --database and --blob-store: remove this line once they are merged"]
 async fn replicas_on_postgres_and_s3_share_apps_tokens_and_builds() {
     replicas_share_apps_tokens_and_builds(Backing::PostgresS3).await;
 }
@@ -110,7 +109,6 @@ async fn builds_sent_to_replicas_on_one_data_dir_are_each_staged_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs issue 12's --database and --blob-store: remove this line once they are merged"]
 async fn builds_sent_to_replicas_on_postgres_and_s3_are_each_staged_once() {
     twelve_builds_are_each_staged_once(Backing::PostgresS3).await;
 }

@@ -66,6 +66,14 @@ const MIGRATIONS: &[&str] = &[
         '1970-01-01T00:00:01Z', '1970-01-01T00:00:01Z');
      INSERT INTO spaces VALUES ('00000000-0000-4000-8000-000000000001', 'dropship',
         '00000000-0000-4000-8000-000000000002', '1970-01-01T00:00:01Z', '1970-01-01T00:00:01Z');",
+    // 2: SQLite's 10 and 11: the build queue's lease on the builds, the logs' chunks.
+    "ALTER TABLE builds ADD COLUMN lease_owner TEXT;
+     ALTER TABLE builds ADD COLUMN lease_until BIGINT;
+     ALTER TABLE builds ADD COLUMN queued_at BIGINT NOT NULL DEFAULT 0;
+     CREATE INDEX builds_queue ON builds (state, queued_at);
+     CREATE TABLE build_log_chunks (
+        build_guid TEXT NOT NULL, seq BIGINT NOT NULL, body TEXT NOT NULL,
+        stamps TEXT NOT NULL, PRIMARY KEY (build_guid, seq));",
 ];
 
 /// A pool for `url` (`postgres://user:password@host:port/db`), checked with one connection,
