@@ -27,7 +27,9 @@ fn lease<'a>(state: &'a Shared, claim: &'a Claim) -> Lease<'a> {
 async fn with_lease<T: Send + 'static>(
     state: &Shared,
     claim: &Claim,
-    f: impl for<'c> FnOnce(&mut crate::store::Connection<'c>, &Lease<'_>) -> Result<T, StoreError> + Send + 'static,
+    f: impl for<'c> FnOnce(&mut crate::store::Connection<'c>, &Lease<'_>) -> Result<T, StoreError>
+        + Send
+        + 'static,
 ) -> Result<T, StoreError> {
     let (s, c) = (state.clone(), claim.clone());
     state.db.call(move |conn| f(conn, &lease(&s, &c))).await

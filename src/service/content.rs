@@ -22,8 +22,8 @@
 //! Cloud Controller only pools files over 64 KiB because each match is a blobstore round trip;
 //! here a match is a local file, so small files are worth matching too.
 
-use crate::store::{params, OptionalExtension};
 use super::blobs::Blobs;
+use crate::store::{params, OptionalExtension};
 use crate::store::{Db, Paths, StoreError};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;

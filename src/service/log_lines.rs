@@ -4,8 +4,8 @@
 //! reading, then their payloads read from the chunk or the file.
 
 use super::log_cache::{Stream, MAX_PAYLOAD};
-use crate::store::{self, StoreError};
 use crate::store::Connection;
+use crate::store::{self, StoreError};
 use std::collections::BinaryHeap;
 use std::io::{BufRead, Read, Seek, SeekFrom};
 

@@ -6,8 +6,8 @@
 //! stops hands what it still stages back (`release`: the attempt does not count).
 
 use super::{now, BuildState, StoreError, STAGING_ATTEMPTS};
-use crate::failure::{BuildFailure, FailureKind};
 use super::{params, Connection, Row};
+use crate::failure::{BuildFailure, FailureKind};
 use std::time::Duration;
 
 /// Milliseconds since the epoch: lease times and the queue's order.

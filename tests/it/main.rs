@@ -23,6 +23,7 @@ mod rebase;
 mod registry_auth;
 mod registry_faults;
 mod replica_logs;
+mod replicas_on_postgres;
 mod service_bounds;
 mod service_flow;
 mod service_lists;

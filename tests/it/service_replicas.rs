@@ -3,9 +3,8 @@
 //! address) while a service with another key is refused, a build sent to one is staged once,
 //! its image named by the shared public address and served by any replica, and a replica
 //! killed with -9 leaves the others answering; 12 builds sent round the replicas are each
-//! staged once, by all of them; SIGTERM of a replica staging a build loses nothing. Today on
-//! one shared data dir (SQLite and local files); on PostgreSQL and S3 once `--database` and
-//! `--blob-store` exist (those variants are ignored until then).
+//! staged once, by all of them; SIGTERM of a replica staging a build loses nothing. Each on
+//! one shared data dir (SQLite and local files) and on PostgreSQL and S3 (a data dir each).
 
 use crate::support::api::*;
 use crate::support::*;
@@ -147,8 +146,17 @@ async fn twelve_builds_are_each_staged_once(backing: Backing) {
 /// SIGTERM to the replica staging a slow build: it exits within its grace period, and the
 /// build, finished there, is STAGED for the others, staged once.
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_of_a_replica_loses_no_build() {
-    let mut r = Replicas::start(3, Backing::SharedDataDir, &[]);
+async fn sigterm_of_a_replica_on_one_data_dir_loses_no_build() {
+    sigterm_of_a_replica_loses_no_build(Backing::SharedDataDir).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_of_a_replica_on_postgres_and_s3_loses_no_build() {
+    sigterm_of_a_replica_loses_no_build(Backing::PostgresS3).await;
+}
+
+async fn sigterm_of_a_replica_loses_no_build(backing: Backing) {
+    let mut r = Replicas::start(3, backing, &[]);
     let (_, pkg) = r.counted_package(0, 0, "slow", "slow-run", 3).await;
     let build = r.replica(1).stage(&pkg).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
