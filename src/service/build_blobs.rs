@@ -31,12 +31,21 @@ pub async fn publish(state: &Shared, droplet: &str, repo: &str) -> Result<(), Bu
     publish_image(state, repo).await
 }
 
-/// Repository `repo`'s new blobs and index, into the store.
+/// Repository `repo`'s new blobs and index, into the store. The index is read, merged and
+/// written back under the repository's lock: two replicas publishing builds of one app at once
+/// keep both tags.
 pub async fn publish_image(state: &Shared, repo: &str) -> Result<(), BuildFailure> {
+    if !state.blobs.is_shared() {
+        return Ok(());
+    }
     let layout = state.paths.repository(repo);
-    super::registry::publish(&state.blobs, &layout, repo)
-        .await
-        .map_err(|e| other(format!("storing the image of {repo}: {e}")))
+    let name = format!("registry-index:{repo}");
+    super::locks::hold(state, &name, async {
+        super::registry::publish(&state.blobs, &layout, repo).await
+    })
+    .await
+    .and_then(|r| r)
+    .map_err(|e| other(format!("storing the image of {repo}: {e}")))
 }
 
 /// The image tagged `tag` of repository `repo` in the local layout (a rebase reads it there),

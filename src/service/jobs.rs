@@ -68,7 +68,7 @@ pub async fn delete_app(
     State(state): State<Shared>,
     Path(guid): Path<String>,
 ) -> ApiResult<Response> {
-    let job = Job::start("app.delete", Vec::new());
+    let job = Job::start("app.delete", Vec::new()).owned_by(&state.queue.replica);
     let (app, j) = (guid.clone(), job.clone());
     let deleted = state
         .db

@@ -97,7 +97,7 @@ pub async fn apply_manifest(
             m.warnings.iter().map(move |w| format!("{name}: {w}"))
         })
         .collect();
-    let job = Job::start("space.apply_manifest", warnings);
+    let job = Job::start("space.apply_manifest", warnings).owned_by(&state.queue.replica);
     let (j, g) = (job.clone(), job.guid.clone());
     state.db.call(move |c| store::insert_job(c, &j)).await?;
     let error = state

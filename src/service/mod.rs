@@ -26,6 +26,7 @@ pub(crate) mod jwt;
 pub(crate) mod lifecycle;
 pub(crate) mod listen;
 pub(crate) mod lists;
+pub(crate) mod locks;
 pub(crate) mod log_cache;
 pub(crate) mod log_lines;
 pub(crate) mod log_ship;
@@ -301,13 +302,6 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
         Some(url) => Db::postgres(url, 16 + 2 * config.concurrency).await?,
         None => Db::open(&paths.db())?,
     };
-    let uploads = db
-        .call(|c| crate::store::fail_interrupted_uploads(c))
-        .await?;
-    let jobs = db.call(|c| crate::store::fail_interrupted_jobs(c)).await?;
-    if jobs + uploads > 0 {
-        tracing::warn!("marked {jobs} interrupted job(s) and {uploads} upload(s) FAILED");
-    }
     let logs_flushed = Arc::new(tokio::sync::watch::Sender::new(0));
     let mut config = config;
     stacks::ensure_default(&mut config, &paths).await;
@@ -338,6 +332,8 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
     }
     // Builds queued, or left by a replica that stopped answering (this one's previous
     // incarnation too: once their leases lapse), are claimed from now on.
+    // Alive before it owns anything (uploads, jobs): then its builds.
+    workers::liveness(&state).await;
     workers::start(&state);
     Ok(state)
 }

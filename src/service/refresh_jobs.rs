@@ -100,7 +100,7 @@ pub async fn refresh(State(state): State<Shared>, Path(name): Path<String>) -> A
 
 /// Starts a refresh of stack `name` as a job (or finds the one running): its guid.
 async fn start(state: &Shared, name: &str) -> Result<String, StoreError> {
-    let job = Job::start("stack.refresh", Vec::new());
+    let job = Job::start("stack.refresh", Vec::new()).owned_by(&state.queue.replica);
     if let Err(running) = state.refreshes.begin(name, &job.guid) {
         return Ok(running);
     }

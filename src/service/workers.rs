@@ -8,6 +8,7 @@
 
 use super::{attempt, Shared};
 use crate::store::queue::{self, Claim};
+use crate::store::replicas;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -154,9 +155,11 @@ async fn staged(state: &Shared, claim: Claim) {
     attempt::run(state, claim, entered).await;
 }
 
-/// Fails, every poll, the builds whose last attempt's replica stopped answering.
+/// Every poll: this replica's heartbeat; the builds whose last attempt's replica stopped
+/// answering failed, and the uploads and jobs of replicas not seen for a lease.
 async fn reaper(state: Shared) {
     while !draining(&state) {
+        liveness(&state).await;
         match state.db.call(|c| queue::reap(c)).await {
             Ok(failed) => {
                 for (guid, why) in failed {
@@ -166,6 +169,29 @@ async fn reaper(state: Shared) {
             Err(e) => tracing::error!("failing builds out of attempts: {e}"),
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// This replica's heartbeat, then the uploads and jobs of replicas gone for a lease failed.
+pub(super) async fn liveness(state: &Shared) {
+    let me = state.queue.replica.clone();
+    let lease = state.config.build_lease.as_millis() as i64;
+    let looked = state
+        .db
+        .call(move |c| {
+            let now = replicas::now_ms();
+            replicas::heartbeat(c, &me, now)?;
+            replicas::fail_orphans(c, now - lease)
+        })
+        .await;
+    match looked {
+        Ok(o) if o.uploads + o.jobs > 0 => tracing::warn!(
+            "marked {} upload(s) and {} job(s) FAILED: the replica processing them stopped",
+            o.uploads,
+            o.jobs
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!("heartbeat: {e}"),
     }
 }
 

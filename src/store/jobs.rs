@@ -18,6 +18,8 @@ pub struct Job {
     pub result: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The replica running it (failed if that replica stops answering).
+    pub owner: Option<String>,
 }
 
 impl Job {
@@ -33,7 +35,14 @@ impl Job {
             result: None,
             created_at: t.clone(),
             updated_at: t,
+            owner: None,
         }
+    }
+
+    /// The job, run by replica `owner`.
+    pub fn owned_by(mut self, owner: &str) -> Job {
+        self.owner = Some(owner.to_string());
+        self
     }
 }
 
@@ -47,13 +56,14 @@ fn job_row(r: &Row) -> super::sql::Result<Job> {
         result: r.get("result")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
+        owner: r.get("owner")?,
     })
 }
 
 pub fn insert_job(c: &Connection, j: &Job) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO jobs (guid, operation, state, error, result, created_at, updated_at, warnings)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO jobs (guid, operation, state, error, result, created_at, updated_at, warnings,
+         owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             j.guid,
             j.operation,
@@ -62,7 +72,8 @@ pub fn insert_job(c: &Connection, j: &Job) -> Result<(), StoreError> {
             j.result,
             j.created_at,
             j.updated_at,
-            serde_json::to_string(&j.warnings).expect("json")
+            serde_json::to_string(&j.warnings).expect("json"),
+            j.owner
         ],
     )?;
     Ok(())
@@ -99,15 +110,6 @@ pub fn finish_job_with(
         params![guid, state, error, result, now()],
     )?;
     Ok(())
-}
-
-/// Jobs a previous process left PROCESSING (it stopped before they ended): FAILED, saying so.
-pub fn fail_interrupted_jobs(c: &Connection) -> Result<usize, StoreError> {
-    Ok(c.execute(
-        "UPDATE jobs SET state = ?1, error = 'interrupted: dropship stopped while this job ran',
-         updated_at = ?2 WHERE state = ?3",
-        params![JobState::Failed, now(), JobState::Processing],
-    )?)
 }
 
 /// What an app's deletion removed from the database: the files that belong to them go next.
@@ -213,6 +215,7 @@ mod tests {
             result: None,
             created_at: now(),
             updated_at: now(),
+            owner: Some("r1".into()),
         }
     }
 
@@ -290,7 +293,8 @@ mod tests {
         refresh.guid = "j3".into();
         insert_job(&conn, &refresh).unwrap();
         finish_job_with(&conn, "j2", None, Some("{\"apps\":[]}")).unwrap();
-        assert_eq!(fail_interrupted_jobs(&conn).unwrap(), 1, "j3 alone");
+        let failed = crate::store::replicas::fail_orphans(&conn, 0).unwrap();
+        assert_eq!(failed.jobs, 1, "j3 alone");
         let (j2, j3) = (
             get_job(&conn, "j2").unwrap().unwrap(),
             get_job(&conn, "j3").unwrap().unwrap(),
@@ -300,7 +304,7 @@ mod tests {
             (JobState::Complete, Some("{\"apps\":[]}"))
         );
         assert_eq!(j3.state, JobState::Failed);
-        assert!(j3.error.unwrap().contains("stopped while this job ran"));
+        assert!(j3.error.unwrap().contains("running this job stopped"));
         let again = delete_app(&mut conn, "a1", &job()).unwrap();
         assert_eq!(again, Err(NotDeleted::Missing));
     }

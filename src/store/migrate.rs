@@ -24,6 +24,8 @@ pub(crate) const STEPS: &[Step] = &[
     super::queue::create_columns,
     super::log_chunks::create_chunks_table,
     resources_lru,
+    super::replicas::create_table,
+    super::replicas::create_locks,
 ];
 
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {

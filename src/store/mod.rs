@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod pg;
 pub mod processes;
 pub mod queue;
+pub mod replicas;
 pub mod rows;
 pub mod spaces;
 pub mod sql;

@@ -5,6 +5,7 @@
 //! the build again, up to `STAGING_ATTEMPTS`; then `reap` fails it, saying why. A replica that
 //! stops hands what it still stages back (`release`: the attempt does not count).
 
+use super::sql::Dialect;
 use super::{now, BuildState, StoreError, STAGING_ATTEMPTS};
 use super::{params, Connection, Row};
 use crate::failure::{BuildFailure, FailureKind};
@@ -60,18 +61,23 @@ pub fn create_columns(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> 
 /// by `owner` for `lease`; None when nothing waits.
 pub fn claim(c: &Connection, owner: &str, lease: Duration) -> Result<Option<Claim>, StoreError> {
     let t = now_ms();
-    // PG: workers of other replicas skip the row being claimed instead of waiting for it:
-    //   ... WHERE guid = (SELECT guid FROM builds WHERE <same> ORDER BY queued_at, guid
-    //                     LIMIT 1 FOR UPDATE SKIP LOCKED) AND <same> RETURNING guid, attempts
+    // PostgreSQL: other replicas' workers skip the row being claimed instead of waiting for it
+    // (and then finding it taken). SQLite has one writer at a time: the UPDATE is atomic.
+    let skip = match c.dialect() {
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
     super::one(
         c,
-        "UPDATE builds SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1
-         WHERE guid = (
-            SELECT guid FROM builds
-            WHERE state = ?3 AND (lease_until IS NULL OR lease_until < ?4) AND attempts < ?5
-            ORDER BY queued_at, guid LIMIT 1)
-           AND state = ?3 AND (lease_until IS NULL OR lease_until < ?4) AND attempts < ?5
-         RETURNING guid, attempts",
+        &format!(
+            "UPDATE builds SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1
+             WHERE guid = (
+                SELECT guid FROM builds
+                WHERE state = ?3 AND (lease_until IS NULL OR lease_until < ?4) AND attempts < ?5
+                ORDER BY queued_at, guid LIMIT 1{skip})
+               AND state = ?3 AND (lease_until IS NULL OR lease_until < ?4) AND attempts < ?5
+             RETURNING guid, attempts"
+        ),
         params![
             owner,
             t + ms(lease),

@@ -395,15 +395,6 @@ pub fn build_failed(c: &Connection, guid: &str, f: &BuildFailure) -> Result<bool
 /// `kill -9`, a node lost: its lease ran out) is staged again until then, and failed after.
 pub const STAGING_ATTEMPTS: u32 = 3;
 
-/// After a restart: uploads that were being processed are failed (their temp files are gone).
-pub fn fail_interrupted_uploads(c: &Connection) -> Result<usize, StoreError> {
-    Ok(c.execute(
-        "UPDATE packages SET state = ?2, error = 'the upload was interrupted: dropship \
-         stopped while processing it', updated_at = ?1 WHERE state = ?3",
-        params![now(), PackageState::Failed, PackageState::ProcessingUpload],
-    )?)
-}
-
 /// Builds by state, for metrics.
 pub fn count_builds(c: &Connection) -> Result<BTreeMap<BuildState, u64>, StoreError> {
     let mut stmt = c.prepare("SELECT state, COUNT(*) FROM builds GROUP BY state")?;
@@ -492,15 +483,16 @@ fn all<T>(
 /// Moves a package from AWAITING_UPLOAD to PROCESSING_UPLOAD; false when it was not awaiting an
 /// upload (gone, or another upload claimed it first). One statement, so two uploads racing for
 /// the same package cannot both win.
-pub fn claim_package_upload(c: &Connection, guid: &str) -> Result<bool, StoreError> {
+pub fn claim_package_upload(c: &Connection, guid: &str, owner: &str) -> Result<bool, StoreError> {
     let n = c.execute(
-        "UPDATE packages SET state = ?3, error = NULL, updated_at = ?2
+        "UPDATE packages SET state = ?3, error = NULL, updated_at = ?2, owner = ?5
          WHERE guid = ?1 AND state = ?4",
         params![
             guid,
             now(),
             PackageState::ProcessingUpload,
-            PackageState::AwaitingUpload
+            PackageState::AwaitingUpload,
+            owner
         ],
     )?;
     Ok(n == 1)

@@ -176,3 +176,33 @@ async fn a_database_restart_answers_503_then_the_replicas_recover_by_themselves(
         .await;
     assert_eq!(done.state, BuildState::Staged, "{done:?}\n{}", r.logs());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_builds_of_one_app_on_two_replicas_keep_both_tags() {
+    let r = Replicas::start(2, Backing::PostgresS3, &["--concurrency", "1"]);
+    let (_, pkg) = r.counted_package(0, 1, "twice", "twice-run", 1).await;
+    let (a, b) = tokio::join!(r.replica(0).stage(&pkg), r.replica(1).stage(&pkg));
+    let mut tags = Vec::new();
+    for build in [a, b] {
+        let done = r
+            .replica(0)
+            .wait_build(&build.guid, Duration::from_secs(60))
+            .await;
+        assert_eq!(done.state, BuildState::Staged, "{done:?}\n{}", r.logs());
+        tags.push(done.droplet.expect("a droplet").guid);
+    }
+    // Each droplet's tag is in the repository's index, read by either replica.
+    let oci = Some("application/vnd.oci.image.manifest.v1+json");
+    for tag in &tags {
+        for i in 0..2 {
+            let path = format!("/v2/apps/twice/manifests/{tag}");
+            let (status, _, body) = r.replica(i).text(&path, oci).await;
+            assert_eq!(
+                status,
+                200,
+                "tag {tag} on replica {i}: {body}\n{}",
+                r.logs()
+            );
+        }
+    }
+}

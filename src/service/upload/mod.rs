@@ -115,10 +115,10 @@ pub async fn upload(
             "Upload must include either resources or bits",
         ));
     }
-    let g = guid.clone();
+    let (g, me) = (guid.clone(), state.queue.replica.clone());
     if !state
         .db
-        .call(move |c| store::claim_package_upload(c, &g))
+        .call(move |c| store::claim_package_upload(c, &g, &me))
         .await?
     {
         return Err(not_awaiting());

@@ -74,6 +74,12 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE build_log_chunks (
         build_guid TEXT NOT NULL, seq BIGINT NOT NULL, body TEXT NOT NULL,
         stamps TEXT NOT NULL, PRIMARY KEY (build_guid, seq));",
+    // 3: SQLite's 13: which replicas are alive, who owns an upload or a job in flight.
+    "CREATE TABLE replicas (id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL);
+     ALTER TABLE packages ADD COLUMN owner TEXT;
+     ALTER TABLE jobs ADD COLUMN owner TEXT;",
+    // 4: SQLite's 14: named locks held for a while.
+    "CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until BIGINT NOT NULL);",
 ];
 
 /// A pool for `url` (`postgres://user:password@host:port/db`), checked with one connection,
