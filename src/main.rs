@@ -21,7 +21,7 @@ fn main() {
             Command::Build(a) => cli::build(*a).await,
             Command::Stack(StackCommand::Import(a)) => cli::stacks::import(a).await,
             Command::Rebase(a) => cli::rebase::rebase(a).await,
-            Command::Serve(a) => cli::serve(a, &args.log).await,
+            Command::Serve(a) => cli::serve(*a, &args.log).await,
             Command::Push(a) => cli::push::push(a).await,
             Command::Login(a) => cli::login::login(a).await,
             Command::Logout => cli::login::logout().await,

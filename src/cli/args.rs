@@ -33,7 +33,7 @@ pub enum Command {
     Rebase(RebaseArgs),
     /// Run the cf push-style API, build queue and registry endpoint.
     #[command(after_help = examples::SERVE)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Push an app to a `dropship serve` API the way `cf push` does: upload, stage, print the image.
     #[command(after_help = examples::PUSH)]
     Push(push::PushArgs),

@@ -34,11 +34,7 @@ impl Driver for Sqlite<'_> {
 
     fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>> {
         let mut stmt = self.0.prepare_cached(sql)?;
-        let names: Arc<[String]> = stmt
-            .column_names()
-            .into_iter()
-            .map(|n| n.to_string())
-            .collect();
+        let names: Arc<[String]> = stmt.column_names().map(|n| n.to_string()).collect();
         let width = names.len();
         let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
         let mut out = Vec::new();
