@@ -358,39 +358,6 @@ pub fn get_build(c: &Connection, guid: &str) -> Result<Option<Build>, StoreError
     )
 }
 
-/// A STAGING build ends STAGED with its droplet; false when it was not staging.
-pub fn build_staged(c: &Connection, guid: &str, droplet: &str) -> Result<bool, StoreError> {
-    let n = c.execute(
-        "UPDATE builds SET state = ?2, droplet_guid = ?3, updated_at = ?4
-         WHERE guid = ?1 AND state = ?5",
-        params![
-            guid,
-            BuildState::Staged,
-            droplet,
-            now(),
-            BuildState::Staging
-        ],
-    )?;
-    Ok(n == 1)
-}
-
-/// A STAGING build ends FAILED with its failure; false when it was not staging.
-pub fn build_failed(c: &Connection, guid: &str, f: &BuildFailure) -> Result<bool, StoreError> {
-    let n = c.execute(
-        "UPDATE builds SET state = ?2, error_kind = ?3, error = ?4, updated_at = ?5
-         WHERE guid = ?1 AND state = ?6",
-        params![
-            guid,
-            BuildState::Failed,
-            f.kind,
-            f.message,
-            now(),
-            BuildState::Staging
-        ],
-    )?;
-    Ok(n == 1)
-}
-
 /// How many times a build's staging may start: one whose replica stopped answering (it died,
 /// `kill -9`, a node lost: its lease ran out) is staged again until then, and failed after.
 pub const STAGING_ATTEMPTS: u32 = 3;

@@ -4,29 +4,10 @@
 //! SIGTERM hands a running build over at once and the stopping replica exits within its grace.
 
 use crate::support::api::*;
+use crate::support::bounds::buildpack;
 use crate::support::*;
 use serde_json::json;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// A buildpack named `name` whose finalize runs `finalize` (detect always passes).
-fn buildpack(dir: &Path, name: &str, finalize: &str) {
-    let bin = dir.join(name).join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for (script, body) in [
-        ("detect", format!("echo {name}")),
-        ("finalize", finalize.to_string()),
-        (
-            "release",
-            "printf -- '---\\ndefault_process_types:\\n  web: sleep 1000\\n'".to_string(),
-        ),
-    ] {
-        let p = bin.join(script);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
 
 /// The replica id a service reports in its metrics.
 async fn replica_id(api: &Api) -> String {
@@ -70,6 +51,31 @@ fn staged_by<'a>(log: &str, ids: &[&'a str]) -> Option<&'a str> {
 
 fn bp_lifecycle(name: &str) -> Option<serde_json::Value> {
     Some(json!({"type": "buildpack", "data": {"buildpacks": [name]}}))
+}
+
+/// Two replicas on one data dir started with `args`; app `name` built through replica `via`
+/// with buildpack `bp` until its log says `going to sleep`: the replicas, their ids, the app,
+/// the build and which replica stages it.
+async fn staging_on_one_of_two(
+    args: &[&str],
+    name: &str,
+    bp: &str,
+    via: usize,
+) -> ([Api; 2], [String; 2], String, String, usize) {
+    let first = Api::start(args);
+    let second = Api::on(first.svc.replica(args));
+    let apis = [first, second];
+    let ids = [replica_id(&apis[0]).await, replica_id(&apis[1]).await];
+    let (app, pkg) = apis[via]
+        .ready_package(name, &[("a.txt", b"a", 0o644)])
+        .await;
+    let (_, v) = apis[via].build(&pkg, bp_lifecycle(bp)).await;
+    let build = v["guid"].as_str().unwrap().to_string();
+    let log = wait_log(&apis[via], &build, "going to sleep").await;
+    let id_refs = [ids[0].as_str(), ids[1].as_str()];
+    let staging = staged_by(&log, &id_refs).expect("a replica");
+    let at = usize::from(staging != ids[0]);
+    (apis, ids, app, build, at)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,19 +157,8 @@ async fn kill_9_of_the_staging_replica_hands_its_build_to_the_other_after_the_le
         "--build-lease",
         "3s",
     ];
-    let first = Api::start(&args);
-    let second = Api::on(first.svc.replica(&args));
-    let mut apis = [first, second];
-    let ids = [replica_id(&apis[0]).await, replica_id(&apis[1]).await];
-    let id_refs = [ids[0].as_str(), ids[1].as_str()];
-    let (_, pkg) = apis[0]
-        .ready_package("orphan", &[("a.txt", b"a", 0o644)])
-        .await;
-    let (_, v) = apis[0].build(&pkg, bp_lifecycle("slow")).await;
-    let build = v["guid"].as_str().unwrap().to_string();
-    let log = wait_log(&apis[0], &build, "going to sleep").await;
-    let staging = staged_by(&log, &id_refs).expect("a replica");
-    let (victim, survivor) = if staging == ids[0] { (0, 1) } else { (1, 0) };
+    let (mut apis, ids, _, build, victim) = staging_on_one_of_two(&args, "orphan", "slow", 0).await;
+    let survivor = 1 - victim;
 
     let killed = Instant::now();
     apis[victim].svc.kill9();
@@ -204,19 +199,8 @@ async fn a_replica_that_froze_past_its_lease_stops_the_build_and_records_nothing
         "--build-lease",
         "3s",
     ];
-    let first = Api::start(&args);
-    let second = Api::on(first.svc.replica(&args));
-    let apis = [first, second];
-    let ids = [replica_id(&apis[0]).await, replica_id(&apis[1]).await];
-    let id_refs = [ids[0].as_str(), ids[1].as_str()];
-    let (app, pkg) = apis[0]
-        .ready_package("frozen", &[("a.txt", b"a", 0o644)])
-        .await;
-    let (_, v) = apis[0].build(&pkg, bp_lifecycle("slow")).await;
-    let build = v["guid"].as_str().unwrap().to_string();
-    let log = wait_log(&apis[0], &build, "going to sleep").await;
-    let staging = staged_by(&log, &id_refs).expect("a replica");
-    let (frozen, other) = if staging == ids[0] { (0, 1) } else { (1, 0) };
+    let (apis, _, app, build, frozen) = staging_on_one_of_two(&args, "frozen", "slow", 0).await;
+    let other = 1 - frozen;
 
     // Frozen past its lease: the other replica takes the build over; then it wakes up.
     apis[frozen].svc.signal(libc::SIGSTOP);
@@ -270,19 +254,9 @@ async fn sigterm_hands_a_running_build_to_the_other_replica_at_once() {
         "--config",
         file.to_str().unwrap(),
     ];
-    let first = Api::start(&args);
-    let second = Api::on(first.svc.replica(&args));
-    let mut apis = [first, second];
-    let ids = [replica_id(&apis[0]).await, replica_id(&apis[1]).await];
-    let id_refs = [ids[0].as_str(), ids[1].as_str()];
-    let (_, pkg) = apis[1]
-        .ready_package("handed", &[("a.txt", b"a", 0o644)])
-        .await;
-    let (_, v) = apis[1].build(&pkg, bp_lifecycle("slowish")).await;
-    let build = v["guid"].as_str().unwrap().to_string();
-    let log = wait_log(&apis[1], &build, "going to sleep").await;
-    let staging = staged_by(&log, &id_refs).expect("a replica");
-    let (stopped, other) = if staging == ids[0] { (0, 1) } else { (1, 0) };
+    let (mut apis, ids, _, build, stopped) =
+        staging_on_one_of_two(&args, "handed", "slowish", 1).await;
+    let other = 1 - stopped;
 
     let (status, took) = apis[stopped].svc.terminate();
     assert!(status.success(), "{status}\n{}", apis[stopped].svc.log());

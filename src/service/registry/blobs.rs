@@ -52,28 +52,29 @@ pub fn want(range: Option<&str>, len: u64) -> Want {
     }
 }
 
-/// The blob at `path` (known to exist as `digest`), streamed; `None` when it is not there.
-pub async fn serve(path: &Path, digest: &str, headers: &HeaderMap) -> Option<Response> {
-    let mut file = tokio::fs::File::open(path).await.ok()?;
-    let len = file.metadata().await.ok()?.len();
+/// The part of a blob of `len` bytes that `headers`' Range asks for: (status, first byte,
+/// count), or the 416 to answer.
+pub fn part(headers: &HeaderMap, len: u64) -> Result<(StatusCode, u64, u64), Response> {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (status, first, count) = match want(range, len) {
-        Want::Whole => (StatusCode::OK, 0, len),
-        Want::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+    match want(range, len) {
+        Want::Whole => Ok((StatusCode::OK, 0, len)),
+        Want::Part(a, b) => Ok((StatusCode::PARTIAL_CONTENT, a, b - a + 1)),
         Want::Unsatisfiable => {
             let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             let v = HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii");
             r.headers_mut().insert(header::CONTENT_RANGE, v);
-            return Some(r);
+            Err(r)
         }
-    };
-    if first > 0 {
-        file.seek(std::io::SeekFrom::Start(first)).await.ok()?;
     }
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        file.take(count),
-        CHUNK,
-    ));
+}
+
+/// A blob's answer: `body` (its `count` bytes from `first`, of `len`) and the headers saying so.
+pub fn respond(
+    (status, first, count): (StatusCode, u64, u64),
+    body: Body,
+    len: u64,
+    digest: &str,
+) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     let text = |s: String| HeaderValue::from_str(&s).expect("ascii");
@@ -91,7 +92,26 @@ pub async fn serve(path: &Path, digest: &str, headers: &HeaderMap) -> Option<Res
             text(format!("bytes {first}-{end}/{len}")),
         );
     }
-    Some(r)
+    r
+}
+
+/// The blob at `path` (known to exist as `digest`), streamed; `None` when it is not there.
+pub async fn serve(path: &Path, digest: &str, headers: &HeaderMap) -> Option<Response> {
+    let mut file = tokio::fs::File::open(path).await.ok()?;
+    let len = file.metadata().await.ok()?.len();
+    let wanted = match part(headers, len) {
+        Ok(w) => w,
+        Err(r) => return Some(r),
+    };
+    let (_, first, count) = wanted;
+    if first > 0 {
+        file.seek(std::io::SeekFrom::Start(first)).await.ok()?;
+    }
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file.take(count),
+        CHUNK,
+    ));
+    Some(respond(wanted, body, len, digest))
 }
 
 #[cfg(test)]

@@ -13,13 +13,12 @@
 //!
 //! With the data dir as the store (the default) none of this runs: the files are the store.
 
-use super::blobs::{want, Want};
-use super::{CONTENT_DIGEST, REF_NAME};
+use super::REF_NAME;
 use crate::blob::Key;
 use crate::service::blobs::Blobs;
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use std::path::Path;
@@ -90,18 +89,11 @@ pub async fn serve(
         Ok(s) => s?,
         Err(e) => return Some(unavailable(e)),
     };
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let text = |s: String| HeaderValue::from_str(&s).expect("ascii");
-    let (status, first, count) = match want(range, len) {
-        Want::Whole => (StatusCode::OK, 0, len),
-        Want::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        Want::Unsatisfiable => {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_RANGE, text(format!("bytes */{len}")));
-            return Some(r);
-        }
+    let wanted = match super::blobs::part(headers, len) {
+        Ok(w) => w,
+        Err(r) => return Some(r),
     };
+    let (status, first, count) = wanted;
     let body = if head || count == 0 {
         Body::empty()
     } else {
@@ -112,23 +104,7 @@ pub async fn serve(
             Err(e) => return Some(unavailable(e)),
         }
     };
-    let mut r = (status, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(header::CONTENT_LENGTH, text(count.to_string()));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(CONTENT_DIGEST, text(digest.to_string()));
-    if status == StatusCode::PARTIAL_CONTENT {
-        let end = first + count - 1;
-        h.insert(
-            header::CONTENT_RANGE,
-            text(format!("bytes {first}-{end}/{len}")),
-        );
-    }
-    Some(r)
+    Some(super::blobs::respond(wanted, body, len, digest))
 }
 
 fn unavailable(e: crate::blob::BlobError) -> Response {
