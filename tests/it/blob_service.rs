@@ -13,14 +13,7 @@ use serde_json::{json, Value};
 const BITS: &[u8] = b"<h1>kept in a bucket</h1>\n";
 
 fn s3_env(s3: &S3Server) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = (s3.env().into_iter())
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    env.push((
-        "DROPSHIP_BLOB_STORE".into(),
-        format!("s3://{}/dropship", s3.bucket),
-    ));
-    env
+    s3.service_env("dropship")
 }
 
 /// GET (or HEAD) `path` with an optional Range: status, headers, body.

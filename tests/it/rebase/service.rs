@@ -213,14 +213,7 @@ async fn a_periodic_check_rebases_once_the_stack_moved() {
 async fn a_refresh_on_a_shared_blob_store_fetches_the_image_it_lacks() {
     use crate::support::api::*;
     let s3 = S3Server::start();
-    let mut env: Vec<(String, String)> = (s3.env().into_iter())
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    env.push((
-        "DROPSHIP_BLOB_STORE".into(),
-        format!("s3://{}/r", s3.bucket),
-    ));
-    let api = Api::start_env(&[], env);
+    let api = Api::start_env(&[], s3.service_env("r"));
     let (app, pkg) = api
         .ready_package("far-away", &[("index.html", b"<h1>hi</h1>\n", 0o644)])
         .await;

@@ -79,6 +79,17 @@ impl S3Server {
         ]
     }
 
+    /// [`S3Server::env`] and DROPSHIP_BLOB_STORE naming this bucket under `prefix`: what a
+    /// service needs to keep its blobs here.
+    pub fn service_env(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = (self.env().into_iter())
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let url = format!("s3://{}/{prefix}", self.bucket);
+        env.push(("DROPSHIP_BLOB_STORE".into(), url));
+        env
+    }
+
     /// The keys in the bucket, with their sizes (a ListObjectsV2 read by hand).
     pub fn objects(&self) -> Vec<(String, u64)> {
         let (_, body) = http_get(self.port, &format!("/{}?list-type=2", self.bucket)).unwrap();
