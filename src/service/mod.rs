@@ -43,6 +43,7 @@ pub(crate) mod processes;
 pub(crate) mod refresh;
 pub(crate) mod refresh_jobs;
 pub(crate) mod registry;
+mod replica_slot;
 mod resource_entry;
 pub mod resource_list;
 pub(crate) mod resources;
@@ -308,7 +309,7 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
     let keys = auth::keys(&config, &paths)?;
     let state = Arc::new(State {
         keys,
-        queue: workers::Queue::new(),
+        queue: workers::Queue::for_data_dir(&paths.root),
         config,
         paths,
         db,
@@ -332,7 +333,9 @@ pub async fn open(config: Config) -> anyhow::Result<Shared> {
     }
     // Builds queued, or left by a replica that stopped answering (this one's previous
     // incarnation too: once their leases lapse), are claimed from now on.
-    // Alive before it owns anything (uploads, jobs): then its builds.
+    // What its previous process left taken back; alive before it owns anything (uploads,
+    // jobs); then its builds.
+    workers::recover(&state).await;
     workers::liveness(&state).await;
     workers::start(&state);
     Ok(state)

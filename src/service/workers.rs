@@ -22,8 +22,10 @@ const HANDOVER: Duration = Duration::from_secs(5);
 
 /// What this replica's workers share.
 pub struct Queue {
-    /// This replica's id (`hostname-pid-random`): the owner of its leases.
+    /// This replica's id (`hostname-slot`): the owner of its leases, uploads and jobs.
     pub replica: String,
+    /// The data dir's slot whose id this process holds (locked while it runs).
+    _slot: Option<std::fs::File>,
     wake: Notify,
     /// The builds this replica stages now, by guid.
     running: Mutex<HashMap<String, Arc<Running>>>,
@@ -49,10 +51,29 @@ impl Default for Queue {
 }
 
 impl Queue {
+    /// A queue with an id of its own, used once (no data dir to keep it in).
     pub fn new() -> Queue {
         let random = uuid::Uuid::new_v4().simple().to_string();
+        Queue::with_id(format!("{}-{}", hostname(), &random[..8]), None)
+    }
+
+    /// The queue of a process on data dir `dir`: its id is the first free slot's there (see
+    /// [`super::replica_slot`]), the same across restarts, so that what its previous process
+    /// left (leases, uploads, jobs) is known for a dead one's at once.
+    pub fn for_data_dir(dir: &std::path::Path) -> Queue {
+        match super::replica_slot::take(dir) {
+            Ok((id, file)) => Queue::with_id(format!("{}-{id}", hostname()), Some(file)),
+            Err(e) => {
+                tracing::warn!("no replica slot in {}: {e}; a fresh id", dir.display());
+                Queue::new()
+            }
+        }
+    }
+
+    fn with_id(replica: String, slot: Option<std::fs::File>) -> Queue {
         Queue {
-            replica: format!("{}-{}-{}", hostname(), std::process::id(), &random[..8]),
+            replica,
+            _slot: slot,
             wake: Notify::new(),
             running: Mutex::default(),
             retries: AtomicU64::new(0),
@@ -169,6 +190,36 @@ async fn reaper(state: Shared) {
             Err(e) => tracing::error!("failing builds out of attempts: {e}"),
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// At start: what this replica's previous process left is taken back at once (it is dead: this
+/// one holds its slot): its builds' leases end (staged again now, or failed when out of
+/// attempts), its uploads and jobs fail.
+pub(super) async fn recover(state: &Shared) {
+    let me = state.queue.replica.clone();
+    let found = state
+        .db
+        .call(move |c| {
+            let builds = queue::abandon(c, &me)?;
+            let orphans = replicas::fail_owned_by(c, &me)?;
+            Ok((builds, orphans, queue::reap(c)?))
+        })
+        .await;
+    match found {
+        Ok((builds, o, reaped)) => {
+            if builds + o.uploads + o.jobs > 0 {
+                tracing::warn!(
+                    "this replica's previous process left {builds} build(s) staging (staged                      again), {} upload(s) and {} job(s) (failed)",
+                    o.uploads,
+                    o.jobs
+                );
+            }
+            for (guid, why) in reaped {
+                attempt::reaped(state, &guid, &why).await;
+            }
+        }
+        Err(e) => tracing::error!("taking back what the previous process left: {e}"),
     }
 }
 

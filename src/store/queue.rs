@@ -155,6 +155,16 @@ pub fn failed(c: &Connection, l: &Lease<'_>, f: &BuildFailure) -> Result<bool, S
     Ok(n == 1)
 }
 
+/// The leases `owner` holds end now (its previous process died): the builds are claimable at
+/// once, their attempts counted. How many.
+pub fn abandon(c: &Connection, owner: &str) -> Result<usize, StoreError> {
+    Ok(c.execute(
+        "UPDATE builds SET lease_until = NULL
+         WHERE lease_owner = ?1 AND state = ?2 AND lease_until IS NOT NULL",
+        params![owner, BuildState::Staging],
+    )?)
+}
+
 /// Fails the builds whose last lease ran out with no attempt left, saying so; returns them
 /// (each failed by exactly one caller, whichever replica reaps first).
 pub fn reap(c: &Connection) -> Result<Vec<(String, BuildFailure)>, StoreError> {

@@ -4,6 +4,7 @@
 //! is failed by whichever replica looks next, so a replica starting never fails the work of
 //! the others, and no work waits forever for a replica that is gone.
 
+use super::sql::ToSql;
 use super::{now, params, Connection, JobState, PackageState, StoreError};
 
 /// 13: `replicas` (id, last seen in ms since the epoch) and the owner of uploads and jobs.
@@ -43,29 +44,40 @@ pub struct Orphans {
 /// unknown: work of a dropship older than owners); forgets replicas gone for a day.
 pub fn fail_orphans(c: &Connection, cutoff_ms: i64) -> Result<Orphans, StoreError> {
     let gone = "(owner IS NULL OR owner NOT IN (SELECT id FROM replicas WHERE seen_at >= ?4))";
+    let failed = fail_where(c, gone, &cutoff_ms)?;
+    let day = 24 * 3600 * 1000;
+    c.execute(
+        "DELETE FROM replicas WHERE seen_at < ?1",
+        params![cutoff_ms - day],
+    )?;
+    Ok(failed)
+}
+
+/// Fails the uploads and jobs in flight that replica `id` owns (its previous process died).
+pub fn fail_owned_by(c: &Connection, id: &str) -> Result<Orphans, StoreError> {
+    fail_where(c, "owner = ?4", &id)
+}
+
+/// Fails the uploads and jobs in flight that match `owned` (SQL over `owner`, with `?4`).
+fn fail_where(c: &Connection, owned: &str, p4: &dyn ToSql) -> Result<Orphans, StoreError> {
     let uploads = c.execute(
         &format!(
             "UPDATE packages SET state = ?2, error = 'the upload was interrupted: the dropship \
-             processing it stopped', updated_at = ?1 WHERE state = ?3 AND {gone}"
+             processing it stopped', updated_at = ?1 WHERE state = ?3 AND {owned}"
         ),
         params![
             now(),
             PackageState::Failed,
             PackageState::ProcessingUpload,
-            cutoff_ms
+            p4
         ],
     )?;
     let jobs = c.execute(
         &format!(
             "UPDATE jobs SET state = ?2, error = 'interrupted: the dropship running this job \
-             stopped', updated_at = ?1 WHERE state = ?3 AND {gone}"
+             stopped', updated_at = ?1 WHERE state = ?3 AND {owned}"
         ),
-        params![now(), JobState::Failed, JobState::Processing, cutoff_ms],
-    )?;
-    let day = 24 * 3600 * 1000;
-    c.execute(
-        "DELETE FROM replicas WHERE seen_at < ?1",
-        params![cutoff_ms - day],
+        params![now(), JobState::Failed, JobState::Processing, p4],
     )?;
     Ok(Orphans { uploads, jobs })
 }
