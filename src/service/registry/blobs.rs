@@ -53,19 +53,22 @@ pub fn want(range: Option<&str>, len: u64) -> Want {
 }
 
 /// The part of a blob of `len` bytes that `headers`' Range asks for: (status, first byte,
-/// count), or the 416 to answer.
-pub fn part(headers: &HeaderMap, len: u64) -> Result<(StatusCode, u64, u64), Response> {
+/// count); `None`: none can be given ([`unsatisfiable`]).
+pub fn part(headers: &HeaderMap, len: u64) -> Option<(StatusCode, u64, u64)> {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     match want(range, len) {
-        Want::Whole => Ok((StatusCode::OK, 0, len)),
-        Want::Part(a, b) => Ok((StatusCode::PARTIAL_CONTENT, a, b - a + 1)),
-        Want::Unsatisfiable => {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            let v = HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii");
-            r.headers_mut().insert(header::CONTENT_RANGE, v);
-            Err(r)
-        }
+        Want::Whole => Some((StatusCode::OK, 0, len)),
+        Want::Part(a, b) => Some((StatusCode::PARTIAL_CONTENT, a, b - a + 1)),
+        Want::Unsatisfiable => None,
     }
+}
+
+/// The 416 for a Range past a blob of `len` bytes.
+pub fn unsatisfiable(len: u64) -> Response {
+    let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+    let v = HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii");
+    r.headers_mut().insert(header::CONTENT_RANGE, v);
+    r
 }
 
 /// A blob's answer: `body` (its `count` bytes from `first`, of `len`) and the headers saying so.
@@ -99,9 +102,8 @@ pub fn respond(
 pub async fn serve(path: &Path, digest: &str, headers: &HeaderMap) -> Option<Response> {
     let mut file = tokio::fs::File::open(path).await.ok()?;
     let len = file.metadata().await.ok()?.len();
-    let wanted = match part(headers, len) {
-        Ok(w) => w,
-        Err(r) => return Some(r),
+    let Some(wanted) = part(headers, len) else {
+        return Some(unsatisfiable(len));
     };
     let (_, first, count) = wanted;
     if first > 0 {

@@ -89,9 +89,8 @@ pub async fn serve(
         Ok(s) => s?,
         Err(e) => return Some(unavailable(e)),
     };
-    let wanted = match super::blobs::part(headers, len) {
-        Ok(w) => w,
-        Err(r) => return Some(r),
+    let Some(wanted) = super::blobs::part(headers, len) else {
+        return Some(super::blobs::unsatisfiable(len));
     };
     let (status, first, count) = wanted;
     let body = if head || count == 0 {
