@@ -265,25 +265,8 @@ fn bad_blob_store_settings_stop_the_start() {
 
 /// The digests of the default stack's image (its manifest, config and layers).
 fn stack_blobs(data: &std::path::Path) -> Vec<String> {
-    let read = |p: std::path::PathBuf| -> Value {
-        serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
-    };
-    let index = read(data.join("registry/stacks/busybox/index.json"));
-    let blob = |d: &str| data.join(format!("registry-blobs/sha256/{}", &d[7..]));
-    let mut all = Vec::new();
-    for m in index["manifests"].as_array().unwrap() {
-        let d = m["digest"].as_str().unwrap().to_string();
-        let manifest = read(blob(&d));
-        all.push(d);
-        all.push(manifest["config"]["digest"].as_str().unwrap().to_string());
-        let layers = manifest["layers"].as_array().unwrap();
-        all.extend(
-            layers
-                .iter()
-                .map(|l| l["digest"].as_str().unwrap().to_string()),
-        );
-    }
-    all
+    let index = std::fs::read(data.join("registry/stacks/busybox/index.json")).unwrap();
+    layout_digests(data, &serde_json::from_slice(&index).unwrap())
 }
 
 fn sha1(data: &[u8]) -> String {

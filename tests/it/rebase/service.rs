@@ -226,17 +226,7 @@ async fn a_refresh_on_a_shared_blob_store_fetches_the_image_it_lacks() {
         serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
     };
     let blob = |d: &str| data.join(format!("registry-blobs/sha256/{}", &d[7..]));
-    let digests = |index: &serde_json::Value| -> Vec<String> {
-        let mut all = Vec::new();
-        for m in index["manifests"].as_array().unwrap() {
-            let d = m["digest"].as_str().unwrap().to_string();
-            let manifest = read(blob(&d));
-            all.push(d);
-            all.push(manifest["config"]["digest"].as_str().unwrap().to_string());
-            all.extend(layer_digests(&manifest));
-        }
-        all
-    };
+    let digests = |index: &serde_json::Value| layout_digests(&data, index);
     let stack = digests(&read(data.join("registry/stacks/busybox/index.json")));
     let index_path = data.join("registry/apps/far-away/index.json");
     let mut index = read(index_path.clone());

@@ -116,3 +116,25 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// The digests an embedded registry's repository `index` references, its blobs read from data
+/// dir `data`: each manifest, its config and its layers, in index order.
+pub fn layout_digests(data: &Path, index: &serde_json::Value) -> Vec<String> {
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let mut all = Vec::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let d = m["digest"].as_str().unwrap().to_string();
+        let manifest = read(data.join(format!("registry-blobs/sha256/{}", &d[7..])));
+        all.push(d);
+        all.push(manifest["config"]["digest"].as_str().unwrap().to_string());
+        let layers = manifest["layers"].as_array().unwrap();
+        all.extend(
+            layers
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_string()),
+        );
+    }
+    all
+}
