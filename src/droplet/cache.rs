@@ -1,15 +1,21 @@
 //! Compressed layers kept between builds, by diff_id: a layer whose tar is unchanged is not
-//! compressed again. `<dir>/<diff hex>.gz` is the blob, `<dir>/<diff hex>.json` what it was
-//! (digest, sizes). Nothing read back is trusted: a blob is used only once its bytes, copied
-//! into the build's blob dir, hash to the recorded digest and size *and* decompress to the
-//! diff_id and tar size asked for; otherwise the entry is dropped and the layer is packed again.
-//! Least recently used entries go once the cache holds more than its limit.
+//! compressed again. `<dir>/<diff hex>.gz` is the blob, `<dir>/<diff hex>.gz.json` what it was
+//! (digest, sizes), `<dir>/<shape hex>.gz.shape` says a layer of that shape (its paths, kinds
+//! and sizes, see `droplet::layers`) was kept: a layer whose shape was never kept cannot be in
+//! the cache, so it is packed in one pass instead of being hashed first.
+//!
+//! What is trusted: the cache dir is the build's own (root's, or the CLI user's), written only
+//! by this file, every file through a temporary name and a rename. A record is read capped at
+//! 4 KiB and must match the tar size asked for and the blob's size on disk; the blob is then
+//! used as it is, not read: when the registry has its digest nothing is read at all, and where
+//! its bytes go they are checked against the digest (a registry hashes what it receives, an
+//! OCI layout refuses a blob that does not hash to its name). A blob whose size is off is
+//! dropped and the layer packed again. Least recently used entries go once the cache holds more
+//! than its limit.
 
-use crate::layer::hash::HashWriter;
 use crate::layer::{Codec, LayerBlob};
-use flate2::read::GzDecoder;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Bytes of compressed layers kept when nothing else says (about ten large apps' droplets):
@@ -28,27 +34,6 @@ struct Record {
 pub struct LayerCache {
     dir: PathBuf,
     max: u64,
-}
-
-/// Reads through to a hasher (the compressed side) while a decoder reads the same bytes.
-struct Tee<R, W> {
-    inner: R,
-    copy: W,
-}
-
-impl<R: Read, W: Write> Read for Tee<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-/// What a cached blob must decode to.
-struct Want<'a> {
-    diff_id: &'a str,
-    tar_size: u64,
-    codec: Codec,
 }
 
 fn codec_ext(codec: Codec) -> &'static str {
@@ -79,8 +64,9 @@ impl LayerCache {
         ))
     }
 
-    /// The blob of `diff_id` (a tar of `tar_size` bytes) copied into `blob_dir` and verified;
-    /// `None` when there is none or it does not check out (then it is dropped).
+    /// The blob of `diff_id` (a tar of `tar_size` bytes compressed with `codec`), linked into
+    /// `blob_dir` when it is on the same file system (else used where it is); `None` when there
+    /// is none or its record does not check out (then it is dropped).
     pub fn get(
         &self,
         diff_id: &str,
@@ -88,102 +74,48 @@ impl LayerCache {
         codec: Codec,
         blob_dir: &Path,
     ) -> Option<LayerBlob> {
-        let (gz, json) = self.paths(diff_id, codec)?;
-        // A record is a few dozen bytes: more is not one.
-        let mut bytes = Vec::new();
-        File::open(&json)
-            .ok()?
-            .take(4096)
-            .read_to_end(&mut bytes)
-            .ok()?;
-        let record: Record = serde_json::from_slice(&bytes).ok()?;
-        let want = Want {
-            diff_id,
-            tar_size,
-            codec,
-        };
-        match self.verified_copy(&gz, &record, &want, blob_dir) {
-            Ok(Some(blob)) => {
-                let now = std::time::SystemTime::now();
-                let _ = File::options()
-                    .write(true)
-                    .open(&gz)
-                    .and_then(|f| f.set_modified(now));
-                Some(blob)
-            }
-            Ok(None) => {
-                tracing::warn!("cached layer {diff_id} does not match its record: dropped");
-                let _ = fs::remove_file(&gz);
-                let _ = fs::remove_file(&json);
-                None
-            }
-            Err(e) => {
-                tracing::debug!("cached layer {diff_id}: {e}");
-                None
-            }
+        let (blob, json) = self.paths(diff_id, codec)?;
+        let record = read_record(&json)?;
+        let len = fs::symlink_metadata(&blob).ok().map(|m| m.is_file().then(|| m.len()));
+        let digest = hex(&record.digest);
+        if record.tar_size != tar_size || digest.is_none() || len != Some(Some(record.size)) {
+            tracing::warn!("cached layer {diff_id} does not match its record: dropped");
+            let _ = fs::remove_file(&blob);
+            let _ = fs::remove_file(&json);
+            return None;
         }
-    }
-
-    fn verified_copy(
-        &self,
-        gz: &Path,
-        record: &Record,
-        want: &Want,
-        blob_dir: &Path,
-    ) -> io::Result<Option<LayerBlob>> {
-        let (diff_id, tar_size) = (want.diff_id, want.tar_size);
-        let src = File::open(gz)?;
-        if src.metadata()?.len() != record.size {
-            return Ok(None);
-        }
-        fs::create_dir_all(blob_dir)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".cached-")
-            .tempfile_in(blob_dir)?;
-        let (file, tmp) = tmp.into_parts();
-        let copy = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, file));
-        let mut tee = Tee {
-            inner: src.take(record.size + 1),
-            copy,
-        };
-        let mut tar = HashWriter::new(io::sink());
-        // Decoded at most one byte past the tar it must be: a blob that inflates further is
-        // not the layer, and is not inflated to the end.
-        let limit = tar_size + 1;
-        let decoded = match want.codec {
-            Codec::Gzip => io::copy(&mut GzDecoder::new(&mut tee).take(limit), &mut tar),
-            Codec::Zstd => zstd::stream::read::Decoder::new(&mut tee)
-                .and_then(|d| io::copy(&mut d.take(limit), &mut tar)),
-        };
-        if decoded.is_err() {
-            return Ok(None);
-        }
-        // Whatever follows the compressed stream is read too, so that it counts in the digest.
-        io::copy(&mut tee, &mut io::sink())?;
-        let (_, got_diff, got_tar) = tar.finish();
-        let (buf, digest, size) = tee.copy.finish();
-        buf.into_inner().map_err(|e| e.into_error())?;
-        let ok = (got_diff.as_str(), got_tar, digest.as_str(), size)
-            == (diff_id, tar_size, record.digest.as_str(), record.size);
-        if !ok {
-            return Ok(None);
-        }
-        let path = blob_dir.join(hex(&digest).expect("a sha256 digest"));
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(Some(LayerBlob {
-            digest,
-            diff_id: got_diff,
-            size,
+        // Used now: the last to go.
+        let _ = File::options()
+            .write(true)
+            .open(&blob)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        let path = link_into(&blob, blob_dir, digest?).unwrap_or(blob);
+        Some(LayerBlob {
+            digest: record.digest,
+            diff_id: diff_id.to_string(),
+            size: record.size,
             tar_size,
             path,
-            codec: want.codec,
-        }))
+            codec,
+        })
+    }
+
+    /// Whether a layer of `shape` compressed with `codec` was kept (and may still be).
+    pub fn knows_shape(&self, shape: &str, codec: Codec) -> bool {
+        self.shape_path(shape, codec)
+            .is_some_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+    }
+
+    fn shape_path(&self, shape: &str, codec: Codec) -> Option<PathBuf> {
+        let h = hex(shape)?;
+        Some(self.dir.join(format!("{h}.{}.shape", codec_ext(codec))))
     }
 
     /// Keeps a copy of `blob` (written to a temporary name, then renamed: a reader never sees
     /// half a blob), then evicts down to the limit, least recently used first (a blob's mtime:
     /// when it was put or last taken). A blob larger than the limit is not kept.
-    pub fn put(&self, blob: &LayerBlob) -> io::Result<()> {
+    /// `shape` (the layer's shape, when known) is marked as kept.
+    pub fn put(&self, blob: &LayerBlob, shape: Option<&str>) -> io::Result<()> {
         let Some((gz, json)) = self.paths(&blob.diff_id, blob.codec) else {
             return Ok(());
         };
@@ -223,10 +155,18 @@ impl LayerCache {
             .tempfile_in(&self.dir)?;
         fs::write(tmp.path(), bytes)?;
         tmp.persist(&json).map_err(|e| e.error)?;
+        if let Some(p) = shape.and_then(|s| self.shape_path(s, blob.codec)) {
+            let tmp = tempfile::Builder::new()
+                .prefix(".put-")
+                .tempfile_in(&self.dir)?;
+            fs::write(tmp.path(), hex(&blob.diff_id).unwrap_or_default())?;
+            tmp.persist(&p).map_err(|e| e.error)?;
+        }
         self.evict()
     }
 
-    /// Drops the least recently used blobs (and their records) over the limit.
+    /// Drops the least recently used blobs (and their records) over the limit, then the
+    /// shape marks that named them.
     fn evict(&self) -> io::Result<()> {
         let mut blobs: Vec<(std::time::SystemTime, u64, PathBuf)> = fs::read_dir(&self.dir)?
             .flatten()
@@ -242,6 +182,7 @@ impl LayerCache {
             .collect();
         let mut total: u64 = blobs.iter().map(|b| b.1).sum();
         blobs.sort();
+        let mut gone = std::collections::HashSet::new();
         for (_, len, path) in blobs {
             if total <= self.max {
                 break;
@@ -251,8 +192,54 @@ impl LayerCache {
             let _ = fs::remove_file(record);
             fs::remove_file(&path)?;
             total -= len;
+            if let Some(stem) = path.file_stem() {
+                gone.insert(stem.to_string_lossy().into_owned());
+            }
+        }
+        if !gone.is_empty() {
+            self.forget_shapes(&gone);
         }
         Ok(())
+    }
+
+    /// Removes the shape marks naming a diff_id (hex) in `gone`.
+    fn forget_shapes(&self, gone: &std::collections::HashSet<String>) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if !e.file_name().to_string_lossy().ends_with(".shape") {
+                continue;
+            }
+            let mut named = String::new();
+            let read = File::open(e.path()).and_then(|f| f.take(64).read_to_string(&mut named));
+            if read.is_err() || gone.contains(&named) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// A record: a few dozen bytes, so more than 4 KiB is not one.
+fn read_record(json: &Path) -> Option<Record> {
+    let mut bytes = Vec::new();
+    File::open(json)
+        .ok()?
+        .take(4096)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// `blob` hard-linked into `dir` as `<hex>` (already there counts); `None` when it cannot be
+/// (another file system), and the caller uses it where it is.
+fn link_into(blob: &Path, dir: &Path, hex: &str) -> Option<PathBuf> {
+    fs::create_dir_all(dir).ok()?;
+    let dest = dir.join(hex);
+    match fs::hard_link(blob, &dest) {
+        Ok(()) => Some(dest),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Some(dest),
+        Err(_) => None,
     }
 }
 

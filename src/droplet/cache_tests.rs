@@ -47,13 +47,13 @@ fn least_recently_used_blobs_go_first_over_the_limit() {
     );
     // Room for two of the three.
     let cache = LayerCache::new(dir.clone(), 250 << 10);
-    cache.put(&a).unwrap();
+    cache.put(&a, None).unwrap();
     used_ago(&dir, &a, 300);
-    cache.put(&b).unwrap();
+    cache.put(&b, None).unwrap();
     used_ago(&dir, &b, 200);
     // `a` is used (a build found it): now `b` is the least recently used.
     assert!(cached(&cache, &a, &d.path().join("out1")));
-    cache.put(&c).unwrap();
+    cache.put(&c, None).unwrap();
     let out = d.path().join("out2");
     assert!(cached(&cache, &a, &out), "used last: kept");
     assert!(cached(&cache, &c, &out), "just put: kept");
@@ -75,15 +75,15 @@ fn a_blob_over_the_limit_is_not_kept() {
     let d = tempfile::tempdir().unwrap();
     let big = layer(d.path(), "big", 300 << 10);
     let cache = LayerCache::new(d.path().join("cache"), 200 << 10);
-    cache.put(&big).unwrap();
+    cache.put(&big, None).unwrap();
     assert!(!cached(&cache, &big, &d.path().join("out")));
     assert!(big.path.is_file(), "the build's own blob stays");
     // A limit lowered to 0 (nothing kept): what an earlier, larger limit kept goes too.
     let small = layer(d.path(), "small", 10 << 10);
-    cache.put(&small).unwrap();
+    cache.put(&small, None).unwrap();
     assert!(cached(&cache, &small, &d.path().join("out")));
     LayerCache::new(d.path().join("cache"), 0)
-        .put(&big)
+        .put(&big, None)
         .unwrap();
     assert!(!cached(&cache, &small, &d.path().join("out2")));
 }

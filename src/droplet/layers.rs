@@ -1,8 +1,9 @@
 //! The droplet as image layers under `/home/vcap`, cut by [`super::plan`]: each layer holds
 //! its entries and their parent directories (the same headers wherever they appear), so each
-//! is valid alone and their union is the droplet. A layer's tar is hashed first (its diff_id,
-//! cheap next to deflate); when the [`LayerCache`] has that diff_id the blob comes from there,
-//! else the tar is written again through gzip. Layers are packed by a worker per core.
+//! is valid alone and their union is the droplet. When the [`LayerCache`] kept a layer of the
+//! same shape (paths, kinds, sizes), the layer's tar is hashed first (its diff_id, cheap next
+//! to deflate) and the blob taken from the cache when it has that diff_id; else the tar is
+//! written through the compressor once. Layers are packed by a worker per core.
 
 use super::cache::LayerCache;
 use super::plan::{self, Chunk, Group, Item};
@@ -144,20 +145,49 @@ fn describe(chunks: &[Chunk], blobs: Vec<(LayerBlob, bool)>) -> Vec<AppLayer> {
         .collect()
 }
 
-/// One layer: hashed, then taken from the cache or packed (and then kept in it).
+/// One layer. When the cache has kept a layer of its shape, its tar is hashed first and the
+/// blob taken from the cache if it has that diff_id; otherwise (no cache, a shape never kept:
+/// the cache cannot have it) it is packed in one pass, and kept in the cache.
 fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
+    let shape = ctx.cache.map(|_| shape(ctx, chunk));
+    let mut expect = None;
+    if let (Some(c), Some(s)) = (ctx.cache, &shape) {
+        if c.knows_shape(s, ctx.codec) {
+            let (diff_id, tar_size) = hash(ctx, chunk)?;
+            if let Some(blob) = c.get(&diff_id, tar_size, ctx.codec, ctx.blob_dir) {
+                tell(ctx, tar_size);
+                return Ok((blob, true));
+            }
+            expect = Some(diff_id);
+        }
+    }
+    let blob = compress(ctx, chunk)?;
+    if let Some(d) = expect.filter(|d| *d != blob.diff_id) {
+        return Err(io::Error::other(format!(
+            "the droplet changed while it was packed (layer {d} then {})",
+            blob.diff_id
+        )));
+    }
+    if let Some(c) = ctx.cache {
+        if let Err(e) = c.put(&blob, shape.as_deref()) {
+            tracing::warn!("keeping layer {} in the layer cache: {e}", blob.diff_id);
+        }
+    }
+    Ok((blob, false))
+}
+
+/// The chunk's tar hashed: its diff_id and size.
+fn hash(ctx: &Ctx, chunk: &Chunk) -> io::Result<(String, u64)> {
     let mut hashed = tar::Builder::new(HashWriter::new(io::sink()));
     hashed.mode(tar::HeaderMode::Deterministic);
     hashed.follow_symlinks(false);
     write_chunk(&mut hashed, ctx, chunk)?;
     let (_, diff_id, tar_size) = hashed.into_inner()?.finish();
-    if let Some(blob) = ctx
-        .cache
-        .and_then(|c| c.get(&diff_id, tar_size, ctx.codec, ctx.blob_dir))
-    {
-        tell(ctx, tar_size);
-        return Ok((blob, true));
-    }
+    Ok((diff_id, tar_size))
+}
+
+/// The chunk's tar compressed into a blob, progress told as it goes.
+fn compress(ctx: &Ctx, chunk: &Chunk) -> io::Result<LayerBlob> {
     let mut w = LayerWriter::with_codec(ctx.blob_dir, ctx.codec)?;
     let mut last = 0;
     let (done, progress) = (ctx.done.clone(), ctx.progress.clone());
@@ -169,19 +199,29 @@ fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
         }
     }));
     write_chunk(w.tar(), ctx, chunk)?;
-    let blob = w.finish()?;
-    if blob.diff_id != diff_id {
-        return Err(io::Error::other(format!(
-            "the droplet changed while it was packed (layer {} then {})",
-            diff_id, blob.diff_id
-        )));
+    w.finish()
+}
+
+/// `sha256:` of what the chunk's tar says of each entry apart from content and modes: path,
+/// kind, and size (files, links). Two equal tars have equal shapes, so a shape the cache never
+/// kept means a tar it does not have; equal shapes say nothing of content.
+fn shape(ctx: &Ctx, chunk: &Chunk) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for &i in &chunk.entries {
+        let w = &ctx.walked[i];
+        let (kind, size) = if w.meta.is_dir() {
+            (b'd', 0)
+        } else if w.meta.is_symlink() {
+            (b'l', w.meta.len())
+        } else {
+            (b'f', w.meta.len())
+        };
+        h.update(w.rel.as_os_str().as_encoded_bytes());
+        h.update([0, kind]);
+        h.update(size.to_le_bytes());
     }
-    if let Some(c) = ctx.cache {
-        if let Err(e) = c.put(&blob) {
-            tracing::warn!("keeping layer {} in the layer cache: {e}", blob.diff_id);
-        }
-    }
-    Ok((blob, false))
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 fn tell(ctx: &Ctx, bytes: u64) {

@@ -228,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tampered_cache_entry_is_not_used() {
+    fn a_cache_entry_that_does_not_match_its_record_is_not_used() {
         let d = tempfile::tempdir().unwrap();
         let droplet = d.path().join("droplet");
         std::fs::create_dir_all(droplet.join("app")).unwrap();
@@ -236,36 +236,63 @@ mod tests {
         let cache_dir = d.path().join("cache");
         let cache = LayerCache::new(cache_dir.clone(), 1 << 30);
         let (_, first) = package(&droplet, &d.path().join("b1"), cached(&cache)).unwrap();
-        // Another valid gzip in place of the blob, its record rewritten to match it: the
-        // digest checks out, the diff_id does not.
-        let hex = first[0]
-            .blob
-            .diff_id
-            .trim_start_matches("sha256:")
-            .to_string();
-        let other = launcher_layer(&d.path().join("b0"), Codec::Gzip).unwrap();
-        std::fs::copy(&other.path, cache_dir.join(format!("{hex}.gz"))).unwrap();
-        let record = serde_json::json!({"digest": other.digest, "size": other.size, "tar_size": first[0].blob.tar_size});
-        std::fs::write(cache_dir.join(format!("{hex}.gz.json")), record.to_string()).unwrap();
-        let (_, second) = package(&droplet, &d.path().join("b2"), cached(&cache)).unwrap();
-        assert!(
-            !second[0].reused,
-            "a blob that is not the layer is not used"
-        );
-        assert_eq!(second[0].blob.digest, first[0].blob.digest);
-        // Truncated: refused too.
+        let hex = first[0].blob.diff_id.trim_start_matches("sha256:");
         let gz = cache_dir.join(format!("{hex}.gz"));
+        // Truncated: not its record's size, dropped and packed again.
         let len = std::fs::metadata(&gz).unwrap().len();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&gz)
-            .unwrap()
-            .set_len(len - 3)
-            .unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&gz).unwrap();
+        f.set_len(len - 3).unwrap();
+        let (_, second) = package(&droplet, &d.path().join("b2"), cached(&cache)).unwrap();
+        assert!(!second[0].reused);
+        assert_eq!(second[0].blob.digest, first[0].blob.digest);
         let (_, third) = package(&droplet, &d.path().join("b3"), cached(&cache)).unwrap();
-        assert!(!third[0].reused);
+        assert!(third[0].reused, "kept again once packed");
+        // A record for another tar size: not used either.
+        let record = cache_dir.join(format!("{hex}.gz.json"));
+        let mut r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        r["tar_size"] = serde_json::json!(1);
+        std::fs::write(&record, r.to_string()).unwrap();
         let (_, fourth) = package(&droplet, &d.path().join("b4"), cached(&cache)).unwrap();
-        assert!(fourth[0].reused, "kept again once packed");
+        assert!(!fourth[0].reused);
+    }
+
+    #[test]
+    fn a_layer_whose_shape_was_never_kept_is_packed_in_one_pass() {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        std::fs::create_dir_all(droplet.join("app")).unwrap();
+        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
+        let cache_dir = d.path().join("cache");
+        let cache = LayerCache::new(cache_dir.clone(), 1 << 30);
+        let (_, first) = package(&droplet, &d.path().join("b1"), cached(&cache)).unwrap();
+        let marks = || {
+            std::fs::read_dir(&cache_dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".gz.shape"))
+                .count()
+        };
+        assert_eq!(marks(), first.len(), "one shape mark per layer kept");
+        // Same shape, other content ("hi" -> "ho"): hashed, missed, packed, kept.
+        std::fs::write(droplet.join("app/index.html"), "ho").unwrap();
+        let (_, edited) = package(&droplet, &d.path().join("b2"), cached(&cache)).unwrap();
+        assert!(!edited[0].reused);
+        assert_ne!(edited[0].blob.diff_id, first[0].blob.diff_id);
+        // Back to "hi": the shape is known, the diff_id too.
+        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
+        let (_, back) = package(&droplet, &d.path().join("b3"), cached(&cache)).unwrap();
+        assert!(back[0].reused);
+        // Without its shape mark the cache is not asked: packed again, the same blob.
+        for e in std::fs::read_dir(&cache_dir).unwrap().flatten() {
+            if e.file_name().to_string_lossy().ends_with(".shape") {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+        let (_, again) = package(&droplet, &d.path().join("b4"), cached(&cache)).unwrap();
+        assert!(!again[0].reused);
+        assert_eq!(again[0].blob.digest, first[0].blob.digest);
+        assert_eq!(marks(), first.len(), "marked again");
     }
 
     #[test]
@@ -289,7 +316,7 @@ mod tests {
         let (_, again) = package(&droplet, &d.path().join("b3"), with(Codec::Zstd)).unwrap();
         assert!(
             again[0].reused,
-            "the zstd blob is kept and verified by decoding it"
+            "the zstd blob is kept apart"
         );
         assert_eq!(again[0].blob.digest, zst[0].blob.digest);
     }

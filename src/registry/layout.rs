@@ -121,7 +121,9 @@ impl Layout {
         Err(self.err("indexes nested too deep"))
     }
 
-    /// Copies a blob file into the layout unless it is there already.
+    /// Copies a blob file into the layout unless it is there already (a hard link when on the
+    /// same file system). Either way its bytes must hash to `digest` before it takes that name:
+    /// a blob can come from a cache, and the layout never holds one under a wrong digest.
     pub fn put_blob_file(&self, digest: &str, src: &Path) -> Result<(), RegistryError> {
         let dest = self.blob_path(digest);
         if dest.is_file() {
@@ -129,24 +131,13 @@ impl Layout {
         }
         let dir = dest.parent().expect("blob path has a parent");
         fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
-        // Same file system: a hard link is atomic and costs nothing.
-        match fs::hard_link(src, &dest) {
-            Ok(()) => {
-                let f = fs::File::open(&dest).map_err(|e| RegistryError::io(&dest, e))?;
-                f.sync_all().map_err(|e| RegistryError::io(&dest, e))?;
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-            Err(_) => {}
-        }
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| RegistryError::io(dir, e))?;
-        let (got, _) = {
-            let mut from = fs::File::open(src).map_err(|e| RegistryError::io(src, e))?;
-            let mut to = tmp.as_file();
-            std::io::copy(&mut from, &mut to).map_err(|e| RegistryError::io(&dest, e))?;
-            to.sync_all().map_err(|e| RegistryError::io(&dest, e))?;
-            sha256_file(tmp.path()).map_err(|e| RegistryError::io(&dest, e))?
-        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".link-")
+            .make_in(dir, |p| fs::hard_link(src, p))
+            .map(|t| t.into_temp_path())
+            .or_else(|_| copied(src, dir))
+            .map_err(|e| RegistryError::io(&dest, e))?;
+        let (got, _) = sha256_file(&tmp).map_err(|e| RegistryError::io(&dest, e))?;
         if got != digest {
             return Err(RegistryError::DigestMismatch {
                 what: src.display().to_string(),
@@ -154,6 +145,9 @@ impl Layout {
                 actual: got,
             });
         }
+        fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| RegistryError::io(&dest, e))?;
         tmp.persist(&dest)
             .map_err(|e| RegistryError::io(&dest, e.error))?;
         Ok(())
@@ -201,6 +195,13 @@ impl Layout {
         drop(lock);
         Ok(())
     }
+}
+
+/// `src` copied to a temporary file in `dir` (removed when dropped unless persisted).
+fn copied(src: &Path, dir: &Path) -> std::io::Result<tempfile::TempPath> {
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::copy(&mut fs::File::open(src)?, &mut tmp.as_file())?;
+    Ok(tmp.into_temp_path())
 }
 
 /// Writes a file through a temporary sibling and a rename: readers never see half a file.
@@ -283,5 +284,27 @@ mod tests {
         );
         // Present already: nothing to do, no error.
         l.put_blob_file(&sha256_digest(b"data"), &src).unwrap();
+    }
+
+    #[test]
+    fn a_blob_file_that_is_not_its_digest_is_refused_linked_or_copied() {
+        let d = tempfile::tempdir().unwrap();
+        let lay = d.path().join("lay");
+        let l = Layout::create(&lay).unwrap();
+        let src = d.path().join("blob");
+        fs::write(&src, b"tampered").unwrap();
+        let said = sha256_digest(b"data");
+        let e = l.put_blob_file(&said, &src).unwrap_err();
+        assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
+        assert!(!l.blob_path(&said).exists());
+        let dir = l.blob_path(&said).parent().unwrap().to_path_buf();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "no temporary left");
+        // From another file system (a copy, not a link): the same.
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        let far = shm.path().join("blob");
+        fs::write(&far, b"tampered").unwrap();
+        assert!(l.put_blob_file(&said, &far).is_err());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(fs::read(&src).unwrap(), b"tampered", "the source is untouched");
     }
 }
