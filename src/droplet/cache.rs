@@ -76,7 +76,9 @@ impl LayerCache {
     ) -> Option<LayerBlob> {
         let (blob, json) = self.paths(diff_id, codec)?;
         let record = read_record(&json)?;
-        let len = fs::symlink_metadata(&blob).ok().map(|m| m.is_file().then(|| m.len()));
+        let len = fs::symlink_metadata(&blob)
+            .ok()
+            .map(|m| m.is_file().then_some(m.len()));
         let digest = hex(&record.digest);
         if record.tar_size != tar_size || digest.is_none() || len != Some(Some(record.size)) {
             tracing::warn!("cached layer {diff_id} does not match its record: dropped");

@@ -314,10 +314,7 @@ mod tests {
             (Codec::Zstd, &gz[0].blob.diff_id)
         );
         let (_, again) = package(&droplet, &d.path().join("b3"), with(Codec::Zstd)).unwrap();
-        assert!(
-            again[0].reused,
-            "the zstd blob is kept apart"
-        );
+        assert!(again[0].reused, "the zstd blob is kept apart");
         assert_eq!(again[0].blob.digest, zst[0].blob.digest);
     }
 }

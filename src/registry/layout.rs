@@ -305,6 +305,10 @@ mod tests {
         fs::write(&far, b"tampered").unwrap();
         assert!(l.put_blob_file(&said, &far).is_err());
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
-        assert_eq!(fs::read(&src).unwrap(), b"tampered", "the source is untouched");
+        assert_eq!(
+            fs::read(&src).unwrap(),
+            b"tampered",
+            "the source is untouched"
+        );
     }
 }
