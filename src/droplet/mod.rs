@@ -258,6 +258,36 @@ mod tests {
     }
 
     #[test]
+    fn a_hit_on_another_file_system_is_used_where_it_is() {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        sample(&droplet);
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        let cache = LayerCache::new(shm.path().join("cache"), 1 << 30);
+        let (_, first) = package(&droplet, &d.path().join("b1"), cached(&cache)).unwrap();
+        let (_, again) = package(&droplet, &d.path().join("b2"), cached(&cache)).unwrap();
+        for (a, f) in again.iter().zip(&first) {
+            assert!(
+                a.reused && a.blob.path.starts_with(shm.path()),
+                "{:?}",
+                a.blob
+            );
+            assert_eq!(
+                std::fs::read(&a.blob.path).unwrap(),
+                std::fs::read(&f.blob.path).unwrap()
+            );
+            assert_eq!((&a.blob.digest, a.blob.size), (&f.blob.digest, f.blob.size));
+        }
+        // On the same file system: linked into the build's blob dir.
+        let near = LayerCache::new(d.path().join("cache"), 1 << 30);
+        package(&droplet, &d.path().join("b3"), cached(&near)).unwrap();
+        let (_, linked) = package(&droplet, &d.path().join("b4"), cached(&near)).unwrap();
+        assert!(linked
+            .iter()
+            .all(|l| l.reused && l.blob.path.starts_with(d.path().join("b4"))));
+    }
+
+    #[test]
     fn a_layer_whose_shape_was_never_kept_is_packed_in_one_pass() {
         let d = tempfile::tempdir().unwrap();
         let droplet = d.path().join("droplet");
