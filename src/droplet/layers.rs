@@ -29,6 +29,10 @@ pub struct AppLayer {
 type Progress = Box<dyn FnMut(u64) + Send>;
 /// Told of each layer as soon as it is packed (to upload it while others are packed).
 pub type OnLayer<'a> = &'a (dyn Fn(&LayerBlob) + Sync);
+/// Asked for a copy of each new layer's compressed bytes as they are written (to stream it
+/// out), whose second part is told the layer once it is finished.
+pub type OnCompress<'a> = &'a (dyn Fn() -> Option<LayerCopy> + Sync);
+pub type LayerCopy = (crate::layer::tee::Copy, Box<dyn FnOnce(&LayerBlob) + Send>);
 /// A chunk's blob and whether it came from the cache.
 type Packed = io::Result<(LayerBlob, bool)>;
 
@@ -45,10 +49,12 @@ struct Ctx<'a> {
     done: Arc<AtomicU64>,
     progress: Option<Arc<Mutex<Progress>>>,
     on_layer: Option<OnLayer<'a>>,
+    on_compress: Option<OnCompress<'a>>,
 }
 
 /// The droplet at `droplet` as layers written to `blob_dir`; `progress` is told the tar bytes
-/// hashed and packed so far, `on_layer` of each layer once it is written.
+/// hashed and packed so far, `on_layer` of each layer once it is written; `on_compress` gives
+/// a copy for the compressed bytes of each layer not in the cache.
 pub fn app_layers(
     droplet: &Path,
     blob_dir: &Path,
@@ -56,6 +62,7 @@ pub fn app_layers(
     cache: Option<&LayerCache>,
     progress: Option<Progress>,
     on_layer: Option<OnLayer>,
+    on_compress: Option<OnCompress>,
 ) -> io::Result<Vec<AppLayer>> {
     let mut walked = Vec::new();
     walk(droplet, |w| {
@@ -85,6 +92,7 @@ pub fn app_layers(
         done: Arc::new(AtomicU64::new(0)),
         progress: progress.map(|p| Arc::new(Mutex::new(p))),
         on_layer,
+        on_compress,
     };
     let blobs = pack_all(&ctx, &chunks)?;
     Ok(describe(&chunks, blobs))
@@ -159,6 +167,11 @@ fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
         return Ok((blob, true));
     }
     let mut w = LayerWriter::with_codec(ctx.blob_dir, ctx.codec)?;
+    let copy = ctx.on_compress.and_then(|c| c());
+    let finished = copy.map(|(sink, finished)| {
+        w.tee_compressed(sink);
+        finished
+    });
     let mut last = 0;
     let (done, progress) = (ctx.done.clone(), ctx.progress.clone());
     w.on_progress(Box::new(move |n| {
@@ -175,6 +188,9 @@ fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
             "the droplet changed while it was packed (layer {} then {})",
             diff_id, blob.diff_id
         )));
+    }
+    if let Some(f) = finished {
+        f(&blob);
     }
     if let Some(c) = ctx.cache {
         if let Err(e) = c.put(&blob) {
