@@ -82,7 +82,15 @@ pub fn package(
 ) -> io::Result<(Option<LayerBlob>, Vec<AppLayer>)> {
     std::thread::scope(|s| {
         let tgz = o.tgz.then(|| s.spawn(|| droplet_tgz(droplet, blob_dir)));
-        let layers = app_layers(droplet, blob_dir, o.codec, o.cache, o.progress, o.on_layer, o.on_compress);
+        let layers = app_layers(
+            droplet,
+            blob_dir,
+            o.codec,
+            o.cache,
+            o.progress,
+            o.on_layer,
+            o.on_compress,
+        );
         let tgz = match tgz {
             Some(t) => Some(
                 t.join()

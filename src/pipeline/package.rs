@@ -4,8 +4,8 @@
 
 use super::error::{blocking, other, BuildError};
 use super::stage::Staged;
-use crate::droplet::cache::LayerCache;
 use super::stream::Streamer;
+use crate::droplet::cache::LayerCache;
 use crate::droplet::layers::{AppLayer, OnCompress, OnLayer};
 use crate::droplet::{self, PackOptions, StagingInfo};
 use crate::layer::{Codec, LayerBlob};

@@ -3,11 +3,11 @@
 
 use super::error::{blocking, other, BuildError};
 use super::options::{BuildOptions, Targets};
+use super::stream::Streamer;
 use crate::image::BuiltImage;
 use crate::refs::ImageRef;
 use crate::registry::push::{self, PushBlob, PushInput, PushReport, PARALLEL_BLOBS};
 use crate::registry::Registry;
-use super::stream::Streamer;
 use crate::report::{BlobOutcome, Event, Reporter};
 use crate::stack::Stack;
 use crate::stack::StackCache;
@@ -96,7 +96,14 @@ async fn ahead_one(
                 size,
             });
             let outcome = BlobOutcome::Uploaded;
-            let (d, done) = (digest.clone(), Event::BlobDone { digest, size, outcome });
+            let (d, done) = (
+                digest.clone(),
+                Event::BlobDone {
+                    digest,
+                    size,
+                    outcome,
+                },
+            );
             reporter.event(done);
             return Ok(Some((d, size)));
         }

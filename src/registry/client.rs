@@ -435,7 +435,9 @@ impl Registry {
         } else {
             let (op, given) = (oci_client::RegistryOperation::Push, creds.to_oci());
             let token = self
-                .retry("authenticating", r, || self.push_client.auth(&oci, &given, op))
+                .retry("authenticating", r, || {
+                    self.push_client.auth(&oci, &given, op)
+                })
                 .await?;
             match (token, creds) {
                 (Some(t), _) => PushAuth::Bearer(t),

@@ -96,7 +96,10 @@ impl UploadSession {
             .body(chunk);
         let res = self.send(req, what).await?;
         self.next(&res, StatusCode::ACCEPTED, what)?;
-        let held = res.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+        let held = res
+            .headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok());
         check_range(held, self.sent + len)?;
         self.sent += len;
         Ok(())
@@ -235,7 +238,10 @@ mod tests {
         assert!(check_range(Some("bytes=0-9"), 10).is_ok());
         for bad in ["0-8", "0-10", "1-9", "junk", ""] {
             let e = check_range(Some(bad), 10).unwrap_err();
-            assert!(matches!(e, StreamError::Range { sent: 10, .. }), "{bad}: {e}");
+            assert!(
+                matches!(e, StreamError::Range { sent: 10, .. }),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -256,7 +262,10 @@ mod tests {
     #[test]
     fn credentials_stay_with_the_registry() {
         let reg = url("https://r.example.com/v2/");
-        assert!(same_origin(&reg, &url("https://r.example.com:443/v2/x/blobs/uploads/1")));
+        assert!(same_origin(
+            &reg,
+            &url("https://r.example.com:443/v2/x/blobs/uploads/1")
+        ));
         assert!(!same_origin(&reg, &url("https://storage.example.com/up/1")));
         assert!(!same_origin(&reg, &url("http://r.example.com/v2/")));
         assert!(!same_origin(&reg, &url("https://r.example.com:8443/v2/")));
