@@ -21,8 +21,11 @@ struct Setup {
 /// An app with a 24 MB incompressible file (several chunks), an OCI-layout stack (all the
 /// registry traffic is the push).
 fn setup() -> Setup {
+    setup_with(Registry::start())
+}
+
+fn setup_with(reg: Registry) -> Setup {
     let tmp = tempdir();
-    let reg = Registry::start();
     let stack_dir = tmp.path().join("stack");
     let stack = busybox_stack(tmp.path(), &format!("oci:{}:busybox", stack_dir.display()));
     let app = tmp.path().join("app");
@@ -40,22 +43,31 @@ fn setup() -> Setup {
 /// Builds through `proxy` into `REPO:latest`, cold (`--no-cache`: the layer cache would have
 /// the layer, and nothing would be compressed); the `--json` report and stderr.
 fn build(s: &Setup, proxy: &Proxy) -> (serde_json::Value, String) {
-    let image = format!("docker://{}/{REPO}:latest", proxy.host());
-    let app = s.app.to_str().unwrap();
-    let out = dropship(&[
-        "build",
-        app,
-        "--stack",
-        &s.stack,
-        "--image",
-        &image,
-        "--json",
-        "--no-cache",
-    ]);
-    proxy.settle();
-    let ctx = format!("{}\n--- proxy\n{}", text(&out), proxy.dump());
-    assert!(out.status.success(), "build failed:\n{ctx}");
+    let dump = || {
+        proxy.settle();
+        proxy.dump()
+    };
+    let (report, stderr) = build_at(s, &proxy.host(), &[], &dump);
     proxy.assert_clean();
+    (report, stderr)
+}
+
+/// Builds into `HOST/REPO:latest` with `extra` flags; `dump` tells what the registry saw
+/// (once the build is over).
+fn build_at(
+    s: &Setup,
+    host: &str,
+    extra: &[&str],
+    dump: &dyn Fn() -> String,
+) -> (serde_json::Value, String) {
+    let image = format!("docker://{host}/{REPO}:latest");
+    let app = s.app.to_str().unwrap();
+    let mut args = vec!["build", app, "--stack", &s.stack, "--image", &image];
+    args.extend(["--json", "--no-cache"]);
+    args.extend(extra);
+    let out = dropship(&args);
+    let ctx = format!("{}\n--- requests\n{}", text(&out), dump());
+    assert!(out.status.success(), "build failed:\n{ctx}");
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{ctx}"));
     (json, String::from_utf8_lossy(&out.stderr).into_owned())
 }
@@ -189,4 +201,17 @@ fn a_connection_cut_mid_stream_falls_back_to_the_file() {
             .later_chunks()
             .first(1),
     );
+}
+
+#[test]
+fn a_registry_that_asks_for_credentials_gets_them_on_every_chunk() {
+    use crate::registry_auth::{auth_registry, PASSWORD, USER};
+    let s = setup_with(auth_registry());
+    let creds = format!("{USER}:{PASSWORD}");
+    let (host, log) = (s.reg.host(), || s.reg.log());
+    let (report, stderr) = build_at(&s, &host, &["--creds", &creds], &log);
+    let big = big_layer(&report);
+    assert_eq!(big["streamed"], true, "{report:#}\n{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_counted_once(&report, big["digest"].as_str().unwrap());
 }
