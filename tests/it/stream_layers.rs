@@ -215,3 +215,18 @@ fn a_registry_that_asks_for_credentials_gets_them_on_every_chunk() {
     assert!(!stderr.contains(PASSWORD), "{stderr}");
     assert_counted_once(&report, big["digest"].as_str().unwrap());
 }
+
+#[test]
+fn a_zstd_layer_is_streamed_too() {
+    let s = setup();
+    let (host, log) = (s.reg.host(), || s.reg.log());
+    let (report, stderr) = build_at(&s, &host, &["--compression", "zstd"], &log);
+    let big = big_layer(&report);
+    assert!(
+        big["media_type"].as_str().unwrap().ends_with("zstd"),
+        "{big}"
+    );
+    assert_eq!(big["streamed"], true, "{report:#}\n{stderr}");
+    assert_counted_once(&report, big["digest"].as_str().unwrap());
+    assert_whole(&s.reg, &report, &s.tmp.path().join("out"));
+}
