@@ -30,6 +30,10 @@ pub struct AppLayer {
 type Progress = Box<dyn FnMut(u64) + Send>;
 /// Told of each layer as soon as it is packed (to upload it while others are packed).
 pub type OnLayer<'a> = &'a (dyn Fn(&LayerBlob) + Sync);
+/// Asked for a copy of each new layer's compressed bytes as they are written (to stream it
+/// out), whose second part is told the layer once it is finished.
+pub type OnCompress<'a> = &'a (dyn Fn() -> Option<LayerCopy> + Sync);
+pub type LayerCopy = (crate::layer::tee::Copy, Box<dyn FnOnce(&LayerBlob) + Send>);
 /// A chunk's blob and whether it came from the cache.
 type Packed = io::Result<(LayerBlob, bool)>;
 
@@ -46,10 +50,12 @@ struct Ctx<'a> {
     done: Arc<AtomicU64>,
     progress: Option<Arc<Mutex<Progress>>>,
     on_layer: Option<OnLayer<'a>>,
+    on_compress: Option<OnCompress<'a>>,
 }
 
 /// The droplet at `droplet` as layers written to `blob_dir`; `progress` is told the tar bytes
-/// hashed and packed so far, `on_layer` of each layer once it is written.
+/// hashed and packed so far, `on_layer` of each layer once it is written; `on_compress` gives
+/// a copy for the compressed bytes of each layer not in the cache.
 pub fn app_layers(
     droplet: &Path,
     blob_dir: &Path,
@@ -57,6 +63,7 @@ pub fn app_layers(
     cache: Option<&LayerCache>,
     progress: Option<Progress>,
     on_layer: Option<OnLayer>,
+    on_compress: Option<OnCompress>,
 ) -> io::Result<Vec<AppLayer>> {
     let mut walked = Vec::new();
     walk(droplet, |w| {
@@ -86,6 +93,7 @@ pub fn app_layers(
         done: Arc::new(AtomicU64::new(0)),
         progress: progress.map(|p| Arc::new(Mutex::new(p))),
         on_layer,
+        on_compress,
     };
     let blobs = pack_all(&ctx, &chunks)?;
     Ok(describe(&chunks, blobs))
@@ -161,12 +169,15 @@ fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
             expect = Some(diff_id);
         }
     }
-    let blob = compress(ctx, chunk)?;
+    let (blob, finished) = compress(ctx, chunk)?;
     if let Some(d) = expect.filter(|d| *d != blob.diff_id) {
         return Err(io::Error::other(format!(
             "the droplet changed while it was packed (layer {d} then {})",
             blob.diff_id
         )));
+    }
+    if let Some(f) = finished {
+        f(&blob);
     }
     if let Some(c) = ctx.cache {
         if let Err(e) = c.put(&blob, shape.as_deref()) {
@@ -186,9 +197,18 @@ fn hash(ctx: &Ctx, chunk: &Chunk) -> io::Result<(String, u64)> {
     Ok((diff_id, tar_size))
 }
 
-/// The chunk's tar compressed into a blob, progress told as it goes.
-fn compress(ctx: &Ctx, chunk: &Chunk) -> io::Result<LayerBlob> {
+/// The chunk's tar compressed into a blob, progress told as it goes, its compressed bytes
+/// copied out as they are written when `on_compress` asks (then told the finished blob).
+fn compress(
+    ctx: &Ctx,
+    chunk: &Chunk,
+) -> io::Result<(LayerBlob, Option<Box<dyn FnOnce(&LayerBlob) + Send>>)> {
     let mut w = LayerWriter::with_codec(ctx.blob_dir, ctx.codec)?;
+    let copy = ctx.on_compress.and_then(|c| c());
+    let finished = copy.map(|(sink, finished)| {
+        w.tee_compressed(sink);
+        finished
+    });
     let mut last = 0;
     let (done, progress) = (ctx.done.clone(), ctx.progress.clone());
     w.on_progress(Box::new(move |n| {
@@ -199,7 +219,7 @@ fn compress(ctx: &Ctx, chunk: &Chunk) -> io::Result<LayerBlob> {
         }
     }));
     write_chunk(w.tar(), ctx, chunk)?;
-    w.finish()
+    Ok((w.finish()?, finished))
 }
 
 /// `sha256:` of what the chunk's tar says of each entry apart from content and modes: path,

@@ -70,6 +70,8 @@ pub struct PackOptions<'a> {
     pub progress: Option<Box<dyn FnMut(u64) + Send>>,
     /// Told of each layer once it is written.
     pub on_layer: Option<OnLayer<'a>>,
+    /// Gives a copy for each new layer's compressed bytes (see [`layers::OnCompress`]).
+    pub on_compress: Option<layers::OnCompress<'a>>,
 }
 
 /// The droplet's layers, and its tgz when asked (written at the same time on another thread).
@@ -80,7 +82,15 @@ pub fn package(
 ) -> io::Result<(Option<LayerBlob>, Vec<AppLayer>)> {
     std::thread::scope(|s| {
         let tgz = o.tgz.then(|| s.spawn(|| droplet_tgz(droplet, blob_dir)));
-        let layers = app_layers(droplet, blob_dir, o.codec, o.cache, o.progress, o.on_layer);
+        let layers = app_layers(
+            droplet,
+            blob_dir,
+            o.codec,
+            o.cache,
+            o.progress,
+            o.on_layer,
+            o.on_compress,
+        );
         let tgz = match tgz {
             Some(t) => Some(
                 t.join()
@@ -162,6 +172,7 @@ mod tests {
                 cache: Some(&cache),
                 progress: Some(progress),
                 on_layer: Some(&|b: &LayerBlob| told.lock().unwrap().push(b.digest.clone())),
+                on_compress: None,
                 codec: Codec::Gzip,
             },
         )

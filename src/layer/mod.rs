@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod gzip;
 pub mod hash;
+pub mod tee;
 pub mod tree;
 
 pub use codec::Codec;
@@ -46,7 +47,7 @@ pub struct LayerBlob {
     pub codec: Codec,
 }
 
-type Sink = HashWriter<Compressor<HashWriter<BufWriter<File>>>>;
+type Sink = HashWriter<Compressor<HashWriter<tee::Tee<BufWriter<File>>>>>;
 
 /// Writes a tar stream that is gzipped and hashed on both sides while it is produced.
 pub struct LayerWriter {
@@ -54,6 +55,8 @@ pub struct LayerWriter {
     tmp: tempfile::TempPath,
     dir: PathBuf,
     codec: Codec,
+    /// Where a copy of the compressed bytes goes, if set.
+    copy: tee::Slot,
 }
 
 impl LayerWriter {
@@ -69,7 +72,9 @@ impl LayerWriter {
             .prefix(".layer-")
             .tempfile_in(dir)?;
         let (file, tmp) = tmp.into_parts();
-        let compressed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
+        let file = BufWriter::with_capacity(256 * 1024, file);
+        let (file, copy) = tee::Tee::new(file);
+        let compressed = HashWriter::new(file);
         let gz = Compressor::new(compressed, codec)?;
         let mut builder = tar::Builder::new(HashWriter::new(gz));
         builder.follow_symlinks(false);
@@ -79,12 +84,18 @@ impl LayerWriter {
             tmp,
             dir: dir.to_path_buf(),
             codec,
+            copy,
         })
     }
 
     /// `progress` is told how many bytes of tar were written so far, as they are.
     pub fn on_progress(&mut self, progress: Box<dyn FnMut(u64) + Send>) {
         self.builder.get_mut().on_progress(progress);
+    }
+
+    /// `copy` gets the compressed bytes as they are written (after those written so far).
+    pub fn tee_compressed(&mut self, copy: tee::Copy) {
+        *self.copy.lock().unwrap_or_else(|p| p.into_inner()) = Some(copy);
     }
 
     pub fn tar(&mut self) -> &mut tar::Builder<impl Write> {
@@ -96,7 +107,8 @@ impl LayerWriter {
         let tar_hashed = self.builder.into_inner()?;
         let (gz, diff_id, tar_size) = tar_hashed.finish();
         let compressed = gz.finish()?;
-        let (buf, digest, size) = compressed.finish();
+        let (tee, digest, size) = compressed.finish();
+        let buf = tee.into_inner();
         // No fsync: work-dir blobs live as long as the build; whoever keeps a blob (an OCI
         // layout, a stack cache) syncs its own copy.
         let file = buf.into_inner().map_err(|e| e.into_error())?;

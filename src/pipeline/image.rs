@@ -142,6 +142,7 @@ mod tests {
             crate::layer::Codec::Gzip,
             None,
             None,
+            None,
             Arc::new(Silent),
         )
         .await

@@ -19,6 +19,7 @@ mod publish;
 pub mod rebase;
 mod stack;
 mod stage;
+mod stream;
 #[cfg(test)]
 mod testkit;
 mod workspace;
@@ -107,6 +108,8 @@ async fn stages(
             file: Some(b.path.clone()),
         });
     });
+    // Big new layers go while they are compressed (when the target is a registry).
+    let streamer = stream::Streamer::new(&registry, &opts.outputs.targets, reporter.clone());
     let (droplet, sent) = tokio::join!(
         package::package(
             &staged,
@@ -114,9 +117,16 @@ async fn stages(
             opts.outputs.compression,
             cache,
             Some(ahead),
+            streamer.clone(),
             reporter.clone()
         ),
-        publish::send_ahead(&registry, &opts.outputs.targets, rx, reporter.clone()),
+        publish::send_ahead(
+            &registry,
+            &opts.outputs.targets,
+            rx,
+            streamer.as_deref(),
+            reporter.clone()
+        ),
     );
     let (droplet, sent) = (droplet?, sent?);
     timer.lap(Stage::Droplet);
@@ -154,6 +164,7 @@ async fn stages(
         built,
         published,
         manifests,
+        streamed: streamer.map(|s| s.streamed()).unwrap_or_default(),
         timings: timer.timings(),
     }))
 }

@@ -24,6 +24,9 @@ pub struct LayerInfo {
     /// For the droplet's layers: its blob came from the layer cache, not compressed again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reused: Option<bool>,
+    /// For the droplet's layers: sent to the registry while it was compressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streamed: Option<bool>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -84,6 +87,8 @@ pub(super) struct Parts {
     pub built: BuiltImage,
     pub published: Published,
     pub manifests: Option<PathBuf>,
+    /// Layers sent to the registry while they were compressed.
+    pub streamed: std::collections::HashSet<String>,
     pub timings: Timings,
 }
 
@@ -103,6 +108,7 @@ impl From<Parts> for BuildOutcome {
                 media_type: l.media_type().to_string(),
                 holds: own.map(|o| o.holds.clone()),
                 reused: own.map(|o| o.reused),
+                streamed: own.map(|_| p.streamed.contains(&digest)),
                 digest,
             }
         });

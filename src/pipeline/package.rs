@@ -4,8 +4,9 @@
 
 use super::error::{blocking, other, BuildError};
 use super::stage::Staged;
+use super::stream::Streamer;
 use crate::droplet::cache::LayerCache;
-use crate::droplet::layers::{AppLayer, OnLayer};
+use crate::droplet::layers::{AppLayer, OnCompress, OnLayer};
 use crate::droplet::{self, PackOptions, StagingInfo};
 use crate::layer::{Codec, LayerBlob};
 use crate::report::{info, Meter, Reporter};
@@ -31,13 +32,15 @@ pub struct DropletBlobs {
 pub type Ahead = Box<dyn Fn(&LayerBlob) + Send + Sync>;
 
 /// Packages the staged droplet, its layers compressed with `codec`; `keep` gets its tgz;
-/// `cache` holds layers of earlier builds; `ahead` is told of each layer once written.
+/// `cache` holds layers of earlier builds; `ahead` is told of each layer once written;
+/// `stream` sends new layers to the registry while they are compressed.
 pub async fn package(
     staged: &Staged,
     keep: Option<PathBuf>,
     codec: Codec,
     cache: Option<LayerCache>,
     ahead: Option<Ahead>,
+    stream: Option<Arc<Streamer>>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<DropletBlobs, BuildError> {
     let info_doc = StagingInfo {
@@ -54,6 +57,7 @@ pub async fn package(
         let what = format!("the droplet ({files} entries, {size}): {tgz}image layers");
         info(reporter.as_ref(), format!("packaging {what}"));
         // Tar headers (512 B per entry) on top of the content: an estimate of the tar's size.
+        let copy = stream.map(|s| move || s.copy());
         let mut meter = Meter::new(reporter.clone(), "packing the droplet", bytes + 512 * files);
         let progress = Box::new(move |n| meter.set(n));
         let o = PackOptions {
@@ -62,6 +66,7 @@ pub async fn package(
             cache: cache.as_ref(),
             progress: Some(progress),
             on_layer: ahead.as_ref().map(|a| a.as_ref() as OnLayer),
+            on_compress: copy.as_ref().map(|c| c as OnCompress),
         };
         let (tgz, layers) = droplet::package(d, b, o).map_err(other("packaging the droplet"))?;
         let reused = layers.iter().filter(|l| l.reused).count();
@@ -101,6 +106,7 @@ mod tests {
             &s,
             Some(keep.clone()),
             Codec::Gzip,
+            None,
             None,
             None,
             Arc::new(Silent),

@@ -3,11 +3,12 @@
 
 use super::error::{blocking, other, BuildError};
 use super::options::{BuildOptions, Targets};
+use super::stream::Streamer;
 use crate::image::BuiltImage;
 use crate::refs::ImageRef;
 use crate::registry::push::{self, PushBlob, PushInput, PushReport, PARALLEL_BLOBS};
 use crate::registry::Registry;
-use crate::report::{BlobOutcome, Reporter};
+use crate::report::{BlobOutcome, Event, Reporter};
 use crate::stack::Stack;
 use crate::stack::StackCache;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -47,13 +48,14 @@ pub async fn connect(
 }
 
 /// Sends the droplet's layers that `rx` brings to the target registry while the droplet is
-/// still being packed, a few at a time. Returns digest → size of those uploaded. The first
-/// failure (already retried as the push would) stops it: the build fails with it, as the push
-/// would have.
+/// still being packed, a few at a time (those `stream` committed while they were packed are
+/// not sent again). Returns digest → size of those uploaded. The first failure (already
+/// retried as the push would) stops it: the build fails with it, as the push would have.
 pub async fn send_ahead(
     registry: &Registry,
     targets: &Targets,
     mut rx: UnboundedReceiver<PushBlob>,
+    stream: Option<&Streamer>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<HashMap<String, u64>, BuildError> {
     let mut sent = HashMap::new();
@@ -66,7 +68,7 @@ pub async fn send_ahead(
     while open || !running.is_empty() {
         tokio::select! {
             b = rx.recv(), if open && running.len() < PARALLEL_BLOBS => match b {
-                Some(b) => running.push(ahead_one(registry, target, b, reporter.clone())),
+                Some(b) => running.push(ahead_one(registry, target, b, stream, reporter.clone())),
                 None => open = false,
             },
             Some(done) = running.next(), if !running.is_empty() => {
@@ -83,8 +85,29 @@ async fn ahead_one(
     registry: &Registry,
     target: &crate::refs::RegistryRef,
     blob: PushBlob,
+    stream: Option<&Streamer>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Option<(String, u64)>, BuildError> {
+    if let Some(s) = stream {
+        if s.committed(&blob.digest).await {
+            let (digest, size) = (blob.digest, blob.size);
+            reporter.event(Event::BlobStart {
+                digest: digest.clone(),
+                size,
+            });
+            let outcome = BlobOutcome::Uploaded;
+            let (d, done) = (
+                digest.clone(),
+                Event::BlobDone {
+                    digest,
+                    size,
+                    outcome,
+                },
+            );
+            reporter.event(done);
+            return Ok(Some((d, size)));
+        }
+    }
     Ok(
         match push::ahead(registry, target, &blob, &reporter).await? {
             BlobOutcome::Uploaded => Some((blob.digest, blob.size)),
@@ -169,6 +192,7 @@ mod tests {
             &s,
             None,
             crate::layer::Codec::Gzip,
+            None,
             None,
             None,
             Arc::new(Silent),

@@ -4,6 +4,7 @@
 
 use super::auth::Credentials;
 use super::retry::{unreachable, worth_retrying};
+use super::stream_upload::PushAuth;
 use super::wire::file_chunks;
 pub use super::wire::{manifest_media_type, pick_platform, RawManifest, RegistryOptions};
 use super::{describe, RegistryError};
@@ -409,6 +410,42 @@ impl Registry {
             }
         })
         .await
+    }
+
+    /// What a streamed upload (`stream_upload.rs`) needs for `r`: the HTTP client, the
+    /// registry's URL, and how to authenticate pushes (a token where the registry uses them).
+    pub(super) async fn push_parts(
+        &self,
+        r: &RegistryRef,
+    ) -> Result<(reqwest::Client, reqwest::Url, PushAuth), RegistryError> {
+        let creds = self.credentials(r).await?;
+        let oci = r.to_oci();
+        let host = oci.resolve_registry();
+        let scheme = match self.plain.iter().any(|p| p == host || *p == r.registry) {
+            true => "http",
+            false => "https",
+        };
+        let origin = reqwest::Url::parse(&format!("{scheme}://{host}/")).map_err(|e| {
+            RegistryError::Client {
+                detail: format!("registry URL for {host}: {e}"),
+            }
+        })?;
+        let auth = if creds == Credentials::Anonymous && !self.challenges(r).await {
+            PushAuth::None
+        } else {
+            let (op, given) = (oci_client::RegistryOperation::Push, creds.to_oci());
+            let token = self
+                .retry("authenticating", r, || {
+                    self.push_client.auth(&oci, &given, op)
+                })
+                .await?;
+            match (token, creds) {
+                (Some(t), _) => PushAuth::Bearer(t),
+                (None, Credentials::Basic { user, password }) => PushAuth::Basic { user, password },
+                _ => PushAuth::None,
+            }
+        };
+        Ok((self.http.clone(), origin, auth))
     }
 
     /// PUTs a manifest (exact bytes) under `r`'s tag or digest; returns the stored digest.

@@ -8,6 +8,7 @@ pub(crate) mod layout;
 pub(crate) mod push;
 pub(crate) mod retry;
 pub mod source;
+pub(crate) mod stream_upload;
 pub(crate) mod wire;
 
 pub use client::{RawManifest, Registry, RegistryOptions};

@@ -40,3 +40,4 @@ mod service_upload;
 mod staging_failures;
 mod staging_limits;
 mod staging_user;
+mod stream_layers;

@@ -9,15 +9,15 @@ use crate::support::tap;
 use crate::support::*;
 use base64::Engine;
 
-const USER: &str = "alice";
-const PASSWORD: &str = "s3cret-Pa55";
+pub(crate) const USER: &str = "alice";
+pub(crate) const PASSWORD: &str = "s3cret-Pa55";
 
 /// bcrypt of PASSWORD (cost 5, fixed salt), as `htpasswd -B` would write it, for `user`.
 fn htpasswd_line(user: &str) -> String {
     format!("{user}:$2b$05$abcdefghijklmnopqrstuuaa.ADHinTr43GDnwh7WUO1YHHk1hS02\n")
 }
 
-fn auth_registry() -> Registry {
+pub(crate) fn auth_registry() -> Registry {
     auth_registry_for(USER)
 }
 

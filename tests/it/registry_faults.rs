@@ -73,18 +73,24 @@ impl Run {
     }
 }
 
-/// `dropship build APP --stack STACK --image docker://PROXY/apps/x:TAG --json`.
+/// `dropship build APP --stack STACK --image docker://PROXY/apps/x:TAG --json`, layers
+/// uploaded from their files (not streamed while packed: `stream_layers` tests that), so that
+/// the faults hit the upload path these tests are about.
 fn build_via(s: &Setup, stack: &str, image: &str) -> Run {
     let started = Instant::now();
-    let out = dropship(&[
-        "build",
-        s.app.to_str().unwrap(),
-        "--stack",
-        stack,
-        "--image",
-        image,
-        "--json",
-    ]);
+    let env = [("DROPSHIP_STREAM_LAYERS", "0")];
+    let out = dropship_env(
+        &[
+            "build",
+            s.app.to_str().unwrap(),
+            "--stack",
+            stack,
+            "--image",
+            image,
+            "--json",
+        ],
+        &env,
+    );
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     Run { out, took, stderr }
