@@ -27,7 +27,9 @@ pub mod manifest;
 pub mod manifest_file;
 mod names;
 mod out;
+mod pread;
 pub(crate) mod zip;
+mod zip_workers;
 
 #[cfg(test)]
 mod dir_tests;
@@ -37,6 +39,8 @@ mod testutil;
 mod zip_budget_tests;
 #[cfg(test)]
 mod zip_tests;
+#[cfg(test)]
+mod zip_workers_tests;
 
 pub use dir::copy_dir;
 pub use error::IntakeError;

@@ -14,6 +14,7 @@ use std::fs::{self, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -29,12 +30,16 @@ pub(crate) fn dir_mode(mode: Option<u32>) -> u32 {
     mode.map_or(0o755, |m| m & 0o777) | 0o700
 }
 
-/// The destination being filled, with the budget charged for what is written.
+/// The destination being filled, with the budget charged for what is written. Files may be
+/// written from several threads at once ([`Output::file`] takes `&self`); directories and
+/// symlinks are recorded by one.
 pub(crate) struct Output<'a> {
     dest: &'a Path,
     input: String,
     pub(crate) budget: Budget,
     stats: IntakeStats,
+    files: AtomicU64,
+    bytes: AtomicU64,
     dir_modes: Vec<(PathBuf, u32)>,
     links: Vec<(PathBuf, PathBuf)>,
 }
@@ -53,6 +58,8 @@ impl<'a> Output<'a> {
             input: input.display().to_string(),
             budget,
             stats: IntakeStats::default(),
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             dir_modes: Vec::new(),
             links: Vec::new(),
         })
@@ -75,7 +82,7 @@ impl<'a> Output<'a> {
     /// Creates file `rel` with the content of `src`, charging every chunk to the budget
     /// before writing it. Read errors go through `on_read` (to name the entry).
     pub(crate) fn file(
-        &mut self,
+        &self,
         rel: &Path,
         mode: u32,
         src: &mut dyn Read,
@@ -103,12 +110,18 @@ impl<'a> Output<'a> {
             };
             self.budget.bytes(n as u64)?;
             out.write_all(&buf[..n]).map_err(io_err)?;
-            self.stats.bytes += n as u64;
+            self.bytes.fetch_add(n as u64, Relaxed);
         }
         out.set_permissions(Permissions::from_mode(mode))
             .map_err(io_err)?;
-        self.stats.files += 1;
+        self.files.fetch_add(1, Relaxed);
         Ok(())
+    }
+
+    /// Removes file `rel`, if it exists, after its writing was abandoned (best effort: the
+    /// caller removes `dest` on failure anyway). Never follows a symlink: none exist yet.
+    pub(crate) fn discard(&self, rel: &Path) {
+        let _ = fs::remove_file(self.dest.join(rel));
     }
 
     /// Records symlink `rel -> target`, created at [`Output::finish`] once checked.
@@ -118,6 +131,8 @@ impl<'a> Output<'a> {
 
     /// Applies directory modes, then checks and creates the symlinks; returns the stats.
     pub(crate) fn finish(mut self) -> Result<IntakeStats, IntakeError> {
+        self.stats.files = *self.files.get_mut();
+        self.stats.bytes = *self.bytes.get_mut();
         // Before any symlink exists, so chmod cannot follow one. Owner rwx is always set,
         // so no mode blocks a later step.
         for (rel, mode) in &self.dir_modes {
