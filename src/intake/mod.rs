@@ -20,7 +20,9 @@
 
 mod cdir;
 pub mod dir;
+mod dir_workers;
 mod error;
+mod failure;
 pub(crate) mod limits;
 pub(crate) mod links;
 pub mod manifest;

@@ -15,6 +15,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -30,9 +31,9 @@ pub(crate) fn dir_mode(mode: Option<u32>) -> u32 {
     mode.map_or(0o755, |m| m & 0o777) | 0o700
 }
 
-/// The destination being filled, with the budget charged for what is written. Files may be
-/// written from several threads at once ([`Output::file`] takes `&self`); directories and
-/// symlinks are recorded by one.
+/// The destination being filled, with the budget charged for what is written. Shared by the
+/// threads of an intake: files are written at once; directories and symlinks are recorded
+/// under a lock.
 pub(crate) struct Output<'a> {
     dest: &'a Path,
     input: String,
@@ -40,8 +41,8 @@ pub(crate) struct Output<'a> {
     stats: IntakeStats,
     files: AtomicU64,
     bytes: AtomicU64,
-    dir_modes: Vec<(PathBuf, u32)>,
-    links: Vec<(PathBuf, PathBuf)>,
+    dir_modes: Mutex<Vec<(PathBuf, u32)>>,
+    links: Mutex<Vec<(PathBuf, PathBuf)>>,
 }
 
 impl<'a> Output<'a> {
@@ -60,8 +61,8 @@ impl<'a> Output<'a> {
             stats: IntakeStats::default(),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            dir_modes: Vec::new(),
-            links: Vec::new(),
+            dir_modes: Mutex::default(),
+            links: Mutex::default(),
         })
     }
 
@@ -72,10 +73,13 @@ impl<'a> Output<'a> {
     }
 
     /// Creates directory `rel` (and its parents); `mode` is applied at [`Output::finish`].
-    pub(crate) fn dir(&mut self, rel: &Path, mode: u32) -> Result<(), IntakeError> {
+    pub(crate) fn dir(&self, rel: &Path, mode: u32) -> Result<(), IntakeError> {
         self.mkdirs(rel)?;
-        self.dir_modes.push((rel.to_path_buf(), mode));
-        self.stats.dirs += 1;
+        let mut modes = self
+            .dir_modes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        modes.push((rel.to_path_buf(), mode));
         Ok(())
     }
 
@@ -125,23 +129,31 @@ impl<'a> Output<'a> {
     }
 
     /// Records symlink `rel -> target`, created at [`Output::finish`] once checked.
-    pub(crate) fn symlink(&mut self, rel: &Path, target: &Path) {
-        self.links.push((rel.to_path_buf(), target.to_path_buf()));
+    pub(crate) fn symlink(&self, rel: &Path, target: &Path) {
+        let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+        links.push((rel.to_path_buf(), target.to_path_buf()));
     }
 
     /// Applies directory modes, then checks and creates the symlinks; returns the stats.
     pub(crate) fn finish(mut self) -> Result<IntakeStats, IntakeError> {
         self.stats.files = *self.files.get_mut();
         self.stats.bytes = *self.bytes.get_mut();
+        let dir_modes = self
+            .dir_modes
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.stats.dirs = dir_modes.len() as u64;
+        let dir_modes = std::mem::take(dir_modes);
+        let links = std::mem::take(self.links.get_mut().unwrap_or_else(PoisonError::into_inner));
         // Before any symlink exists, so chmod cannot follow one. Owner rwx is always set,
         // so no mode blocks a later step.
-        for (rel, mode) in &self.dir_modes {
+        for (rel, mode) in &dir_modes {
             let path = self.dest.join(rel);
             fs::set_permissions(&path, Permissions::from_mode(*mode))
                 .map_err(|e| IntakeError::io(&path, e))?;
         }
-        let all: HashMap<PathBuf, PathBuf> = self.links.iter().cloned().collect();
-        for (rel, target) in &self.links {
+        let all: HashMap<PathBuf, PathBuf> = links.iter().cloned().collect();
+        for (rel, target) in &links {
             let err = |reason| IntakeError::Symlink {
                 path: self.input.clone(),
                 entry: rel.display().to_string(),
@@ -158,7 +170,7 @@ impl<'a> Output<'a> {
                 });
             }
         }
-        for (rel, target) in &self.links {
+        for (rel, target) in &links {
             if let Some(parent) = rel.parent() {
                 self.mkdirs(parent)?;
             }

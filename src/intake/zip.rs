@@ -87,12 +87,12 @@ pub(crate) fn extract_zip_with(
     cdir::precheck(zip, &mut file, limits)?;
     let path = zip.display().to_string();
     let mut archive = open(&file, size, &path)?;
-    let mut out = Output::new(dest, zip, Budget::new(limits, zip, Some(size)))?;
-    let kinds = vet(&mut archive, &mut out, &path)?;
+    let out = Output::new(dest, zip, Budget::new(limits, zip, Some(size)))?;
+    let kinds = vet(&mut archive, &out, &path)?;
     check_nesting(&mut archive, &kinds, &path)?;
     let files = kinds.values().filter(|k| **k == Kind::File).count();
     drop(kinds);
-    make_dirs(&mut archive, &mut out, &path)?;
+    make_dirs(&mut archive, &out, &path)?;
     drop(archive);
     extract_files(&file, size, &path, &out, workers.clamp(1, files.max(1)))?;
     out.finish()
@@ -139,7 +139,7 @@ pub(super) fn classify(meta: &ZipFileEntry, path: &str) -> Result<Option<Entry>,
 
 /// First pass: every name checked, counted against the budget and seen once; symlink targets
 /// read (charged to the budget) and recorded in `out`.
-fn vet(archive: &mut Archive, out: &mut Output, path: &str) -> Result<Kinds, IntakeError> {
+fn vet(archive: &mut Archive, out: &Output, path: &str) -> Result<Kinds, IntakeError> {
     let mut kinds = Kinds::with_capacity(archive.len());
     let files = archive.files().map_err(zip_error(path))?;
     while let Some(meta) = files.next() {
@@ -187,7 +187,7 @@ fn check_nesting(archive: &mut Archive, kinds: &Kinds, path: &str) -> Result<(),
 
 /// Third pass: the directories, in order (files follow, from `zip_workers`; symlinks come
 /// at the end, from `out`).
-fn make_dirs(archive: &mut Archive, out: &mut Output, path: &str) -> Result<(), IntakeError> {
+fn make_dirs(archive: &mut Archive, out: &Output, path: &str) -> Result<(), IntakeError> {
     let files = archive.files().map_err(zip_error(path))?;
     for meta in files {
         if let Some(e) = classify(&meta.map_err(zip_error(path))?, path)? {
@@ -203,7 +203,7 @@ fn make_dirs(archive: &mut Archive, out: &mut Output, path: &str) -> Result<(), 
 fn read_target(
     meta: ZipFileEntry,
     reader: &mut PosReader,
-    out: &mut Output,
+    out: &Output,
     path: &str,
     name: &str,
 ) -> Result<PathBuf, IntakeError> {

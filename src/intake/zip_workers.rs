@@ -2,18 +2,16 @@
 //! threads. Each worker walks the central directory with its own reader of the same open
 //! file ([`PosReader`]) and takes the entries one at a time from a shared counter, in the
 //! archive's order, so the work stays balanced whatever the sizes. The budget is shared
-//! (see [`Output`]). The first failure stops the entries after it at once (between entries
-//! and inside copies); entries before it run to their end, so the error reported is the one
-//! of the lowest failing entry, as a single thread would report it.
+//! (see [`Output`]); failures are kept by [`Failure`] (the lowest entry's error, later
+//! entries stopped at once).
 
+use super::failure::Failure;
 use super::out::{file_mode, Output};
 use super::pread::PosReader;
 use super::zip::{classify, open, zip_error, Archive, Kind};
 use super::IntakeError;
 use std::fs::File;
-use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
 use std::thread;
 use zip::read::{ZipFileEntry, ZipReadOptions};
 
@@ -23,28 +21,6 @@ pub const MAX_WORKERS: usize = 8;
 /// The number of workers for an extraction: the cores available, at most [`MAX_WORKERS`].
 pub fn default_workers() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
-}
-
-/// The failure of the lowest entry index seen so far.
-struct Failure {
-    /// Index of the lowest failed entry; `usize::MAX` while none has failed.
-    at: AtomicUsize,
-    first: Mutex<Option<(usize, IntakeError)>>,
-}
-
-impl Failure {
-    fn record(&self, index: usize, e: IntakeError) {
-        let mut first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
-        if first.as_ref().is_none_or(|(at, _)| index < *at) {
-            *first = Some((index, e));
-            self.at.store(index, Relaxed);
-        }
-    }
-
-    /// Whether work on entry `index` is pointless: an earlier entry failed.
-    fn stops(&self, index: usize) -> bool {
-        self.at.load(Relaxed) < index
-    }
 }
 
 /// What the workers share.
@@ -78,10 +54,7 @@ pub(super) fn extract_files(
         out,
         entries: archives[0].len(),
         next: AtomicUsize::new(0),
-        failure: Failure {
-            at: AtomicUsize::new(usize::MAX),
-            first: Mutex::new(None),
-        },
+        failure: Failure::new(),
     };
     let mine = archives.pop().expect("at least one worker");
     thread::scope(|s| {
@@ -94,11 +67,7 @@ pub(super) fn extract_files(
         }
         job.run(mine);
     });
-    let first = job.failure.first.into_inner();
-    match first.unwrap_or_else(PoisonError::into_inner) {
-        None => Ok(()),
-        Some((_, e)) => Err(e),
-    }
+    job.failure.into_result()
 }
 
 impl Job<'_, '_> {
@@ -151,11 +120,7 @@ impl Job<'_, '_> {
         let src = meta
             .with_reader(body, ZipReadOptions::new())
             .map_err(|z| corrupt(z.to_string()))?;
-        let mut src = Watched {
-            src,
-            failure: &self.failure,
-            index,
-        };
+        let mut src = self.failure.watch(src, index);
         let written = self.out.file(&e.rel, file_mode(e.mode), &mut src, &|io| {
             corrupt(io.to_string())
         });
@@ -164,21 +129,5 @@ impl Job<'_, '_> {
             self.out.discard(&e.rel);
         }
         written
-    }
-}
-
-/// An entry's content, cut short once an earlier entry has failed.
-struct Watched<'a, R> {
-    src: R,
-    failure: &'a Failure,
-    index: usize,
-}
-
-impl<R: Read> Read for Watched<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.failure.stops(self.index) {
-            return Err(io::Error::other("stopped: an earlier entry failed"));
-        }
-        self.src.read(buf)
     }
 }
