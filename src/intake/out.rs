@@ -9,6 +9,7 @@
 use super::limits::Budget;
 use super::links::check_symlink;
 use super::{IntakeError, IntakeStats};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
@@ -18,6 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
 const CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Each thread's copy buffer, kept from file to file.
+    static BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; CHUNK].into_boxed_slice());
+}
 
 /// Permission bits for a file: the given bits without setuid/setgid/sticky, plus owner
 /// read so later stages can always read the app (0o644 when unknown).
@@ -92,22 +98,29 @@ impl<'a> Output<'a> {
         src: &mut dyn Read,
         on_read: &dyn Fn(io::Error) -> IntakeError,
     ) -> Result<(), IntakeError> {
-        if let Some(parent) = rel.parent() {
-            self.mkdirs(parent)?;
-        }
         let path = self.dest.join(rel);
         let io_err = |e| IntakeError::io(&path, e);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err)?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => break,
+        let create = || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .mode(0o600)
+                .open(&path)
+        };
+        let mut out = match (create(), rel.parent()) {
+            // A parent the source does not list as a directory (made only when missing:
+            // most are there already).
+            (Err(e), Some(parent)) if e.kind() == io::ErrorKind::NotFound => {
+                self.mkdirs(parent)?;
+                create()
+            }
+            (opened, _) => opened,
+        }
+        .map_err(io_err)?;
+        BUF.with_borrow_mut(|buf| loop {
+            let n = match src.read(buf) {
+                Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(on_read(e)),
@@ -115,7 +128,7 @@ impl<'a> Output<'a> {
             self.budget.bytes(n as u64)?;
             out.write_all(&buf[..n]).map_err(io_err)?;
             self.bytes.fetch_add(n as u64, Relaxed);
-        }
+        })?;
         out.set_permissions(Permissions::from_mode(mode))
             .map_err(io_err)?;
         self.files.fetch_add(1, Relaxed);
