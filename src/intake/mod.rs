@@ -16,7 +16,9 @@
 //!
 //! Files: [`limits`] (budgets), [`zip`] and `cdir` (zips), [`dir`] (directories and
 //! `.cfignore`), [`links`] (symlink resolution), `names` (entry names), `out` (the
-//! only code writing into `dest`), `error`.
+//! only code writing into `dest`), `error`. Files are written by several threads:
+//! `zip_workers` (with `pread`, a reader per thread) and `dir_workers`, their failures kept
+//! by `failure` (the first entry's in the source's order).
 
 mod cdir;
 pub mod dir;

@@ -164,3 +164,26 @@ fn of_two_bad_entries_the_first_is_reported() {
         }
     }
 }
+
+#[test]
+fn a_failure_stops_the_other_workers_and_removes_what_they_began() {
+    let zeros = vec![0u8; 64 << 20];
+    // Long enough to fail (its checksum, at its end) while the others are being written.
+    let mut bad = vec![b'a'; 4 << 20];
+    bad[2 << 20..(2 << 20) + 9].copy_from_slice(b"<corrupt>");
+    let mut bytes = zip_of(&[
+        ("bad", Ent::Stored(&bad)),
+        ("big", Ent::File(&zeros, None)),
+        ("bigger", Ent::File(&zeros, None)),
+    ]);
+    assert_eq!(patch(&mut bytes, b"corrupt>", b"CORRUPT>"), 1);
+    let limits = Limits {
+        max_ratio: u64::MAX,
+        ..Limits::default()
+    };
+    let (sb, result) = run(&bytes, &limits, 3);
+    let e = result.expect_err("corrupt entry accepted").to_string();
+    assert!(e.contains("entry \"bad\""), "{e}");
+    // A single thread would have stopped at "bad": the others' files are gone.
+    assert_eq!(sb.listing(), ["bad"]);
+}
