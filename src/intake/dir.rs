@@ -8,8 +8,10 @@
 //! `manifest.yml` would not work on Cloud Foundry either). An ignored directory is not
 //! descended into, so, as in git, nothing below it can be re-included.
 
+use super::dir_workers::copy_entries;
 use super::limits::{Budget, Limits};
 use super::out::{dir_mode, file_mode, Output};
+use super::zip_workers::default_workers;
 use super::{IntakeError, IntakeStats};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use std::fs::{self, OpenOptions};
@@ -41,28 +43,20 @@ pub const DEFAULT_IGNORES: &[&str] = &[
 /// apply; the ratio limit does not. If `dest` lies inside `src` it is skipped. On error
 /// `dest` may hold a partial app: the caller removes it.
 pub fn copy_dir(src: &Path, dest: &Path, limits: &Limits) -> Result<IntakeStats, IntakeError> {
-    let mut out = Output::new(dest, src, Budget::new(limits, src, None))?;
+    copy_dir_with(src, dest, limits, default_workers())
+}
+
+/// [`copy_dir`] with files copied by `workers` threads (at least one; see `dir_workers`).
+pub(crate) fn copy_dir_with(
+    src: &Path,
+    dest: &Path,
+    limits: &Limits,
+    workers: usize,
+) -> Result<IntakeStats, IntakeError> {
+    let out = Output::new(dest, src, Budget::new(limits, src, None))?;
     let dest_meta = fs::metadata(dest).map_err(|e| IntakeError::io(dest, e))?;
-    for entry in walk(src, Some((dest_meta.dev(), dest_meta.ino())))? {
-        let (entry, rel) = entry?;
-        let path = entry.path();
-        let io_err = |e| IntakeError::io(path, e);
-        let ft = entry.file_type();
-        if ft.is_dir() {
-            out.budget.entry()?;
-            let mode = entry.metadata().map_err(|e| io_err(e.into()))?.mode();
-            out.dir(&rel, dir_mode(Some(mode)))?;
-        } else if ft.is_file() {
-            out.budget.entry()?;
-            let (mut f, meta) = open_file(path)?;
-            out.file(&rel, file_mode(Some(meta.mode())), &mut f, &io_err)?;
-        } else if ft.is_symlink() {
-            out.budget.entry()?;
-            let target = fs::read_link(path).map_err(io_err)?;
-            out.symlink(&rel, &target);
-        }
-        // Sockets, FIFOs and devices: skipped.
-    }
+    let entries = walk(src, Some((dest_meta.dev(), dest_meta.ino())))?;
+    copy_entries(entries, &out, workers)?;
     out.finish()
 }
 

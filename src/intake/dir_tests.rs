@@ -204,3 +204,78 @@ fn dest_inside_src_is_skipped() {
     );
     assert!(dest.join("work").is_dir() && !dest.join("work/dest").exists());
 }
+
+/// Sorted (path, mode, content or link target) of everything under `root`.
+fn snapshot(root: &Path) -> Vec<(PathBuf, u32, Vec<u8>)> {
+    let mut all = Vec::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let e = e.unwrap();
+        let meta = e.path().symlink_metadata().unwrap();
+        let data = if meta.is_file() {
+            fs::read(e.path()).unwrap()
+        } else if meta.is_symlink() {
+            fs::read_link(e.path())
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes()
+        } else {
+            Vec::new()
+        };
+        let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+        all.push((rel, meta.permissions().mode(), data));
+    }
+    all
+}
+
+#[test]
+fn one_or_four_workers_copy_the_same_tree() {
+    let names: Vec<String> = (0..90)
+        .map(|i| format!("d{}/e{}/f{i}", i % 3, i % 4))
+        .collect();
+    let datas: Vec<String> = (0..90).map(|i| "x".repeat(i * 1777 % 150_000)).collect();
+    let files: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&datas)
+        .map(|(n, d)| (n.as_str(), d.as_str()))
+        .collect();
+    let (sb, src) = app(&files);
+    fs::set_permissions(src.join("d1/e1/f1"), fs::Permissions::from_mode(0o751)).unwrap();
+    symlink("d0/e0/f0", src.join("top")).unwrap();
+    let one = sb.tmp.path().join("one");
+    fs::create_dir(&one).unwrap();
+    let s1 = dir::copy_dir_with(&src, &one, &Limits::default(), 1).unwrap();
+    let s4 = dir::copy_dir_with(&src, &sb.dest, &Limits::default(), 4).unwrap();
+    assert_eq!(s1, s4);
+    let total: usize = datas.iter().map(String::len).sum();
+    assert_eq!((s4.files, s4.symlinks, s4.bytes), (90, 1, total as u64));
+    assert_eq!(snapshot(&one), snapshot(&sb.dest));
+    assert_eq!(snapshot(&src), snapshot(&sb.dest), "the copy is the app");
+}
+
+#[test]
+fn a_budget_overrun_by_several_workers_is_the_budget_error() {
+    let big = "y".repeat(300_000);
+    let names: Vec<String> = (0..8).map(|i| format!("big{i}")).collect();
+    let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), big.as_str())).collect();
+    let (sb, src) = app(&files);
+    let limits = Limits {
+        max_bytes: 1_000_000,
+        ..Limits::default()
+    };
+    let e = dir::copy_dir_with(&src, &sb.dest, &limits, 4).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            IntakeError::TooLarge {
+                limit: 1_000_000,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let written: u64 = names
+        .iter()
+        .map(|n| fs::metadata(sb.dest.join(n)).map_or(0, |m| m.len()))
+        .sum();
+    assert!(written <= 1_000_000, "wrote {written} bytes");
+}

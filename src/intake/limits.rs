@@ -5,6 +5,7 @@
 
 use super::IntakeError;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Past this many decompressed bytes the zip ratio limit applies; below it any ratio is
 /// fine (tiny zips of text compress well and are harmless).
@@ -32,15 +33,16 @@ impl Default for Limits {
     }
 }
 
-/// The running totals for one intake, failing as soon as a limit is crossed.
+/// The running totals for one intake, failing as soon as a limit is crossed. Shared by the
+/// extraction workers: the totals are atomics, charged once per entry and once per chunk.
 #[derive(Debug)]
 pub(crate) struct Budget {
     limits: Limits,
     input: String,
     /// Size of the zip file, when the input is a zip (enables the ratio check).
     zip_size: Option<u64>,
-    entries: u64,
-    bytes: u64,
+    entries: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl Budget {
@@ -49,15 +51,15 @@ impl Budget {
             limits: *limits,
             input: input.display().to_string(),
             zip_size,
-            entries: 0,
-            bytes: 0,
+            entries: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
         }
     }
 
     /// Charges one entry.
-    pub(crate) fn entry(&mut self) -> Result<(), IntakeError> {
-        self.entries += 1;
-        if self.entries > self.limits.max_files {
+    pub(crate) fn entry(&self) -> Result<(), IntakeError> {
+        let entries = self.entries.fetch_add(1, Relaxed).saturating_add(1);
+        if entries > self.limits.max_files {
             return Err(IntakeError::TooManyFiles {
                 path: self.input.clone(),
                 limit: self.limits.max_files,
@@ -66,24 +68,25 @@ impl Budget {
         Ok(())
     }
 
-    /// Charges `n` bytes of content, before they are written.
-    pub(crate) fn bytes(&mut self, n: u64) -> Result<(), IntakeError> {
-        self.bytes = self.bytes.saturating_add(n);
-        if self.bytes > self.limits.max_bytes {
+    /// Charges `n` bytes of content, before they are written. Once a charge fails every later
+    /// one fails too (the total only grows), so concurrent writers all stop.
+    pub(crate) fn bytes(&self, n: u64) -> Result<(), IntakeError> {
+        let add = |b: u64| Some(b.saturating_add(n));
+        let before = (self.bytes.fetch_update(Relaxed, Relaxed, add)).unwrap_or_else(|b| b);
+        let bytes = before.saturating_add(n);
+        if bytes > self.limits.max_bytes {
             return Err(IntakeError::TooLarge {
                 path: self.input.clone(),
                 limit: self.limits.max_bytes,
             });
         }
         if let Some(zip_size) = self.zip_size {
-            if self.bytes > RATIO_FLOOR
-                && self.bytes > self.limits.max_ratio.saturating_mul(zip_size)
-            {
+            if bytes > RATIO_FLOOR && bytes > self.limits.max_ratio.saturating_mul(zip_size) {
                 return Err(IntakeError::Ratio {
                     path: self.input.clone(),
                     limit: self.limits.max_ratio,
                     zip_size,
-                    bytes: self.bytes,
+                    bytes,
                 });
             }
         }
@@ -105,7 +108,7 @@ mod tests {
 
     #[test]
     fn entries_fail_past_the_limit_only() {
-        let mut b = Budget::new(&limits(2, 100, 1), Path::new("app"), None);
+        let b = Budget::new(&limits(2, 100, 1), Path::new("app"), None);
         b.entry().unwrap();
         b.entry().unwrap();
         let e = b.entry().unwrap_err().to_string();
@@ -117,7 +120,7 @@ mod tests {
 
     #[test]
     fn bytes_fail_past_the_limit_only() {
-        let mut b = Budget::new(&limits(9, 100, 1), Path::new("app"), None);
+        let b = Budget::new(&limits(9, 100, 1), Path::new("app"), None);
         b.bytes(60).unwrap();
         b.bytes(40).unwrap();
         let e = b.bytes(1).unwrap_err().to_string();
@@ -128,9 +131,9 @@ mod tests {
     #[test]
     fn ratio_applies_only_past_the_floor_and_only_to_zips() {
         let big = limits(9, u64::MAX, 2);
-        let mut dir = Budget::new(&big, Path::new("app"), None);
+        let dir = Budget::new(&big, Path::new("app"), None);
         dir.bytes(RATIO_FLOOR * 4).unwrap();
-        let mut zip = Budget::new(&big, Path::new("app.zip"), Some(1000));
+        let zip = Budget::new(&big, Path::new("app.zip"), Some(1000));
         zip.bytes(RATIO_FLOOR).unwrap();
         let e = zip.bytes(1).unwrap_err().to_string();
         assert!(
@@ -141,8 +144,26 @@ mod tests {
             e.contains("--max-zip-ratio / DROPSHIP_MAX_ZIP_RATIO"),
             "{e}"
         );
-        let mut honest = Budget::new(&big, Path::new("a.zip"), Some(RATIO_FLOOR));
+        let honest = Budget::new(&big, Path::new("a.zip"), Some(RATIO_FLOOR));
         honest.bytes(RATIO_FLOOR * 2).unwrap();
         assert!(honest.bytes(1).is_err());
+    }
+
+    #[test]
+    fn concurrent_charges_are_exact() {
+        let b = Budget::new(&limits(u64::MAX, 5000, 1), Path::new("app"), None);
+        let ok = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        if b.bytes(1).is_ok() {
+                            ok.fetch_add(1, Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(ok.into_inner(), 5000, "exactly the limit was granted");
     }
 }

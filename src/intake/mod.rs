@@ -16,18 +16,24 @@
 //!
 //! Files: [`limits`] (budgets), [`zip`] and `cdir` (zips), [`dir`] (directories and
 //! `.cfignore`), [`links`] (symlink resolution), `names` (entry names), `out` (the
-//! only code writing into `dest`), `error`.
+//! only code writing into `dest`), `error`. Files are written by several threads:
+//! `zip_workers` (with `pread`, a reader per thread) and `dir_workers`, their failures kept
+//! by `failure` (the first entry's in the source's order).
 
 mod cdir;
 pub mod dir;
+mod dir_workers;
 mod error;
+mod failure;
 pub(crate) mod limits;
 pub(crate) mod links;
 pub mod manifest;
 pub mod manifest_file;
 mod names;
 mod out;
+mod pread;
 pub(crate) mod zip;
+mod zip_workers;
 
 #[cfg(test)]
 mod dir_tests;
@@ -37,6 +43,8 @@ mod testutil;
 mod zip_budget_tests;
 #[cfg(test)]
 mod zip_tests;
+#[cfg(test)]
+mod zip_workers_tests;
 
 pub use dir::copy_dir;
 pub use error::IntakeError;

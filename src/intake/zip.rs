@@ -1,18 +1,21 @@
 //! Zip extraction, streaming: the central directory is read one entry at a time
 //! (`zip::read::ZipIterable`, never an index of the whole archive) and vetted in two passes
 //! (names, duplicates, symlink targets; then nesting) before anything is written; a third
-//! pass decompresses every entry straight into its file under the budget. Memory: each
-//! entry's app-relative path, once, with its kind. The zip root is the app root: a single
-//! top-level directory is kept as is, as `cf push` does.
+//! pass makes the directories, then every file entry is decompressed straight into its file
+//! under the budget, on several threads (`zip_workers`). Memory: each entry's app-relative
+//! path, once, with its kind. The zip root is the app root: a single top-level directory is
+//! kept as is, as `cf push` does.
 
 use super::limits::{Budget, Limits};
 use super::names::entry_path;
-use super::out::{dir_mode, file_mode, Output};
+use super::out::{dir_mode, Output};
+use super::pread::PosReader;
+use super::zip_workers::{default_workers, extract_files};
 use super::{cdir, IntakeError, IntakeStats};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use zip::read::{Config, ZipFileEntry, ZipReadOptions};
@@ -27,7 +30,7 @@ const S_IFMT: u32 = 0o170_000;
 const S_IFDIR: u32 = 0o040_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Dir,
     File,
     Symlink,
@@ -44,14 +47,19 @@ impl Kind {
 }
 
 /// One entry of the central directory, checked.
-struct Entry {
-    name: String,
-    rel: PathBuf,
-    kind: Kind,
-    mode: Option<u32>,
+pub(super) struct Entry {
+    pub(super) name: String,
+    pub(super) rel: PathBuf,
+    pub(super) kind: Kind,
+    pub(super) mode: Option<u32>,
 }
 
-type Archive = ZipIterable<BufReader<File>>;
+pub(super) type Archive<'f> = ZipIterable<PosReader<'f>>;
+
+/// The zip `file` (`size` bytes, named `path`) ready for a pass over its central directory.
+pub(super) fn open<'f>(file: &'f File, size: u64, path: &str) -> Result<Archive<'f>, IntakeError> {
+    ZipIterable::try_new(PosReader::new(file, size), Config::default()).map_err(zip_error(path))
+}
 
 /// Every entry's path in the app, once, with its kind.
 type Kinds = HashMap<Box<Path>, Kind>;
@@ -64,21 +72,33 @@ type Kinds = HashMap<Box<Path>, Kind>;
 /// writing stops at the first byte over. On error `dest` may hold a partial app: the
 /// caller removes it; nothing is ever written outside `dest`.
 pub fn extract_zip(zip: &Path, dest: &Path, limits: &Limits) -> Result<IntakeStats, IntakeError> {
+    extract_zip_with(zip, dest, limits, default_workers())
+}
+
+/// [`extract_zip`] with file entries written by `workers` threads (at least one).
+pub(crate) fn extract_zip_with(
+    zip: &Path,
+    dest: &Path,
+    limits: &Limits,
+    workers: usize,
+) -> Result<IntakeStats, IntakeError> {
     let mut file = File::open(zip).map_err(|e| IntakeError::io(zip, e))?;
     let size = file.metadata().map_err(|e| IntakeError::io(zip, e))?.len();
     cdir::precheck(zip, &mut file, limits)?;
     let path = zip.display().to_string();
-    let mut archive =
-        ZipIterable::try_new(BufReader::new(file), Config::default()).map_err(zip_error(&path))?;
-    let mut out = Output::new(dest, zip, Budget::new(limits, zip, Some(size)))?;
-    let kinds = vet(&mut archive, &mut out, &path)?;
+    let mut archive = open(&file, size, &path)?;
+    let out = Output::new(dest, zip, Budget::new(limits, zip, Some(size)))?;
+    let kinds = vet(&mut archive, &out, &path)?;
     check_nesting(&mut archive, &kinds, &path)?;
+    let files = kinds.values().filter(|k| **k == Kind::File).count();
     drop(kinds);
-    extract(&mut archive, &mut out, &path)?;
+    make_dirs(&mut archive, &out, &path)?;
+    drop(archive);
+    extract_files(&file, size, &path, &out, workers.clamp(1, files.max(1)))?;
     out.finish()
 }
 
-fn zip_error(path: &str) -> impl Fn(zip::result::ZipError) -> IntakeError + '_ {
+pub(super) fn zip_error(path: &str) -> impl Fn(zip::result::ZipError) -> IntakeError + '_ {
     move |e| IntakeError::Zip {
         path: path.into(),
         detail: e.to_string(),
@@ -86,7 +106,7 @@ fn zip_error(path: &str) -> impl Fn(zip::result::ZipError) -> IntakeError + '_ {
 }
 
 /// The entry as the app will have it; None for the app root itself (`./`).
-fn classify(meta: &ZipFileEntry, path: &str) -> Result<Option<Entry>, IntakeError> {
+pub(super) fn classify(meta: &ZipFileEntry, path: &str) -> Result<Option<Entry>, IntakeError> {
     let name = String::from_utf8_lossy(meta.name_raw()).into_owned();
     let name = meta.name().map(|n| n.into_owned()).unwrap_or(name);
     let unsafe_path = |reason| IntakeError::UnsafePath {
@@ -119,7 +139,7 @@ fn classify(meta: &ZipFileEntry, path: &str) -> Result<Option<Entry>, IntakeErro
 
 /// First pass: every name checked, counted against the budget and seen once; symlink targets
 /// read (charged to the budget) and recorded in `out`.
-fn vet(archive: &mut Archive, out: &mut Output, path: &str) -> Result<Kinds, IntakeError> {
+fn vet(archive: &mut Archive, out: &Output, path: &str) -> Result<Kinds, IntakeError> {
     let mut kinds = Kinds::with_capacity(archive.len());
     let files = archive.files().map_err(zip_error(path))?;
     while let Some(meta) = files.next() {
@@ -165,30 +185,14 @@ fn check_nesting(archive: &mut Archive, kinds: &Kinds, path: &str) -> Result<(),
     Ok(())
 }
 
-/// Last pass: directories made, files decompressed into place (symlinks come at the end,
-/// from `out`).
-fn extract(archive: &mut Archive, out: &mut Output, path: &str) -> Result<(), IntakeError> {
+/// Third pass: the directories, in order (files follow, from `zip_workers`; symlinks come
+/// at the end, from `out`).
+fn make_dirs(archive: &mut Archive, out: &Output, path: &str) -> Result<(), IntakeError> {
     let files = archive.files().map_err(zip_error(path))?;
-    while let Some(meta) = files.next() {
-        let meta = meta.map_err(zip_error(path))?;
-        let Some(e) = classify(&meta, path)? else {
-            continue;
-        };
-        let corrupt = |detail: String| IntakeError::Corrupt {
-            path: path.into(),
-            entry: e.name.clone(),
-            detail,
-        };
-        match e.kind {
-            Kind::Dir => out.dir(&e.rel, dir_mode(e.mode))?,
-            Kind::Symlink => {}
-            Kind::File => {
-                let mut src = meta
-                    .with_reader(files.reader_mut(), ZipReadOptions::new())
-                    .map_err(|z| corrupt(z.to_string()))?;
-                out.file(&e.rel, file_mode(e.mode), &mut src, &|io| {
-                    corrupt(io.to_string())
-                })?;
+    for meta in files {
+        if let Some(e) = classify(&meta.map_err(zip_error(path))?, path)? {
+            if e.kind == Kind::Dir {
+                out.dir(&e.rel, dir_mode(e.mode))?;
             }
         }
     }
@@ -198,8 +202,8 @@ fn extract(archive: &mut Archive, out: &mut Output, path: &str) -> Result<(), In
 /// A symlink entry's content: its target, at most [`MAX_LINK_TARGET`] bytes.
 fn read_target(
     meta: ZipFileEntry,
-    reader: &mut BufReader<File>,
-    out: &mut Output,
+    reader: &mut PosReader,
+    out: &Output,
     path: &str,
     name: &str,
 ) -> Result<PathBuf, IntakeError> {
@@ -247,10 +251,10 @@ pub fn read_root_file(
     limits: &Limits,
 ) -> Result<Option<RootEntry>, IntakeError> {
     let mut file = File::open(zip).map_err(|e| IntakeError::io(zip, e))?;
+    let size = file.metadata().map_err(|e| IntakeError::io(zip, e))?.len();
     cdir::precheck(zip, &mut file, limits)?;
     let path = zip.display().to_string();
-    let mut archive =
-        ZipIterable::try_new(BufReader::new(file), Config::default()).map_err(zip_error(&path))?;
+    let mut archive = open(&file, size, &path)?;
     let mut found = None;
     let files = archive.files().map_err(zip_error(&path))?;
     while let Some(meta) = files.next() {

@@ -88,11 +88,10 @@ fn too_many_bytes_stops_at_the_limit() {
             "--max-app-size / DROPSHIP_MAX_APP_SIZE",
         ],
     );
-    let two = fs::metadata(sb.dest.join("two")).map_or(0, |m| m.len());
-    assert!(
-        300_000 + two <= 400_000,
-        "wrote {two} bytes of the second file"
-    );
+    // The two files may be written at once (zip_workers): what counts is their total.
+    let size = |n| fs::metadata(sb.dest.join(n)).map_or(0, |m| m.len());
+    let written = size("one") + size("two");
+    assert!(written <= 400_000, "wrote {written} bytes in all");
 }
 
 #[test]
