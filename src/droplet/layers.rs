@@ -31,8 +31,9 @@ type Progress = Box<dyn FnMut(u64) + Send>;
 /// Told of each layer as soon as it is packed (to upload it while others are packed).
 pub type OnLayer<'a> = &'a (dyn Fn(&LayerBlob) + Sync);
 /// Asked for a copy of each new layer's compressed bytes as they are written (to stream it
-/// out), whose second part is told the layer once it is finished.
-pub type OnCompress<'a> = &'a (dyn Fn() -> Option<LayerCopy> + Sync);
+/// out), whose second part is told the layer once it is finished. Its argument says whether
+/// the layer is known to have changed (the cache kept one of its shape, with other content).
+pub type OnCompress<'a> = &'a (dyn Fn(bool) -> Option<LayerCopy> + Sync);
 pub type LayerCopy = (crate::layer::tee::Copy, Box<dyn FnOnce(&LayerBlob) + Send>);
 /// A chunk's blob and whether it came from the cache.
 type Packed = io::Result<(LayerBlob, bool)>;
@@ -169,7 +170,7 @@ fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
             expect = Some(diff_id);
         }
     }
-    let (blob, finished) = compress(ctx, chunk)?;
+    let (blob, finished) = compress(ctx, chunk, expect.is_some())?;
     if let Some(d) = expect.filter(|d| *d != blob.diff_id) {
         return Err(io::Error::other(format!(
             "the droplet changed while it was packed (layer {d} then {})",
@@ -202,9 +203,10 @@ fn hash(ctx: &Ctx, chunk: &Chunk) -> io::Result<(String, u64)> {
 fn compress(
     ctx: &Ctx,
     chunk: &Chunk,
+    changed: bool,
 ) -> io::Result<(LayerBlob, Option<Box<dyn FnOnce(&LayerBlob) + Send>>)> {
     let mut w = LayerWriter::with_codec(ctx.blob_dir, ctx.codec)?;
-    let copy = ctx.on_compress.and_then(|c| c());
+    let copy = ctx.on_compress.and_then(|c| c(changed));
     let finished = copy.map(|(sink, finished)| {
         w.tee_compressed(sink);
         finished

@@ -60,10 +60,11 @@ async fn stages(
 ) -> Result<BuildOutcome, BuildError> {
     let mut timer = Timer::start(reporter.as_ref());
     let registry = publish::connect(opts, reporter.clone()).await?;
-    // Intake and stack resolution are independent: run them together.
-    let ((tree, intake_took), (stack, stack_took)) = tokio::join!(
+    // Intake, stack resolution and a look at the target are independent: run them together.
+    let ((tree, intake_took), (stack, stack_took), new_target) = tokio::join!(
         timed(intake::intake(&opts.request, ws.clone())),
         timed(stack::resolve(&opts.request, &opts.runtime, &registry)),
+        publish::target_is_new(&registry, &opts.outputs.targets),
     );
     let (tree, stack) = (tree?, stack?);
     // Before staging: a zstd layer needs a manifest flavour that has a type for it.
@@ -109,7 +110,8 @@ async fn stages(
         });
     });
     // Big new layers go while they are compressed (when the target is a registry).
-    let streamer = stream::Streamer::new(&registry, &opts.outputs.targets, reporter.clone());
+    let targets = &opts.outputs.targets;
+    let streamer = stream::Streamer::new(&registry, targets, new_target, reporter.clone());
     let (droplet, sent) = tokio::join!(
         package::package(
             &staged,

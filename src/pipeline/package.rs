@@ -57,7 +57,7 @@ pub async fn package(
         let what = format!("the droplet ({files} entries, {size}): {tgz}image layers");
         info(reporter.as_ref(), format!("packaging {what}"));
         // Tar headers (512 B per entry) on top of the content: an estimate of the tar's size.
-        let copy = stream.map(|s| move || s.copy());
+        let copy = stream.map(|s| move |changed| s.copy(changed));
         let mut meter = Meter::new(reporter.clone(), "packing the droplet", bytes + 512 * files);
         let progress = Box::new(move |n| meter.set(n));
         let o = PackOptions {

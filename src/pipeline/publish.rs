@@ -47,6 +47,15 @@ pub async fn connect(
     Ok(registry)
 }
 
+/// Whether the target is a registry tag with no image yet (a first push: every new layer is
+/// new there). Any doubt (a layout, an error) answers no.
+pub async fn target_is_new(registry: &Registry, targets: &Targets) -> bool {
+    let ImageRef::Registry(target) = &targets.target else {
+        return false;
+    };
+    matches!(registry.has_manifest(target).await, Ok(false))
+}
+
 /// Sends the droplet's layers that `rx` brings to the target registry while the droplet is
 /// still being packed, a few at a time (those `stream` committed while they were packed are
 /// not sent again). Returns digest → size of those uploaded. The first failure (already

@@ -4,7 +4,8 @@
 //! opened at the first full chunk (smaller layers go the usual way, from their file). When
 //! the layer is finished, the session is committed with its digest and the layer is not
 //! uploaded again. Any failure of a session warns once, and its layer (and every later one)
-//! is uploaded from its file as before. `DROPSHIP_STREAM_LAYERS=0` turns streaming off.
+//! is uploaded from its file as before. Only layers that cannot be in the target already are
+//! streamed (see [`Streamer::copy`]). `DROPSHIP_STREAM_LAYERS=0` turns streaming off.
 
 use super::options::Targets;
 use crate::layer::tee::Copy;
@@ -47,6 +48,8 @@ pub struct Streamer {
     streamed: Mutex<HashSet<String>>,
     /// A session failed: no new ones (warned once).
     failed: AtomicBool,
+    /// The target's tag had no image when the build started.
+    new_target: bool,
 }
 
 /// A copy of one layer's compressed bytes and what is done once the layer is finished.
@@ -54,10 +57,11 @@ pub type LayerCopy = (Copy, Box<dyn FnOnce(&LayerBlob) + Send>);
 
 impl Streamer {
     /// A streamer for `targets`' target when it is a registry (and streaming is not off);
-    /// call from within the runtime.
+    /// `new_target`: its tag has no image yet. Call from within the runtime.
     pub fn new(
         registry: &Registry,
         targets: &Targets,
+        new_target: bool,
         reporter: Arc<dyn Reporter>,
     ) -> Option<Arc<Streamer>> {
         let ImageRef::Registry(target) = &targets.target else {
@@ -74,12 +78,18 @@ impl Streamer {
             finishing: Mutex::default(),
             streamed: Mutex::default(),
             failed: AtomicBool::new(false),
+            new_target,
         }))
     }
 
-    /// A copy for a layer about to be compressed; `None` once a session failed.
-    pub fn copy(self: &Arc<Self>) -> Option<LayerCopy> {
-        if self.failed.load(Ordering::Relaxed) {
+    /// A copy for a layer about to be compressed; `None` once a session failed, and for a
+    /// layer that may be in the target already: the target's tag has an image (an earlier
+    /// build: its unchanged layers are there, found by a `HEAD` once the layer's digest is
+    /// known) and the layer is not known to have changed (`changed`: the layer cache kept one
+    /// of its shape with other content). So a build on a runner without a layer cache sends
+    /// no layer the registry has, and a first push or an edit streams.
+    pub fn copy(self: &Arc<Self>, changed: bool) -> Option<LayerCopy> {
+        if self.failed.load(Ordering::Relaxed) || !(self.new_target || changed) {
             return None;
         }
         let chunker = Arc::new(Mutex::new(Chunker {

@@ -60,10 +60,23 @@ fn build_at(
     extra: &[&str],
     dump: &dyn Fn() -> String,
 ) -> (serde_json::Value, String) {
+    let mut args = vec!["--no-cache"];
+    args.extend(extra);
+    build_with(s, host, &args, dump)
+}
+
+/// Builds into `HOST/REPO:latest` with `extra` flags (the layer cache used unless they say).
+fn build_with(
+    s: &Setup,
+    host: &str,
+    extra: &[&str],
+    dump: &dyn Fn() -> String,
+) -> (serde_json::Value, String) {
     let image = format!("docker://{host}/{REPO}:latest");
     let app = s.app.to_str().unwrap();
-    let mut args = vec!["build", app, "--stack", &s.stack, "--image", &image];
-    args.extend(["--json", "--no-cache"]);
+    let mut args = vec![
+        "build", app, "--stack", &s.stack, "--image", &image, "--json",
+    ];
     args.extend(extra);
     let out = dropship(&args);
     let ctx = format!("{}\n--- requests\n{}", text(&out), dump());
@@ -229,4 +242,41 @@ fn a_zstd_layer_is_streamed_too() {
     assert_eq!(big["streamed"], true, "{report:#}\n{stderr}");
     assert_counted_once(&report, big["digest"].as_str().unwrap());
     assert_whole(&s.reg, &report, &s.tmp.path().join("out"));
+}
+
+/// A build whose target tag has an image already (a runner without a layer cache, building
+/// what was pushed before) streams nothing: the layer's digest, once known, is found in the
+/// registry and no byte of it is sent. An edit the layer cache knows (a layer of the same
+/// shape, other content) is streamed even so.
+#[test]
+fn a_layer_the_target_may_have_is_not_streamed_but_an_edit_is() {
+    let s = setup();
+    let (host, log) = (s.reg.host(), || s.reg.log());
+    let cache = s.tmp.path().join("stack-cache");
+    let cache = cache.to_str().unwrap();
+    let (first, _) = build_with(&s, &host, &["--stack-cache", cache], &log);
+    assert_eq!(big_layer(&first)["streamed"], true, "{first:#}");
+    // Again on an empty layer cache: the tag exists, the layer is found there.
+    let (again, stderr) = build_at(&s, &host, &[], &log);
+    let big = big_layer(&again);
+    assert_eq!(big["streamed"], false, "{again:#}\n{stderr}");
+    assert_eq!(big["digest"], big_layer(&first)["digest"]);
+    let push = &again["push"];
+    assert_eq!(push["uploaded"].as_array().unwrap().len(), 0, "{push:#}");
+    assert!(
+        push["bytes_uploaded"].as_u64().unwrap() < 64 << 10,
+        "{push:#}"
+    );
+    // The big file changed, same size: its shape is known to this cache, the layer streams.
+    use std::os::unix::fs::FileExt;
+    let noise = std::fs::OpenOptions::new()
+        .write(true)
+        .open(s.app.join("noise.bin"));
+    noise.unwrap().write_all_at(b"edited", 12 << 20).unwrap();
+    let (edited, stderr) = build_with(&s, &host, &["--stack-cache", cache], &log);
+    let big = big_layer(&edited);
+    assert_ne!(big["digest"], big_layer(&first)["digest"], "{edited:#}");
+    assert_eq!(big["streamed"], true, "{edited:#}\n{stderr}");
+    assert_counted_once(&edited, big["digest"].as_str().unwrap());
+    assert_whole(&s.reg, &edited, &s.tmp.path().join("out"));
 }
