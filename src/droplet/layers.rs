@@ -7,6 +7,7 @@
 
 use super::cache::LayerCache;
 use super::plan::{self, Chunk, Group, Item};
+use super::PackOptions;
 use crate::layer::hash::HashWriter;
 use crate::layer::tree::{append_entry, append_parent_dir, walk, Owner, Root, TreeOptions};
 use crate::layer::tree::{TreeStats, Walked};
@@ -47,6 +48,7 @@ struct Ctx<'a> {
     blob_dir: &'a Path,
     codec: Codec,
     cache: Option<&'a LayerCache>,
+    remote: Option<&'a RemoteLayers>,
     /// Tar bytes packed or found so far, and who is told.
     done: Arc<AtomicU64>,
     progress: Option<Arc<Mutex<Progress>>>,
@@ -54,18 +56,22 @@ struct Ctx<'a> {
     on_compress: Option<OnCompress<'a>>,
 }
 
-/// The droplet at `droplet` as layers written to `blob_dir`; `progress` is told the tar bytes
-/// hashed and packed so far, `on_layer` of each layer once it is written; `on_compress` gives
-/// a copy for the compressed bytes of each layer not in the cache.
-pub fn app_layers(
-    droplet: &Path,
-    blob_dir: &Path,
-    codec: Codec,
-    cache: Option<&LayerCache>,
-    progress: Option<Progress>,
-    on_layer: Option<OnLayer>,
-    on_compress: Option<OnCompress>,
-) -> io::Result<Vec<AppLayer>> {
+/// Layers the target registry holds (the image its tag named when the build started), by
+/// diff_id: the blob's digest, size and compression. A layer found there is neither
+/// compressed nor sent: the push finds it by `HEAD`.
+pub type RemoteLayers = HashMap<String, (String, u64, Codec)>;
+
+/// The droplet at `droplet` as layers written to `blob_dir` (see [`PackOptions`]).
+pub fn app_layers(droplet: &Path, blob_dir: &Path, o: PackOptions) -> io::Result<Vec<AppLayer>> {
+    let PackOptions {
+        codec,
+        cache,
+        remote,
+        progress,
+        on_layer,
+        on_compress,
+        ..
+    } = o;
     let mut walked = Vec::new();
     walk(droplet, |w| {
         walked.push(w);
@@ -91,6 +97,7 @@ pub fn app_layers(
         blob_dir,
         codec,
         cache,
+        remote: remote.filter(|r| !r.is_empty()),
         done: Arc::new(AtomicU64::new(0)),
         progress: progress.map(|p| Arc::new(Mutex::new(p))),
         on_layer,
@@ -154,22 +161,31 @@ fn describe(chunks: &[Chunk], blobs: Vec<(LayerBlob, bool)>) -> Vec<AppLayer> {
         .collect()
 }
 
-/// One layer. When the cache has kept a layer of its shape, its tar is hashed first and the
-/// blob taken from the cache if it has that diff_id; otherwise (no cache, a shape never kept:
-/// the cache cannot have it) it is packed in one pass, and kept in the cache.
+/// One layer. When the cache has kept a layer of its shape, or the target registry holds
+/// layers, its tar is hashed first and the blob taken from the cache, or from the registry,
+/// if either has that diff_id; otherwise (no cache, a shape never kept: the cache cannot have
+/// it) it is packed in one pass, and kept in the cache.
 fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
     let shape = ctx.cache.map(|_| shape(ctx, chunk));
+    let known = match (ctx.cache, &shape) {
+        (Some(c), Some(s)) => c.knows_shape(s, ctx.codec),
+        _ => false,
+    };
     let mut expect = None;
-    if let (Some(c), Some(s)) = (ctx.cache, &shape) {
-        if c.knows_shape(s, ctx.codec) {
-            let (diff_id, tar_size) = hash(ctx, chunk)?;
-            if let Some(blob) = c.get(&diff_id, tar_size, ctx.codec, ctx.blob_dir) {
-                tell(ctx, tar_size);
-                return Ok((blob, true));
-            }
-            expect = Some(diff_id);
+    if known || ctx.remote.is_some() {
+        let (diff_id, tar_size) = hash(ctx, chunk)?;
+        let cached = ctx
+            .cache
+            .filter(|_| known)
+            .and_then(|c| c.get(&diff_id, tar_size, ctx.codec, ctx.blob_dir));
+        if let Some(blob) = cached.or_else(|| in_registry(ctx, &diff_id, tar_size)) {
+            tell(ctx, tar_size);
+            return Ok((blob, true));
         }
+        expect = Some(diff_id);
     }
+    // Known to be new: the cache kept this shape with other content, or the registry's image
+    // does not have it.
     let (blob, finished) = compress(ctx, chunk, expect.is_some())?;
     if let Some(d) = expect.filter(|d| *d != blob.diff_id) {
         return Err(io::Error::other(format!(
@@ -186,6 +202,21 @@ fn pack(ctx: &Ctx, chunk: &Chunk) -> Packed {
         }
     }
     Ok((blob, false))
+}
+
+/// The target registry's blob of `diff_id` in the codec asked for: no file (the push finds the
+/// blob there and reads nothing).
+fn in_registry(ctx: &Ctx, diff_id: &str, tar_size: u64) -> Option<LayerBlob> {
+    let (digest, size, codec) = ctx.remote?.get(diff_id)?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (*codec == ctx.codec).then(|| LayerBlob {
+        digest: digest.clone(),
+        diff_id: diff_id.to_string(),
+        size: *size,
+        tar_size,
+        path: ctx.blob_dir.join(hex),
+        codec: *codec,
+    })
 }
 
 /// The chunk's tar hashed: its diff_id and size.

@@ -66,7 +66,9 @@ pub struct PackOptions<'a> {
     /// The layers' compression.
     pub codec: Codec,
     pub cache: Option<&'a LayerCache>,
-    /// Told the layers' tar bytes so far.
+    /// The layers the target registry holds (see [`layers::RemoteLayers`]).
+    pub remote: Option<&'a layers::RemoteLayers>,
+    /// Told the layers' tar bytes so far (hashed and packed).
     pub progress: Option<Box<dyn FnMut(u64) + Send>>,
     /// Told of each layer once it is written.
     pub on_layer: Option<OnLayer<'a>>,
@@ -82,15 +84,7 @@ pub fn package(
 ) -> io::Result<(Option<LayerBlob>, Vec<AppLayer>)> {
     std::thread::scope(|s| {
         let tgz = o.tgz.then(|| s.spawn(|| droplet_tgz(droplet, blob_dir)));
-        let layers = app_layers(
-            droplet,
-            blob_dir,
-            o.codec,
-            o.cache,
-            o.progress,
-            o.on_layer,
-            o.on_compress,
-        );
+        let layers = app_layers(droplet, blob_dir, o);
         let tgz = match tgz {
             Some(t) => Some(
                 t.join()
@@ -170,6 +164,7 @@ mod tests {
             PackOptions {
                 tgz: true,
                 cache: Some(&cache),
+                remote: None,
                 progress: Some(progress),
                 on_layer: Some(&|b: &LayerBlob| told.lock().unwrap().push(b.digest.clone())),
                 on_compress: None,
@@ -296,6 +291,50 @@ mod tests {
         assert!(linked
             .iter()
             .all(|l| l.reused && l.blob.path.starts_with(d.path().join("b4"))));
+    }
+
+    #[test]
+    fn layers_the_registry_holds_are_not_compressed_again() {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        sample(&droplet);
+        let (_, first) = package(&droplet, &d.path().join("b1"), PackOptions::default()).unwrap();
+        let mut remote: layers::RemoteLayers = first
+            .iter()
+            .map(|l| {
+                let b = &l.blob;
+                (b.diff_id.clone(), (b.digest.clone(), b.size, b.codec))
+            })
+            .collect();
+        // The app's own files changed since: that layer is packed, the others are found.
+        std::fs::write(droplet.join("app/index.html"), "changed").unwrap();
+        let blobs = d.path().join("b2");
+        let with = |r| PackOptions {
+            remote: Some(r),
+            ..PackOptions::default()
+        };
+        let (_, again) = package(&droplet, &blobs, with(&remote.clone())).unwrap();
+        let found: Vec<bool> = again.iter().map(|l| l.reused).collect();
+        assert_eq!(found, [true, true, false], "{again:?}");
+        for (a, f) in again.iter().zip(&first).take(2) {
+            assert_eq!((&a.blob.digest, a.blob.size), (&f.blob.digest, f.blob.size));
+            assert_eq!(a.blob.tar_size, f.blob.tar_size);
+            assert!(
+                !a.blob.path.exists(),
+                "nothing written for a layer the registry has"
+            );
+        }
+        assert!(again[2].blob.path.is_file());
+        // Held in another compression: not the layer asked for.
+        for v in remote.values_mut() {
+            v.2 = Codec::Zstd;
+        }
+        let other = PackOptions {
+            remote: Some(&remote),
+            ..PackOptions::default()
+        };
+        let (_, gz) = package(&droplet, &d.path().join("b3"), other).unwrap();
+        assert!(gz.iter().all(|l| !l.reused));
     }
 
     #[test]

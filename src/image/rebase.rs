@@ -127,7 +127,7 @@ fn same_compression(old: &[Descriptor], new: &[Descriptor]) -> Result<(), Rebase
 }
 
 /// A layer's compression, from its media type (`...+zstd`, else gzip).
-fn codec_of(media_type: &oci_spec::image::MediaType) -> Codec {
+pub fn codec_of(media_type: &oci_spec::image::MediaType) -> Codec {
     if media_type.to_string().ends_with("+zstd") {
         Codec::Zstd
     } else {

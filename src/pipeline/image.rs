@@ -140,7 +140,7 @@ mod tests {
             &s,
             None,
             crate::layer::Codec::Gzip,
-            None,
+            Default::default(),
             None,
             None,
             Arc::new(Silent),

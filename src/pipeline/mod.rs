@@ -61,10 +61,11 @@ async fn stages(
     let mut timer = Timer::start(reporter.as_ref());
     let registry = publish::connect(opts, reporter.clone()).await?;
     // Intake, stack resolution and a look at the target are independent: run them together.
-    let ((tree, intake_took), (stack, stack_took), new_target) = tokio::join!(
+    let blob_cache = opts.runtime.stack_cache.blobs();
+    let ((tree, intake_took), (stack, stack_took), target_now) = tokio::join!(
         timed(intake::intake(&opts.request, ws.clone())),
         timed(stack::resolve(&opts.request, &opts.runtime, &registry)),
-        publish::target_is_new(&registry, &opts.outputs.targets),
+        publish::look_at_target(&registry, &opts.outputs.targets, &blob_cache),
     );
     let (tree, stack) = (tree?, stack?);
     // Before staging: a zstd layer needs a manifest flavour that has a type for it.
@@ -95,10 +96,14 @@ async fn stages(
     timer.lap(Stage::Staging);
 
     // `--no-cache` means a cold build: no buildpack cache and no layer of an earlier build.
-    let cache = (!opts.cache.fresh).then(|| {
-        let dir = opts.runtime.stack_cache.dir.join("layers");
-        LayerCache::new(dir, opts.cache.layer_max)
-    });
+    let fresh = opts.cache.fresh;
+    let reuse = package::Reuse {
+        cache: (!fresh).then(|| {
+            let dir = opts.runtime.stack_cache.dir.join("layers");
+            LayerCache::new(dir, opts.cache.layer_max)
+        }),
+        remote: target_now.layers.filter(|_| !fresh),
+    };
     let keep = opts.outputs.droplet.clone();
     // Each layer goes to the registry as soon as it is packed, while the others are packed.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -111,13 +116,14 @@ async fn stages(
     });
     // Big new layers go while they are compressed (when the target is a registry).
     let targets = &opts.outputs.targets;
+    let new_target = target_now.new;
     let streamer = stream::Streamer::new(&registry, targets, new_target, reporter.clone());
     let (droplet, sent) = tokio::join!(
         package::package(
             &staged,
             keep,
             opts.outputs.compression,
-            cache,
+            reuse,
             Some(ahead),
             streamer.clone(),
             reporter.clone()

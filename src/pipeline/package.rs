@@ -6,7 +6,7 @@ use super::error::{blocking, other, BuildError};
 use super::stage::Staged;
 use super::stream::Streamer;
 use crate::droplet::cache::LayerCache;
-use crate::droplet::layers::{AppLayer, OnCompress, OnLayer};
+use crate::droplet::layers::{AppLayer, OnCompress, OnLayer, RemoteLayers};
 use crate::droplet::{self, PackOptions, StagingInfo};
 use crate::layer::{Codec, LayerBlob};
 use crate::report::{info, Meter, Reporter};
@@ -28,17 +28,26 @@ pub struct DropletBlobs {
     pub kept: Option<PathBuf>,
 }
 
+/// Where unchanged layers come from instead of being compressed again.
+#[derive(Default)]
+pub struct Reuse {
+    /// The layer cache (none with `--no-cache`).
+    pub cache: Option<LayerCache>,
+    /// The layers of the image the target's tag names (a registry target).
+    pub remote: Option<RemoteLayers>,
+}
+
 /// Told of each droplet layer as soon as it is written.
 pub type Ahead = Box<dyn Fn(&LayerBlob) + Send + Sync>;
 
 /// Packages the staged droplet, its layers compressed with `codec`; `keep` gets its tgz;
-/// `cache` holds layers of earlier builds; `ahead` is told of each layer once written;
+/// `reuse` says where layers of earlier builds are; `ahead` is told of each layer once written;
 /// `stream` sends new layers to the registry while they are compressed.
 pub async fn package(
     staged: &Staged,
     keep: Option<PathBuf>,
     codec: Codec,
-    cache: Option<LayerCache>,
+    reuse: Reuse,
     ahead: Option<Ahead>,
     stream: Option<Arc<Streamer>>,
     reporter: Arc<dyn Reporter>,
@@ -63,7 +72,8 @@ pub async fn package(
         let o = PackOptions {
             tgz: keep.is_some(),
             codec,
-            cache: cache.as_ref(),
+            cache: reuse.cache.as_ref(),
+            remote: reuse.remote.as_ref(),
             progress: Some(progress),
             on_layer: ahead.as_ref().map(|a| a.as_ref() as OnLayer),
             on_compress: copy.as_ref().map(|c| c as OnCompress),
@@ -106,7 +116,7 @@ mod tests {
             &s,
             Some(keep.clone()),
             Codec::Gzip,
-            None,
+            Default::default(),
             None,
             None,
             Arc::new(Silent),

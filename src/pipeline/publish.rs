@@ -4,10 +4,13 @@
 use super::error::{blocking, other, BuildError};
 use super::options::{BuildOptions, Targets};
 use super::stream::Streamer;
+use crate::droplet::layers::RemoteLayers;
 use crate::image::BuiltImage;
 use crate::refs::ImageRef;
 use crate::registry::push::{self, PushBlob, PushInput, PushReport, PARALLEL_BLOBS};
+use crate::registry::source::{BlobCache, Source};
 use crate::registry::Registry;
+use crate::registry::RegistryError;
 use crate::report::{BlobOutcome, Event, Reporter};
 use crate::stack::Stack;
 use crate::stack::StackCache;
@@ -47,13 +50,53 @@ pub async fn connect(
     Ok(registry)
 }
 
-/// Whether the target is a registry tag with no image yet (a first push: every new layer is
-/// new there). Any doubt (a layout, an error) answers no.
-pub async fn target_is_new(registry: &Registry, targets: &Targets) -> bool {
-    let ImageRef::Registry(target) = &targets.target else {
-        return false;
+/// What the target's tag held when the build started.
+#[derive(Default)]
+pub struct TargetNow {
+    /// A registry tag with no image yet: a first push, every new layer is new there.
+    pub new: bool,
+    /// The layers of the image it named (a registry target, one target only).
+    pub layers: Option<RemoteLayers>,
+}
+
+/// Looks at the target's tag: none yet, or the layers of its image (manifest and config read,
+/// the config kept in `cache`). Any doubt (a layout, extra targets, an error) answers neither.
+pub async fn look_at_target(
+    registry: &Registry,
+    targets: &Targets,
+    cache: &BlobCache,
+) -> TargetNow {
+    let target = &targets.target;
+    if !matches!(target, ImageRef::Registry(_)) {
+        return TargetNow::default();
+    }
+    let Ok(source) = Source::new(target, registry) else {
+        return TargetNow::default();
     };
-    matches!(registry.has_manifest(target).await, Ok(false))
+    match source.resolve(cache).await {
+        Err(RegistryError::NotFound { .. }) => TargetNow {
+            new: true,
+            layers: None,
+        },
+        // Blobs found only in the target: other targets would need files.
+        Ok(found) if targets.also.is_empty() => TargetNow {
+            new: false,
+            layers: Some(remote_layers(&found.base)),
+        },
+        _ => TargetNow::default(),
+    }
+}
+
+/// diff_id → (digest, size, codec) of `image`'s layers.
+fn remote_layers(image: &crate::image::BaseImage) -> RemoteLayers {
+    let diff_ids = image.config.rootfs().diff_ids();
+    let layers = image.manifest.layers().iter().zip(diff_ids);
+    layers
+        .map(|(d, diff)| {
+            let codec = crate::image::rebase::codec_of(d.media_type());
+            (diff.clone(), (d.digest().to_string(), d.size(), codec))
+        })
+        .collect()
 }
 
 /// Sends the droplet's layers that `rx` brings to the target registry while the droplet is
@@ -201,7 +244,7 @@ mod tests {
             &s,
             None,
             crate::layer::Codec::Gzip,
-            None,
+            Default::default(),
             None,
             None,
             Arc::new(Silent),

@@ -278,15 +278,6 @@ impl Registry {
         })
     }
 
-    /// Whether `r` (a tag or digest) names a manifest; `Err` for anything but a clear answer.
-    pub async fn has_manifest(&self, r: &RegistryRef) -> Result<bool, RegistryError> {
-        match self.raw_manifest(r).await {
-            Ok(_) => Ok(true),
-            Err(RegistryError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The image manifest of `r`, resolving an index to its linux/amd64 entry.
     pub async fn manifest(&self, r: &RegistryRef) -> Result<RawManifest, RegistryError> {
         let m = self.raw_manifest(r).await?;

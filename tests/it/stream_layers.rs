@@ -245,9 +245,10 @@ fn a_zstd_layer_is_streamed_too() {
 }
 
 /// A build whose target tag has an image already (a runner without a layer cache, building
-/// what was pushed before) streams nothing: the layer's digest, once known, is found in the
-/// registry and no byte of it is sent. An edit the layer cache knows (a layer of the same
-/// shape, other content) is streamed even so.
+/// what was pushed before) streams nothing: with `--no-cache` the layer's digest, once known,
+/// is found in the registry and no byte of it is sent; with an empty layer cache the tag's
+/// image says which layers it has, and they are not even compressed. An edit the layer cache
+/// knows (a layer of the same shape, other content) is streamed even so.
 #[test]
 fn a_layer_the_target_may_have_is_not_streamed_but_an_edit_is() {
     let s = setup();
