@@ -33,7 +33,8 @@ type Progress = Box<dyn FnMut(u64) + Send>;
 pub type OnLayer<'a> = &'a (dyn Fn(&LayerBlob) + Sync);
 /// Asked for a copy of each new layer's compressed bytes as they are written (to stream it
 /// out), whose second part is told the layer once it is finished. Its argument says whether
-/// the layer is known to have changed (the cache kept one of its shape, with other content).
+/// the layer is known to be new (the cache kept one of its shape with other content, or the
+/// image the target's tag names does not have it).
 pub type OnCompress<'a> = &'a (dyn Fn(bool) -> Option<LayerCopy> + Sync);
 pub type LayerCopy = (crate::layer::tee::Copy, Box<dyn FnOnce(&LayerBlob) + Send>);
 /// A chunk's blob and whether it came from the cache.

@@ -53,29 +53,32 @@ pub async fn connect(
 /// What the target's tag held when the build started.
 #[derive(Default)]
 pub struct TargetNow {
-    /// A registry tag with no image yet: a first push, every new layer is new there.
+    /// A registry repository with no tag yet: a first push, every layer is new there.
     pub new: bool,
     /// The layers of the image it named (a registry target, one target only).
     pub layers: Option<RemoteLayers>,
 }
 
-/// Looks at the target's tag: none yet, or the layers of its image (manifest and config read,
-/// the config kept in `cache`). Any doubt (a layout, extra targets, an error) answers neither.
+/// Looks at the target's tag: the layers of its image (manifest and config read, the config
+/// kept in `cache`), or none and whether its repository is new. Any doubt (a layout, extra
+/// targets, an error) answers neither.
 pub async fn look_at_target(
     registry: &Registry,
     targets: &Targets,
     cache: &BlobCache,
 ) -> TargetNow {
     let target = &targets.target;
-    if !matches!(target, ImageRef::Registry(_)) {
+    let ImageRef::Registry(r) = target else {
         return TargetNow::default();
-    }
+    };
     let Ok(source) = Source::new(target, registry) else {
         return TargetNow::default();
     };
     match source.resolve(cache).await {
+        // A new tag: in a new repository (nothing of it can be there), or beside others
+        // (`:<commit>` tags: their layers may be there, found by `HEAD`).
         Err(RegistryError::NotFound { .. }) => TargetNow {
-            new: true,
+            new: matches!(registry.has_tags(r).await, Ok(false)),
             layers: None,
         },
         // Blobs found only in the target: other targets would need files.

@@ -48,7 +48,7 @@ pub struct Streamer {
     streamed: Mutex<HashSet<String>>,
     /// A session failed: no new ones (warned once).
     failed: AtomicBool,
-    /// The target's tag had no image when the build started.
+    /// The target's repository had no tag when the build started.
     new_target: bool,
 }
 
@@ -57,7 +57,7 @@ pub type LayerCopy = (Copy, Box<dyn FnOnce(&LayerBlob) + Send>);
 
 impl Streamer {
     /// A streamer for `targets`' target when it is a registry (and streaming is not off);
-    /// `new_target`: its tag has no image yet. Call from within the runtime.
+    /// `new_target`: its repository has no tag yet. Call from within the runtime.
     pub fn new(
         registry: &Registry,
         targets: &Targets,
@@ -83,11 +83,12 @@ impl Streamer {
     }
 
     /// A copy for a layer about to be compressed; `None` once a session failed, and for a
-    /// layer that may be in the target already: the target's tag has an image (an earlier
-    /// build: its unchanged layers are there, found by a `HEAD` once the layer's digest is
-    /// known) and the layer is not known to have changed (`changed`: the layer cache kept one
-    /// of its shape with other content). So a build on a runner without a layer cache sends
-    /// no layer the registry has, and a first push or an edit streams.
+    /// layer that may be in the target already: the target's repository has tags (earlier
+    /// builds: their layers are there, found by a `HEAD` once the layer's digest is known) and
+    /// the layer is not known to be new (`changed`: the layer cache kept one of its shape with
+    /// other content, or the image the tag names does not have it). So a build on a runner
+    /// without a layer cache sends no layer the registry has, and a first push or an edit
+    /// streams.
     pub fn copy(self: &Arc<Self>, changed: bool) -> Option<LayerCopy> {
         if self.failed.load(Ordering::Relaxed) || !(self.new_target || changed) {
             return None;

@@ -238,7 +238,8 @@ impl Registry {
                 detail: u.describe(&r.registry),
             };
         }
-        if what.starts_with("fetching manifest") && super::is_not_found(&e) {
+        let asked = what.starts_with("fetching manifest") || what.starts_with("listing the tags");
+        if asked && super::is_not_found(&e) {
             let image = match r.digest {
                 Some(_) => r.to_string(),
                 None => format!("{}:{}", r.repo_name(), r.reference()),
@@ -276,6 +277,22 @@ impl Registry {
             bytes: bytes.to_vec(),
             digest,
         })
+    }
+
+    /// Whether `r`'s repository holds any tag (`false`: it does not exist yet, or is empty).
+    pub async fn has_tags(&self, r: &RegistryRef) -> Result<bool, RegistryError> {
+        let creds = self.auth(r).await?.to_oci();
+        let oci = r.to_oci();
+        let listed = self
+            .retry(&format!("listing the tags of {}", r.repo_name()), r, || {
+                self.client.list_tags(&oci, &creds, Some(1), None)
+            })
+            .await;
+        match listed {
+            Ok(t) => Ok(!t.tags.is_empty()),
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The image manifest of `r`, resolving an index to its linux/amd64 entry.

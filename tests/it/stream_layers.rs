@@ -72,7 +72,17 @@ fn build_with(
     extra: &[&str],
     dump: &dyn Fn() -> String,
 ) -> (serde_json::Value, String) {
-    let image = format!("docker://{host}/{REPO}:latest");
+    build_tagged(s, &format!("{host}/{REPO}:latest"), extra, dump)
+}
+
+/// Builds into `TARGET` (`HOST/REPO:TAG`) with `extra` flags.
+fn build_tagged(
+    s: &Setup,
+    target: &str,
+    extra: &[&str],
+    dump: &dyn Fn() -> String,
+) -> (serde_json::Value, String) {
+    let image = format!("docker://{target}");
     let app = s.app.to_str().unwrap();
     let mut args = vec![
         "build", app, "--stack", &s.stack, "--image", &image, "--json",
@@ -280,4 +290,16 @@ fn a_layer_the_target_may_have_is_not_streamed_but_an_edit_is() {
     assert_eq!(big["streamed"], true, "{edited:#}\n{stderr}");
     assert_counted_once(&edited, big["digest"].as_str().unwrap());
     assert_whole(&s.reg, &edited, &s.tmp.path().join("out"));
+    // A new tag beside the others (a `:<commit>` tag), on a runner without a layer cache:
+    // nothing streamed, nothing sent.
+    let tag = format!("{host}/{REPO}:commit-2");
+    let (tagged, stderr) = build_tagged(&s, &tag, &["--no-cache"], &log);
+    assert_eq!(
+        big_layer(&tagged)["streamed"],
+        false,
+        "{tagged:#}\n{stderr}"
+    );
+    assert_eq!(tagged["digest"], edited["digest"]);
+    let push = &tagged["push"];
+    assert_eq!(push["uploaded"].as_array().unwrap().len(), 0, "{push:#}");
 }
