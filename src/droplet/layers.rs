@@ -36,7 +36,9 @@ pub type OnLayer<'a> = &'a (dyn Fn(&LayerBlob) + Sync);
 /// the layer is known to be new (the cache kept one of its shape with other content, or the
 /// image the target's tag names does not have it).
 pub type OnCompress<'a> = &'a (dyn Fn(bool) -> Option<LayerCopy> + Sync);
-pub type LayerCopy = (crate::layer::tee::Copy, Box<dyn FnOnce(&LayerBlob) + Send>);
+pub type LayerCopy = (crate::layer::tee::Copy, Finished);
+/// Told the layer once it is finished (its copy's end).
+pub type Finished = Box<dyn FnOnce(&LayerBlob) + Send>;
 /// A chunk's blob and whether it came from the cache.
 type Packed = io::Result<(LayerBlob, bool)>;
 
@@ -232,11 +234,7 @@ fn hash(ctx: &Ctx, chunk: &Chunk) -> io::Result<(String, u64)> {
 
 /// The chunk's tar compressed into a blob, progress told as it goes, its compressed bytes
 /// copied out as they are written when `on_compress` asks (then told the finished blob).
-fn compress(
-    ctx: &Ctx,
-    chunk: &Chunk,
-    changed: bool,
-) -> io::Result<(LayerBlob, Option<Box<dyn FnOnce(&LayerBlob) + Send>>)> {
+fn compress(ctx: &Ctx, chunk: &Chunk, changed: bool) -> io::Result<(LayerBlob, Option<Finished>)> {
     let mut w = LayerWriter::with_codec(ctx.blob_dir, ctx.codec)?;
     let copy = ctx.on_compress.and_then(|c| c(changed));
     let finished = copy.map(|(sink, finished)| {
