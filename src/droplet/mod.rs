@@ -126,6 +126,16 @@ mod tests {
         }
     }
 
+    /// A droplet of one app file (`app/index.html`, "hi") in a temp dir, and a cache dir there.
+    fn one_file_droplet() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let droplet = d.path().join("droplet");
+        std::fs::create_dir_all(droplet.join("app")).unwrap();
+        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
+        let cache = d.path().join("cache");
+        (d, droplet, cache)
+    }
+
     fn all_names(layers: &[AppLayer]) -> Vec<(String, u64)> {
         layers.iter().flat_map(|l| names(&l.blob)).collect()
     }
@@ -235,11 +245,7 @@ mod tests {
 
     #[test]
     fn a_cache_entry_that_does_not_match_its_record_is_not_used() {
-        let d = tempfile::tempdir().unwrap();
-        let droplet = d.path().join("droplet");
-        std::fs::create_dir_all(droplet.join("app")).unwrap();
-        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
-        let cache_dir = d.path().join("cache");
+        let (d, droplet, cache_dir) = one_file_droplet();
         let cache = LayerCache::new(cache_dir.clone(), 1 << 30);
         let (_, first) = package(&droplet, &d.path().join("b1"), cached(&cache)).unwrap();
         let hex = first[0].blob.diff_id.trim_start_matches("sha256:");
@@ -339,11 +345,7 @@ mod tests {
 
     #[test]
     fn a_layer_whose_shape_was_never_kept_is_packed_in_one_pass() {
-        let d = tempfile::tempdir().unwrap();
-        let droplet = d.path().join("droplet");
-        std::fs::create_dir_all(droplet.join("app")).unwrap();
-        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
-        let cache_dir = d.path().join("cache");
+        let (d, droplet, cache_dir) = one_file_droplet();
         let cache = LayerCache::new(cache_dir.clone(), 1 << 30);
         let (_, first) = package(&droplet, &d.path().join("b1"), cached(&cache)).unwrap();
         let marks = || {
@@ -377,11 +379,8 @@ mod tests {
 
     #[test]
     fn the_layer_cache_keeps_each_compression_apart() {
-        let d = tempfile::tempdir().unwrap();
-        let droplet = d.path().join("droplet");
-        std::fs::create_dir_all(droplet.join("app")).unwrap();
-        std::fs::write(droplet.join("app/index.html"), "hi").unwrap();
-        let cache = LayerCache::new(d.path().join("cache"), 1 << 30);
+        let (d, droplet, cache_dir) = one_file_droplet();
+        let cache = LayerCache::new(cache_dir, 1 << 30);
         let with = |codec| PackOptions {
             codec,
             ..cached(&cache)

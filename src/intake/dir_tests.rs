@@ -1,6 +1,6 @@
 //! Tests of `copy_dir`: ignore rules, modes, symlinks, special files, budgets.
 
-use super::testutil::Sandbox;
+use super::testutil::{assert_over_budget, Sandbox};
 use super::*;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -263,19 +263,5 @@ fn a_budget_overrun_by_several_workers_is_the_budget_error() {
         ..Limits::default()
     };
     let e = dir::copy_dir_with(&src, &sb.dest, &limits, 4).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            IntakeError::TooLarge {
-                limit: 1_000_000,
-                ..
-            }
-        ),
-        "{e}"
-    );
-    let written: u64 = names
-        .iter()
-        .map(|n| fs::metadata(sb.dest.join(n)).map_or(0, |m| m.len()))
-        .sum();
-    assert!(written <= 1_000_000, "wrote {written} bytes");
+    assert_over_budget(&e, &sb.dest, &names, 1_000_000);
 }

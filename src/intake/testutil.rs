@@ -5,7 +5,7 @@ use super::{extract_zip, IntakeError, IntakeStats, Limits};
 use ::zip::write::SimpleFileOptions;
 use ::zip::{CompressionMethod, ZipWriter};
 use std::io::{Cursor, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One entry of a test zip.
 pub enum Ent<'a> {
@@ -140,4 +140,18 @@ pub fn refused(bytes: &[u8], limits: &Limits, needles: &[&str]) -> Sandbox {
     }
     sb.assert_contained();
     sb
+}
+
+/// `e` is the byte budget of `limit` running out, and the files `names` under `dest` hold no
+/// more than `limit` bytes between them (several threads may have been writing).
+pub fn assert_over_budget(e: &IntakeError, dest: &Path, names: &[String], limit: u64) {
+    assert!(
+        matches!(e, IntakeError::TooLarge { limit: l, .. } if *l == limit),
+        "{e}"
+    );
+    let written: u64 = names
+        .iter()
+        .map(|n| std::fs::metadata(dest.join(n)).map_or(0, |m| m.len()))
+        .sum();
+    assert!(written <= limit, "wrote {written} bytes");
 }

@@ -1,7 +1,7 @@
 //! Tests of the parallel extraction pass: the same tree whatever the number of workers, one
 //! shared budget, and the error of the lowest failing entry whatever the threads' timing.
 
-use super::testutil::{patch, zip_of, Ent, Sandbox};
+use super::testutil::{assert_over_budget, patch, zip_of, Ent, Sandbox};
 use super::zip::extract_zip_with;
 use super::{IntakeError, IntakeStats, Limits};
 use std::fs;
@@ -99,21 +99,7 @@ fn a_budget_overrun_by_several_workers_is_the_budget_error() {
     for _ in 0..5 {
         let (sb, result) = run(&bytes, &limits, 4);
         let e = result.expect_err("over the budget");
-        assert!(
-            matches!(
-                e,
-                IntakeError::TooLarge {
-                    limit: 1_000_000,
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        let written: u64 = names
-            .iter()
-            .map(|n| fs::metadata(sb.dest.join(n)).map_or(0, |m| m.len()))
-            .sum();
-        assert!(written <= 1_000_000, "wrote {written} bytes");
+        assert_over_budget(&e, &sb.dest, &names, 1_000_000);
         sb.assert_contained();
     }
 }
