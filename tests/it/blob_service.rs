@@ -230,12 +230,7 @@ async fn a_second_service_on_the_same_bucket_serves_the_first_ones_image() {
         b.svc.port
     );
     let out = tempdir();
-    let dest = format!("oci:{}:copy", out.path().join("copy").display());
-    let o = std::process::Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false", &src, &dest])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}\n{}", text(&o), b.log());
+    skopeo_copy(&src, &out.path().join("copy"), &b.log());
     for l in m["layers"].as_array().unwrap() {
         let d = l["digest"].as_str().unwrap();
         let copied = std::fs::read(out.path().join("copy/blobs/sha256").join(&d[7..])).unwrap();

@@ -117,12 +117,7 @@ fn skopeo_copies_the_stored_stack_image() {
     let inspected = skopeo_inspect(&src, false);
     assert_eq!(inspected["Layers"][0], layer);
     let out = tempdir();
-    let dest = format!("oci:{}:copy", out.path().join("copy").display());
-    let o = std::process::Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false", &src, &dest])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    skopeo_copy(&src, &out.path().join("copy"), "");
     let copied = out.path().join("copy/blobs/sha256").join(&layer[7..]);
     let copied = std::fs::read(copied).unwrap();
     assert_eq!(format!("sha256:{}", sha256_hex(&copied)), layer);

@@ -6,7 +6,6 @@
 use crate::support::fault_proxy::*;
 use crate::support::*;
 use std::path::Path;
-use std::process::Command;
 
 const REPO: &str = "apps/streamed";
 const UPLOADS: &str = "/v2/apps/streamed/blobs/uploads";
@@ -108,12 +107,7 @@ fn big_layer(report: &serde_json::Value) -> serde_json::Value {
 /// layers the report names.
 fn assert_whole(reg: &Registry, report: &serde_json::Value, out: &Path) {
     let src = format!("docker://{}/{REPO}:latest", reg.host());
-    let dest = format!("oci:{}:copy", out.display());
-    let o = Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false", &src, &dest])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "skopeo copy: {}", text(&o));
+    skopeo_copy(&src, out, "");
     let inspected = skopeo_inspect(&src, false);
     assert_eq!(inspected["Digest"], report["digest"]);
     let want: Vec<&serde_json::Value> = report["layers"]

@@ -128,6 +128,22 @@ impl Drop for Container<'_> {
     }
 }
 
+/// `skopeo copy` of `src` (a plain-HTTP registry's `docker://...`) into the OCI layout `dir`
+/// (tag `copy`): skopeo checks every blob's digest; `context` is added to a failure.
+pub fn skopeo_copy(src: &str, dir: &Path, context: &str) {
+    require("skopeo", "skopeo");
+    let dest = format!("oci:{}:copy", dir.display());
+    let o = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false", src, &dest])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo copy {src}: {}\n{context}",
+        text(&o)
+    );
+}
+
 /// `skopeo inspect` (config view) of an image reference such as `docker://HOST/REPO:TAG`.
 pub fn skopeo_inspect(reference: &str, raw: bool) -> serde_json::Value {
     require("skopeo", "skopeo");
