@@ -53,6 +53,15 @@ fn bp_lifecycle(name: &str) -> Option<serde_json::Value> {
     Some(json!({"type": "buildpack", "data": {"buildpacks": [name]}}))
 }
 
+/// A buildpacks dir with buildpack `name`, which logs `going to sleep`, sleeps `secs`, and logs
+/// `woke up`.
+fn sleepy_buildpack(name: &str, secs: &str) -> tempfile::TempDir {
+    let bps = tempdir();
+    let script = format!("echo going to sleep; sleep {secs}; echo woke up");
+    buildpack(bps.path(), name, &script);
+    bps
+}
+
 /// Two replicas on one data dir started with `args`; app `name` built through replica `via`
 /// with buildpack `bp` until its log says `going to sleep`: the replicas, their ids, the app,
 /// the build and which replica stages it.
@@ -145,12 +154,7 @@ async fn builds_sent_to_two_replicas_are_each_staged_once_by_both() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_staging_replica_hands_its_build_to_the_other_after_the_lease() {
-    let bps = tempdir();
-    buildpack(
-        bps.path(),
-        "slow",
-        "echo going to sleep; sleep 4.021; echo woke up",
-    );
+    let bps = sleepy_buildpack("slow", "4.021");
     let args = [
         "--buildpacks-dir",
         bps.path().to_str().unwrap(),
@@ -187,12 +191,7 @@ async fn kill_9_of_the_staging_replica_hands_its_build_to_the_other_after_the_le
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_that_froze_past_its_lease_stops_the_build_and_records_nothing() {
-    let bps = tempdir();
-    buildpack(
-        bps.path(),
-        "slow",
-        "echo going to sleep; sleep 5.023; echo woke up",
-    );
+    let bps = sleepy_buildpack("slow", "5.023");
     let args = [
         "--buildpacks-dir",
         bps.path().to_str().unwrap(),
@@ -238,12 +237,7 @@ async fn a_replica_that_froze_past_its_lease_stops_the_build_and_records_nothing
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_hands_a_running_build_to_the_other_replica_at_once() {
-    let bps = tempdir();
-    buildpack(
-        bps.path(),
-        "slowish",
-        "echo going to sleep; sleep 4.022; echo woke up",
-    );
+    let bps = sleepy_buildpack("slowish", "4.022");
     let conf = tempdir();
     let file = conf.path().join("dropship.toml");
     std::fs::write(&file, "[limits]\nshutdown_grace = \"1s\"\n").unwrap();
